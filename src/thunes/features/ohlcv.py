@@ -1,0 +1,100 @@
+"""Columnar OHLCV candles: the in-memory shape every loader returns and every strategy reads.
+
+Prices are float64 here because this is research-side numeric data; anything that meets an
+exchange converts them to integer ticks (:func:`to_ticks`) or ``Decimal`` first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from thunes.domain.market import Timeframe
+
+__all__ = ["OHLCV", "OHLCVError", "to_ticks"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class OHLCVError(ValueError):
+    """Candles that break the invariants below (unsorted, duplicated, ragged or non-finite)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OHLCV:
+    """Candles sorted by open time, one row per period.
+
+    ``open_time_ns`` is the candle *open* time in Unix nanoseconds (UTC); ``volume`` is in the
+    base asset, as Binance reports it.
+    """
+
+    symbol: str
+    timeframe: Timeframe
+    open_time_ns: IntArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+    close: FloatArray
+    volume: FloatArray
+
+    def __post_init__(self) -> None:
+        n = len(self.open_time_ns)
+        for name in ("open", "high", "low", "close", "volume"):
+            if len(getattr(self, name)) != n:
+                raise OHLCVError(f"column {name!r} has {len(getattr(self, name))} rows, expected {n}")
+        if n > 1 and not bool(np.all(np.diff(self.open_time_ns) > 0)):
+            raise OHLCVError("open times must be strictly increasing (sorted, no duplicates)")
+        for name in ("open", "high", "low", "close", "volume"):
+            if not bool(np.all(np.isfinite(getattr(self, name)))):
+                raise OHLCVError(f"column {name!r} holds NaN or infinite values")
+
+    def __len__(self) -> int:
+        return len(self.open_time_ns)
+
+    def slice(self, start: int, stop: int) -> OHLCV:
+        """Rows ``start:stop`` (views, no copy)."""
+        return OHLCV(
+            self.symbol,
+            self.timeframe,
+            self.open_time_ns[start:stop],
+            self.open[start:stop],
+            self.high[start:stop],
+            self.low[start:stop],
+            self.close[start:stop],
+            self.volume[start:stop],
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        symbol: str,
+        timeframe: Timeframe,
+        open_time_ns: npt.ArrayLike,
+        open_: npt.ArrayLike,
+        high: npt.ArrayLike,
+        low: npt.ArrayLike,
+        close: npt.ArrayLike,
+        volume: npt.ArrayLike,
+    ) -> OHLCV:
+        """Build from any array-likes, coercing dtypes (int64 times, float64 values)."""
+        return cls(
+            symbol,
+            timeframe,
+            np.ascontiguousarray(open_time_ns, dtype=np.int64),
+            np.ascontiguousarray(open_, dtype=np.float64),
+            np.ascontiguousarray(high, dtype=np.float64),
+            np.ascontiguousarray(low, dtype=np.float64),
+            np.ascontiguousarray(close, dtype=np.float64),
+            np.ascontiguousarray(volume, dtype=np.float64),
+        )
+
+
+def to_ticks(prices: FloatArray, tick_size: Decimal) -> IntArray:
+    """Prices as integer multiples of ``tick_size`` (nearest tick), exact for exchange data."""
+    if tick_size <= 0:
+        raise ValueError(f"tick_size must be positive, got {tick_size}")
+    return np.rint(prices / float(tick_size)).astype(np.int64)
