@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
@@ -14,7 +14,7 @@ __all__ = ["Bar", "BookLevel", "DepthSnapshot", "DepthUpdate", "QuoteTick", "Tim
 _NS_PER_MINUTE = 60 * 1_000_000_000
 
 
-class Timeframe(str, Enum):
+class Timeframe(StrEnum):
     """Kline intervals as Binance names them (``enums.md``, Kline/Candlestick chart intervals)."""
 
     M1 = "1m"
