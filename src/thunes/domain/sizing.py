@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from thunes.domain.enums import OrderType
 from thunes.domain.instrument import Instrument
-from thunes.domain.rules import ceil_to_step, floor_to_step, round_quantity
+from thunes.domain.rules import ceil_to_step, round_quantity
 
 __all__ = ["EntrySize", "exit_quantity", "is_exit_feasible", "min_entry_quantity", "size_entry"]
 
@@ -88,6 +88,7 @@ def size_entry(
     *,
     exit_buffer: Decimal = Decimal("0.05"),
     fee_in_base: bool = True,
+    order_type: OrderType = OrderType.MARKET,
 ) -> EntrySize:
     """Largest quantity ``quote_budget`` buys at ``price`` whose exit stays feasible.
 
@@ -96,9 +97,11 @@ def size_entry(
     """
     if quote_budget <= 0 or price <= 0:
         return EntrySize(None, "budget and price must be positive")
-    qty = floor_to_step(quote_budget / price, instrument.lot_size.step_size)
-    if instrument.lot_size.max_qty > 0:
-        qty = min(qty, floor_to_step(instrument.lot_size.max_qty, instrument.lot_size.step_size))
+    cap = quote_budget / price
+    for lot in (instrument.lot_size, instrument.market_lot_size if order_type is OrderType.MARKET else None):
+        if lot is not None and lot.max_qty > 0:
+            cap = min(cap, lot.max_qty)
+    qty = round_quantity(instrument, cap, order_type)
     exit_price = price * (ONE - exit_buffer)
     needed = min_entry_quantity(instrument, exit_price, fee_rate, fee_in_base=fee_in_base)
     if qty < needed:
