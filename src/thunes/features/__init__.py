@@ -1,5 +1,5 @@
 """Feature computation over market data: pure numeric code, no I/O."""
 
-from thunes.features.ohlcv import OHLCV, OHLCVError, to_ticks
+from thunes.features.ohlcv import OHLCV, OHLCVError, iter_bars, to_ticks
 
-__all__ = ["OHLCV", "OHLCVError", "to_ticks"]
+__all__ = ["OHLCV", "OHLCVError", "iter_bars", "to_ticks"]

@@ -6,15 +6,17 @@ exchange converts them to integer ticks (:func:`to_ticks`) or ``Decimal`` first.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
-from thunes.domain.market import Timeframe
+from thunes.domain.identifiers import Symbol
+from thunes.domain.market import Bar, Timeframe
 
-__all__ = ["OHLCV", "OHLCVError", "to_ticks"]
+__all__ = ["OHLCV", "OHLCVError", "iter_bars", "to_ticks"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -98,3 +100,26 @@ def to_ticks(prices: FloatArray, tick_size: Decimal) -> IntArray:
     if tick_size <= 0:
         raise ValueError(f"tick_size must be positive, got {tick_size}")
     return np.rint(prices / float(tick_size)).astype(np.int64)
+
+
+def iter_bars(ohlcv: OHLCV, tick_size: Decimal) -> Iterator[Bar]:
+    """Domain bars with prices snapped to ``tick_size`` exactly as :func:`to_ticks` snaps them.
+
+    Incremental strategies read these while vectorised ones read the tick arrays; both therefore
+    see the very same integer prices.
+    """
+    symbol = Symbol(ohlcv.symbol)
+    cols = [to_ticks(c, tick_size).tolist() for c in (ohlcv.open, ohlcv.high, ohlcv.low, ohlcv.close)]
+    volume = ohlcv.volume.tolist()
+    times = ohlcv.open_time_ns.tolist()
+    for i, (o, h, lo, c) in enumerate(zip(*cols, strict=True)):
+        yield Bar(
+            symbol,
+            ohlcv.timeframe,
+            times[i],
+            o * tick_size,
+            h * tick_size,
+            lo * tick_size,
+            c * tick_size,
+            Decimal(repr(volume[i])),
+        )

@@ -1,0 +1,98 @@
+"""The versioned strategy interface.
+
+A strategy has two faces that must agree signal for signal: ``on_bar`` (incremental, used by the
+live and paper engine) and ``signals`` (vectorised over a whole series, used by fast backtests and
+parameter sweeps). The signal at row ``i`` is decided at the *close* of bar ``i`` and acts at the
+*open* of bar ``i + 1``: no strategy can trade on a price it has not seen.
+
+Optional hooks take ``**kwargs`` so the engine can pass more context in later interface versions
+without breaking strategies written today.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import IntEnum
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from thunes.domain.identifiers import StrategyId
+from thunes.domain.market import Bar
+from thunes.features.ohlcv import OHLCV
+
+__all__ = ["INTERFACE_VERSION", "Signal", "SignalArray", "Strategy"]
+
+INTERFACE_VERSION = 1
+
+SignalArray = npt.NDArray[np.int8]
+
+
+class Signal(IntEnum):
+    """What the strategy wants at the next open. Long-only spot: enter, exit, or nothing."""
+
+    EXIT_LONG = -1
+    HOLD = 0
+    ENTER_LONG = 1
+
+
+class Strategy(ABC):
+    """Base class. Subclasses set ``name`` and ``version`` and implement both faces."""
+
+    interface_version: ClassVar[int] = INTERFACE_VERSION
+    name: ClassVar[str]
+    version: ClassVar[str]
+
+    def __init__(self, strategy_id: StrategyId | None, tick_size: Decimal) -> None:
+        if tick_size <= 0:
+            raise ValueError(f"tick_size must be positive, got {tick_size}")
+        self.tick_size = tick_size
+        self.strategy_id = strategy_id or StrategyId(f"{self.name}-{self.param_hash[:8]}")
+
+    @property
+    @abstractmethod
+    def parameters(self) -> Mapping[str, Any]:
+        """The parameters that define this instance (recorded with every decision)."""
+
+    @property
+    @abstractmethod
+    def warmup(self) -> int:
+        """Bars needed before the first non-HOLD signal can appear."""
+
+    @abstractmethod
+    def on_bar(self, bar: Bar) -> Signal:
+        """Consume one closed bar and return the signal for the next open."""
+
+    @abstractmethod
+    def signals(self, bars: OHLCV) -> SignalArray:
+        """Signals for every row of ``bars`` at once; must equal feeding ``on_bar`` row by row."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget all state, as if freshly built."""
+
+    @property
+    def param_hash(self) -> str:
+        """SHA-256 of name, version and parameters: identifies the exact configuration."""
+        payload = {"name": self.name, "version": self.version, "parameters": dict(self.parameters)}
+        text = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def ticks(self, price: Decimal) -> int:
+        """``price`` in integer ticks (exact: bars are snapped to the tick)."""
+        return int((price / self.tick_size).to_integral_value())
+
+    # Optional hooks: override any of them; accept **kwargs for forward compatibility.
+    def on_start(self, **kwargs: Any) -> None:  # noqa: B027 - optional hook, empty by design
+        """Called once before the first bar (e.g. ``instrument=``, ``clock=``)."""
+
+    def on_fill(self, **kwargs: Any) -> None:  # noqa: B027 - optional hook, empty by design
+        """Called after one of this strategy's orders fills (e.g. ``fill=``, ``position=``)."""
+
+    def on_stop(self, **kwargs: Any) -> None:  # noqa: B027 - optional hook, empty by design
+        """Called once when the run ends."""
