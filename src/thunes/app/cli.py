@@ -1,0 +1,34 @@
+"""The ``thunes`` command line: one entry point, sub-commands mounted from their own modules."""
+
+from __future__ import annotations
+
+import typer
+
+from thunes import __version__
+from thunes.app.cli_backtest import backtest
+from thunes.app.cli_config import config_app
+from thunes.app.cli_data import data_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="thunes",
+    help="THUNES: a crypto trading system whose backtests and live trading share one engine core.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(config_app, name="config")
+app.add_typer(data_app, name="data")
+app.command("backtest")(backtest)
+
+
+@app.command()
+def version() -> None:
+    """Print the THUNES version."""
+    typer.echo(f"thunes {__version__}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

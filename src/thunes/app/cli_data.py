@@ -1,0 +1,170 @@
+"""``thunes data``: import candle files into the local Parquet store, list what it holds, find gaps.
+
+Bad input (missing file, unreadable format, unknown series) ends with one ``error:`` line and exit
+code 2, never a traceback, so scripts can tell a user mistake from a crash.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from thunes.adapters.datastore.loaders import DataFileError, format_ns, load_ohlcv, normalise_symbol
+from thunes.adapters.datastore.store import DataStoreError, ParquetStore, WriteResult
+from thunes.app.errors import fail
+from thunes.domain.market import Timeframe
+
+__all__ = ["data_app"]
+
+DEFAULT_STORE = Path("data/store")
+
+data_app = typer.Typer(
+    help="Import OHLCV candle files into the local Parquet store, list stored series and find gaps.",
+    no_args_is_help=True,
+)
+
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help=f"Store root directory (default: {DEFAULT_STORE}).", show_default=False)
+]
+
+
+def _store_root(store: Path | None) -> Path:
+    """The one place that decides where the store lives (to be wired to the config later)."""
+    return store if store is not None else DEFAULT_STORE
+
+
+def _when(ns: int) -> str:
+    """Candle open time for tables: minutes are enough, every timeframe is a whole number of them."""
+    return format_ns(ns)[:16].replace("T", " ")
+
+
+def _parse_timeframe(text: str) -> Timeframe:
+    try:
+        return Timeframe.parse(text)
+    except ValueError as e:
+        fail(str(e))
+
+
+@data_app.command("import")
+def import_files(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Candle files: .feather/.arrow, .parquet, .csv or data.binance.vision .zip.")
+    ],
+    venue: Annotated[str, typer.Option(help="Venue the candles come from.")] = "binance",
+    symbol: Annotated[str | None, typer.Option(help="Symbol, when the file name does not say (BTCUSDT).")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Timeframe, when the file name does not say (1h).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Load each file, check it, and merge it into the store (re-importing the same file is harmless)."""
+    tf = None if timeframe is None else _parse_timeframe(timeframe)
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        fail(f"{missing[0]}: file not found")
+    parquet_store = ParquetStore(_store_root(store))
+    results: list[tuple[Path, str, Timeframe, WriteResult]] = []
+    error: str | None = None
+    err_console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err_console,
+        transient=True,
+        disable=not err_console.is_terminal,  # no bar noise in pipes and logs
+    )
+    with progress:  # stopped before any error is printed, so the error stays the only stderr line
+        task = progress.add_task("importing", total=len(paths))
+        for path in paths:
+            progress.update(task, description=f"importing {path.name}")
+            try:
+                candles = load_ohlcv(path, symbol=symbol, timeframe=tf)
+                results.append((path, candles.symbol, candles.timeframe, parquet_store.write(venue, candles)))
+            except (DataFileError, DataStoreError) as e:
+                error = str(e)
+            except OSError as e:
+                error = f"{path}: {e.strerror or e}"
+            if error is not None:
+                break
+            progress.advance(task)
+    if error is not None:
+        fail(error)
+    Console().print(_import_table(results, parquet_store.root))
+
+
+def _import_table(results: list[tuple[Path, str, Timeframe, WriteResult]], root: Path) -> Table:
+    table = Table(title=f"imported into {root}")
+    for column in ("file", "symbol", "timeframe", "written", "new", "months"):
+        table.add_column(
+            column,
+            justify="right" if column in ("written", "new") else "left",
+            overflow="fold",
+            no_wrap=column != "file",
+        )
+    for path, symbol, timeframe, result in results:
+        months = f"{result.months[0]}..{result.months[-1]}" if result.months else "-"
+        table.add_row(path.name, symbol, timeframe.value, str(result.rows_written), str(result.rows_new), months)
+    if len(results) > 1:
+        written = sum(r.rows_written for *_, r in results)
+        new = sum(r.rows_new for *_, r in results)
+        table.add_row("total", "", "", str(written), str(new), "", style="bold")
+    return table
+
+
+@data_app.command("list")
+def list_series(store: StoreOption = None) -> None:
+    """Show every stored series with its row count and first/last candle open time (UTC)."""
+    parquet_store = ParquetStore(_store_root(store))
+    try:
+        entries = parquet_store.list()
+    except DataStoreError as e:
+        fail(str(e))
+    console = Console()
+    if not entries:
+        console.print(f"store {parquet_store.root} is empty")
+        return
+    table = Table(title=f"store {parquet_store.root}")
+    for column in ("venue", "symbol", "timeframe", "rows", "first open (UTC)", "last open (UTC)"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for entry in entries:
+        table.add_row(
+            entry.venue,
+            entry.symbol,
+            entry.timeframe.value,
+            str(entry.rows),
+            _when(entry.first_open_ns),
+            _when(entry.last_open_ns),
+        )
+    console.print(table)
+
+
+@data_app.command("gaps")
+def list_gaps(
+    venue: Annotated[str, typer.Argument(help="Venue, e.g. binance.")],
+    symbol: Annotated[str, typer.Argument(help="Symbol, e.g. BTCUSDT.")],
+    timeframe: Annotated[str, typer.Argument(help="Timeframe, e.g. 1h.")],
+    store: StoreOption = None,
+) -> None:
+    """List the missing candles between the first and last stored one (exit code 0 either way)."""
+    tf = _parse_timeframe(timeframe)
+    parquet_store = ParquetStore(_store_root(store))
+    try:
+        symbol = normalise_symbol(symbol)
+        gaps = parquet_store.gaps(venue, symbol, tf)
+    except ValueError as e:  # DataStoreError included
+        fail(str(e))
+    console = Console()
+    if not gaps:
+        console.print(f"no gaps in {venue}/{symbol}/{tf.value}")
+        return
+    table = Table(title=f"gaps in {venue}/{symbol}/{tf.value}")
+    for column in ("first missing open (UTC)", "last missing open (UTC)", "missing candles"):
+        table.add_column(column, justify="right" if column.startswith("missing") else "left")
+    for gap in gaps:
+        table.add_row(_when(gap.start_ns), _when(gap.end_ns), str(gap.missing))
+    console.print(table)
+    console.print(f"{len(gaps)} gaps, {sum(g.missing for g in gaps)} missing candles")
