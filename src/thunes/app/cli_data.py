@@ -16,6 +16,7 @@ from rich.table import Table
 
 from thunes.adapters.datastore.loaders import DataFileError, format_ns, load_ohlcv, normalise_symbol
 from thunes.adapters.datastore.store import DataStoreError, ParquetStore, WriteResult
+from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.domain.market import Timeframe
 
@@ -29,13 +30,21 @@ data_app = typer.Typer(
 )
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help=f"Store root directory (default: {DEFAULT_STORE}).", show_default=False)
+    Path | None,
+    typer.Option(
+        "--store", help=f"Store root directory (default: data.store_dir, {DEFAULT_STORE}).", show_default=False
+    ),
 ]
 
 
 def _store_root(store: Path | None) -> Path:
-    """The one place that decides where the store lives (to be wired to the config later)."""
-    return store if store is not None else DEFAULT_STORE
+    """``--store`` when given, else ``data.store_dir`` from the settings (TOML file or environment)."""
+    if store is not None:
+        return store
+    try:
+        return load_settings().data.store_dir
+    except ConfigError as e:
+        fail(str(e))
 
 
 def _when(ns: int) -> str:

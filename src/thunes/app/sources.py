@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thunes.adapters.datastore.loaders import load_ohlcv
-from thunes.adapters.datastore.store import DataStoreError, ParquetStore
+from thunes.adapters.datastore.store import ParquetStore, SeriesNotFoundError
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info, load_exchange_info
 from thunes.app.config import DataSettings, ExchangeRulesSettings
@@ -83,8 +83,8 @@ def load_bars(
     store = ParquetStore(data.store_dir)
     try:
         return LoadedBars(store.read("binance", symbol, timeframe), f"store {data.store_dir}")
-    except DataStoreError:
-        pass
+    except SeriesNotFoundError:
+        pass  # nothing imported for this series: fall through to recorded data
     shared = find_shared_data(data)
     recorded = _recorded_file(shared, instrument, timeframe) if shared is not None else None
     if recorded is not None:
