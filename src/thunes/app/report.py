@@ -32,9 +32,15 @@ def _money(value: Decimal, asset: str) -> str:
     return f"{value:,.2f} {asset}"
 
 
+def _key_values(title: str, rows: list[tuple[str, str]]) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
 def _run_table(result: BacktestResult, params: dict[str, Any], source: str, instruments: str) -> Table:
     quote = result.final_position.quote_asset
-    table = Table(title="Run", title_justify="left", show_header=False, box=None)
     rows = [
         ("strategy", f"{result.strategy_id}  {params}"),
         ("param hash", result.param_hash[:16]),
@@ -44,15 +50,12 @@ def _run_table(result: BacktestResult, params: dict[str, Any], source: str, inst
         ("filters", instruments),
         ("start cash", _money(result.initial_cash, quote)),
     ]
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+    return _key_values("Run", rows)
 
 
 def _performance_table(result: BacktestResult) -> Table:
     m = result.metrics
     quote = result.final_position.quote_asset
-    table = Table(title="Performance", title_justify="left", show_header=False, box=None)
     rows = [
         ("final equity", _money(result.final_equity, quote)),
         ("total return", _pct(m.total_return)),
@@ -64,15 +67,12 @@ def _performance_table(result: BacktestResult) -> Table:
         ("max drawdown", f"{_pct(m.max_drawdown)} over {m.max_drawdown_bars:,} bars"),
         ("fees paid", _money(result.fees, quote)),
     ]
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+    return _key_values("Performance", rows)
 
 
 def _trades_table(result: BacktestResult) -> Table:
     m = result.metrics
     quote = result.final_position.quote_asset
-    table = Table(title="Trades", title_justify="left", show_header=False, box=None)
     still_open = sum(1 for t in result.trades if t.exit_ns is None)
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(result.skipped.items())) or "none"
     rows = [
@@ -87,9 +87,7 @@ def _trades_table(result: BacktestResult) -> Table:
             f"{result.final_position.quantity.normalize()} {result.final_position.base_asset}",
         ),
     ]
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
+    return _key_values("Trades", rows)
 
 
 def render_report(
