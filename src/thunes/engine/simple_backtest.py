@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from decimal import ROUND_UP, Decimal
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
 
 from thunes.domain.enums import Liquidity, OrderType, Side
+from thunes.domain.fees import commission
 from thunes.domain.identifiers import ClientOrderId
 from thunes.domain.instrument import Instrument
 from thunes.domain.orders import Fill, OrderRequest
@@ -101,11 +102,6 @@ class _Book:
         return ClientOrderId(f"bt-{self.sequence}")
 
 
-def _commission(amount: Decimal, fee_rate: Decimal, precision: int) -> Decimal:
-    """Commission rounded up to the asset's commission precision (never under-charge)."""
-    return (amount * fee_rate).quantize(Decimal(1).scaleb(-precision), rounding=ROUND_UP)
-
-
 def _enter(book: _Book, instrument: Instrument, config: BacktestConfig, price: Decimal, ts_ns: int) -> None:
     sized = size_entry(
         instrument, book.cash * config.stake_fraction, price, config.fee_rate, exit_buffer=config.exit_buffer
@@ -119,7 +115,7 @@ def _enter(book: _Book, instrument: Instrument, config: BacktestConfig, price: D
         book.skipped[checked.violations[0].reason_code] += 1
         return
     qty = checked.order.quantity
-    fee = _commission(qty, config.fee_rate, instrument.base_precision)
+    fee = commission(qty, config.fee_rate, instrument.base_precision)
     fill = Fill(request.client_order_id, str(book.sequence), instrument.symbol, Side.BUY, price, qty, fee,
                 instrument.base_asset, Liquidity.TAKER, ts_ns)  # fmt: skip
     book.cash -= fill.notional
@@ -139,7 +135,7 @@ def _exit(book: _Book, instrument: Instrument, config: BacktestConfig, price: De
     if not checked.ok:
         book.skipped[checked.violations[0].reason_code] += 1
         return
-    fee = _commission(qty * price, config.fee_rate, instrument.quote_precision)
+    fee = commission(qty * price, config.fee_rate, instrument.quote_precision)
     fill = Fill(request_id, str(book.sequence), instrument.symbol, Side.SELL, price, qty, fee,
                 instrument.quote_asset, Liquidity.TAKER, ts_ns)  # fmt: skip
     before = book.position.realized_pnl

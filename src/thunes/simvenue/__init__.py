@@ -1,0 +1,23 @@
+"""The simulated venue: a Binance-compatible spot matching core over replayed market data.
+
+Pure logic (no sockets): backtests and the RL environment use it in-process; the server in
+``thunes.adapters.venues`` exposes the same core over Binance's REST and WebSocket API.
+"""
+
+from thunes.simvenue.core import SimVenue
+from thunes.simvenue.errors import VenueError
+from thunes.simvenue.models import AccountUpdate, Balance, ExecutionReport, SimOrder, SimTrade
+from thunes.simvenue.slippage import SlippageModel
+from thunes.simvenue.validation import OrderParams
+
+__all__ = [
+    "AccountUpdate",
+    "Balance",
+    "ExecutionReport",
+    "OrderParams",
+    "SimOrder",
+    "SimTrade",
+    "SimVenue",
+    "SlippageModel",
+    "VenueError",
+]

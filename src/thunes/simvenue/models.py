@@ -1,0 +1,105 @@
+"""The simulated venue's own records: orders, trades, balances and the reports it emits.
+
+Mutable on purpose (the matching core updates them in place on its hot path); callers receive
+:meth:`SimOrder.snapshot` copies so nothing outside the core can change venue state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+
+from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+
+__all__ = ["AccountUpdate", "Balance", "ExecutionReport", "SimOrder", "SimTrade"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class Balance:
+    """Funds of one asset: ``free`` can be used; ``locked`` backs open orders."""
+
+    free: Decimal = ZERO
+    locked: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(slots=True)
+class SimTrade:
+    """One execution of an account's order (a row of ``myTrades``)."""
+
+    trade_id: int
+    order_id: int
+    symbol: str
+    side: Side
+    price: Decimal
+    quantity: Decimal
+    commission: Decimal
+    commission_asset: str
+    is_maker: bool
+    time_ms: int
+
+    @property
+    def quote_quantity(self) -> Decimal:
+        return self.price * self.quantity
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """An order as the venue keeps it. ``price`` is None for MARKET orders."""
+
+    account: str
+    symbol: str
+    order_id: int
+    client_order_id: str
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce | None
+    price: Decimal | None
+    orig_qty: Decimal
+    orig_quote_qty: Decimal
+    time_ms: int
+    status: OrderStatus = OrderStatus.NEW
+    executed_qty: Decimal = ZERO
+    cumulative_quote: Decimal = ZERO
+    update_time_ms: int = 0
+    working_time_ms: int = -1
+    sequence: int = 0
+    price_ticks: int = 0
+    locked: Decimal = ZERO
+    fills: list[SimTrade] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> Decimal:
+        return self.orig_qty - self.executed_qty
+
+    @property
+    def is_open(self) -> bool:
+        return not self.status.is_terminal
+
+    def snapshot(self) -> SimOrder:
+        """An independent copy for callers (fills list copied too)."""
+        return replace(self, fills=list(self.fills))
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionReport:
+    """What Binance pushes as ``executionReport`` on the user data stream (user-data-stream.md)."""
+
+    event_time_ms: int
+    order: SimOrder
+    execution_type: str  # NEW, TRADE, CANCELED, EXPIRED, REPLACED
+    last_trade: SimTrade | None = None
+    orig_client_order_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountUpdate:
+    """``outboundAccountPosition``: balances of the assets an event changed."""
+
+    event_time_ms: int
+    balances: tuple[tuple[str, Decimal, Decimal], ...]  # (asset, free, locked)

@@ -1,0 +1,113 @@
+"""Pre-trade checks of the simulated venue, in the order Binance applies them, with its exact errors.
+
+Parameter shape first (-1100, -1102, -1106, -2010 unsupported type), then the symbol filters
+(-1013 ``Filter failure: NAME``), then balances (-2010 insufficient balance).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from thunes.domain.enums import OrderType, Side, TimeInForce
+from thunes.domain.identifiers import ClientOrderId
+from thunes.domain.instrument import Instrument
+from thunes.domain.orders import OrderRequest
+from thunes.domain.rules import MarketContext, check_order
+from thunes.simvenue import errors as err
+from thunes.simvenue.models import Balance, SimOrder
+
+__all__ = ["CLIENT_ID", "OrderParams", "check_balance", "check_filters", "check_params"]
+
+ZERO = Decimal(0)
+CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
+_CHECK_ID = ClientOrderId("venue-check")
+Level = tuple[Decimal, Decimal]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderParams:
+    """A new-order request as ``POST /api/v3/order`` takes it, already typed."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal | None = None
+    quote_order_qty: Decimal | None = None
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    client_order_id: str | None = None
+
+
+def _check_market(instrument: Instrument, p: OrderParams) -> None:
+    if p.price is not None:
+        raise err.not_required("price")
+    if p.time_in_force is not None:
+        raise err.not_required("timeInForce")
+    if (p.quantity is None) == (p.quote_order_qty is None):
+        raise err.VenueError(-1102, err.QTY_OR_QUOTE)
+    if p.quote_order_qty is not None and not instrument.quote_order_qty_market_allowed:
+        raise err.new_order_rejected("Quote order qty market orders are not support for this symbol.")
+
+
+def check_params(instrument: Instrument, p: OrderParams) -> None:
+    """Mandatory and forbidden parameters per order type (rest-api.md, New order)."""
+    if p.client_order_id is not None and not CLIENT_ID.fullmatch(p.client_order_id):
+        raise err.illegal_chars("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
+    if p.order_type not in instrument.order_types:
+        kind = p.order_type.value.replace("_", " ").capitalize()
+        raise err.new_order_rejected(f"{kind} orders are not supported for this symbol.")
+    if p.order_type is OrderType.MARKET:
+        _check_market(instrument, p)
+        return
+    for name, value in (("price", p.price), ("quantity", p.quantity)):
+        if value is None:
+            raise err.mandatory(name)
+    if p.order_type is OrderType.LIMIT and p.time_in_force is None:
+        raise err.mandatory("timeInForce")
+    if p.order_type is OrderType.LIMIT_MAKER and p.time_in_force is not None:
+        raise err.not_required("timeInForce")
+    if p.quote_order_qty is not None:
+        raise err.not_required("quoteOrderQty")
+
+
+def check_filters(
+    instrument: Instrument,
+    p: OrderParams,
+    avg_price: Decimal | None,
+    open_orders: Iterable[SimOrder],
+    balances: Mapping[str, Balance],
+) -> None:
+    """Every symbol filter via the domain validator; the first broken one is the -1013 answer."""
+    opened = list(open_orders)
+    on_symbol = sum(1 for o in opened if o.symbol == p.symbol)
+    open_buys = sum((o.remaining for o in opened if o.symbol == p.symbol and o.side is Side.BUY), ZERO)
+    base = balances.get(instrument.base_asset)
+    request = OrderRequest(
+        _CHECK_ID, instrument.symbol, p.side, p.order_type, p.quantity, p.price, p.quote_order_qty, p.time_in_force
+    )
+    ctx = MarketContext(avg_price, on_symbol, (base.total if base else ZERO) + open_buys)
+    violations = check_order(instrument, request, ctx)
+    if violations:
+        raise err.filter_failure(violations[0].filter.value)
+
+
+def check_balance(instrument: Instrument, p: OrderParams, levels: list[Level], balances: Mapping[str, Balance]) -> None:
+    """Free funds must cover the order: quote for a BUY (at its limit, or what it will take), base for a SELL."""
+    if p.side is Side.BUY:
+        if p.order_type is not OrderType.MARKET:
+            assert p.price is not None
+            assert p.quantity is not None
+            need = p.price * p.quantity
+        elif p.quote_order_qty is not None:
+            need = p.quote_order_qty
+        else:
+            need = sum((price * qty for price, qty in levels), ZERO)
+        balance = balances.get(instrument.quote_asset)
+    else:
+        need = p.quantity if p.quantity is not None else sum((qty for _, qty in levels), ZERO)
+        balance = balances.get(instrument.base_asset)
+    if need > (balance.free if balance else ZERO):
+        raise err.new_order_rejected(err.INSUFFICIENT_BALANCE)
