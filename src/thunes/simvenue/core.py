@@ -33,10 +33,20 @@ _ALPHABET = string.ascii_letters + string.digits
 
 @dataclass(slots=True)
 class _Account:
+    name: str
     balances: dict[str, Balance] = field(default_factory=lambda: defaultdict(Balance))
     orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
     trades: list[SimTrade] = field(default_factory=list)
     outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
+
+
+class _Accounts(dict[str, _Account]):
+    """Accounts by name, opened on first use (a deposit or a query)."""
+
+    def __missing__(self, name: str) -> _Account:
+        account = _Account(name)
+        self[name] = account
+        return account
 
 
 class SimVenue:
@@ -57,10 +67,11 @@ class SimVenue:
         self._markets = {str(s): MarketState(i, overrides.get(str(s), fee_rate), model) for s, i in instruments.items()}
         self._clock_ns = clock_ns
         self._rng = random.Random(seed)  # noqa: S311 - reproducible ids, not security
-        self._accounts: dict[str, _Account] = defaultdict(_Account)
+        self._accounts = _Accounts()
         self._orders: dict[int, SimOrder] = {}
         self._sequence = 0
         self._next_order_id = 1
+        self._listeners: list[Callable[[str], None]] = []
 
     # --- accounts ---------------------------------------------------------------------------------
     def deposit(self, account: str, asset: str, amount: Decimal) -> None:
@@ -73,6 +84,10 @@ class SimVenue:
     def balances(self, account: str) -> dict[str, Balance]:
         """Copies of every non-empty balance of ``account``."""
         return {a: Balance(b.free, b.locked) for a, b in self._accounts[account].balances.items() if b.total}
+
+    def add_listener(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(account)`` whenever that account has new reports to :meth:`drain`."""
+        self._listeners.append(callback)
 
     def drain(self, account: str) -> list[ExecutionReport | AccountUpdate]:
         """Reports emitted for ``account`` since the last call (the user data stream's feed)."""
@@ -370,7 +385,11 @@ class SimVenue:
     # --- reports ----------------------------------------------------------------------------------
     def _emit(self, acct: _Account, report: ExecutionReport) -> None:
         acct.outbox.append(report)
+        for listener in self._listeners:
+            listener(report.order.account)
 
     def _emit_balances(self, acct: _Account, now_ms: int, assets: tuple[str, ...]) -> None:
         rows = tuple((a, acct.balances[a].free, acct.balances[a].locked) for a in assets)
         acct.outbox.append(AccountUpdate(now_ms, rows))
+        for listener in self._listeners:
+            listener(acct.name)

@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import takewhile
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sortedcontainers import SortedList
 
@@ -32,13 +32,21 @@ class DepthBook(Protocol):
     @property
     def synced(self) -> bool: ...
 
-    def walk(self, side_taken: str, lots: int, limit_ticks: int | None) -> list[tuple[int, int]]: ...
+    def walk(self, side_taken: Literal["ask", "bid"], lots: int, limit_ticks: int | None) -> list[tuple[int, int]]: ...
 
-    def consume(self, side_taken: str, fills: list[tuple[int, int]]) -> None: ...
+    def consume(self, side_taken: Literal["ask", "bid"], fills: list[tuple[int, int]]) -> None: ...
 
     def best_bid(self) -> tuple[int, int] | None: ...
 
     def best_ask(self) -> tuple[int, int] | None: ...
+
+    def to_ticks(self, price: Decimal | str) -> int: ...
+
+    def to_lots(self, quantity: Decimal | str) -> int: ...
+
+    def price(self, ticks: int) -> Decimal: ...
+
+    def qty(self, lots: int) -> Decimal: ...
 
 
 @dataclass(slots=True)
@@ -102,11 +110,9 @@ class MarketState:
         """Liquidity for a taker of ``qty`` on ``side``, best first, never beyond ``limit``."""
         book = self.book
         if book is not None and book.synced:
-            step, tick = self.instrument.step_size, self.instrument.tick_size
-            lots = int(qty / step)
-            limit_ticks = None if limit is None else int(limit / tick)
-            levels = book.walk("ask" if side is Side.BUY else "bid", lots, limit_ticks)
-            return [(t * tick, n * step) for t, n in levels]
+            limit_ticks = None if limit is None else book.to_ticks(limit)
+            levels = book.walk("ask" if side is Side.BUY else "bid", book.to_lots(qty), limit_ticks)
+            return [(book.price(t), book.qty(n)) for t, n in levels]
         reference = self.reference_price(side)
         if reference is None:
             return []
@@ -122,9 +128,8 @@ class MarketState:
     def consume(self, side: Side, fills: list[Level]) -> None:
         """Remove taken liquidity from the L2 book (or the top-of-book quantity)."""
         book = self.book
-        tick, step = self.instrument.tick_size, self.instrument.step_size
         if book is not None and book.synced:
-            book.consume("ask" if side is Side.BUY else "bid", [(int(p / tick), int(q / step)) for p, q in fills])
+            book.consume("ask" if side is Side.BUY else "bid", [(book.to_ticks(p), book.to_lots(q)) for p, q in fills])
             return
         taken = sum((q for _, q in fills), Decimal(0))
         if side is Side.BUY and self.ask_qty is not None:
@@ -160,7 +165,7 @@ class MarketState:
             best = book.best_ask() if side is Side.BUY else book.best_bid()
             if best is None:
                 return False
-            best_price = best[0] * self.instrument.tick_size
+            best_price = book.price(best[0])
         else:
             quote = self.ask if side is Side.BUY else self.bid
             if quote is None:
