@@ -9,7 +9,6 @@ injected clock (ns), so a replay is deterministic.
 from __future__ import annotations
 
 import random
-import string
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ __all__ = ["OrderParams", "SimVenue"]
 
 ZERO = Decimal(0)
 NS_PER_MS = 1_000_000
-_ALPHABET = string.ascii_letters + string.digits
 
 
 @dataclass(slots=True)
@@ -36,6 +34,8 @@ class _Account:
     name: str
     balances: dict[str, Balance] = field(default_factory=lambda: defaultdict(Balance))
     orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
+    open: dict[int, SimOrder] = field(default_factory=dict)  # the open subset, kept small for fast checks
+    by_client: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (symbol, client id) -> ids
     trades: list[SimTrade] = field(default_factory=list)
     outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
 
@@ -138,6 +138,7 @@ class SimVenue:
             self._fill(m, order, [(order.price, take)], is_maker=True, now_ms=now_ms)
             if not order.is_open:
                 m.unrest(order)
+                self._settle(self._accounts[order.account], order)
 
     # --- orders -----------------------------------------------------------------------------------
     def place_order(self, account: str, params: OrderParams, *, test: bool = False) -> SimOrder:
@@ -147,7 +148,7 @@ class SimVenue:
         acct = self._accounts[account]
         check_params(m.instrument, params)
         client_id = params.client_order_id or self._random_client_id()
-        open_orders = [o for o in acct.orders.values() if o.is_open]
+        open_orders = list(acct.open.values())
         if any(o.client_order_id == client_id and o.symbol == params.symbol for o in open_orders):
             raise err.new_order_rejected(err.DUPLICATE_ORDER)
         check_filters(m.instrument, params, m.avg_price(now_ms), open_orders, acct.balances)
@@ -159,13 +160,22 @@ class SimVenue:
             return self._new_order(m, account, params, client_id, now_ms)
         order = self._new_order(m, account, params, client_id, now_ms)
         acct.orders[order.order_id] = order
+        acct.open[order.order_id] = order
+        acct.by_client.setdefault((order.symbol, client_id), []).append(order.order_id)
         self._orders[order.order_id] = order
         self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"))
         self._execute(m, acct, order, levels, now_ms)
+        self._settle(acct, order)
         return order.snapshot()
 
+    @staticmethod
+    def _settle(acct: _Account, order: SimOrder) -> None:
+        """Drop a finished order from the open set."""
+        if not order.is_open:
+            acct.open.pop(order.order_id, None)
+
     def _random_client_id(self) -> str:
-        return "".join(self._rng.choices(_ALPHABET, k=22))
+        return format(self._rng.getrandbits(88), "022x")  # 22 characters, like Binance's own ids
 
     def _liquidity(self, m: MarketState, p: OrderParams) -> list[Level]:
         """What this order would take right now (nothing for a passive limit)."""
@@ -282,6 +292,7 @@ class SimVenue:
         m.unrest(order)
         order.status = status
         order.update_time_ms = now_ms
+        self._settle(acct, order)
         self._emit(
             acct, ExecutionReport(now_ms, order.snapshot(), "CANCELED" if status is OrderStatus.CANCELED else "EXPIRED")
         )
@@ -301,7 +312,8 @@ class SimVenue:
             raise err.VenueError(
                 -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
             )
-        matches = [o for o in acct.orders.values() if o.symbol == symbol and o.client_order_id == client_id]
+        ids = acct.by_client.get((symbol, client_id), [])
+        matches = [o for o in (acct.orders[i] for i in ids) if o.client_order_id == client_id]
         open_ones = [o for o in matches if o.is_open]
         found = open_ones or matches
         return found[-1] if found else None
@@ -356,10 +368,15 @@ class SimVenue:
         order.locked -= released
         order.orig_qty = new_qty
         order.client_order_id = new_client_id or self._random_client_id()
+        acct.by_client.setdefault((symbol, order.client_order_id), []).append(order.order_id)
         order.update_time_ms = now_ms
-        if order.executed_qty >= new_qty:
+        if order.executed_qty >= new_qty:  # what already executed covers the new quantity
+            acct.balances[asset].locked -= order.locked
+            acct.balances[asset].free += order.locked
+            order.locked = ZERO
             order.status = OrderStatus.FILLED
-            self._finish(acct, order, OrderStatus.FILLED, now_ms) if order.locked else m.unrest(order)
+            m.unrest(order)
+            self._settle(acct, order)
         self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "REPLACED", orig_client_order_id=orig_client))
         self._emit_balances(acct, now_ms, (asset,))
         return order.snapshot()
@@ -368,7 +385,7 @@ class SimVenue:
         if symbol is not None:
             self.market(symbol)
         return [
-            o.snapshot() for o in self._accounts[account].orders.values() if o.is_open and symbol in (None, o.symbol)
+            o.snapshot() for o in self._accounts[account].open.values() if symbol in (None, o.symbol)
         ]
 
     def all_orders(self, account: str, symbol: str) -> list[SimOrder]:
