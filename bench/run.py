@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+import venue_core
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.domain import (
@@ -114,6 +115,10 @@ def main() -> None:
     for name, items, seconds in rows:
         rate = items / seconds
         print(f"{name:48} {items:>10,} {seconds:>9.4f} {rate:>14,.0f} {rate / floor:>9.3f}")
+    print()
+    print(f"{'matching core':48} {'items':>10} {'seconds':>9} {'items/s':>14}")
+    for name, items, seconds in venue_core.rows():
+        print(f"{name:48} {items:>10,} {seconds:>9.4f} {items / seconds:>14,.0f}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS of this process (MB)':48} {peak_mb:>10.0f}")
     print(f"{'thunes backtest, 1M synthetic 1m bars (whole process, s)':58} {_cli_seconds():>10.2f}")
