@@ -20,7 +20,7 @@ from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
 
-__all__ = ["LoadedBars", "find_shared_data", "load_bars", "load_instrument"]
+__all__ = ["LoadedBars", "find_shared_data", "load_bars", "load_exchange_info_source", "load_instrument"]
 
 EXCHANGE_INFO_DUMP = Path("binance/exchange_info/exchangeInfo_spot_full_2023-09-08.json")
 RECORDED_DIRS = ("marketlab_2024-09_2026-02", "ft_userdata_2024-01_2024-09", "ftrade_1m_2024-07_2024-08")
@@ -40,18 +40,20 @@ def find_shared_data(settings: DataSettings) -> Path | None:
     return candidate if candidate.is_dir() else None
 
 
+def load_exchange_info_source(rules: ExchangeRulesSettings, data: DataSettings) -> tuple[ExchangeInfo, str]:
+    """The best exchangeInfo available (configured file, recorded dump, built-in) and its origin."""
+    if rules.exchange_info_path is not None:
+        return load_exchange_info(rules.exchange_info_path), str(rules.exchange_info_path)
+    shared = find_shared_data(data)
+    dump = shared / EXCHANGE_INFO_DUMP if shared is not None else None
+    if dump is not None and dump.is_file():
+        return load_exchange_info(dump), f"exchangeInfo dump {dump.name}"
+    return builtin_exchange_info(), "built-in instruments"
+
+
 def load_instrument(symbol: str, rules: ExchangeRulesSettings, data: DataSettings) -> tuple[Instrument, str]:
     """The instrument for ``symbol`` with the best exchangeInfo available, and where it came from."""
-    info: ExchangeInfo
-    if rules.exchange_info_path is not None:
-        info, origin = load_exchange_info(rules.exchange_info_path), str(rules.exchange_info_path)
-    else:
-        shared = find_shared_data(data)
-        dump = shared / EXCHANGE_INFO_DUMP if shared is not None else None
-        if dump is not None and dump.is_file():
-            info, origin = load_exchange_info(dump), f"exchangeInfo dump {dump.name}"
-        else:
-            info, origin = builtin_exchange_info(), "built-in instruments"
+    info, origin = load_exchange_info_source(rules, data)
     return info.get(symbol), origin
 
 

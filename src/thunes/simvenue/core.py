@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from thunes.domain.fees import commission
+from thunes.domain.identifiers import Symbol
 from thunes.domain.instrument import Instrument
 from thunes.simvenue import errors as err
 from thunes.simvenue.market import DepthBook, Level, MarketState
@@ -54,7 +55,7 @@ class SimVenue:
 
     def __init__(
         self,
-        instruments: Mapping[str, Instrument],
+        instruments: Mapping[Symbol, Instrument] | Mapping[str, Instrument],
         clock_ns: Callable[[], int],
         *,
         fee_rate: Decimal = Decimal("0.001"),
@@ -384,9 +385,7 @@ class SimVenue:
     def open_orders(self, account: str, symbol: str | None = None) -> list[SimOrder]:
         if symbol is not None:
             self.market(symbol)
-        return [
-            o.snapshot() for o in self._accounts[account].open.values() if symbol in (None, o.symbol)
-        ]
+        return [o.snapshot() for o in self._accounts[account].open.values() if symbol in (None, o.symbol)]
 
     def all_orders(self, account: str, symbol: str) -> list[SimOrder]:
         self.market(symbol)

@@ -1,0 +1,1 @@
+"""Venue adapters: the simulated Binance-compatible server now; ccxt clients next."""

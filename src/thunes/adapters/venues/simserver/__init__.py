@@ -1,0 +1,1 @@
+"""A Binance-spot-compatible HTTP/WebSocket server over the simulated venue (aiohttp, loopback)."""

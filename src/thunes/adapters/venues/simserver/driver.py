@@ -1,0 +1,151 @@
+"""The replay driver: feeds recorded or synthetic market events into the venue and its streams.
+
+Pacing: with ``speed`` the replay's clock runs ``speed`` times faster than the wall clock (1 = real
+time); ``None`` replays as fast as the event loop allows while still letting clients be served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Iterator
+from decimal import Decimal
+
+from thunes.adapters.venues.simserver import market_messages as msg
+from thunes.adapters.venues.simserver.hub import StreamHub
+from thunes.adapters.venues.simserver.state import ServerState
+from thunes.domain.market import Timeframe
+from thunes.simvenue.book import L2Book
+from thunes.simvenue.replay import BarClosed, BarContext, ReplayEvent, ReplayQuote, ReplayTrade
+
+__all__ = ["ReplayDriver"]
+
+NS_PER_MS = 1_000_000
+YIELD_EVERY = 256
+
+
+def _row(price: Decimal, qty: Decimal) -> list[str]:
+    return [f"{price:.8f}", f"{qty:.8f}"]
+
+
+class ReplayDriver:
+    """Applies replay events in order, publishing what Binance would publish for each."""
+
+    def __init__(
+        self,
+        state: ServerState,
+        hub: StreamHub,
+        events: Iterable[ReplayEvent],
+        *,
+        speed: float | None = None,
+        wall_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        if speed is not None and speed <= 0:
+            raise ValueError("speed must be positive (or None for as fast as possible)")
+        self.state = state
+        self.hub = hub
+        self._events: Iterator[ReplayEvent] = iter(events)
+        self._speed = speed
+        self._wall_ns = wall_ns
+        self.published = 0
+        self.finished = asyncio.Event()
+        self._first_trade: dict[str, int] = {}
+
+    def book(self, symbol: str) -> L2Book:
+        """The published (depth stream) book of ``symbol``, created on first use."""
+        books = self.state.books
+        if symbol not in books:
+            books[symbol] = L2Book.for_instrument(self.state.exchange_info.get(symbol))
+        return books[symbol]
+
+    async def run(self) -> None:
+        """Replay every event, then set :attr:`finished`."""
+        start_wall, start_ts = self._wall_ns(), None
+        for count, event in enumerate(self._events):
+            if self._speed is not None:
+                start_ts = event.ts_ns if start_ts is None else start_ts
+                due = start_wall + (event.ts_ns - start_ts) / self._speed
+                delay = (due - self._wall_ns()) / 1e9
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            elif count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            self.apply(event)
+        self.finished.set()
+
+    def apply(self, event: ReplayEvent) -> None:
+        """Apply one event now (also usable synchronously, e.g. to seed a market before serving)."""
+        self.state.clock.ns = max(self.state.clock.ns, event.ts_ns)
+        if isinstance(event, ReplayTrade):
+            self._trade(event)
+        elif isinstance(event, ReplayQuote):
+            self._quote(event)
+        elif isinstance(event, BarContext):
+            self.state.venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
+        elif isinstance(event, BarClosed):
+            self._bar_closed(event)
+        self.published += 1
+
+    def _trade(self, e: ReplayTrade) -> None:
+        self.state.venue.on_trade(e.symbol, e.price, e.quantity)
+        self.state.candles.on_trade(e.symbol, e.ts_ns, e.price, e.quantity, e.buyer_is_maker)
+        self._first_trade.setdefault(e.symbol, e.trade_id)
+        name, ms = e.symbol.lower(), e.ts_ns // NS_PER_MS
+        if self.hub.wants(f"{name}@trade"):
+            self.hub.publish(
+                f"{name}@trade", msg.trade(e.symbol, ms, e.trade_id, e.price, e.quantity, e.buyer_is_maker)
+            )
+        if self.hub.wants(f"{name}@aggTrade"):
+            payload = msg.agg_trade(e.symbol, ms, e.trade_id, e.price, e.quantity, e.buyer_is_maker)
+            self.hub.publish(f"{name}@aggTrade", payload)
+        self._klines(e.symbol, ms, e.trade_id, candle_closed=False)
+
+    def _klines(self, symbol: str, event_ms: int, last_trade: int, *, candle_closed: bool) -> None:
+        name = symbol.lower()
+        base = self.state.candles.timeframe
+        for interval in Timeframe:
+            stream = f"{name}@kline_{interval.value}"
+            if interval.nanoseconds % base.nanoseconds or not self.hub.wants(stream):
+                continue
+            rows = self.state.candles.klines(symbol, interval, None, None, 1)
+            if rows and (not candle_closed or rows[-1].closed):
+                first = self._first_trade.get(symbol, last_trade)
+                self.hub.publish(stream, msg.kline(symbol, interval.value, event_ms, rows[-1], first, last_trade))
+
+    def _quote(self, e: ReplayQuote) -> None:
+        venue = self.state.venue
+        previous = venue.market(e.symbol)
+        old_bid, old_ask = previous.bid, previous.ask
+        venue.on_quote(e.symbol, e.bid, e.bid_qty, e.ask, e.ask_qty)
+        book = self.book(e.symbol)
+        bids = [(e.bid, e.bid_qty)] + ([(old_bid, Decimal(0))] if old_bid is not None and old_bid != e.bid else [])
+        asks = [(e.ask, e.ask_qty)] + ([(old_ask, Decimal(0))] if old_ask is not None and old_ask != e.ask else [])
+        if not book.synced:
+            book.apply_snapshot(e.update_id, [(e.bid, e.bid_qty)], [(e.ask, e.ask_qty)])
+        else:
+            book.apply_diff(e.update_id, e.update_id, bids, asks)
+        name, ms = e.symbol.lower(), e.ts_ns // NS_PER_MS
+        if self.hub.wants(f"{name}@bookTicker"):
+            self.hub.publish(
+                f"{name}@bookTicker", msg.book_ticker(e.symbol, e.update_id, e.bid, e.bid_qty, e.ask, e.ask_qty)
+            )
+        diff = msg.depth_update(
+            e.symbol, ms, e.update_id, e.update_id, [_row(*b) for b in bids], [_row(*a) for a in asks]
+        )
+        for stream in (f"{name}@depth", f"{name}@depth@100ms"):
+            if self.hub.wants(stream):
+                self.hub.publish(stream, diff)
+        for levels in (5, 10, 20):
+            for stream in (f"{name}@depth{levels}", f"{name}@depth{levels}@100ms"):
+                if self.hub.wants(stream):
+                    top_bids, top_asks = book.depth(levels)
+                    self.hub.publish(stream, msg.partial_depth(
+                        e.update_id,
+                        [_row(book.price(t), book.qty(n)) for t, n in top_bids],
+                        [_row(book.price(t), book.qty(n)) for t, n in top_asks],
+                    ))  # fmt: skip
+
+    def _bar_closed(self, e: BarClosed) -> None:
+        self.state.candles.on_bar_closed(e.symbol, e.bar)
+        last = self._first_trade.pop(e.symbol, 0)
+        self._klines(e.symbol, e.ts_ns // NS_PER_MS, last, candle_closed=True)

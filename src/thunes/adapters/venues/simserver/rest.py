@@ -1,0 +1,133 @@
+"""The REST API of the simulated Binance spot venue: routes and the request pipeline.
+
+Every request goes through the same steps, in Binance's order: parse the query string and form
+body (query wins on a clash), charge the request weight to the caller's IP (429/418 past the
+limit), check the API key, the parameters the endpoint reads, the signature and the timestamp,
+then run the handler over the matching core. A :class:`VenueError` becomes Binance's JSON error
+``{"code": ..., "msg": ...}`` with its HTTP status; anything unexpected becomes HTTP 500 code -1000,
+logged without parameters or headers (they hold the signature and the API key), never a
+traceback to the client. Every response carries ``X-MBX-USED-WEIGHT-1M``.
+"""
+
+from __future__ import annotations
+
+import traceback
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from thunes.adapters.venues.simserver import rest_account, rest_market, rest_trading
+from thunes.adapters.venues.simserver.auth import authenticate
+from thunes.adapters.venues.simserver.limits import RateLimiter, RateLimitError
+from thunes.adapters.venues.simserver.rest_params import Params
+from thunes.adapters.venues.simserver.rest_types import NS_PER_MS, Ctx, Endpoint, Reply
+from thunes.adapters.venues.simserver.state import ServerState
+from thunes.simvenue.errors import VenueError
+
+__all__ = ["ENDPOINTS", "LIMITER", "UNKNOWN_ERROR", "register", "serve"]
+
+LIMITER = web.AppKey("simserver_limiter", RateLimiter)
+ENDPOINTS: tuple[Endpoint, ...] = (*rest_market.ENDPOINTS, *rest_trading.ENDPOINTS, *rest_account.ENDPOINTS)
+UNKNOWN_ERROR_MSG = "An unknown error occured while processing the request."  # sic, Binance's text
+UNKNOWN_ERROR = {"code": -1000, "msg": UNKNOWN_ERROR_MSG}
+_log = structlog.get_logger(__name__)
+
+
+def _json(body: object, status: int, headers: dict[str, str]) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _error(e: VenueError, headers: dict[str, str]) -> web.Response:
+    if isinstance(e, RateLimitError):
+        headers = {**headers, "Retry-After": str(e.retry_after_s)}
+    return _json(e.as_json(), e.http_status, headers)
+
+
+def _run(ep: Endpoint, ctx: Ctx, api_key: str | None, raw_query: str, raw_body: str) -> Reply:
+    ctx.key = authenticate(ctx.state, ep.security, api_key, ctx.params, raw_query, raw_body)
+    ctx.params.only(ep.accepts)
+    result = ep.handler(ctx)
+    return result if isinstance(result, Reply) else Reply(result)
+
+
+def serve(
+    ep: Endpoint,
+    state: ServerState,
+    limiter: RateLimiter,
+    ip: str,
+    api_key: str | None,
+    raw_query: str,
+    raw_body: str,
+    started_ms: int = 0,
+) -> web.Response:
+    """Answer one request to ``ep`` (synchronous: the matching core runs on the server's loop)."""
+    params: Params | None = None
+    parse_error: VenueError | None = None
+    try:
+        params = Params(raw_query, raw_body)
+    except VenueError as e:
+        parse_error = e
+    weight = ep.weight_of(params)
+    try:
+        limiter.admit(ip, weight)
+    except RateLimitError as e:
+        return _error(e, limiter.weight_headers(ip))
+    try:
+        if parse_error is not None or params is None:
+            raise parse_error or VenueError(-1000, UNKNOWN_ERROR_MSG)
+        reply = _run(ep, Ctx(state, params, None, limiter, started_ms), api_key, raw_query, raw_body)
+    except VenueError as e:
+        return _error(e, limiter.weight_headers(ip))
+    except Exception as e:  # never a traceback to the client
+        where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+        _log.error(
+            "simserver_unhandled_error",
+            method=ep.method,
+            path=ep.path,
+            error_type=type(e).__name__,
+            location=f"{where.filename}:{where.lineno}" if where else "",
+        )
+        return _json(UNKNOWN_ERROR, 500, limiter.weight_headers(ip))
+    if ep.free_on_success and reply.status == 200:
+        limiter.refund(ip, weight)
+    return _json(reply.body, reply.status, {**limiter.weight_headers(ip), **reply.headers})
+
+
+def _route(ep: Endpoint, state: ServerState, limiter: RateLimiter, started_ms: int) -> Handler:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        raw_body = await request.text() if request.method != "GET" and request.body_exists else ""
+        ip = request.remote or "unknown"
+        return serve(ep, state, limiter, ip, request.headers.get("X-MBX-APIKEY"), request.rel_url.raw_query_string,
+                     raw_body, started_ms)  # fmt: skip
+
+    return handle
+
+
+def _weight_header(limiter: RateLimiter) -> Middleware:
+    """Unknown paths and methods (aiohttp's 404/405) carry the weight header too."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as e:
+            for name, value in limiter.weight_headers(request.remote or "unknown").items():
+                e.headers.setdefault(name, value)
+            raise
+
+    return middleware
+
+
+def register(app: web.Application, state: ServerState) -> None:
+    """Add every REST route for ``state`` to ``app``; the rate limiter is ``app[LIMITER]``."""
+
+    def wall_ns() -> int:  # read through ``state`` so a test may swap the clock after startup
+        return state.wall_ns()
+
+    limiter = RateLimiter(state.exchange_info.rate_limits, wall_ns)
+    app[LIMITER] = limiter
+    started_ms = state.wall_ns() // NS_PER_MS
+    for ep in ENDPOINTS:
+        app.router.add_route(ep.method, ep.path, _route(ep, state, limiter, started_ms))
+    app.middlewares.append(_weight_header(limiter))

@@ -1,0 +1,127 @@
+"""Run the simulated venue: build state from instruments and candles, serve it, replay the market.
+
+Binds to 127.0.0.1 by default: the admin and fault-injection endpoints must never face a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from thunes.adapters.venues.simserver import streams
+from thunes.adapters.venues.simserver.app import build_app
+from thunes.adapters.venues.simserver.driver import ReplayDriver
+from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
+from thunes.adapters.venues.simserver.state import ReplayClock, ServerState
+from thunes.domain.exchange_info import ExchangeInfo
+from thunes.domain.market import Timeframe
+from thunes.simvenue.candles import CandleHistory
+from thunes.simvenue.core import SimVenue
+from thunes.simvenue.replay import BarClosed, ReplayEvent
+
+__all__ = ["RunningVenue", "VenueConfig", "build_state", "serve_forever", "start"]
+
+
+@dataclass(frozen=True, slots=True)
+class VenueConfig:
+    """How to run the venue; ``speed`` None replays as fast as possible."""
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    speed: float | None = 60.0
+    fee_rate: Decimal = Decimal("0.001")
+    seed: int = 0
+    warmup_bars: int = 0
+
+
+def build_state(
+    info: ExchangeInfo,
+    timeframe: Timeframe,
+    *,
+    fee_rate: Decimal = Decimal("0.001"),
+    seed: int = 0,
+    payload: dict[str, Any] | None = None,
+) -> ServerState:
+    """A fresh venue for ``info``'s instruments, its clock at zero until the replay starts."""
+    clock = ReplayClock()
+    venue = SimVenue(info.instruments, clock, fee_rate=fee_rate, seed=seed)
+    return ServerState(
+        venue=venue,
+        exchange_info=info,
+        exchange_info_payload=payload or payload_from_exchange_info(info),
+        candles=CandleHistory(timeframe),
+        clock=clock,
+    )
+
+
+@dataclass
+class RunningVenue:
+    """A started server: its URL, state, replay driver and the tasks to stop."""
+
+    state: ServerState
+    runner: web.AppRunner
+    driver: ReplayDriver
+    port: int
+    replay_task: asyncio.Task[None]
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def stop(self) -> None:
+        self.replay_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.replay_task
+        await self.runner.cleanup()
+
+
+async def start(
+    state: ServerState,
+    events: Iterable[ReplayEvent],
+    config: VenueConfig,
+    deposits: Mapping[str, Mapping[str, Decimal]] | None = None,
+) -> RunningVenue:
+    """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay."""
+    app = build_app(state)
+    hub = streams.register(app, state)
+    iterator = iter(events)
+    driver = ReplayDriver(state, hub, iterator, speed=config.speed)
+    closed = 0
+    while closed < config.warmup_bars:  # replay some history instantly, before anyone connects
+        event = next(iterator, None)
+        if event is None:
+            break
+        driver.apply(event)
+        closed += isinstance(event, BarClosed)
+    for account, assets in (deposits or {}).items():
+        for asset, amount in assets.items():
+            state.venue.deposit(account, asset, amount)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    port = runner.addresses[0][1]
+    task = asyncio.ensure_future(driver.run())
+    return RunningVenue(state, runner, driver, port, task)
+
+
+async def serve_forever(running: RunningVenue) -> None:
+    """Block until SIGINT/SIGTERM, then stop cleanly (systemd-friendly)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await running.stop()

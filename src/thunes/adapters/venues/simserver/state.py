@@ -1,0 +1,80 @@
+"""Everything the simulated Binance server shares between its REST handlers, streams and replay.
+
+Two clocks, on purpose: market and order timestamps follow the *replay* clock (the recorded
+market's time, possibly accelerated), while request signatures are checked against the *wall*
+clock, because clients sign with their own real time (Binance's ``timestamp``/``recvWindow``).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from thunes.domain.exchange_info import ExchangeInfo
+from thunes.simvenue.book import L2Book
+from thunes.simvenue.candles import CandleHistory
+from thunes.simvenue.core import SimVenue
+
+__all__ = ["STATE", "ApiKey", "ReplayClock", "ServerState"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """An API key of the simulated venue and what it may do (``apiRestrictions``)."""
+
+    key: str
+    secret: str
+    account: str
+    can_trade: bool = True
+    can_withdraw: bool = False
+    can_read: bool = True
+
+
+class ReplayClock:
+    """Replay time in ns: set by the replay driver as events are published."""
+
+    def __init__(self, start_ns: int = 0) -> None:
+        self.ns = start_ns
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+@dataclass
+class ServerState:
+    """The venue core, its published candles, exchangeInfo payload, keys and listen keys."""
+
+    venue: SimVenue
+    exchange_info: ExchangeInfo
+    exchange_info_payload: dict[str, Any]
+    candles: CandleHistory
+    clock: ReplayClock
+    wall_ns: Callable[[], int] = time.time_ns
+    api_keys: dict[str, ApiKey] = field(default_factory=dict)
+    listen_keys: dict[str, str] = field(default_factory=dict)  # listenKey -> account
+    books: dict[str, L2Book] = field(default_factory=dict)  # the published depth book per symbol
+
+    def add_api_key(self, account: str, *, can_withdraw: bool = False, key: str | None = None,
+                    secret: str | None = None) -> ApiKey:  # fmt: skip
+        """Register a key for ``account`` (random 64-char key and secret unless given)."""
+        api_key = ApiKey(key or secrets.token_hex(32), secret or secrets.token_hex(32), account,
+                         can_withdraw=can_withdraw)  # fmt: skip
+        self.api_keys[api_key.key] = api_key
+        return api_key
+
+    def new_listen_key(self, account: str) -> str:
+        """A listenKey for ``account``'s user data stream (one per account, reused like Binance)."""
+        for existing, owner in self.listen_keys.items():
+            if owner == account:
+                return existing
+        key = secrets.token_hex(32)
+        self.listen_keys[key] = account
+        return key
+
+
+STATE = web.AppKey("state", ServerState)
