@@ -99,6 +99,20 @@ class ReplayDriver:
             payload = msg.agg_trade(e.symbol, ms, e.trade_id, e.price, e.quantity, e.buyer_is_maker)
             self.hub.publish(f"{name}@aggTrade", payload)
         self._klines(e.symbol, ms, e.trade_id, candle_closed=False)
+        self._tickers(e.symbol, ms, e.price, e.quantity)
+
+    def _tickers(self, symbol: str, event_ms: int, last: Decimal, last_qty: Decimal) -> None:
+        name = symbol.lower()
+        wanted = [(s, s.endswith("miniTicker")) for s in (f"{name}@ticker", f"{name}@miniTicker") if self.hub.wants(s)]
+        if not wanted:
+            return
+        candles = self.state.candles
+        rows = candles.klines(symbol, candles.timeframe, event_ms - 86_400_000, None, 10**9)
+        m = self.state.venue.market(symbol)
+        zero = Decimal(0)
+        quote = (m.bid or zero, m.bid_qty or zero, m.ask or zero, m.ask_qty or zero)
+        for stream, mini in wanted:
+            self.hub.publish(stream, msg.ticker_24h(symbol, event_ms, rows, last, last_qty, quote, mini=mini))
 
     def _klines(self, symbol: str, event_ms: int, last_trade: int, *, candle_closed: bool) -> None:
         name = symbol.lower()

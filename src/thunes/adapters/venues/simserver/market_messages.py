@@ -7,7 +7,7 @@ from typing import Any
 
 from thunes.simvenue.candles import Candle
 
-__all__ = ["agg_trade", "book_ticker", "depth_update", "kline", "partial_depth", "trade"]
+__all__ = ["agg_trade", "book_ticker", "depth_update", "kline", "partial_depth", "ticker_24h", "trade"]
 
 Row = list[str]
 
@@ -61,4 +61,27 @@ def kline(
             "q": _s(candle.quote_volume), "V": _s(candle.taker_buy_volume), "Q": _s(candle.taker_buy_quote),
             "B": "0",
         },
+    }  # fmt: skip
+
+
+def ticker_24h(symbol: str, event_ms: int, candles: list[Candle], last: Decimal, last_qty: Decimal,
+               quote: tuple[Decimal, Decimal, Decimal, Decimal], *, mini: bool) -> dict[str, Any]:  # fmt: skip
+    """``<symbol>@ticker`` / ``@miniTicker``: rolling 24 h statistics from the published candles."""
+    open_ = candles[0].open if candles else last
+    high = max((c.high for c in candles), default=last)
+    low = min((c.low for c in candles), default=last)
+    volume = sum((c.volume for c in candles), Decimal(0))
+    quote_volume = sum((c.quote_volume for c in candles), Decimal(0))
+    if mini:
+        return {"e": "24hrMiniTicker", "E": event_ms, "s": symbol, "c": _s(last), "o": _s(open_),
+                "h": _s(high), "l": _s(low), "v": _s(volume), "q": _s(quote_volume)}  # fmt: skip
+    change = last - open_
+    bid, bid_qty, ask, ask_qty = quote
+    return {
+        "e": "24hrTicker", "E": event_ms, "s": symbol, "p": _s(change),
+        "P": f"{(change / open_ * 100) if open_ else Decimal(0):.3f}",
+        "w": _s(quote_volume / volume if volume else last), "x": _s(open_), "c": _s(last), "Q": _s(last_qty),
+        "b": _s(bid), "B": _s(bid_qty), "a": _s(ask), "A": _s(ask_qty), "o": _s(open_), "h": _s(high),
+        "l": _s(low), "v": _s(volume), "q": _s(quote_volume), "O": event_ms - 86_400_000, "C": event_ms,
+        "F": -1, "L": -1, "n": sum(c.trades for c in candles),
     }  # fmt: skip

@@ -39,6 +39,8 @@ class VenueConfig:
     fee_rate: Decimal = Decimal("0.001")
     seed: int = 0
     warmup_bars: int = 0
+    ping_interval: float = 20.0
+    max_connection_seconds: float = 24 * 3600.0
 
 
 def build_state(
@@ -94,7 +96,7 @@ async def start(
 ) -> RunningVenue:
     """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay."""
     app = build_app(state)
-    hub = streams.register(app, state)
+    hub = streams.register(app, state, streams.StreamSettings(config.ping_interval, config.max_connection_seconds))
     iterator = iter(events)
     driver = ReplayDriver(state, hub, iterator, speed=config.speed)
     closed = 0

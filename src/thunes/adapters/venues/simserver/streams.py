@@ -26,7 +26,9 @@ from thunes.simvenue.models import ExecutionReport
 __all__ = ["HUB", "StreamSettings", "register"]
 
 HUB = web.AppKey("hub", StreamHub)
-_STREAM = re.compile(r"^[a-z0-9]+@(trade|aggTrade|bookTicker|depth(5|10|20)?(@100ms|@1000ms)?|kline_\w+)$")
+_STREAM = re.compile(
+    r"^[a-z0-9]+@(trade|aggTrade|bookTicker|ticker|miniTicker|depth(5|10|20)?(@100ms|@1000ms)?|kline_\w+)$"
+)
 NS_PER_MS = 1_000_000
 
 
