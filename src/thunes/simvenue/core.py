@@ -9,10 +9,9 @@ injected clock (ns), so a replay is deterministic.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from thunes.domain.fees import commission
@@ -20,7 +19,8 @@ from thunes.domain.identifiers import Symbol
 from thunes.domain.instrument import Instrument
 from thunes.simvenue import errors as err
 from thunes.simvenue.market import DepthBook, Level, MarketState
-from thunes.simvenue.models import AccountUpdate, Balance, ExecutionReport, SimOrder, SimTrade
+from thunes.simvenue.models import Account, Accounts, AccountUpdate, Balance, ExecutionReport, SimOrder, SimTrade
+from thunes.simvenue.persistence import FORMAT_VERSION, dump_accounts, load_accounts
 from thunes.simvenue.slippage import SlippageModel
 from thunes.simvenue.validation import CLIENT_ID, OrderParams, check_balance, check_filters, check_params
 
@@ -28,26 +28,6 @@ __all__ = ["OrderParams", "SimVenue"]
 
 ZERO = Decimal(0)
 NS_PER_MS = 1_000_000
-
-
-@dataclass(slots=True)
-class _Account:
-    name: str
-    balances: dict[str, Balance] = field(default_factory=lambda: defaultdict(Balance))
-    orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
-    open: dict[int, SimOrder] = field(default_factory=dict)  # the open subset, kept small for fast checks
-    by_client: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (symbol, client id) -> ids
-    trades: list[SimTrade] = field(default_factory=list)
-    outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
-
-
-class _Accounts(dict[str, _Account]):
-    """Accounts by name, opened on first use (a deposit or a query)."""
-
-    def __missing__(self, name: str) -> _Account:
-        account = _Account(name)
-        self[name] = account
-        return account
 
 
 class SimVenue:
@@ -68,7 +48,7 @@ class SimVenue:
         self._markets = {str(s): MarketState(i, overrides.get(str(s), fee_rate), model) for s, i in instruments.items()}
         self._clock_ns = clock_ns
         self._rng = random.Random(seed)  # noqa: S311 - reproducible ids, not security
-        self._accounts = _Accounts()
+        self._accounts = Accounts()
         self._orders: dict[int, SimOrder] = {}
         self._sequence = 0
         self._next_order_id = 1
@@ -85,6 +65,31 @@ class SimVenue:
     def balances(self, account: str) -> dict[str, Balance]:
         """Copies of every non-empty balance of ``account``."""
         return {a: Balance(b.free, b.locked) for a, b in self._accounts[account].balances.items() if b.total}
+
+    def export_state(self) -> dict[str, Any]:
+        """Accounts, orders, trades and id counters as JSON-ready data (see ``persistence``)."""
+        return {
+            "version": FORMAT_VERSION,
+            "next_order_id": self._next_order_id,
+            "sequence": self._sequence,
+            "next_trade_ids": {s: m.next_trade_id for s, m in self._markets.items()},
+            "accounts": dump_accounts(self._accounts),
+        }
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        """Replace all accounts with ``data`` from :meth:`export_state`; open orders rest again."""
+        if data.get("version") != FORMAT_VERSION:
+            raise ValueError(f"unsupported venue state version {data.get('version')!r}")
+        self._accounts = load_accounts(data["accounts"])
+        self._orders = {i: o for a in self._accounts.values() for i, o in a.orders.items()}
+        self._next_order_id, self._sequence = int(data["next_order_id"]), int(data["sequence"])
+        for symbol, market in self._markets.items():
+            market.next_trade_id = int(data["next_trade_ids"].get(symbol, market.next_trade_id))
+            market.buys.clear()
+            market.sells.clear()
+        for order in self._orders.values():
+            if order.is_open and order.order_type is not OrderType.MARKET:
+                self._markets[order.symbol].rest(order)
 
     def add_listener(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(account)`` whenever that account has new reports to :meth:`drain`."""
@@ -170,7 +175,7 @@ class SimVenue:
         return order.snapshot()
 
     @staticmethod
-    def _settle(acct: _Account, order: SimOrder) -> None:
+    def _settle(acct: Account, order: SimOrder) -> None:
         """Drop a finished order from the open set."""
         if not order.is_open:
             acct.open.pop(order.order_id, None)
@@ -216,7 +221,7 @@ class SimVenue:
             sequence=self._sequence, price_ticks=m.ticks(p.price) if p.price is not None else 0,
         )  # fmt: skip
 
-    def _execute(self, m: MarketState, acct: _Account, order: SimOrder, levels: list[Level], now_ms: int) -> None:
+    def _execute(self, m: MarketState, acct: Account, order: SimOrder, levels: list[Level], now_ms: int) -> None:
         """Take ``levels`` now, then rest, expire or finish the order by its type and time in force."""
         inst = m.instrument
         if order.order_type is OrderType.MARKET and order.orig_qty == 0:  # quote-quantity order
@@ -280,7 +285,7 @@ class SimVenue:
             self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "TRADE", trade))
         self._emit_balances(acct, now_ms, (inst.base_asset, inst.quote_asset))
 
-    def _finish(self, acct: _Account, order: SimOrder, status: OrderStatus, now_ms: int) -> None:
+    def _finish(self, acct: Account, order: SimOrder, status: OrderStatus, now_ms: int) -> None:
         """End an open order (CANCELED or EXPIRED), unlocking what it still holds."""
         m = self._markets[order.symbol]
         if order.locked:
@@ -399,12 +404,12 @@ class SimVenue:
         return self.market(symbol).avg_price(self._clock_ns() // NS_PER_MS)
 
     # --- reports ----------------------------------------------------------------------------------
-    def _emit(self, acct: _Account, report: ExecutionReport) -> None:
+    def _emit(self, acct: Account, report: ExecutionReport) -> None:
         acct.outbox.append(report)
         for listener in self._listeners:
             listener(report.order.account)
 
-    def _emit_balances(self, acct: _Account, now_ms: int, assets: tuple[str, ...]) -> None:
+    def _emit_balances(self, acct: Account, now_ms: int, assets: tuple[str, ...]) -> None:
         rows = tuple((a, acct.balances[a].free, acct.balances[a].locked) for a in assets)
         acct.outbox.append(AccountUpdate(now_ms, rows))
         for listener in self._listeners:

@@ -6,13 +6,14 @@ Mutable on purpose (the matching core updates them in place on its hot path); ca
 
 from __future__ import annotations
 
+from collections import defaultdict
 from copy import copy
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["AccountUpdate", "Balance", "ExecutionReport", "SimOrder", "SimTrade"]
+__all__ = ["Account", "AccountUpdate", "Accounts", "Balance", "ExecutionReport", "SimOrder", "SimTrade"]
 
 ZERO = Decimal(0)
 
@@ -106,3 +107,25 @@ class AccountUpdate:
 
     event_time_ms: int
     balances: tuple[tuple[str, Decimal, Decimal], ...]  # (asset, free, locked)
+
+
+@dataclass(slots=True)
+class Account:
+    """One account's balances, orders (all, and the open ones), trades and pending reports."""
+
+    name: str
+    balances: dict[str, Balance] = field(default_factory=lambda: defaultdict(Balance))
+    orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
+    open: dict[int, SimOrder] = field(default_factory=dict)  # the open subset, kept small for fast checks
+    by_client: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (symbol, client id) -> ids
+    trades: list[SimTrade] = field(default_factory=list)
+    outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
+
+
+class Accounts(dict[str, Account]):
+    """Accounts by name, opened on first use (a deposit or a query)."""
+
+    def __missing__(self, name: str) -> Account:
+        account = Account(name)
+        self[name] = account
+        return account

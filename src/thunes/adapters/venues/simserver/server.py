@@ -11,11 +11,12 @@ import signal
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from thunes.adapters.venues.simserver import streams
+from thunes.adapters.venues.simserver import faults, streams
 from thunes.adapters.venues.simserver.app import build_app
 from thunes.adapters.venues.simserver.driver import ReplayDriver
 from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
@@ -41,6 +42,9 @@ class VenueConfig:
     warmup_bars: int = 0
     ping_interval: float = 20.0
     max_connection_seconds: float = 24 * 3600.0
+    state_file: Path | None = None
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
 
 
 def build_state(
@@ -70,6 +74,7 @@ class RunningVenue:
     state: ServerState
     runner: web.AppRunner
     driver: ReplayDriver
+    config: VenueConfig
     port: int
     replay_task: asyncio.Task[None]
 
@@ -82,10 +87,13 @@ class RunningVenue:
         return f"ws://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
+        """Stop the replay and the server, saving the venue's state when it has a state file."""
         self.replay_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.replay_task
         await self.runner.cleanup()
+        if self.config.state_file is not None:
+            faults.save_state(self.state.venue, self.config.state_file)
 
 
 async def start(
@@ -97,6 +105,10 @@ async def start(
     """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay."""
     app = build_app(state)
     hub = streams.register(app, state, streams.StreamSettings(config.ping_interval, config.max_connection_seconds))
+    fault_state = faults.register(app, hub, state.venue, state.wall_ns, state_file=config.state_file, seed=config.seed)
+    fault_state.latency_ms, fault_state.jitter_ms = config.latency_ms, config.jitter_ms
+    if config.state_file is not None and config.state_file.is_file():
+        faults.load_state(state.venue, config.state_file)
     iterator = iter(events)
     driver = ReplayDriver(state, hub, iterator, speed=config.speed)
     closed = 0
@@ -106,7 +118,8 @@ async def start(
             break
         driver.apply(event)
         closed += isinstance(event, BarClosed)
-    for account, assets in (deposits or {}).items():
+    restored = config.state_file is not None and config.state_file.is_file()
+    for account, assets in ({} if restored else deposits or {}).items():
         for asset, amount in assets.items():
             state.venue.deposit(account, asset, amount)
     runner = web.AppRunner(app, access_log=None)
@@ -115,7 +128,7 @@ async def start(
     await site.start()
     port = runner.addresses[0][1]
     task = asyncio.ensure_future(driver.run())
-    return RunningVenue(state, runner, driver, port, task)
+    return RunningVenue(state, runner, driver, config, port, task)
 
 
 async def serve_forever(running: RunningVenue) -> None:
