@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -48,6 +51,9 @@ def serve(
     speed: Annotated[str, typer.Option(help="Replay speed factor (1 = real time) or 'max'.")] = "3600",
     warmup: Annotated[int, typer.Option(help="Bars replayed instantly before serving.")] = 100,
     deposit: Annotated[list[str] | None, typer.Option(help="Starting balance, e.g. USDT=10000 (repeatable).")] = None,
+    state_file: Annotated[Path | None, typer.Option(help="Persist accounts here; resume from it on start.")] = None,
+    latency_ms: Annotated[float, typer.Option(help="Added latency per request, in ms.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option(help="Random extra latency up to this, in ms.")] = 0.0,
 ) -> None:
     """Serve Binance's spot REST and WebSocket API on loopback over a replayed market."""
     try:
@@ -68,7 +74,8 @@ def serve(
     state.add_api_key("paper", key=key, secret=secret)
     balances = _deposits(deposit or ["USDT=10000"])
     events = bar_events(loaded.bars, instrument.tick_size, instrument.step_size)
-    config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup)
+    config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
+                         latency_ms=latency_ms, jitter_ms=jitter_ms)  # fmt: skip
 
     async def main() -> None:
         running = await start(state, events, config, {"paper": balances})
@@ -77,3 +84,85 @@ def serve(
         await serve_forever(running)
 
     asyncio.run(main())
+
+
+fault_app = typer.Typer(help="Inject faults into a running venue (loopback admin API).", no_args_is_help=True)
+venue_app.add_typer(fault_app, name="fault")
+UrlOption = Annotated[str, typer.Option(help="Base URL of the running venue.")]
+DEFAULT_URL = "http://127.0.0.1:8765"
+
+
+def _admin(url: str, path: str, body: dict[str, Any] | None = None) -> None:
+    if not url.startswith(("http://", "https://")):
+        fail(f"--url must be an http(s) URL, got {url!r}")
+    data = json.dumps(body).encode() if body is not None else None
+    method = "POST" if data is not None else "GET"
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method)  # noqa: S310 - checked above
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the operator's own venue URL
+            typer.echo(response.read().decode())
+    except urllib.error.HTTPError as e:
+        fail(f"venue answered {e.code}: {e.read().decode(errors='replace').strip()}")
+    except (urllib.error.URLError, OSError) as e:
+        fail(f"cannot reach the venue at {url}: {getattr(e, 'reason', e)}")
+
+
+@fault_app.command("errors")
+def errors(
+    count: Annotated[int, typer.Option(help="How many requests fail.")] = 5,
+    status: Annotated[int, typer.Option(help="HTTP status: 500-599, or 429.")] = 503,
+    retry_after: Annotated[int, typer.Option(help="Retry-After seconds on 429.")] = 1,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Answer the next COUNT API requests with STATUS."""
+    if not (status == 429 or 500 <= status <= 599):
+        fail(f"--status must be 429 or 5xx, got {status}")
+    _admin(url, "/admin/faults", {"error_count": count, "error_status": status, "retry_after_s": retry_after})
+
+
+@fault_app.command("latency")
+def latency(
+    ms: Annotated[float, typer.Option(help="Fixed latency in ms.")] = 200.0,
+    jitter: Annotated[float, typer.Option(help="Random extra up to this, in ms.")] = 0.0,
+    url: UrlOption = DEFAULT_URL,
+) -> None:
+    """Delay every request."""
+    _admin(url, "/admin/faults", {"latency_ms": ms, "jitter_ms": jitter})
+
+
+@fault_app.command("silence")
+def silence(seconds: Annotated[float, typer.Option(help="How long to stop answering.")] = 10.0,
+            url: UrlOption = DEFAULT_URL) -> None:  # fmt: skip
+    """Stop answering requests for SECONDS."""
+    _admin(url, "/admin/faults/silence", {"seconds": seconds})
+
+
+@fault_app.command("drop-order-responses")
+def drop_order_responses(count: Annotated[int, typer.Option(help="Orders to accept silently.")] = 1,
+                         url: UrlOption = DEFAULT_URL) -> None:  # fmt: skip
+    """Place the next COUNT orders but lose their responses."""
+    _admin(url, "/admin/faults", {"drop_order_responses": count})
+
+
+@fault_app.command("drop-ws")
+def drop_ws(url: UrlOption = DEFAULT_URL) -> None:
+    """Close every WebSocket connection."""
+    _admin(url, "/admin/ws/drop", {})
+
+
+@fault_app.command("restart")
+def restart(url: UrlOption = DEFAULT_URL) -> None:
+    """Persist the venue, drop connections and restore from the state file."""
+    _admin(url, "/admin/restart", {})
+
+
+@fault_app.command("clear")
+def clear(url: UrlOption = DEFAULT_URL) -> None:
+    """Remove every active fault."""
+    _admin(url, "/admin/faults/clear", {})
+
+
+@fault_app.command("status")
+def status(url: UrlOption = DEFAULT_URL) -> None:
+    """Show the active faults and how many fired."""
+    _admin(url, "/admin/faults")

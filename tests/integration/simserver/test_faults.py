@@ -149,3 +149,23 @@ def test_start_when_state_file_exists_then_venue_resumes_from_it(tmp_path: Path)
 
     assert resumed == total
     assert total > 1
+
+
+def test_cli_when_fault_commands_used_then_venue_state_changes_and_bad_input_is_one_line(live: LiveVenue) -> None:
+    from typer.testing import CliRunner
+
+    from thunes.app.cli import app
+
+    runner = CliRunner()
+    armed = runner.invoke(app, ["venue", "fault", "errors", "--count", "4", "--status", "502", "--url", live.base_url])
+    shown = runner.invoke(app, ["venue", "fault", "status", "--url", live.base_url])
+    bad = runner.invoke(app, ["venue", "fault", "errors", "--status", "404", "--url", live.base_url])
+    cleared = runner.invoke(app, ["venue", "fault", "clear", "--url", live.base_url])
+
+    assert armed.exit_code == 0
+    assert '"error_count": 4' in shown.output
+    assert '"error_status": 502' in shown.output
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines() == ["error: --status must be 429 or 5xx, got 404"]
+    assert cleared.exit_code == 0
+    assert live.admin("/admin/faults")["error_count"] == 0
