@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import venue_core
+import venue_rest
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.domain import (
@@ -119,6 +120,10 @@ def main() -> None:
     print(f"{'matching core':48} {'items':>10} {'seconds':>9} {'items/s':>14}")
     for name, items, seconds in venue_core.rows():
         print(f"{name:48} {items:>10,} {seconds:>9.4f} {items / seconds:>14,.0f}")
+    print()
+    print(f"{'REST order round trip (loopback)':48} {'orders':>10} {'p50 ms':>9} {'p99 ms':>14}")
+    for name, orders, p50, p99 in venue_rest.rows():
+        print(f"{name:48} {orders:>10} {p50:>9} {p99:>14}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS of this process (MB)':48} {peak_mb:>10.0f}")
     print(f"{'thunes backtest, 1M synthetic 1m bars (whole process, s)':58} {_cli_seconds():>10.2f}")

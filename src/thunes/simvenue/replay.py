@@ -5,6 +5,9 @@ bar closed up (open → high → low → close when it closed down), each preced
 around it. Without look-ahead: nothing about a bar is published before its time comes, the bar's
 slippage context is the *previous* bar's volume and range, and the closed candle is announced
 only at its close time.
+
+Recorded markets use the same vocabulary plus depth snapshots and diffs (``capture_replay`` converts
+raw WebSocket captures into these events).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from decimal import ROUND_FLOOR, Decimal
 from thunes.domain.market import Bar
 from thunes.features.ohlcv import OHLCV, iter_bars
 
-__all__ = ["BarClosed", "BarContext", "ReplayEvent", "ReplayQuote", "ReplayTrade", "bar_events"]
+__all__ = [
+    "BarClosed", "BarContext", "DepthLevels", "ReplayDepthDiff", "ReplayDepthSnapshot", "ReplayEvent", "ReplayQuote",
+    "ReplayTrade", "bar_events",
+]  # fmt: skip
 
 NS_PER_MS = 1_000_000
 
@@ -61,7 +67,34 @@ class BarClosed:
     bar: Bar
 
 
-ReplayEvent = ReplayTrade | ReplayQuote | BarContext | BarClosed
+DepthLevels = tuple[tuple[str, str], ...]
+"""``(price, quantity)`` levels exactly as Binance printed them; a quantity of ``"0.00000000"`` removes the level."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDepthSnapshot:
+    """A full book (REST ``/api/v3/depth``) as of book update id ``last_update_id``, from a recording."""
+
+    symbol: str
+    ts_ns: int
+    last_update_id: int
+    bids: DepthLevels
+    asks: DepthLevels
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDepthDiff:
+    """A recorded ``depthUpdate`` covering book update ids ``first_update_id..final_update_id`` (``U``..``u``)."""
+
+    symbol: str
+    ts_ns: int
+    first_update_id: int
+    final_update_id: int
+    bids: DepthLevels
+    asks: DepthLevels
+
+
+ReplayEvent = ReplayTrade | ReplayQuote | BarContext | BarClosed | ReplayDepthSnapshot | ReplayDepthDiff
 
 
 def _path(bar: Bar) -> tuple[Decimal, Decimal, Decimal, Decimal]:

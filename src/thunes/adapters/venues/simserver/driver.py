@@ -2,6 +2,14 @@
 
 Pacing: with ``speed`` the replay's clock runs ``speed`` times faster than the wall clock (1 = real
 time); ``None`` replays as fast as the event loop allows while still letting clients be served.
+
+Depth comes from one of two sources per symbol. Bar replays have none: each quote is written into the
+published book as a one-level diff (update id = the quote's). Recorded replays (``capture_events``) carry
+depth snapshots and diffs: from a symbol's first depth event on, a ``RecordedDepth`` book is both attached
+to the venue (takers walk the recorded levels and consume them) and published (REST ``/depth``, partial
+depth streams), the diff streams re-publish the recorded diffs with their original ``U``/``u``, and quotes
+no longer touch the book. Liquidity our own takers consume shows in REST ``/depth`` and partial depth but
+in no diff (it has no update id of its own); the next recorded diff touching a level overwrites it.
 """
 
 from __future__ import annotations
@@ -16,7 +24,16 @@ from thunes.adapters.venues.simserver.hub import StreamHub
 from thunes.adapters.venues.simserver.state import ServerState
 from thunes.domain.market import Timeframe
 from thunes.simvenue.book import L2Book
-from thunes.simvenue.replay import BarClosed, BarContext, ReplayEvent, ReplayQuote, ReplayTrade
+from thunes.simvenue.capture_replay import RecordedDepth
+from thunes.simvenue.replay import (
+    BarClosed,
+    BarContext,
+    ReplayDepthDiff,
+    ReplayDepthSnapshot,
+    ReplayEvent,
+    ReplayQuote,
+    ReplayTrade,
+)
 
 __all__ = ["ReplayDriver"]
 
@@ -49,7 +66,10 @@ class ReplayDriver:
         self._wall_ns = wall_ns
         self.published = 0
         self.finished = asyncio.Event()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
         self._first_trade: dict[str, int] = {}
+        self._recorded: dict[str, RecordedDepth] = {}
 
     def book(self, symbol: str) -> L2Book:
         """The published (depth stream) book of ``symbol``, created on first use."""
@@ -57,6 +77,30 @@ class ReplayDriver:
         if symbol not in books:
             books[symbol] = L2Book.for_instrument(self.state.exchange_info.get(symbol))
         return books[symbol]
+
+    def recorded(self, symbol: str) -> RecordedDepth:
+        """``symbol``'s recorded depth, created at its first depth event: attached to the venue and published."""
+        depth = self._recorded.get(symbol)
+        if depth is None:
+            depth = self._recorded[symbol] = RecordedDepth(self.state.exchange_info.get(symbol))
+            self.state.books[symbol] = depth.book  # replaces a synthetic book built from earlier quotes
+            self.state.venue.attach_book(symbol, depth.book)
+        return depth
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
+
+    def pause(self) -> None:
+        """Apply no further event until :meth:`resume` (call it on the server's event loop).
+
+        Effective at once: the market then stands still for REST, streams and orders alike.
+        """
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        """Continue a paused replay; paced replays continue from where they stopped, without catching up."""
+        self._resumed.set()
 
     async def run(self) -> None:
         """Replay every event, then set :attr:`finished`."""
@@ -70,6 +114,10 @@ class ReplayDriver:
                     await asyncio.sleep(delay)
             elif count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
+            if not self._resumed.is_set():
+                paused_at = self._wall_ns()
+                await self._resumed.wait()
+                start_wall += self._wall_ns() - paused_at
             self.apply(event)
         self.finished.set()
 
@@ -80,6 +128,12 @@ class ReplayDriver:
             self._trade(event)
         elif isinstance(event, ReplayQuote):
             self._quote(event)
+        elif isinstance(event, ReplayDepthDiff):
+            self._depth_diff(event)
+        elif isinstance(event, ReplayDepthSnapshot):
+            depth = self.recorded(event.symbol)
+            depth.on_snapshot(event)
+            self._partial_depth(event.symbol, depth.book, depth.book.last_update_id or 0)
         elif isinstance(event, BarContext):
             self.state.venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
         elif isinstance(event, BarClosed):
@@ -131,6 +185,13 @@ class ReplayDriver:
         previous = venue.market(e.symbol)
         old_bid, old_ask = previous.bid, previous.ask
         venue.on_quote(e.symbol, e.bid, e.bid_qty, e.ask, e.ask_qty)
+        name = e.symbol.lower()
+        if self.hub.wants(f"{name}@bookTicker"):
+            self.hub.publish(
+                f"{name}@bookTicker", msg.book_ticker(e.symbol, e.update_id, e.bid, e.bid_qty, e.ask, e.ask_qty)
+            )
+        if e.symbol in self._recorded:
+            return  # the recorded diffs carry this change, with their own update ids
         book = self.book(e.symbol)
         bids = [(e.bid, e.bid_qty)] + ([(old_bid, Decimal(0))] if old_bid is not None and old_bid != e.bid else [])
         asks = [(e.ask, e.ask_qty)] + ([(old_ask, Decimal(0))] if old_ask is not None and old_ask != e.ask else [])
@@ -138,23 +199,35 @@ class ReplayDriver:
             book.apply_snapshot(e.update_id, [(e.bid, e.bid_qty)], [(e.ask, e.ask_qty)])
         else:
             book.apply_diff(e.update_id, e.update_id, bids, asks)
-        name, ms = e.symbol.lower(), e.ts_ns // NS_PER_MS
-        if self.hub.wants(f"{name}@bookTicker"):
-            self.hub.publish(
-                f"{name}@bookTicker", msg.book_ticker(e.symbol, e.update_id, e.bid, e.bid_qty, e.ask, e.ask_qty)
-            )
-        diff = msg.depth_update(
-            e.symbol, ms, e.update_id, e.update_id, [_row(*b) for b in bids], [_row(*a) for a in asks]
-        )
-        for stream in (f"{name}@depth", f"{name}@depth@100ms"):
-            if self.hub.wants(stream):
+        streams = [s for s in (f"{name}@depth", f"{name}@depth@100ms") if self.hub.wants(s)]
+        if streams:
+            diff = msg.depth_update(e.symbol, e.ts_ns // NS_PER_MS, e.update_id, e.update_id,
+                                    [_row(*b) for b in bids], [_row(*a) for a in asks])  # fmt: skip
+            for stream in streams:
                 self.hub.publish(stream, diff)
+        self._partial_depth(e.symbol, book, e.update_id)
+
+    def _depth_diff(self, e: ReplayDepthDiff) -> None:
+        depth = self.recorded(e.symbol)
+        depth.on_diff(e)
+        name = e.symbol.lower()
+        streams = [s for s in (f"{name}@depth", f"{name}@depth@100ms") if self.hub.wants(s)]
+        if streams:
+            bids, asks = [list(b) for b in e.bids], [list(a) for a in e.asks]  # the recorded text, unchanged
+            diff = msg.depth_update(e.symbol, e.ts_ns // NS_PER_MS, e.first_update_id, e.final_update_id, bids, asks)
+            for stream in streams:
+                self.hub.publish(stream, diff)
+        self._partial_depth(e.symbol, depth.book, depth.book.last_update_id or 0)
+
+    def _partial_depth(self, symbol: str, book: L2Book, update_id: int) -> None:
+        """``<symbol>@depth<levels>``: the top of the published book, when it is synced."""
+        name = symbol.lower()
         for levels in (5, 10, 20):
             for stream in (f"{name}@depth{levels}", f"{name}@depth{levels}@100ms"):
-                if self.hub.wants(stream):
+                if self.hub.wants(stream) and book.synced:
                     top_bids, top_asks = book.depth(levels)
                     self.hub.publish(stream, msg.partial_depth(
-                        e.update_id,
+                        update_id,
                         [_row(book.price(t), book.qty(n)) for t, n in top_bids],
                         [_row(book.price(t), book.qty(n)) for t, n in top_asks],
                     ))  # fmt: skip
