@@ -6,6 +6,7 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +20,8 @@ from thunes.app.errors import fail
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
 from thunes.domain.market import Timeframe
-from thunes.simvenue.replay import bar_events
+from thunes.simvenue.capture_replay import capture_events
+from thunes.simvenue.replay import ReplayEvent, bar_events
 
 __all__ = ["venue_app"]
 
@@ -48,6 +50,9 @@ def serve(
     timeframe: Annotated[str, typer.Option(help="Candle interval of the replayed data.")] = "1h",
     data: Annotated[Path | None, typer.Option(help="Candle file to replay.")] = None,
     synthetic: Annotated[int | None, typer.Option(help="Replay N synthetic bars instead.")] = None,
+    capture: Annotated[
+        list[Path] | None, typer.Option(help="Replay recorded raw WebSocket captures (.gz, in order) instead.")
+    ] = None,
     speed: Annotated[str, typer.Option(help="Replay speed factor (1 = real time) or 'max'.")] = "3600",
     warmup: Annotated[int, typer.Option(help="Bars replayed instantly before serving.")] = 100,
     deposit: Annotated[list[str] | None, typer.Option(help="Starting balance, e.g. USDT=10000 (repeatable).")] = None,
@@ -62,7 +67,7 @@ def serve(
         factor = None if speed == "max" else float(speed)
         source, _ = load_exchange_info_source(settings.rules, settings.data)
         instrument = source.get(symbol)
-        loaded = load_bars(instrument, tf, settings.data, path=data, synthetic_bars=synthetic)
+        loaded = None if capture else load_bars(instrument, tf, settings.data, path=data, synthetic_bars=synthetic)
     except (ConfigError, DataFileError, ExchangeInfoError, ValueError) as e:
         fail(str(e))
     except KeyError as e:
@@ -73,13 +78,20 @@ def serve(
     secret = settings.venue.api_secret.get_secret_value() if settings.venue.api_secret else PAPER_SECRET
     state.add_api_key("paper", key=key, secret=secret)
     balances = _deposits(deposit or ["USDT=10000"])
-    events = bar_events(loaded.bars, instrument.tick_size, instrument.step_size)
+    if loaded is None:
+        missing = [str(p) for p in capture or [] if not p.is_file()]
+        if missing:
+            fail(f"capture file not found: {missing[0]}")
+        events: Iterable[ReplayEvent] = capture_events(capture or [], symbol, instrument)
+        origin = f"capture {', '.join(p.name for p in capture or [])}"
+    else:
+        events, origin = bar_events(loaded.bars, instrument.tick_size, instrument.step_size), loaded.source
     config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
                          latency_ms=latency_ms, jitter_ms=jitter_ms)  # fmt: skip
 
     async def main() -> None:
         running = await start(state, events, config, {"paper": balances})
-        typer.echo(f"venue on {running.rest_url} (ws {running.ws_url}), replaying {loaded.source} at speed {speed}")
+        typer.echo(f"venue on {running.rest_url} (ws {running.ws_url}), replaying {origin} at speed {speed}")
         typer.echo(f"api key {key} (account 'paper'); the secret comes from your settings")
         await serve_forever(running)
 
