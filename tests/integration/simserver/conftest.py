@@ -31,13 +31,15 @@ from aiohttp import web
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.simserver.app import build_app
+from thunes.adapters.venues.simserver.driver import ReplayDriver
 from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
+from thunes.adapters.venues.simserver.hub import StreamHub
 from thunes.adapters.venues.simserver.state import ApiKey, ReplayClock, ServerState
 from thunes.domain.exchange_info import RateLimit
 from thunes.domain.market import Timeframe
 from thunes.simvenue.candles import CandleHistory
 from thunes.simvenue.core import SimVenue
-from thunes.simvenue.replay import BarClosed, BarContext, ReplayEvent, ReplayQuote, ReplayTrade, bar_events
+from thunes.simvenue.replay import bar_events
 
 D = Decimal
 SEED_BARS = 180  # three hours of 1m candles per symbol
@@ -57,21 +59,6 @@ class WallClock:
 
     def advance(self, seconds: float) -> None:
         self.offset_ns += int(seconds * 1_000_000_000)
-
-
-def _apply(state: ServerState, event: ReplayEvent) -> None:
-    """What the replay driver does with one event: move the clock, then feed venue and candles."""
-    state.clock.ns = event.ts_ns
-    venue = state.venue
-    if isinstance(event, ReplayTrade):
-        venue.on_trade(event.symbol, event.price, event.quantity)
-        state.candles.on_trade(event.symbol, event.ts_ns, event.price, event.quantity, event.buyer_is_maker)
-    elif isinstance(event, ReplayQuote):
-        venue.on_quote(event.symbol, event.bid, event.bid_qty, event.ask, event.ask_qty)
-    elif isinstance(event, BarContext):
-        venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
-    elif isinstance(event, BarClosed):
-        state.candles.on_bar_closed(event.symbol, event.bar)
 
 
 def build_state(rate_limits: tuple[RateLimit, ...] | None = None, wall: WallClock | None = None) -> ServerState:
@@ -94,8 +81,9 @@ def build_state(rate_limits: tuple[RateLimit, ...] | None = None, wall: WallCloc
         bars = generate_ohlcv(symbol, Timeframe.M1, SEED_BARS, seed=11 + i, start_price=price,
                               tick_size=float(instrument.tick_size))  # fmt: skip
         streams.append(bar_events(bars, instrument.tick_size, instrument.step_size))
+    seeder = ReplayDriver(state, StreamHub(), ())  # what the replay does, with nobody listening yet
     for event in heapq.merge(*streams, key=lambda e: e.ts_ns):
-        _apply(state, event)
+        seeder.apply(event)
     return state
 
 

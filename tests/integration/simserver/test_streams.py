@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -17,52 +16,10 @@ import ccxt.pro
 import pytest
 
 from tests.integration.simserver.conftest import ccxt_binance
-from thunes.adapters.datastore.synthetic import generate_ohlcv
-from thunes.adapters.exchange_info_file import builtin_exchange_info
-from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
-from thunes.adapters.venues.simserver.state import ApiKey
-from thunes.domain.market import Timeframe
+from tests.integration.simserver.live import TIMEOUT, LiveVenue
 from thunes.simvenue.book import DiffResult, L2Book
-from thunes.simvenue.replay import bar_events
 
 D = Decimal
-TIMEOUT = 10.0
-
-
-class LiveVenue:
-    """The full server (REST + streams + paced replay) on a free port, run by a background loop."""
-
-    def __init__(self, max_connection_seconds: float = 24 * 3600.0) -> None:
-        info = builtin_exchange_info()
-        instrument = info.get("BTCUSDT")
-        bars = generate_ohlcv("BTCUSDT", Timeframe.M1, 5_000, seed=5, tick_size=float(instrument.tick_size))
-        self.state = build_state(info, Timeframe.M1)
-        self.key: ApiKey = self.state.add_api_key("trader")
-        events = bar_events(bars, instrument.tick_size, instrument.step_size)
-        # A 1m bar every 0.25 s.
-        config = VenueConfig(port=0, speed=240.0, warmup_bars=120, max_connection_seconds=max_connection_seconds)
-        self.loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        holder: list[RunningVenue] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(self.loop)
-            funds = {"trader": {"USDT": D(100_000), "BTC": D(1)}}
-            holder.append(self.loop.run_until_complete(start(self.state, events, config, funds)))
-            ready.set()
-            self.loop.run_forever()
-
-        self.thread = threading.Thread(target=run, daemon=True)
-        self.thread.start()
-        assert ready.wait(TIMEOUT)
-        self.running = holder[0]
-        self.base_url = self.running.rest_url
-        self.ws_url = self.running.ws_url
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.running.stop(), self.loop).result(TIMEOUT)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(TIMEOUT)
 
 
 @pytest.fixture(scope="module")
