@@ -7,10 +7,12 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 
 from thunes.adapters.datastore.loaders import DataFileError
@@ -20,8 +22,9 @@ from thunes.app.errors import fail
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
 from thunes.domain.market import Timeframe
+from thunes.features.ohlcv import OHLCV
 from thunes.simvenue.capture_replay import capture_events
-from thunes.simvenue.replay import ReplayEvent, bar_events
+from thunes.simvenue.replay import ReplayEvent, bar_events, between
 
 __all__ = ["venue_app"]
 
@@ -29,6 +32,26 @@ PAPER_KEY = "thunes-paper-key"
 PAPER_SECRET = "thunes-paper-secret"  # noqa: S105 - loopback paper venue only, never a real exchange key
 
 venue_app = typer.Typer(help="The embedded simulated Binance spot venue.", no_args_is_help=True)
+
+
+def _utc_ns(text: str | None, option: str) -> int | None:
+    """An ISO 8601 time as Unix ns; a time without zone is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{option} expects an ISO 8601 time like 2024-08-08T23:55:00, got {text!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1_000_000) * 1000
+
+
+def _window(bars: OHLCV, start_ns: int | None, end_ns: int | None) -> OHLCV:
+    times = bars.open_time_ns
+    first = 0 if start_ns is None else int(np.searchsorted(times, start_ns, side="left"))
+    last = len(bars) if end_ns is None else int(np.searchsorted(times, end_ns, side="left"))
+    return bars.slice(first, last)
 
 
 def _deposits(items: list[str]) -> dict[str, Decimal]:
@@ -59,12 +82,19 @@ def serve(
     state_file: Annotated[Path | None, typer.Option(help="Persist accounts here; resume from it on start.")] = None,
     latency_ms: Annotated[float, typer.Option(help="Added latency per request, in ms.")] = 0.0,
     jitter_ms: Annotated[float, typer.Option(help="Random extra latency up to this, in ms.")] = 0.0,
+    start_at: Annotated[str | None, typer.Option("--start", help="Replay from this UTC time (ISO 8601).")] = None,
+    end_at: Annotated[
+        str | None, typer.Option("--end", help="Replay until this UTC time (ISO 8601, excluded).")
+    ] = None,
 ) -> None:
     """Serve Binance's spot REST and WebSocket API on loopback over a replayed market."""
     try:
         settings = load_settings()
         tf = Timeframe.parse(timeframe)
         factor = None if speed == "max" else float(speed)
+        start_ns, end_ns = _utc_ns(start_at, "--start"), _utc_ns(end_at, "--end")
+        if start_ns is not None and end_ns is not None and end_ns <= start_ns:
+            fail("--end must be after --start")
         source, _ = load_exchange_info_source(settings.rules, settings.data)
         instrument = source.get(symbol)
         loaded = None if capture else load_bars(instrument, tf, settings.data, path=data, synthetic_bars=synthetic)
@@ -82,10 +112,13 @@ def serve(
         missing = [str(p) for p in capture or [] if not p.is_file()]
         if missing:
             fail(f"capture file not found: {missing[0]}")
-        events: Iterable[ReplayEvent] = capture_events(capture or [], symbol, instrument)
+        events: Iterable[ReplayEvent] = between(capture_events(capture or [], symbol, instrument), start_ns, end_ns)
         origin = f"capture {', '.join(p.name for p in capture or [])}"
     else:
-        events, origin = bar_events(loaded.bars, instrument.tick_size, instrument.step_size), loaded.source
+        bars = _window(loaded.bars, start_ns, end_ns)  # whole candles: select by open time
+        if len(bars) == 0:
+            fail("no candles between --start and --end")
+        events, origin = bar_events(bars, instrument.tick_size, instrument.step_size), loaded.source
     config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
                          latency_ms=latency_ms, jitter_ms=jitter_ms)  # fmt: skip
 

@@ -12,7 +12,7 @@ raw WebSocket captures into these events).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -20,8 +20,16 @@ from thunes.domain.market import Bar
 from thunes.features.ohlcv import OHLCV, iter_bars
 
 __all__ = [
-    "BarClosed", "BarContext", "DepthLevels", "ReplayDepthDiff", "ReplayDepthSnapshot", "ReplayEvent", "ReplayQuote",
-    "ReplayTrade", "bar_events",
+    "BarClosed",
+    "BarContext",
+    "DepthLevels",
+    "ReplayDepthDiff",
+    "ReplayDepthSnapshot",
+    "ReplayEvent",
+    "ReplayQuote",
+    "ReplayTrade",
+    "bar_events",
+    "between",
 ]  # fmt: skip
 
 NS_PER_MS = 1_000_000
@@ -137,3 +145,12 @@ def bar_events(
             last = price
         yield BarClosed(symbol, start + span, bar)
         previous = bar
+
+
+def between(events: Iterable[ReplayEvent], start_ns: int | None, end_ns: int | None) -> Iterator[ReplayEvent]:
+    """The events with ``start_ns <= ts_ns < end_ns`` (either bound optional); stops at ``end_ns``."""
+    for event in events:
+        if end_ns is not None and event.ts_ns >= end_ns:
+            return
+        if start_ns is None or event.ts_ns >= start_ns:
+            yield event

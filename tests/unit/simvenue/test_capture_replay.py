@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections import Counter, deque
+from collections.abc import Iterator
 from decimal import Decimal
 from itertools import pairwise
 from pathlib import Path
@@ -176,3 +177,16 @@ def test_recorded_depth_when_gap_then_unsynced_until_next_snapshot(tmp_path: Pat
     assert depth.book.synced and depth.book.last_update_id == 16 and depth.pending == 0
     # 0.12345678 is off the 0.00001 step: kept exactly in the 8-decimal wire unit
     assert depth.book.depth(5)[1] == [(10_001, 200_000_000), (10_002, 12_345_678)]
+
+
+def test_between_when_bounds_given_then_only_events_inside_and_stops_at_end() -> None:
+    from thunes.simvenue.replay import between
+
+    def trades() -> Iterator[ReplayTrade]:
+        for ts in range(10):
+            yield ReplayTrade("BTCUSDT", ts, ts, Decimal(1), Decimal(1), buyer_is_maker=False)
+        raise AssertionError("read past the end bound")
+
+    kept = [e.ts_ns for e in between(trades(), 3, 7)]
+
+    assert kept == [3, 4, 5, 6]
