@@ -36,14 +36,27 @@ def rows() -> list[tuple[str, int, float]]:
                         time_in_force=TimeInForce.GTC)  # fmt: skip
     market = OrderParams("BTCUSDT", Side.BUY, OrderType.MARKET, Decimal("0.001"))
 
+    # A consumer drains the reports as it goes, as the server and the engine do.
     def place_cancel() -> None:
         for _ in range(N_ORDERS // 2):
             order = venue.place_order("bench", limit)
             venue.cancel_order("bench", "BTCUSDT", order.order_id)
+            venue.drain("bench")
+
+    accounts = [f"resting{i}" for i in range(200)]
+    for account in accounts:
+        venue.deposit(account, "USDT", Decimal(10**9))
+
+    def place_resting() -> None:  # up to 200 open orders per account, the MAX_NUM_ORDERS limit
+        for i in range(N_ORDERS):
+            account = accounts[i % len(accounts)]
+            venue.place_order(account, limit)
+            venue.drain(account)
 
     def market_orders() -> None:
         for _ in range(N_ORDERS):
             venue.place_order("bench", market)
+            venue.drain("bench")
 
     price, qty = Decimal(30_000), Decimal("0.01")
 
@@ -62,6 +75,7 @@ def rows() -> list[tuple[str, int, float]]:
 
     return [
         ("SimVenue place + cancel LIMIT (requests)", *_rate(N_ORDERS, place_cancel)),
+        ("SimVenue place resting LIMIT (orders)", *_rate(N_ORDERS, place_resting)),
         ("SimVenue MARKET orders with fills", *_rate(N_ORDERS, market_orders)),
         ("SimVenue market trades, no resting orders", *_rate(N_EVENTS, trades)),
         ("SimVenue market trades, 100 resting orders", *_rate(N_EVENTS, trades_with_book)),

@@ -154,10 +154,10 @@ class SimVenue:
         acct = self._accounts[account]
         check_params(m.instrument, params)
         client_id = params.client_order_id or self._random_client_id()
-        open_orders = list(acct.open.values())
-        if any(o.client_order_id == client_id and o.symbol == params.symbol for o in open_orders):
+        same_id = acct.by_client.get((params.symbol, client_id), ())
+        if any(i in acct.open and acct.open[i].client_order_id == client_id for i in same_id):
             raise err.new_order_rejected(err.DUPLICATE_ORDER)
-        check_filters(m.instrument, params, m.avg_price(now_ms), open_orders, acct.balances)
+        check_filters(m.instrument, params, m.avg_price(now_ms), acct.open_per_symbol[params.symbol], acct)
         if params.order_type is OrderType.LIMIT_MAKER and m.would_take(params.side, params.price or ZERO):
             raise err.new_order_rejected(err.WOULD_TAKE)
         levels = self._liquidity(m, params)
@@ -167,6 +167,7 @@ class SimVenue:
         order = self._new_order(m, account, params, client_id, now_ms)
         acct.orders[order.order_id] = order
         acct.open[order.order_id] = order
+        acct.open_per_symbol[order.symbol] += 1
         acct.by_client.setdefault((order.symbol, client_id), []).append(order.order_id)
         self._orders[order.order_id] = order
         self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"))
@@ -177,8 +178,8 @@ class SimVenue:
     @staticmethod
     def _settle(acct: Account, order: SimOrder) -> None:
         """Drop a finished order from the open set."""
-        if not order.is_open:
-            acct.open.pop(order.order_id, None)
+        if not order.is_open and acct.open.pop(order.order_id, None) is not None:
+            acct.open_per_symbol[order.symbol] -= 1
 
     def _random_client_id(self) -> str:
         return format(self._rng.getrandbits(88), "022x")  # 22 characters, like Binance's own ids
@@ -187,6 +188,8 @@ class SimVenue:
         """What this order would take right now (nothing for a passive limit)."""
         if p.order_type is OrderType.LIMIT_MAKER:
             return []
+        if p.price is not None and not m.would_take(p.side, p.price):
+            return []  # a passive limit takes nothing now
         if p.quote_order_qty is not None:
             reference = m.reference_price(p.side)
             if reference is None:

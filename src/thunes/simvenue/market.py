@@ -65,6 +65,8 @@ class MarketState:
     bar_volume: Decimal | None = None
     bar_range: float | None = None
     window: deque[tuple[int, Decimal, Decimal]] = field(default_factory=deque)  # (time ms, price, qty)
+    window_qty: Decimal = Decimal(0)
+    window_notional: Decimal = Decimal(0)
     buys: SortedList[tuple[int, int, int]] = field(default_factory=SortedList)  # (-price ticks, sequence, id)
     sells: SortedList[tuple[int, int, int]] = field(default_factory=SortedList)  # (price ticks, sequence, id)
     next_order_id: int = 1
@@ -78,20 +80,29 @@ class MarketState:
         """Remember a market trade for ``avgPrice`` and as the last price."""
         self.last_price = price
         self.window.append((time_ms, price, qty))
+        self.window_qty += qty
+        self.window_notional += price * qty
+        if len(self.window) > 1024:  # keep memory flat on long replays without orders
+            self._expire(time_ms)
+
+    def _expire(self, now_ms: int) -> None:
+        mins = self.instrument.notional.avg_price_mins if self.instrument.notional is not None else 5
+        horizon, window = now_ms - mins * 60_000, self.window
+        while window and window[0][0] < horizon:
+            _, price, qty = window.popleft()
+            self.window_qty -= qty
+            self.window_notional -= price * qty
 
     def avg_price(self, now_ms: int) -> Decimal | None:
-        """Volume-weighted price over ``avgPriceMins`` (filters.md); the last price when no trade is recent."""
-        mins = self.instrument.notional.avg_price_mins if self.instrument.notional is not None else 5
-        horizon = now_ms - mins * 60_000
-        window = self.window
-        while window and window[0][0] < horizon:
-            window.popleft()
-        qty = sum((q for _, _, q in window), Decimal(0))
-        if qty == 0:
-            return self.last_price if mins > 0 or not window else window[-1][1]
-        notional = sum((p * q for _, p, q in window), Decimal(0))
+        """Volume-weighted price over ``avgPriceMins`` (filters.md); the last price when no trade is recent.
+
+        Running sums, exact in ``Decimal``: O(1) per order however busy the market.
+        """
+        self._expire(now_ms)
+        if not self.window or self.window_qty == 0:
+            return self.last_price
         tick = self.instrument.tick_size
-        return (notional / qty / tick).to_integral_value(ROUND_FLOOR) * tick
+        return (self.window_notional / self.window_qty / tick).to_integral_value(ROUND_FLOOR) * tick
 
     def reference_price(self, side: Side) -> Decimal | None:
         """Best price a taker on ``side`` would meet, before slippage."""
@@ -167,7 +178,7 @@ class MarketState:
                 return False
             best_price = book.price(best[0])
         else:
-            quote = self.ask if side is Side.BUY else self.bid
+            quote = self.reference_price(side)  # the quote, else the last trade price
             if quote is None:
                 return False
             best_price = quote

@@ -7,7 +7,6 @@ Mutable on purpose (the matching core updates them in place on its hot path); ca
 from __future__ import annotations
 
 from collections import defaultdict
-from copy import copy
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -84,10 +83,17 @@ class SimOrder:
         return not self.status.is_terminal
 
     def snapshot(self) -> SimOrder:
-        """An independent copy for callers (fills list copied too); hot path, so no ``replace``."""
-        clone = copy(self)
-        clone.fills = list(self.fills)
-        return clone
+        """An independent copy for callers (fills list copied too).
+
+        Hot path (every report and answer takes one): a positional constructor call is about ten
+        times faster than ``copy.copy`` or ``dataclasses.replace`` on a slotted dataclass.
+        """
+        return SimOrder(
+            self.account, self.symbol, self.order_id, self.client_order_id, self.side, self.order_type,
+            self.time_in_force, self.price, self.orig_qty, self.orig_quote_qty, self.time_ms, self.status,
+            self.executed_qty, self.cumulative_quote, self.update_time_ms, self.working_time_ms, self.sequence,
+            self.price_ticks, self.locked, list(self.fills),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +123,7 @@ class Account:
     balances: dict[str, Balance] = field(default_factory=lambda: defaultdict(Balance))
     orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
     open: dict[int, SimOrder] = field(default_factory=dict)  # the open subset, kept small for fast checks
+    open_per_symbol: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # MAX_NUM_ORDERS
     by_client: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (symbol, client id) -> ids
     trades: list[SimTrade] = field(default_factory=list)
     outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)

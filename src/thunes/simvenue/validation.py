@@ -7,7 +7,7 @@ Parameter shape first (-1100, -1102, -1106, -2010 unsupported type), then the sy
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -17,7 +17,7 @@ from thunes.domain.instrument import Instrument
 from thunes.domain.orders import OrderRequest
 from thunes.domain.rules import MarketContext, check_order
 from thunes.simvenue import errors as err
-from thunes.simvenue.models import Balance, SimOrder
+from thunes.simvenue.models import Account, Balance
 
 __all__ = ["CLIENT_ID", "OrderParams", "check_balance", "check_filters", "check_params"]
 
@@ -74,22 +74,18 @@ def check_params(instrument: Instrument, p: OrderParams) -> None:
 
 
 def check_filters(
-    instrument: Instrument,
-    p: OrderParams,
-    avg_price: Decimal | None,
-    open_orders: Iterable[SimOrder],
-    balances: Mapping[str, Balance],
+    instrument: Instrument, p: OrderParams, avg_price: Decimal | None, open_on_symbol: int, account: Account
 ) -> None:
     """Every symbol filter via the domain validator; the first broken one is the -1013 answer."""
-    opened = list(open_orders)
-    on_symbol = sum(1 for o in opened if o.symbol == p.symbol)
-    open_buys = sum((o.remaining for o in opened if o.symbol == p.symbol and o.side is Side.BUY), ZERO)
-    base = balances.get(instrument.base_asset)
+    position = ZERO
+    if instrument.max_position is not None:  # only then is the base position needed (filters.md)
+        base = account.balances.get(instrument.base_asset)
+        open_buys = (o.remaining for o in account.open.values() if o.symbol == p.symbol and o.side is Side.BUY)
+        position = (base.total if base else ZERO) + sum(open_buys, ZERO)
     request = OrderRequest(
         _CHECK_ID, instrument.symbol, p.side, p.order_type, p.quantity, p.price, p.quote_order_qty, p.time_in_force
     )
-    ctx = MarketContext(avg_price, on_symbol, (base.total if base else ZERO) + open_buys)
-    violations = check_order(instrument, request, ctx)
+    violations = check_order(instrument, request, MarketContext(avg_price, open_on_symbol, position))
     if violations:
         raise err.filter_failure(violations[0].filter.value)
 
