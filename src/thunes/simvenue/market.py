@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from itertools import takewhile
+from itertools import islice, takewhile
 from typing import Literal, Protocol
 
 from sortedcontainers import SortedList
@@ -24,6 +24,7 @@ __all__ = ["DepthBook", "Level", "MarketState"]
 
 Level = tuple[Decimal, Decimal]  # (price, quantity)
 NS_PER_MS = 1_000_000
+_CATCH_UP_EVERY = 4096
 
 
 class DepthBook(Protocol):
@@ -65,6 +66,7 @@ class MarketState:
     bar_volume: Decimal | None = None
     bar_range: float | None = None
     window: deque[tuple[int, Decimal, Decimal]] = field(default_factory=deque)  # (time ms, price, qty)
+    unsummed: int = 0
     window_qty: Decimal = Decimal(0)
     window_notional: Decimal = Decimal(0)
     buys: SortedList[tuple[int, int, int]] = field(default_factory=SortedList)  # (-price ticks, sequence, id)
@@ -77,13 +79,20 @@ class MarketState:
         return int(price / self.instrument.tick_size)
 
     def record_trade(self, price: Decimal, qty: Decimal, time_ms: int) -> None:
-        """Remember a market trade for ``avgPrice`` and as the last price."""
+        """Remember a market trade for ``avgPrice`` and as the last price (hot path: an append)."""
         self.last_price = price
         self.window.append((time_ms, price, qty))
-        self.window_qty += qty
-        self.window_notional += price * qty
-        if len(self.window) > 1024:  # keep memory flat on long replays without orders
+        self.unsummed += 1
+        if self.unsummed > _CATCH_UP_EVERY:  # keep memory flat on long replays without orders
+            self._catch_up()
             self._expire(time_ms)
+
+    def _catch_up(self) -> None:
+        """Fold the trades appended since the last call into the running sums."""
+        for _, price, qty in islice(reversed(self.window), self.unsummed):
+            self.window_qty += qty
+            self.window_notional += price * qty
+        self.unsummed = 0
 
     def _expire(self, now_ms: int) -> None:
         mins = self.instrument.notional.avg_price_mins if self.instrument.notional is not None else 5
@@ -96,8 +105,9 @@ class MarketState:
     def avg_price(self, now_ms: int) -> Decimal | None:
         """Volume-weighted price over ``avgPriceMins`` (filters.md); the last price when no trade is recent.
 
-        Running sums, exact in ``Decimal``: O(1) per order however busy the market.
+        Running sums, exact in ``Decimal`` and updated lazily: O(1) amortised per trade and per order.
         """
+        self._catch_up()
         self._expire(now_ms)
         if not self.window or self.window_qty == 0:
             return self.last_price
