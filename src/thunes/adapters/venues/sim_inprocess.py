@@ -1,0 +1,85 @@
+"""The simulated venue as a ``VenuePort``, in-process: backtests and tests trade the same core the
+server exposes, without a socket. Errors map like the ccxt adapter's: venue errors are rejections."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from thunes.domain.enums import Liquidity, OrderType, TimeInForce
+from thunes.domain.exchange_info import ExchangeInfo
+from thunes.domain.identifiers import ClientOrderId, Symbol, VenueOrderId
+from thunes.domain.orders import Fill, OrderRequest
+from thunes.domain.venue import OrderReport, RejectedByVenueError
+from thunes.simvenue.core import SimVenue
+from thunes.simvenue.errors import VenueError
+from thunes.simvenue.models import SimOrder, SimTrade
+from thunes.simvenue.validation import OrderParams
+
+__all__ = ["InProcessVenue", "report_of"]
+
+NS_PER_MS = 1_000_000
+_UNKNOWN_ORDER = (-2013, -2011)
+
+
+def _fill(order: SimOrder, trade: SimTrade) -> Fill:
+    return Fill(ClientOrderId(order.client_order_id), str(trade.trade_id), Symbol(trade.symbol), trade.side,
+                trade.price, trade.quantity, trade.commission, trade.commission_asset,
+                Liquidity.MAKER if trade.is_maker else Liquidity.TAKER, trade.time_ms * NS_PER_MS)  # fmt: skip
+
+
+def report_of(order: SimOrder) -> OrderReport:
+    """A venue order as the domain's ``OrderReport``."""
+    return OrderReport(
+        ClientOrderId(order.client_order_id), VenueOrderId(str(order.order_id)), Symbol(order.symbol), order.side,
+        order.order_type, order.status, order.orig_qty, order.executed_qty, order.cumulative_quote, order.price,
+        order.update_time_ms * NS_PER_MS, tuple(_fill(order, t) for t in order.fills),
+    )  # fmt: skip
+
+
+class InProcessVenue:
+    """One account of a ``SimVenue``; implements ``thunes.execution.ports.VenuePort``."""
+
+    def __init__(self, venue: SimVenue, account: str, info: ExchangeInfo) -> None:
+        self._venue, self._account, self._info = venue, account, info
+
+    async def exchange_info(self) -> ExchangeInfo:
+        return self._info
+
+    async def submit(self, request: OrderRequest) -> OrderReport:
+        tif = request.time_in_force
+        if tif is None and request.order_type is OrderType.LIMIT:
+            tif = TimeInForce.GTC  # Binance requires it for LIMIT; GTC is what a resting order means
+        params = OrderParams(str(request.symbol), request.side, request.order_type, request.quantity,
+                             request.quote_quantity, request.price, tif, str(request.client_order_id))  # fmt: skip
+        try:
+            return report_of(self._venue.place_order(self._account, params))
+        except VenueError as e:
+            raise RejectedByVenueError(e.msg, e.code) from e
+
+    async def lookup(self, symbol: Symbol, client_order_id: ClientOrderId) -> OrderReport | None:
+        try:
+            return report_of(self._venue.get_order(self._account, str(symbol), client_id=str(client_order_id)))
+        except VenueError as e:
+            if e.code in _UNKNOWN_ORDER:
+                return None
+            raise RejectedByVenueError(e.msg, e.code) from e
+
+    async def cancel(self, symbol: Symbol, client_order_id: ClientOrderId) -> OrderReport:
+        try:
+            return report_of(self._venue.cancel_order(self._account, str(symbol), client_id=str(client_order_id)))
+        except VenueError as e:
+            raise RejectedByVenueError(e.msg, e.code) from e
+
+    async def open_orders(self, symbol: Symbol | None = None) -> list[OrderReport]:
+        return [report_of(o) for o in self._venue.open_orders(self._account, None if symbol is None else str(symbol))]
+
+    async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        return {a: (b.free, b.locked) for a, b in self._venue.balances(self._account).items()}
+
+    async def my_trades(self, symbol: Symbol, since_ms: int) -> list[Fill]:
+        orders = {o.order_id: o for o in self._venue.all_orders(self._account, str(symbol))}
+        return [
+            _fill(orders[t.order_id], t)
+            for t in self._venue.my_trades(self._account, str(symbol))
+            if t.time_ms >= since_ms
+        ]

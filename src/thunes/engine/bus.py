@@ -1,0 +1,62 @@
+"""The message bus port and its in-process implementation.
+
+Every command and event goes through the bus; audit, metrics, alerts and persistence subscribe to
+it instead of being called by the engine. Subjects are message types, so a NATS implementation can
+map them to ``thunes.<TypeName>`` subjects later without changing publishers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+import structlog
+
+__all__ = ["Bus", "InMemoryBus", "subject_of"]
+
+M = TypeVar("M")
+Handler = Callable[[Any], None]
+_log = structlog.get_logger(__name__)
+
+
+def subject_of(message_type: type) -> str:
+    """The subject a message type is published on (``thunes.OrderFilled``)."""
+    return f"thunes.{message_type.__name__}"
+
+
+class Bus(Protocol):
+    def publish(self, message: object) -> None: ...
+
+    def subscribe(self, message_type: type[M], handler: Callable[[M], None]) -> None: ...
+
+
+class InMemoryBus:
+    """Synchronous delivery, in publish order, to subscribers of the message's type and its bases.
+
+    A failing subscriber is logged and counted but never stops delivery to the others nor the
+    publisher: an alerting bug must not block trading.
+    """
+
+    def __init__(self) -> None:
+        self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._lock = threading.RLock()
+        self.published = 0
+        self.handler_errors = 0
+
+    def subscribe(self, message_type: type[M], handler: Callable[[M], None]) -> None:
+        with self._lock:
+            self._handlers[message_type].append(handler)
+
+    def publish(self, message: object) -> None:
+        with self._lock:
+            self.published += 1
+            handlers = [h for cls in type(message).__mro__ for h in self._handlers.get(cls, ())]
+        for handler in handlers:
+            try:
+                handler(message)
+            except Exception:
+                with self._lock:
+                    self.handler_errors += 1
+                _log.exception("bus_handler_failed", subject=subject_of(type(message)))

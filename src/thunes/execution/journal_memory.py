@@ -1,0 +1,46 @@
+"""An in-memory order journal: for backtests and tests (the durable one is SQL, in adapters)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from thunes.domain.identifiers import ClientOrderId
+from thunes.domain.orders import OrderRequest
+from thunes.execution.ports import JournalEntry, JournalState
+
+__all__ = ["InMemoryJournal"]
+
+
+class InMemoryJournal:
+    """Implements ``OrderJournal`` with a dict under a lock."""
+
+    def __init__(self) -> None:
+        self._entries: dict[ClientOrderId, JournalEntry] = {}
+        self._lock = threading.Lock()
+
+    def record_intent(self, request: OrderRequest, ts_ns: int) -> bool:
+        with self._lock:
+            if request.client_order_id in self._entries:
+                return False
+            self._entries[request.client_order_id] = JournalEntry(request, JournalState.INTENT, ts_ns)
+            return True
+
+    def mark(self, client_order_id: ClientOrderId, state: JournalState, ts_ns: int, detail: str = "") -> None:
+        with self._lock:
+            entry = self._entries[client_order_id]
+            self._entries[client_order_id] = replace(entry, state=state, ts_ns=ts_ns, detail=detail)
+
+    def count_attempt(self, client_order_id: ClientOrderId) -> int:
+        with self._lock:
+            entry = self._entries[client_order_id]
+            self._entries[client_order_id] = replace(entry, attempts=entry.attempts + 1)
+            return entry.attempts + 1
+
+    def get(self, client_order_id: ClientOrderId) -> JournalEntry | None:
+        with self._lock:
+            return self._entries.get(client_order_id)
+
+    def unresolved(self) -> list[JournalEntry]:
+        with self._lock:
+            return [e for e in self._entries.values() if e.state.unresolved]

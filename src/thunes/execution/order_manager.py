@@ -1,0 +1,109 @@
+"""Idempotent order submission (SPEC §4): journal first, send once, and when in doubt, look up.
+
+The sequence for every order:
+1. the intent is journaled under its deterministic client order id (a repeat is never re-sent);
+2. it is sent; a rejection is an outcome (journal REJECTED, event ``OrderRejected``);
+3. a retryable failure means the outcome is *unknown*: the order is looked up by client id,
+   with backoff, until the venue answers. Found: adopted. Not found: it was never placed, and
+   only then is it sent again, under the same id (which the venue would refuse as a duplicate
+   if it were live). No order is ever placed twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId
+from thunes.domain.messages import OrderAccepted, OrderRejected, OrderSubmitted
+from thunes.domain.orders import OrderRequest
+from thunes.domain.venue import FatalVenueError, OrderReport, RejectedByVenueError, RetryableVenueError
+from thunes.execution.ports import JournalState, OrderJournal, Publisher, VenuePort
+
+__all__ = ["OrderManager", "SubmitOutcome"]
+
+SubmitOutcome = OrderReport | OrderRejected
+
+
+class OrderManager:
+    """Sends orders to one venue through the journal; publishes what happened on the bus."""
+
+    def __init__(
+        self,
+        venue: VenuePort,
+        journal: OrderJournal,
+        bus: Publisher,
+        clock_ns: Callable[[], int],
+        venue_id: VenueId,
+        *,
+        max_sends: int = 3,
+        lookup_backoff_s: float = 0.2,
+        max_lookup_backoff_s: float = 5.0,
+    ) -> None:
+        self._venue, self._journal, self._bus, self._clock_ns = venue, journal, bus, clock_ns
+        self._venue_id = venue_id
+        self._max_sends = max_sends
+        self._backoff, self._max_backoff = lookup_backoff_s, max_lookup_backoff_s
+
+    async def submit(self, request: OrderRequest, strategy_id: StrategyId) -> SubmitOutcome:
+        """Place ``request`` at most once; return the venue's report or the rejection."""
+        cid = request.client_order_id
+        if not self._journal.record_intent(request, self._clock_ns()):
+            entry = self._journal.get(cid)
+            if entry is not None and entry.state is JournalState.REJECTED:
+                return OrderRejected(self._clock_ns(), self._venue_id, cid, -1, entry.detail)
+            found = await self._resolve(request.symbol, cid)
+            if found is not None:
+                return found
+        while True:
+            attempt = self._journal.count_attempt(cid)
+            if attempt > self._max_sends:
+                raise FatalVenueError(f"order {cid}: not placed after {self._max_sends} sends; giving up")
+            self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, cid, request))
+            try:
+                report = await self._venue.submit(request)
+            except RejectedByVenueError as e:
+                self._journal.mark(cid, JournalState.REJECTED, self._clock_ns(), f"{e.code}: {e}")
+                rejected = OrderRejected(self._clock_ns(), self._venue_id, cid, e.code or 0, str(e))
+                self._bus.publish(rejected)
+                return rejected
+            except RetryableVenueError:
+                self._journal.mark(cid, JournalState.UNKNOWN, self._clock_ns(), "answer lost; looking up")
+                found = await self._resolve(request.symbol, cid)
+                if found is not None:
+                    return found
+                continue  # verified absent at the venue: safe to send again under the same id
+            self._adopt(report)
+            return report
+
+    async def recover(self) -> list[OrderReport]:
+        """After a restart: settle every journaled intent whose outcome is unknown."""
+        adopted: list[OrderReport] = []
+        for entry in self._journal.unresolved():
+            found = await self._resolve(entry.request.symbol, entry.request.client_order_id)
+            if found is not None:
+                adopted.append(found)
+        return adopted
+
+    async def _resolve(self, symbol: Symbol, cid: ClientOrderId) -> OrderReport | None:
+        """Look the order up until the venue answers; adopt it, or journal it as never placed."""
+        delay = self._backoff
+        while True:
+            try:
+                found = await self._venue.lookup(symbol, cid)
+            except RetryableVenueError as e:
+                await asyncio.sleep(max(delay, e.delay_s if e.delay_s else 0.0))
+                delay = min(delay * 2, self._max_backoff)
+                continue
+            if found is None:
+                self._journal.mark(cid, JournalState.NOT_PLACED, self._clock_ns(), "lookup: unknown at venue")
+                return None
+            self._adopt(found)
+            return found
+
+    def _adopt(self, report: OrderReport) -> None:
+        state = JournalState.ACCEPTED if not report.status.is_terminal else JournalState.DONE
+        self._journal.mark(report.client_order_id, state, self._clock_ns(), report.status.value)
+        self._bus.publish(
+            OrderAccepted(self._clock_ns(), self._venue_id, report.client_order_id, report.venue_order_id)
+        )

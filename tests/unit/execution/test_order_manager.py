@@ -1,0 +1,156 @@
+"""Idempotent submission against the real matching core (in-process), with lost answers injected."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from thunes.adapters.exchange_info_file import builtin_exchange_info
+from thunes.adapters.venues.sim_inprocess import InProcessVenue
+from thunes.domain import OrderRequest, OrderStatus, OrderType, Side, StrategyId, Symbol, VenueId
+from thunes.domain.messages import OrderAccepted, OrderRejected, OrderSubmitted
+from thunes.domain.venue import OrderReport, RetryableVenueError
+from thunes.engine.bus import InMemoryBus
+from thunes.execution.client_ids import client_order_id
+from thunes.execution.journal_memory import InMemoryJournal
+from thunes.execution.order_manager import OrderManager
+from thunes.execution.ports import JournalState
+from thunes.simvenue import SimVenue
+
+D = Decimal
+BTC = Symbol("BTCUSDT")
+STRATEGY = StrategyId("sma-test")
+
+
+class LosingAnswers(InProcessVenue):
+    """The real core, but the first ``lose`` submits are placed and their answers lost (or, with
+    ``before=True``, lost before reaching the venue) and the first ``flaky_lookups`` lookups time out."""
+
+    def __init__(self, *args: object, lose: int = 0, before: bool = False, flaky_lookups: int = 0) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.lose, self.before, self.flaky_lookups = lose, before, flaky_lookups
+
+    async def submit(self, request: OrderRequest) -> OrderReport:
+        if self.lose > 0:
+            self.lose -= 1
+            if not self.before:
+                await super().submit(request)
+            raise RetryableVenueError("read timeout", delay_s=0.0)
+        return await super().submit(request)
+
+    async def lookup(self, symbol: Symbol, cid: object) -> OrderReport | None:  # type: ignore[override]
+        if self.flaky_lookups > 0:
+            self.flaky_lookups -= 1
+            raise RetryableVenueError("502 bad gateway", delay_s=0.0)
+        return await super().lookup(symbol, cid)  # type: ignore[arg-type]
+
+
+def _world(**faults: int | bool) -> tuple[SimVenue, LosingAnswers, InMemoryJournal, InMemoryBus, OrderManager]:
+    info = builtin_exchange_info()
+    core = SimVenue(info.instruments, lambda: 1_700_000_000_000_000_000)
+    core.deposit("me", "USDT", D(1000))
+    core.on_trade("BTCUSDT", D(30_000), D(1))
+    core.on_quote("BTCUSDT", D("29999.99"), D(5), D(30_000), D(5))
+    venue = LosingAnswers(core, "me", info, **faults)
+    journal, bus = InMemoryJournal(), InMemoryBus()
+    manager = OrderManager(venue, journal, bus, lambda: 1, VenueId("sim"), lookup_backoff_s=0.0)
+    return core, venue, journal, bus, manager
+
+
+def _buy(key: str, price: str = "29000", qty: str = "0.001") -> OrderRequest:
+    cid = client_order_id(STRATEGY, BTC, Side.BUY, key)
+    return OrderRequest(cid, BTC, Side.BUY, OrderType.LIMIT, D(qty), D(price))
+
+
+def test_client_order_id_when_same_intent_then_same_id_and_binance_format() -> None:
+    a = client_order_id(STRATEGY, BTC, Side.BUY, "bar-1700000000")
+    b = client_order_id(STRATEGY, BTC, Side.BUY, "bar-1700000000")
+    c = client_order_id(STRATEGY, BTC, Side.SELL, "bar-1700000000")
+
+    assert a == b
+    assert a != c
+    assert len(a) <= 36
+
+
+def test_submit_when_accepted_then_journaled_and_events_published() -> None:
+    core, _, journal, bus, manager = _world()
+    seen: list[object] = []
+    bus.subscribe(object, seen.append)
+
+    report = asyncio.run(manager.submit(_buy("k1"), STRATEGY))
+
+    assert isinstance(report, OrderReport)
+    assert report.status is OrderStatus.NEW
+    assert journal.get(report.client_order_id).state is JournalState.ACCEPTED  # type: ignore[union-attr]
+    assert [type(m) for m in seen] == [OrderSubmitted, OrderAccepted]
+    assert len(core.open_orders("me")) == 1
+
+
+def test_submit_when_same_intent_replayed_then_never_placed_twice() -> None:
+    core, _, _, _, manager = _world()
+
+    first = asyncio.run(manager.submit(_buy("k2"), STRATEGY))
+    again = asyncio.run(manager.submit(_buy("k2"), STRATEGY))
+
+    assert isinstance(again, OrderReport)
+    assert again.venue_order_id == first.venue_order_id  # type: ignore[union-attr]
+    assert len(core.all_orders("me", "BTCUSDT")) == 1
+
+
+def test_submit_when_answer_lost_after_placement_then_adopted_by_lookup_not_resent() -> None:
+    core, _, journal, _, manager = _world(lose=1, flaky_lookups=2)
+
+    report = asyncio.run(manager.submit(_buy("k3"), STRATEGY))
+
+    assert isinstance(report, OrderReport)
+    assert len(core.all_orders("me", "BTCUSDT")) == 1
+    assert journal.get(report.client_order_id).attempts == 1  # type: ignore[union-attr]
+
+
+def test_submit_when_request_lost_before_venue_then_resent_once_under_same_id() -> None:
+    core, _, journal, _, manager = _world(lose=1, before=True)
+    request = _buy("k4")
+
+    report = asyncio.run(manager.submit(request, STRATEGY))
+
+    orders = core.all_orders("me", "BTCUSDT")
+    assert isinstance(report, OrderReport)
+    assert [o.client_order_id for o in orders] == [request.client_order_id]
+    assert journal.get(request.client_order_id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_submit_when_filter_failure_then_rejected_event_and_no_resend() -> None:
+    core, _, journal, bus, manager = _world()
+    rejections: list[OrderRejected] = []
+    bus.subscribe(OrderRejected, rejections.append)
+    tiny = _buy("k5", qty="0.0001")  # 2.9 USDT < NOTIONAL 5
+
+    outcome = asyncio.run(manager.submit(tiny, STRATEGY))
+    replay = asyncio.run(manager.submit(tiny, STRATEGY))
+
+    assert isinstance(outcome, OrderRejected)
+    assert outcome.code == -1013
+    assert isinstance(replay, OrderRejected)
+    assert len(rejections) == 1
+    assert journal.get(tiny.client_order_id).state is JournalState.REJECTED  # type: ignore[union-attr]
+    assert core.all_orders("me", "BTCUSDT") == []
+
+
+def test_recover_when_crash_left_unknown_intents_then_each_is_settled_by_lookup() -> None:
+    core, venue, journal, _, manager = _world(lose=1)
+    placed = _buy("k6")
+    never = _buy("k7")
+    journal.record_intent(never, 0)  # crashed after journaling, before sending
+    with pytest.raises(RetryableVenueError):
+        asyncio.run(venue.submit(placed))  # placed, answer lost, then the process died
+    journal.record_intent(placed, 0)
+    journal.mark(placed.client_order_id, JournalState.UNKNOWN, 0)
+
+    adopted = asyncio.run(manager.recover())
+
+    assert [r.client_order_id for r in adopted] == [placed.client_order_id]
+    assert journal.get(never.client_order_id).state is JournalState.NOT_PLACED  # type: ignore[union-attr]
+    assert journal.unresolved() == []
+    assert len(core.all_orders("me", "BTCUSDT")) == 1
