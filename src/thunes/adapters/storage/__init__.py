@@ -1,0 +1,1 @@
+"""Durable storage: SQL (SQLite by default, PostgreSQL by URL) for orders, fills and the journal."""

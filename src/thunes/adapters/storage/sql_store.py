@@ -1,0 +1,163 @@
+"""The order journal and the trade ledger in SQL: SQLite by default, PostgreSQL by URL.
+
+Every write commits before it returns, so a crash right after a call never loses what the call
+recorded. Fills are unique per (symbol, trade id): recording one twice is a no-op, which makes
+reconciliation and replays idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from thunes.adapters.storage.sql_schema import METADATA, fills, order_journal, orders
+from thunes.domain.enums import Liquidity, OrderType, Side, TimeInForce
+from thunes.domain.identifiers import ClientOrderId, Symbol
+from thunes.domain.orders import Fill, OrderRequest
+from thunes.domain.venue import OrderReport
+from thunes.execution.ports import JournalEntry, JournalState
+
+__all__ = ["SqlStore"]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class SqlStore:
+    """Implements ``OrderJournal`` plus the order/fill ledger over one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 5}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        METADATA.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- OrderJournal ---------------------------------------------------------------------------
+    def record_intent(self, request: OrderRequest, ts_ns: int) -> bool:
+        row = {
+            "client_order_id": str(request.client_order_id), "symbol": str(request.symbol),
+            "side": request.side.value, "order_type": request.order_type.value, "quantity": request.quantity,
+            "price": request.price, "quote_quantity": request.quote_quantity,
+            "time_in_force": request.time_in_force.value if request.time_in_force else None,
+            "state": JournalState.INTENT.value, "ts_ns": ts_ns, "attempts": 0, "detail": "",
+        }  # fmt: skip
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(order_journal).values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    def mark(self, client_order_id: ClientOrderId, state: JournalState, ts_ns: int, detail: str = "") -> None:
+        with self._tx() as conn:
+            result = conn.execute(
+                update(order_journal)
+                .where(order_journal.c.client_order_id == str(client_order_id))
+                .values(state=state.value, ts_ns=ts_ns, detail=detail)
+            )
+            if result.rowcount != 1:
+                raise KeyError(f"order {client_order_id} is not journaled")
+
+    def count_attempt(self, client_order_id: ClientOrderId) -> int:
+        with self._tx() as conn:
+            conn.execute(
+                update(order_journal)
+                .where(order_journal.c.client_order_id == str(client_order_id))
+                .values(attempts=order_journal.c.attempts + 1)
+            )
+            attempts = conn.execute(
+                select(order_journal.c.attempts).where(order_journal.c.client_order_id == str(client_order_id))
+            ).scalar_one()
+        return int(attempts)
+
+    def get(self, client_order_id: ClientOrderId) -> JournalEntry | None:
+        with self._tx() as conn:
+            row = conn.execute(
+                select(order_journal).where(order_journal.c.client_order_id == str(client_order_id))
+            ).first()
+        return None if row is None else _entry(row._mapping)
+
+    def unresolved(self) -> list[JournalEntry]:
+        states = [s.value for s in JournalState if s.unresolved]
+        with self._tx() as conn:
+            rows = conn.execute(select(order_journal).where(order_journal.c.state.in_(states))).all()
+        return [_entry(r._mapping) for r in rows]
+
+    # --- ledger ---------------------------------------------------------------------------------
+    def record_report(self, report: OrderReport) -> None:
+        """Insert or update the order's latest state."""
+        row = {
+            "venue_order_id": str(report.venue_order_id), "symbol": str(report.symbol), "side": report.side.value,
+            "order_type": report.order_type.value, "status": report.status.value, "quantity": report.quantity,
+            "filled_quantity": report.filled_quantity, "cumulative_quote": report.cumulative_quote,
+            "price": report.price, "ts_ns": report.ts_ns,
+        }  # fmt: skip
+        cid = str(report.client_order_id)
+        with self._tx() as conn:
+            updated = conn.execute(update(orders).where(orders.c.client_order_id == cid).values(**row))
+            if updated.rowcount == 0:
+                conn.execute(insert(orders).values(client_order_id=cid, **row))
+
+    def record_fill(self, fill: Fill) -> bool:
+        """Store ``fill``; False when this (symbol, trade id) is already in the ledger."""
+        row = {
+            "symbol": str(fill.symbol), "trade_id": fill.trade_id, "client_order_id": str(fill.client_order_id),
+            "side": fill.side.value, "price": fill.price, "quantity": fill.quantity, "commission": fill.commission,
+            "commission_asset": fill.commission_asset, "liquidity": fill.liquidity.value, "ts_ns": fill.ts_ns,
+        }  # fmt: skip
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(fills).values(**row))
+        except IntegrityError:
+            return False
+        return True
+
+    def fills(self, symbol: str | None = None) -> list[Fill]:
+        query = select(fills).order_by(fills.c.ts_ns, fills.c.id)
+        if symbol is not None:
+            query = query.where(fills.c.symbol == symbol)
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        return [_fill(r._mapping) for r in rows]
+
+
+def _dec(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def _entry(row: Any) -> JournalEntry:
+    tif = row["time_in_force"]
+    request = OrderRequest(
+        ClientOrderId(row["client_order_id"]), Symbol(row["symbol"]), Side(row["side"]), OrderType(row["order_type"]),
+        _dec(row["quantity"]), _dec(row["price"]), _dec(row["quote_quantity"]), TimeInForce(tif) if tif else None,
+    )  # fmt: skip
+    return JournalEntry(request, JournalState(row["state"]), int(row["ts_ns"]), int(row["attempts"]), row["detail"])
+
+
+def _fill(row: Any) -> Fill:
+    return Fill(
+        ClientOrderId(row["client_order_id"]), row["trade_id"], Symbol(row["symbol"]), Side(row["side"]),
+        Decimal(row["price"]), Decimal(row["quantity"]), Decimal(row["commission"]), row["commission_asset"],
+        Liquidity(row["liquidity"]), int(row["ts_ns"]),
+    )  # fmt: skip
