@@ -125,7 +125,8 @@ def serve(
     async def main() -> None:
         running = await start(state, events, config, {"paper": balances})
         typer.echo(f"venue on {running.rest_url} (ws {running.ws_url}), replaying {origin} at speed {speed}")
-        typer.echo(f"api key {key} (account 'paper'); the secret comes from your settings")
+        shown = key if key == PAPER_KEY else "from your settings (not shown)"  # never echo a configured key
+        typer.echo(f"api key {shown} (account 'paper'); the secret comes from your settings")
         await serve_forever(running)
 
     asyncio.run(main())
