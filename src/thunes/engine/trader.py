@@ -1,0 +1,149 @@
+"""The engine core: closed bars in, orders out, one path for backtest, paper and live.
+
+bar → strategy signal → sizing (exit-feasible, within the order-notional limit) → risk gate →
+idempotent order manager → fills booked in the risk ledger, the position and the fill ledger.
+Every step is published on the bus; the mode only chooses the venue port and the clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Protocol
+
+from thunes.domain.enums import OrderType, Side
+from thunes.domain.identifiers import StrategyId, VenueId
+from thunes.domain.instrument import Instrument
+from thunes.domain.market import Bar
+from thunes.domain.messages import OrderFilled, OrderRejected
+from thunes.domain.orders import Fill, OrderRequest
+from thunes.domain.position import Position
+from thunes.domain.rules import round_quantity
+from thunes.domain.sizing import size_entry
+from thunes.domain.venue import OrderReport
+from thunes.execution.client_ids import client_order_id
+from thunes.execution.order_manager import OrderManager
+from thunes.execution.ports import Publisher
+from thunes.risk import RiskEngine, RiskIntent
+from thunes.strategy.base import Signal, Strategy
+
+__all__ = ["FillLedger", "Trader", "TraderConfig", "TraderStats"]
+
+
+class FillLedger(Protocol):
+    """Durable record of fills and order states (``adapters.storage.SqlStore`` implements it)."""
+
+    def record_fill(self, fill: Fill) -> bool: ...
+
+    def record_report(self, report: OrderReport) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TraderConfig:
+    """``quote_per_trade``: the entry budget in quote units, capped by the risk limit."""
+
+    venue: VenueId
+    quote_per_trade: Decimal = Decimal(12)
+    fee_rate: Decimal = Decimal("0.001")
+
+
+@dataclass(slots=True)
+class TraderStats:
+    signals: int = 0
+    submitted: int = 0
+    filled: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[int] = field(default_factory=Counter)
+
+
+class Trader:
+    """Runs one strategy on one instrument against one venue."""
+
+    def __init__(
+        self,
+        strategy: Strategy,
+        instrument: Instrument,
+        risk: RiskEngine,
+        orders: OrderManager,
+        ledger: FillLedger,
+        bus: Publisher,
+        config: TraderConfig,
+    ) -> None:
+        self.strategy, self.instrument, self.risk, self.orders = strategy, instrument, risk, orders
+        self.ledger, self.bus, self.config = ledger, bus, config
+        self.position = Position(instrument.symbol, instrument.base_asset, instrument.quote_asset)
+        self.stats = TraderStats()
+
+    async def on_bar(self, bar: Bar) -> None:
+        """Feed one closed bar; acts on the signal at once (the venue fills at the next price)."""
+        signal = self.strategy.on_bar(bar)
+        if signal is Signal.HOLD:
+            return
+        self.stats.signals += 1
+        request = self._order_for(signal, bar)
+        if request is None:
+            return
+        decision = self.risk.check(
+            RiskIntent(
+                request,
+                self.strategy.strategy_id,
+                self.config.venue,
+                reference_price=bar.close,
+                instrument=self.instrument,
+                fee_rate=self.config.fee_rate,
+            )
+        )
+        if not decision.approved:
+            self.stats.denied[decision.reason_code or "?"] += 1
+            self.bus.publish(decision.denied_event())
+            return
+        self.stats.submitted += 1
+        outcome = await self.orders.submit(decision.order, self.strategy.strategy_id)
+        if isinstance(outcome, OrderRejected):
+            self.stats.rejected[outcome.code] += 1
+            self.risk.on_order_closed(decision.order.client_order_id)
+            return
+        self.book(outcome)
+
+    def _order_for(self, signal: Signal, bar: Bar) -> OrderRequest | None:
+        key = f"{bar.open_time_ns}"
+        sid: StrategyId = self.strategy.strategy_id
+        holding = self._sellable(bar.close)
+        if signal is Signal.ENTER_LONG and holding is None:
+            budget = min(self.config.quote_per_trade, self.risk.limits.max_order_notional)
+            sized = size_entry(self.instrument, budget, bar.close, self.config.fee_rate,
+                               exit_buffer=self.risk.limits.exit_buffer)  # fmt: skip
+            if sized.quantity is None:
+                self.stats.denied["EXIT_INFEASIBLE"] += 1
+                return None
+            cid = client_order_id(sid, self.instrument.symbol, Side.BUY, key)
+            return OrderRequest(cid, self.instrument.symbol, Side.BUY, OrderType.MARKET, quantity=sized.quantity)
+        if signal is Signal.EXIT_LONG and holding is not None:
+            cid = client_order_id(sid, self.instrument.symbol, Side.SELL, key)
+            return OrderRequest(cid, self.instrument.symbol, Side.SELL, OrderType.MARKET, quantity=holding)
+        return None
+
+    def _sellable(self, price: Decimal) -> Decimal | None:
+        """The quantity a MARKET SELL can offer, or None when what is held is dust (SPEC §1)."""
+        # The risk ledger forgets dust it cannot sell; never offer more than it believes is held.
+        symbol = self.instrument.symbol
+        held = next((p.quantity for p in self.risk.snapshot().positions if p.symbol == symbol), Decimal(0))
+        qty = round_quantity(self.instrument, min(self.position.quantity, held), OrderType.MARKET)
+        if qty <= 0 or qty * price < self.instrument.min_notional_for(OrderType.MARKET):
+            return None
+        return qty
+
+    def book(self, report: OrderReport) -> None:
+        """Record an order's fills once each: ledger, risk, position, bus."""
+        self.ledger.record_report(report)
+        for fill in report.fills:
+            if not self.ledger.record_fill(fill):
+                continue  # already booked (a replayed report after a restart)
+            self.stats.filled += 1
+            complete = report.status.is_terminal and fill is report.fills[-1]
+            self.risk.on_fill(fill, order_complete=complete)
+            self.position = self.position.apply(fill)
+            self.bus.publish(OrderFilled(fill.ts_ns, self.config.venue, fill.client_order_id, fill, complete))
+        if report.status.is_terminal:
+            self.risk.on_order_closed(report.client_order_id)
