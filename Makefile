@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint bench clean install install-dev
+.PHONY: run test lint bench concurrency clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "THUNES needs Python >= 3.11"'
@@ -28,6 +28,10 @@ run: $(VENV)/.core
 ## test: the whole test suite
 test: $(VENV)/.dev
 	$(BIN)/pytest
+
+## concurrency: the race suite, ten times in a row (any failure stops it)
+concurrency: $(VENV)/.dev
+	for i in 1 2 3 4 5 6 7 8 9 10; do $(BIN)/pytest -q tests/concurrency || exit 1; done
 
 ## lint: ruff, mypy --strict on src/, import-linter contracts
 lint: $(VENV)/.dev

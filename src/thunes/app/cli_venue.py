@@ -17,6 +17,7 @@ import typer
 
 from thunes.adapters.datastore.loaders import DataFileError
 from thunes.adapters.venues.simserver.server import VenueConfig, build_state, serve_forever, start
+from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.app.sources import load_bars, load_exchange_info_source
@@ -28,8 +29,6 @@ from thunes.simvenue.replay import ReplayEvent, bar_events, between
 
 __all__ = ["venue_app"]
 
-PAPER_KEY = "thunes-paper-key"
-PAPER_SECRET = "thunes-paper-secret"  # noqa: S105 - loopback paper venue only, never a real exchange key
 
 venue_app = typer.Typer(help="The embedded simulated Binance spot venue.", no_args_is_help=True)
 
@@ -104,8 +103,8 @@ def serve(
         fail(str(e.args[0]) if e.args else "unknown symbol")
     served = ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None)
     state = build_state(served, tf)
-    key = settings.venue.api_key.get_secret_value() if settings.venue.api_key else PAPER_KEY
-    secret = settings.venue.api_secret.get_secret_value() if settings.venue.api_secret else PAPER_SECRET
+    key = settings.venue.api_key.get_secret_value() if settings.venue.api_key else PAPER_API_KEY
+    secret = settings.venue.api_secret.get_secret_value() if settings.venue.api_secret else PAPER_API_SECRET
     state.add_api_key("paper", key=key, secret=secret)
     balances = _deposits(deposit or ["USDT=10000"])
     if loaded is None:
@@ -125,7 +124,7 @@ def serve(
     async def main() -> None:
         running = await start(state, events, config, {"paper": balances})
         typer.echo(f"venue on {running.rest_url} (ws {running.ws_url}), replaying {origin} at speed {speed}")
-        shown = key if key == PAPER_KEY else "from your settings (not shown)"  # never echo a configured key
+        shown = key if key == PAPER_API_KEY else "from your settings (not shown)"  # never echo a configured key
         typer.echo(f"api key {shown} (account 'paper'); the secret comes from your settings")
         await serve_forever(running)
 

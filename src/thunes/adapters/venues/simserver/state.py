@@ -20,7 +20,12 @@ from thunes.simvenue.book import L2Book
 from thunes.simvenue.candles import CandleHistory
 from thunes.simvenue.core import SimVenue
 
-__all__ = ["STATE", "ApiKey", "ReplayClock", "ServerState"]
+__all__ = ["PAPER_API_KEY", "PAPER_API_SECRET", "STATE", "ApiKey", "ReplayClock", "ServerState"]
+
+# The embedded paper venue's default credentials: loopback only, not a real exchange key. The key
+# has Binance's format (64 alphanumerics) so that unmodified clients and the format check accept it.
+PAPER_API_KEY = "thunespaper" + "0" * 53
+PAPER_API_SECRET = "thunespapersecret" + "0" * 47
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,80 @@
+"""``thunes trade``: paper trading on the embedded venue with a live status view and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from thunes.adapters.datastore.loaders import DataFileError
+from thunes.app.config import ConfigError, load_settings
+from thunes.app.errors import fail
+from thunes.app.logging import configure_logging
+from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.domain.exchange_info import ExchangeInfoError
+from thunes.domain.venue import VenueError
+
+__all__ = ["trade"]
+
+
+def _table(status: PaperStatus, title: str) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    denied = ", ".join(f"{k} {v}" for k, v in sorted(status.denied.items())) or "none"
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(status.rejected.items())) or "none"
+    rows = [
+        ("bars", f"{status.bars:,}"),
+        ("last close", f"{status.last_close}"),
+        ("position", f"{status.position.normalize()}"),
+        ("orders sent / fills", f"{status.submitted} / {status.filled}"),
+        ("realised PnL (net of fees)", f"{status.realized_pnl:,.4f}"),
+        ("fees", f"{status.fees:,.4f}"),
+        ("denied by risk", denied),
+        ("rejected by venue", rejected),
+        ("kill-switch", "ON" if status.kill_switch else "off"),
+    ]
+    if status.equity_end:
+        rows += [
+            ("equity start → end", f"{status.equity_start:,.2f} → {status.equity_end:,.2f}"),
+            ("venue trades / ledger fills", f"{status.venue_trades} / {status.ledger_fills}"),
+        ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def trade(
+    paper: Annotated[bool, typer.Option("--paper/--live", help="Paper trading on the embedded venue.")] = True,
+    duration: Annotated[float, typer.Option(help="How long to trade, in seconds.")] = 30.0,
+    speed: Annotated[float, typer.Option(help="Replay speed (market seconds per second).")] = 36_000.0,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Where the session's ledger and risk state go.")] = Path("data/paper"),
+) -> None:
+    """Trade the configured strategy; paper mode replays recorded candles on the embedded venue."""
+    if not paper:
+        fail("live trading is not available yet: it needs the production safety checks (SPEC §7)")
+    if duration <= 0 or speed <= 0:
+        fail("--duration and --speed must be positive")
+    try:
+        settings = load_settings(config)
+    except ConfigError as e:
+        fail(str(e))
+    configure_logging(settings.logging)
+    console = Console()
+    session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir)
+
+    async def main() -> PaperStatus:
+        with Live(_table(PaperStatus(), "THUNES paper trading"), console=console, refresh_per_second=4) as live:
+            return await run_paper(settings, session, lambda s: live.update(_table(s, "THUNES paper trading")))
+
+    try:
+        final = asyncio.run(main())
+    except (DataFileError, ExchangeInfoError, VenueError, ValueError) as e:
+        fail(str(e))
+    except KeyError as e:
+        fail(str(e.args[0]) if e.args else "unknown symbol")
+    console.print(_table(final, "Summary"))

@@ -1,0 +1,154 @@
+"""Paper trading, composed: the embedded venue replaying a market, and THUNES trading it through
+exactly the client code that would trade the Binance testnet (ccxt REST + ccxt.pro streams).
+
+The market clock is the replay's: risk's UTC day, journal times and order ids follow the candles,
+so an accelerated session behaves like the days it replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
+from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
+from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
+from thunes.app.config import Settings
+from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.domain.exchange_info import ExchangeInfo
+from thunes.domain.identifiers import VenueId
+from thunes.domain.market import Timeframe
+from thunes.engine.bus import InMemoryBus
+from thunes.engine.clock import ManualClock
+from thunes.engine.trader import Trader, TraderConfig
+from thunes.execution.order_manager import OrderManager
+from thunes.risk import JsonFileRiskStore, RiskEngine, RiskLimits
+from thunes.simvenue.replay import bar_events
+from thunes.strategy import RsiReversion, SmaCross, Strategy
+
+__all__ = ["PaperConfig", "PaperStatus", "run_paper"]
+
+PAPER_ACCOUNT = "paper"
+VENUE = VenueId("sim")
+
+
+@dataclass(frozen=True, slots=True)
+class PaperConfig:
+    """``speed``: replay seconds per wall second; ``duration_s``: how long the session trades."""
+
+    duration_s: float = 30.0
+    speed: float = 36_000.0
+    warmup_bars: int = 100
+    deposit: Decimal = Decimal(1000)
+    data_dir: Path = Path("data/paper")
+    fresh: bool = True
+
+
+@dataclass(slots=True)
+class PaperStatus:
+    """What the live view and the final summary show."""
+
+    bars: int = 0
+    last_close: Decimal | None = None
+    position: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    submitted: int = 0
+    filled: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[int] = field(default_factory=Counter)
+    kill_switch: bool = False
+    equity_start: Decimal = Decimal(0)
+    equity_end: Decimal = Decimal(0)
+    venue_trades: int = 0
+    ledger_fills: int = 0
+
+
+def _strategy(settings: Settings, tick: Decimal) -> Strategy:
+    s = settings.strategy
+    if s.name == "sma_cross":
+        return SmaCross(s.sma_fast, s.sma_slow, tick_size=tick)
+    return RsiReversion(s.rsi_period, s.rsi_oversold, s.rsi_overbought, s.rsi_stop_loss, tick_size=tick)
+
+
+def _limits(settings: Settings) -> RiskLimits:
+    r = settings.risk
+    return RiskLimits(max_order_notional=r.max_order_notional, max_daily_loss=r.max_daily_loss,
+                      max_open_positions=r.max_open_positions, cool_down_s=r.cool_down_minutes * 60,
+                      one_position_per_symbol=r.one_position_per_symbol)  # fmt: skip
+
+
+async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal | None) -> Decimal:
+    balances = await client.balances()
+    free_q, locked_q = balances.get(quote, (Decimal(0), Decimal(0)))
+    free_b, locked_b = balances.get(base, (Decimal(0), Decimal(0)))
+    return free_q + locked_q + (free_b + locked_b) * (price or Decimal(0))
+
+
+async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[PaperStatus], None]) -> PaperStatus:
+    """Start the venue, trade it for ``config.duration_s`` and return the final status."""
+    bt = settings.backtest
+    source, _ = load_exchange_info_source(settings.rules, settings.data)
+    instrument = source.get(bt.symbol)
+    timeframe = Timeframe(bt.timeframe)
+    bars = load_bars(instrument, timeframe, settings.data, path=bt.data_path).bars
+    state = build_state(ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None), timeframe)
+    state.add_api_key(PAPER_ACCOUNT, key=PAPER_API_KEY, secret=PAPER_API_SECRET)
+    events = bar_events(bars, instrument.tick_size, instrument.step_size)
+    venue_config = VenueConfig(port=0, speed=config.speed, warmup_bars=config.warmup_bars)
+    running: RunningVenue = await start(
+        state, events, venue_config, {PAPER_ACCOUNT: {instrument.quote_asset: config.deposit}}
+    )
+    if config.fresh and config.data_dir.exists():
+        shutil.rmtree(config.data_dir)
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
+    client = BinanceClient(BinanceConfig("paper", running.rest_url, running.ws_url), PAPER_API_KEY, PAPER_API_SECRET)
+    status = PaperStatus()
+    try:
+        clock = ManualClock(int(bars.open_time_ns[0]))
+        bus = InMemoryBus()
+        risk = RiskEngine(_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
+        orders = OrderManager(client, store, bus, clock.now_ns, VENUE)
+        await orders.recover()
+        trader = Trader(_strategy(settings, instrument.tick_size), instrument, risk, orders, store, bus,
+                        TraderConfig(VENUE, fee_rate=bt.fee_rate))  # fmt: skip
+        status.equity_start = await _equity(client, instrument.quote_asset, instrument.base_asset, None)
+        first_ms = int(bars.open_time_ns[0]) // 1_000_000
+        subscription = BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ms)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(config.duration_s):
+                async for bar in subscription:
+                    clock.set(max(clock.now_ns(), bar.close_time_ns))
+                    await trader.on_bar(bar)
+                    _update(status, trader, bar.close)
+                    on_bar(status)
+        await subscription.aclose()
+        status.equity_end = await _equity(client, instrument.quote_asset, instrument.base_asset, status.last_close)
+        status.venue_trades = len(await client.my_trades(instrument.symbol, 0))
+        status.ledger_fills = len(store.fills(str(instrument.symbol)))
+        return status
+    finally:
+        await client.close()
+        store.close()
+        await running.stop()
+
+
+def _update(status: PaperStatus, trader: Trader, close: Decimal) -> None:
+    status.bars += 1
+    status.last_close = close
+    status.position = trader.position.quantity
+    status.realized_pnl = trader.position.realized_pnl
+    status.fees = trader.position.fees_quote
+    status.submitted = trader.stats.submitted
+    status.filled = trader.stats.filled
+    status.denied = Counter(trader.stats.denied)
+    status.rejected = Counter(trader.stats.rejected)
+    status.kill_switch = trader.risk.kill_switch.active
