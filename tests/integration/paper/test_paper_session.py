@@ -1,0 +1,48 @@
+"""A short accelerated paper session end to end: venue server, ccxt client, streams, engine."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from thunes.app.cli import app
+from thunes.app.config import load_settings
+from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+
+
+@pytest.fixture
+def settings(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("THUNES_DATA__SHARED_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("THUNES_STRATEGY__SMA_FAST", "5")
+    monkeypatch.setenv("THUNES_STRATEGY__SMA_SLOW", "20")
+    return load_settings()
+
+
+def test_paper_session_when_run_then_every_venue_fill_is_in_the_ledger_and_nothing_rejected(
+    settings,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    updates: list[int] = []
+    config = PaperConfig(duration_s=8.0, speed=72_000.0, data_dir=tmp_path / "paper")
+
+    status: PaperStatus = asyncio.run(run_paper(settings, config, lambda s: updates.append(s.bars)))
+
+    assert status.bars > 100
+    assert updates == sorted(updates)
+    assert status.filled > 4
+    assert status.venue_trades == status.ledger_fills == status.filled
+    assert -1013 not in status.rejected
+    assert sum(status.rejected.values()) == 0
+    assert (tmp_path / "paper" / "ledger.db").is_file()
+    assert (tmp_path / "paper" / "risk.json").is_file()
+
+
+def test_trade_command_when_live_requested_then_refused_in_one_line(settings) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(app, ["trade", "--live"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().startswith("error: live trading is not available yet")
