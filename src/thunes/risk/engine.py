@@ -1,0 +1,368 @@
+"""The pre-trade risk gate between strategy and execution (SPEC §2).
+
+``check`` turns an intent into a :class:`~thunes.risk.decision.RiskDecision`; a denial is a result
+with a reason code, never an exception. The engine also owns the state those rules judge: the
+kill-switch and halt switches, the UTC day's realised PnL, the cool-down, its own position book,
+the entry reservations and one circuit breaker per venue.
+
+Concurrency: one re-entrant lock guards everything, including the venue breakers and the store
+write, so every method is atomic and what is stored is always the last state. An approved BUY
+reserves its slot and symbol inside the same critical section as the check, so concurrent checks
+cannot oversubscribe the limits. Async callers may call it directly (no method waits on anything
+but the lock and the store) or from a thread.
+
+Callers' duties:
+- report every order's end with :meth:`RiskEngine.on_order_closed` (or ``on_fill(...,
+  order_complete=True)``), otherwise its reservation keeps a slot;
+- report venue answers to :meth:`RiskEngine.breaker` ``(venue).record(...)``. While a breaker is
+  open, ``check`` denies every order with CIRCUIT_OPEN, exits included: nothing can reach the venue
+  anyway. Retry exits after ``breaker(venue).seconds_until_probe()``;
+- cancels never pass through ``check``: every trading state allows them;
+- schedule :meth:`RiskEngine.daily_reset` at 00:00 UTC (the engine also rolls the day by itself
+  on the first call of a new UTC day, so a late scheduler cannot carry yesterday's loss over).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from decimal import Decimal
+
+from thunes.domain.enums import Side
+from thunes.domain.identifiers import ClientOrderId, Symbol, VenueId
+from thunes.domain.messages import DenialReason
+from thunes.domain.orders import Fill
+from thunes.domain.position import Position
+from thunes.risk.breaker import BreakerConfig, CircuitBreaker
+from thunes.risk.decision import RiskDecision, RiskIntent
+from thunes.risk.ledger import FillEffect, Ledger
+from thunes.risk.limits import RiskLimits
+from thunes.risk.rules import (
+    CheckContext,
+    Denial,
+    PreTradeRule,
+    apply_exchange_filters,
+    default_entry_rules,
+    default_order_rules,
+)
+from thunes.risk.state import Reservation, RiskSnapshot, SwitchState, TradingState, trading_state_of, utc_day
+from thunes.risk.store import InMemoryRiskStore, RiskStateStore
+
+__all__ = ["AUTOMATIC_ACTORS", "RiskEngine"]
+
+ZERO = Decimal(0)
+NS_PER_SECOND = 1_000_000_000
+ENGINE_ACTOR = "risk-engine"
+RECONCILIATION_ACTOR = "reconciliation"
+MODEL_DRIFT_ACTOR = "model-drift"
+# Actors that may turn the kill-switch on but never off: only a person turns it off (SPEC §2).
+AUTOMATIC_ACTORS = frozenset({ENGINE_ACTOR, RECONCILIATION_ACTOR, MODEL_DRIFT_ACTOR})
+
+
+def _person(by: str) -> str:
+    actor = by.strip()
+    if not actor:
+        raise ValueError("name the person who acts (by=...)")
+    if actor in AUTOMATIC_ACTORS:
+        raise ValueError(f"{actor!r} is an automatic actor: only a person may do this")
+    return actor
+
+
+class RiskEngine:
+    """The risk gate and its durable state. ``clock_ns`` returns Unix time in ns (UTC)."""
+
+    def __init__(
+        self,
+        limits: RiskLimits,
+        clock_ns: Callable[[], int],
+        store: RiskStateStore | None = None,
+        *,
+        breaker_config: BreakerConfig | None = None,
+        order_rules: Sequence[PreTradeRule] | None = None,
+        entry_rules: Sequence[PreTradeRule] | None = None,
+    ) -> None:
+        self._lock = threading.RLock()
+        self._limits = limits
+        self._clock_ns = clock_ns
+        self._store: RiskStateStore = store if store is not None else InMemoryRiskStore()
+        self._breaker_config = breaker_config or BreakerConfig()
+        self._order_rules = tuple(order_rules if order_rules is not None else default_order_rules())
+        self._entry_rules = tuple(entry_rules if entry_rules is not None else default_entry_rules())
+        self._breakers: dict[VenueId, CircuitBreaker] = {}
+        self._equity: Decimal | None = None
+        with self._lock:
+            now = clock_ns()
+            restored = self._store.load()
+            snap = restored if restored is not None else RiskSnapshot(day=utc_day(now))
+            self._kill_switch = snap.kill_switch
+            self._halt = snap.halt
+            self._day = snap.day
+            self._realized_today = snap.realized_pnl_today
+            self._cool_down_until_ns = snap.cool_down_until_ns
+            self._ledger = Ledger(limits.quote_asset, limits.dust_notional, snap.positions, snap.reservations)
+            self._roll_day(now)
+            self._save(now)
+
+    # --- views --------------------------------------------------------------------------------
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
+
+    @property
+    def trading_state(self) -> TradingState:
+        with self._lock:
+            return trading_state_of(self._kill_switch, self._halt)
+
+    @property
+    def kill_switch(self) -> SwitchState:
+        with self._lock:
+            return self._kill_switch
+
+    @property
+    def realized_pnl_today(self) -> Decimal:
+        with self._lock:
+            return self._realized_today
+
+    def open_symbols(self) -> frozenset[Symbol]:
+        """Symbols holding a position slot: open positions and working entries."""
+        with self._lock:
+            return self._ledger.open_symbols()
+
+    def snapshot(self) -> RiskSnapshot:
+        """The current state, as the store holds it."""
+        with self._lock:
+            return self._snapshot(self._clock_ns())
+
+    def breaker(self, venue: VenueId) -> CircuitBreaker:
+        """The circuit breaker of ``venue`` (created on first use; it shares the engine lock)."""
+        with self._lock:
+            breaker = self._breakers.get(venue)
+            if breaker is None:
+                breaker = CircuitBreaker(venue, self._clock_ns, self._breaker_config, lock=self._lock)
+                self._breakers[venue] = breaker
+            return breaker
+
+    # --- the gate -----------------------------------------------------------------------------
+    def check(self, intent: RiskIntent) -> RiskDecision:
+        """Approve (and for a BUY reserve its slot) or deny ``intent``, atomically."""
+        with self._lock:
+            now = self._clock_ns()
+            rolled = self._roll_day(now)
+            decision = self._evaluate(intent, now)
+            reserved = decision.approved and decision.order.side is Side.BUY
+            if reserved:
+                self._ledger.reserve(self._reservation(intent, now))
+            if rolled or reserved:
+                try:
+                    self._save(now)
+                except BaseException:
+                    if reserved:  # not stored, so not approved: give the slot back
+                        self._ledger.release(intent.request.client_order_id)
+                    raise
+            return decision
+
+    def _evaluate(self, intent: RiskIntent, now: int) -> RiskDecision:
+        ctx = CheckContext(
+            intent=intent,
+            order=intent.request,
+            now_ns=now,
+            limits=self._limits,
+            equity=self._equity,
+            trading_state=trading_state_of(self._kill_switch, self._halt),
+            realized_pnl_today=self._realized_today,
+            cool_down_until_ns=self._cool_down_until_ns,
+            open_symbols=self._ledger.open_symbols(),
+            held_quantity=self._ledger.held(intent.request.symbol),
+        )
+        denial = _first_denial(self._order_rules, ctx)
+        if denial is None:
+            order, denial = apply_exchange_filters(ctx)
+            ctx = replace(ctx, order=order)
+        if denial is None and ctx.order.side is Side.BUY:
+            denial = _first_denial(self._entry_rules, ctx)
+        if denial is None:
+            # Last, because in HALF_OPEN an allowed call *is* the probe: only an approved order takes it.
+            breaker = self.breaker(intent.venue)
+            if not breaker.allow():
+                wait = breaker.seconds_until_probe()
+                denial = Denial(DenialReason.CIRCUIT_OPEN, f"{intent.venue} breaker open: retry in {wait:.0f} s")
+        if denial is None:
+            return RiskDecision(intent, ctx.order, ts_ns=now)
+        return RiskDecision(intent, ctx.order, denial.reason, denial.detail, ts_ns=now)
+
+    def _reservation(self, intent: RiskIntent, now: int) -> Reservation:
+        instrument = intent.instrument
+        return Reservation(
+            client_order_id=intent.request.client_order_id,
+            symbol=intent.request.symbol,
+            strategy_id=intent.strategy_id,
+            venue=intent.venue,
+            ts_ns=now,
+            base_asset=None if instrument is None else instrument.base_asset,
+            quote_asset=None if instrument is None else instrument.quote_asset,
+        )
+
+    # --- order outcomes -----------------------------------------------------------------------
+    def on_order_closed(self, client_order_id: ClientOrderId) -> bool:
+        """The order is done (filled, canceled, rejected, expired, never sent): free its reservation."""
+        with self._lock:
+            released = self._ledger.release(client_order_id)
+            if released:
+                self._save(self._clock_ns())
+            return released
+
+    def on_fill(
+        self, fill: Fill, *, order_complete: bool = False, fee_value_quote: Decimal | None = None
+    ) -> FillEffect:
+        """Book a fill. A close that takes the day's realised loss to the limit turns the kill-switch
+        on here, before this method returns, not at the next check. A fill the book cannot explain
+        (a SELL of something it does not hold) is drift: the kill-switch turns on too.
+
+        ``fee_value_quote`` is the quote value of a fee paid in a third asset (BNB); without it
+        such a fill raises ``ValueError`` and changes nothing.
+        """
+        with self._lock:
+            now = self._clock_ns()
+            rolled = self._roll_day(now)
+            try:
+                effect = self._ledger.apply(fill, fee_value_quote)
+            except ValueError:
+                if rolled:
+                    self._save(now)
+                raise
+            if order_complete:
+                self._ledger.release(fill.client_order_id)
+            self._realized_today += effect.realized_pnl
+            if effect.closed and effect.trip_pnl is not None:
+                self._after_close(effect.trip_pnl, now)
+            if effect.untracked:
+                self._activate(ENGINE_ACTOR, f"ledger drift: {effect.detail}", now)
+            elif effect.realized_pnl < 0 and -self._realized_today >= self._limits.daily_loss_cap(self._equity):
+                cap = self._limits.daily_loss_cap(self._equity)
+                self._activate(ENGINE_ACTOR, f"daily realised loss {-self._realized_today} reached limit {cap}", now)
+            self._save(now)
+            return effect
+
+    def _after_close(self, trip_pnl: Decimal, now: int) -> None:
+        if trip_pnl < 0:
+            self._cool_down_until_ns = now + self._limits.cool_down_s * NS_PER_SECOND
+        elif trip_pnl > 0:
+            self._cool_down_until_ns = None
+
+    def sync_position(self, position: Position) -> None:
+        """Adopt the venue's view of one position (start-up, reconciliation); flat removes it."""
+        with self._lock:
+            self._ledger.sync(position)
+            self._save(self._clock_ns())
+
+    def update_equity(self, equity: Decimal) -> None:
+        """Account equity (quote) for the ``*_equity_fraction`` limits; not persisted (re-read at start)."""
+        if not equity.is_finite():
+            raise ValueError("equity must be finite")
+        with self._lock:
+            self._equity = equity
+
+    # --- switches -----------------------------------------------------------------------------
+    def activate_kill_switch(self, by: str, reason: str) -> bool:
+        """Kill-switch on (REDUCING); False when it already was (the first cause is kept)."""
+        if not by.strip() or not reason.strip():
+            raise ValueError("say who turns the kill-switch on and why")
+        with self._lock:
+            now = self._clock_ns()
+            changed = self._activate(by.strip(), reason.strip(), now)
+            if changed:
+                self._save(now)
+            return changed
+
+    def on_reconciliation_drift(self, detail: str) -> bool:
+        """Unresolved reconciliation drift: kill-switch on until a person has looked (SPEC §4)."""
+        return self.activate_kill_switch(RECONCILIATION_ACTOR, f"reconciliation drift: {detail}")
+
+    def on_model_drift(self, detail: str) -> bool:
+        """Severe model drift: kill-switch on (SPEC §2)."""
+        return self.activate_kill_switch(MODEL_DRIFT_ACTOR, f"model drift: {detail}")
+
+    def deactivate(self, by: str) -> bool:
+        """Kill-switch off; only a person (non-empty, non-automatic actor). False when it was off."""
+        actor = _person(by)
+        with self._lock:
+            if not self._kill_switch.active:
+                return False
+            now = self._clock_ns()
+            self._kill_switch = SwitchState(False, actor, "deactivated", now)
+            self._save(now)
+            return True
+
+    def halt(self, by: str, reason: str) -> bool:
+        """HALTED: cancels only, exits included (an operator's emergency stop). False if already halted."""
+        actor = _person(by)
+        with self._lock:
+            if self._halt.active:
+                return False
+            now = self._clock_ns()
+            self._halt = SwitchState(True, actor, reason, now)
+            self._save(now)
+            return True
+
+    def resume(self, by: str) -> bool:
+        """Leave HALTED; the kill-switch, if on, stays on (REDUCING)."""
+        actor = _person(by)
+        with self._lock:
+            if not self._halt.active:
+                return False
+            now = self._clock_ns()
+            self._halt = SwitchState(False, actor, "resumed", now)
+            self._save(now)
+            return True
+
+    def _activate(self, by: str, reason: str, now: int) -> bool:
+        if self._kill_switch.active:
+            return False
+        self._kill_switch = SwitchState(True, by, reason, now)
+        return True
+
+    # --- the day ------------------------------------------------------------------------------
+    def daily_reset(self) -> bool:
+        """Start the UTC day of the clock: today's realised PnL back to zero. Never touches the
+        kill-switch or the cool-down. Idempotent: False (and nothing cleared) within the same day,
+        so a duplicate or early run cannot erase today's loss.
+        """
+        with self._lock:
+            now = self._clock_ns()
+            rolled = self._roll_day(now)
+            if rolled:
+                self._save(now)
+            return rolled
+
+    def _roll_day(self, now: int) -> bool:
+        today = utc_day(now)
+        if today <= self._day:
+            return False
+        self._day = today
+        self._realized_today = ZERO
+        return True
+
+    # --- persistence --------------------------------------------------------------------------
+    def _snapshot(self, now: int) -> RiskSnapshot:
+        return RiskSnapshot(
+            day=self._day,
+            kill_switch=self._kill_switch,
+            halt=self._halt,
+            realized_pnl_today=self._realized_today,
+            cool_down_until_ns=self._cool_down_until_ns,
+            positions=self._ledger.positions(),
+            reservations=self._ledger.reservations(),
+            updated_ns=now,
+        )
+
+    def _save(self, now: int) -> None:
+        self._store.save(self._snapshot(now))
+
+
+def _first_denial(rules: Sequence[PreTradeRule], ctx: CheckContext) -> Denial | None:
+    for rule in rules:
+        denial = rule.evaluate(ctx)
+        if denial is not None:
+            return denial
+    return None

@@ -1,0 +1,126 @@
+"""The risk engine's own book: open positions (domain ``Position``) and working entry reservations.
+
+The gate needs to know what is held (to recognise an exit and count slots) and what each close
+realised (daily loss, cool-down). It books fills with the domain's own position math, so fees and
+PnL are computed exactly as everywhere else. Not thread-safe by itself: the engine's lock guards it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from thunes.domain.enums import Side
+from thunes.domain.identifiers import ClientOrderId, Symbol
+from thunes.domain.orders import Fill
+from thunes.domain.position import Position, PositionError
+from thunes.risk.state import Reservation
+
+__all__ = ["FillEffect", "Ledger"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class FillEffect:
+    """What one fill did to the book.
+
+    ``realized_pnl`` is what this fill realised (quote, net of fees); ``closed`` says it closed the
+    position, and then ``trip_pnl`` is the whole round trip's PnL. ``untracked`` means the ledger
+    could not book it (a SELL of something it does not hold): the engine treats that as drift.
+    """
+
+    symbol: Symbol
+    realized_pnl: Decimal = ZERO
+    closed: bool = False
+    trip_pnl: Decimal | None = None
+    untracked: bool = False
+    detail: str = ""
+
+
+class Ledger:
+    """Positions by symbol and reservations by client order id."""
+
+    def __init__(
+        self,
+        quote_asset: str,
+        dust_notional: Decimal,
+        positions: Iterable[Position] = (),
+        reservations: Iterable[Reservation] = (),
+    ) -> None:
+        self._quote_asset = quote_asset
+        self._dust_notional = dust_notional
+        self._positions: dict[Symbol, Position] = {p.symbol: p for p in positions if p.is_open}
+        self._reservations: dict[ClientOrderId, Reservation] = {r.client_order_id: r for r in reservations}
+
+    # --- queries ------------------------------------------------------------------------------
+    def open_symbols(self) -> frozenset[Symbol]:
+        """Symbols with an open position or a working entry: what the position limits count."""
+        return frozenset(self._positions).union(r.symbol for r in self._reservations.values())
+
+    def held(self, symbol: Symbol) -> Decimal:
+        position = self._positions.get(symbol)
+        return ZERO if position is None else position.quantity
+
+    def positions(self) -> tuple[Position, ...]:
+        return tuple(sorted(self._positions.values(), key=lambda p: p.symbol))
+
+    def reservations(self) -> tuple[Reservation, ...]:
+        return tuple(sorted(self._reservations.values(), key=lambda r: (r.ts_ns, r.client_order_id)))
+
+    # --- changes ------------------------------------------------------------------------------
+    def reserve(self, reservation: Reservation) -> None:
+        self._reservations[reservation.client_order_id] = reservation
+
+    def release(self, client_order_id: ClientOrderId) -> bool:
+        """Drop the reservation of an order that is done; False when there was none."""
+        return self._reservations.pop(client_order_id, None) is not None
+
+    def sync(self, position: Position) -> None:
+        """Replace the book's view of ``position.symbol`` (reconciliation); a flat one removes it."""
+        if position.is_open:
+            self._positions[position.symbol] = position
+        else:
+            self._positions.pop(position.symbol, None)
+
+    def _assets(self, fill: Fill) -> tuple[str, str] | None:
+        reservation = self._reservations.get(fill.client_order_id)
+        if reservation is not None and reservation.base_asset and reservation.quote_asset:
+            return reservation.base_asset, reservation.quote_asset
+        symbol, quote = str(fill.symbol), self._quote_asset
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+        return None
+
+    def apply(self, fill: Fill, fee_value_quote: Decimal | None = None) -> FillEffect:
+        """Book ``fill``; nothing changes when it cannot be booked (``untracked`` effect).
+
+        Raises ``ValueError`` (before any change) for a fee in a third asset without its quote
+        value: that is a caller bug, and guessing the fee would misstate the day's loss.
+        """
+        position = self._positions.get(fill.symbol)
+        if position is None:
+            if fill.side is Side.SELL:
+                return FillEffect(
+                    fill.symbol, untracked=True, detail=f"SELL fill but the ledger holds no {fill.symbol}"
+                )
+            assets = self._assets(fill)
+            if assets is None:
+                detail = f"cannot split {fill.symbol} into base/quote: give the instrument"
+                return FillEffect(fill.symbol, untracked=True, detail=detail)
+            position = Position(fill.symbol, *assets)
+        known = (position.base_asset, position.quote_asset)
+        if fill.commission and fill.commission_asset not in known and fee_value_quote is None:
+            raise ValueError(f"fee in {fill.commission_asset} needs its {position.quote_asset} value (fee_value_quote)")
+        try:
+            after = position.apply(fill, third_asset_fee_value=fee_value_quote)
+        except PositionError as e:
+            return FillEffect(fill.symbol, untracked=True, detail=str(e))
+        realized = after.realized_pnl - position.realized_pnl
+        if not after.is_open or (fill.side is Side.SELL and after.quantity * fill.price < self._dust_notional):
+            # A remainder too small to sell is dust: the position is closed for risk purposes.
+            self._positions.pop(fill.symbol, None)
+            return FillEffect(fill.symbol, realized, closed=True, trip_pnl=after.realized_pnl)
+        self._positions[fill.symbol] = after
+        return FillEffect(fill.symbol, realized)
