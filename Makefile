@@ -38,7 +38,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 ## bench: speed and memory benchmarks, printed as a table
 bench: $(VENV)/.dev

@@ -53,6 +53,10 @@ def trade(
     speed: Annotated[float, typer.Option(help="Replay speed (market seconds per second).")] = 36_000.0,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
     data_dir: Annotated[Path, typer.Option(help="Where the session's ledger and risk state go.")] = Path("data/paper"),
+    venue_url: Annotated[
+        str | None, typer.Option(help="Trade a venue already running (thunes venue serve) instead of starting one.")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="Keep the ledger and risk state of the previous session.")] = False,
 ) -> None:
     """Trade the configured strategy; paper mode replays recorded candles on the embedded venue."""
     if not paper:
@@ -65,7 +69,7 @@ def trade(
         fail(str(e))
     configure_logging(settings.logging)
     console = Console()
-    session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir)
+    session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url)
 
     async def main() -> PaperStatus:
         with Live(_table(PaperStatus(), "THUNES paper trading"), console=console, refresh_per_second=4) as live:

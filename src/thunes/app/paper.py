@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -24,11 +26,13 @@ from thunes.app.config import Settings
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
-from thunes.domain.market import Timeframe
+from thunes.domain.instrument import Instrument
+from thunes.domain.market import Bar, Timeframe
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
+from thunes.features.ohlcv import OHLCV
 from thunes.risk import JsonFileRiskStore, RiskEngine, RiskLimits
 from thunes.simvenue.replay import bar_events
 from thunes.strategy import RsiReversion, SmaCross, Strategy
@@ -49,6 +53,7 @@ class PaperConfig:
     deposit: Decimal = Decimal(1000)
     data_dir: Path = Path("data/paper")
     fresh: bool = True
+    venue_url: str | None = None  # an already running venue (``thunes venue serve``); else start one
 
 
 @dataclass(slots=True)
@@ -99,27 +104,26 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
     instrument = source.get(bt.symbol)
     timeframe = Timeframe(bt.timeframe)
     bars = load_bars(instrument, timeframe, settings.data, path=bt.data_path).bars
-    state = build_state(ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None), timeframe)
-    state.add_api_key(PAPER_ACCOUNT, key=PAPER_API_KEY, secret=PAPER_API_SECRET)
-    events = bar_events(bars, instrument.tick_size, instrument.step_size)
-    venue_config = VenueConfig(port=0, speed=config.speed, warmup_bars=config.warmup_bars)
-    running: RunningVenue = await start(
-        state, events, venue_config, {PAPER_ACCOUNT: {instrument.quote_asset: config.deposit}}
-    )
+    running = None if config.venue_url is not None else await _embedded_venue(source, instrument, bars, config)
+    rest_url = running.rest_url if running is not None else str(config.venue_url)
+    ws_url = running.ws_url if running is not None else rest_url.replace("http", "ws", 1)
     if config.fresh and config.data_dir.exists():
         shutil.rmtree(config.data_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
-    client = BinanceClient(BinanceConfig("paper", running.rest_url, running.ws_url), PAPER_API_KEY, PAPER_API_SECRET)
+    client = BinanceClient(BinanceConfig("paper", rest_url, ws_url), PAPER_API_KEY, PAPER_API_SECRET)
     status = PaperStatus()
     try:
         clock = ManualClock(int(bars.open_time_ns[0]))
         bus = InMemoryBus()
         risk = RiskEngine(_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
         orders = OrderManager(client, store, bus, clock.now_ns, VENUE)
-        await orders.recover()
         trader = Trader(_strategy(settings, instrument.tick_size), instrument, risk, orders, store, bus,
                         TraderConfig(VENUE, fee_rate=bt.fee_rate))  # fmt: skip
+        for report in await orders.recover():  # orders whose answer a crash swallowed
+            trader.book(report)
+        trader.restore(store.fills(str(instrument.symbol)))
+        checkpoint = Checkpoint(config.data_dir / "checkpoint.json")
         status.equity_start = await _equity(client, instrument.quote_asset, instrument.base_asset, None)
         first_ms = int(bars.open_time_ns[0]) // 1_000_000
         subscription = BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ms)
@@ -127,9 +131,7 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
             async with asyncio.timeout(config.duration_s):
                 async for bar in subscription:
                     clock.set(max(clock.now_ns(), bar.close_time_ns))
-                    await trader.on_bar(bar)
-                    _update(status, trader, bar.close)
-                    on_bar(status)
+                    await _step(trader, bar, checkpoint, status, on_bar)
         await subscription.aclose()
         status.equity_end = await _equity(client, instrument.quote_asset, instrument.base_asset, status.last_close)
         status.venue_trades = len(await client.my_trades(instrument.symbol, 0))
@@ -138,7 +140,48 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
     finally:
         await client.close()
         store.close()
-        await running.stop()
+        if running is not None:
+            await running.stop()
+
+
+async def _embedded_venue(
+    source: ExchangeInfo, instrument: Instrument, bars: OHLCV, config: PaperConfig
+) -> RunningVenue:
+    """The venue on a free loopback port, replaying ``bars`` for the paper account."""
+    state = build_state(ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None), bars.timeframe)
+    state.add_api_key(PAPER_ACCOUNT, key=PAPER_API_KEY, secret=PAPER_API_SECRET)
+    events = bar_events(bars, instrument.tick_size, instrument.step_size)
+    venue_config = VenueConfig(port=0, speed=config.speed, warmup_bars=config.warmup_bars)
+    return await start(state, events, venue_config, {PAPER_ACCOUNT: {instrument.quote_asset: config.deposit}})
+
+
+async def _step(
+    trader: Trader, bar: Bar, checkpoint: Checkpoint, status: PaperStatus, on_bar: Callable[[PaperStatus], None]
+) -> None:
+    if bar.open_time_ns <= checkpoint.last_bar_ns:
+        trader.warm_up(bar)  # traded before the restart: never decide on it twice
+        return
+    await trader.on_bar(bar)
+    checkpoint.save(bar.open_time_ns)
+    _update(status, trader, bar.close)
+    on_bar(status)
+
+
+class Checkpoint:
+    """The last bar the trader acted on, saved atomically after each one (resume point)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last_bar_ns = json.loads(path.read_text())["last_bar_ns"] if path.is_file() else -1
+
+    def save(self, bar_open_ns: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump({"last_bar_ns": bar_open_ns}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        self.last_bar_ns = bar_open_ns
 
 
 def _update(status: PaperStatus, trader: Trader, close: Decimal) -> None:

@@ -75,6 +75,22 @@ class Trader:
         self.position = Position(instrument.symbol, instrument.base_asset, instrument.quote_asset)
         self.stats = TraderStats()
 
+    def restore(self, fills: list[Fill]) -> None:
+        """Rebuild the position from the durable ledger after a restart and hand it to risk.
+
+        The ledger is the source of truth: a crash between booking a fill and updating risk
+        cannot double-count it, because risk adopts the rebuilt position instead of replaying.
+        """
+        position = Position(self.instrument.symbol, self.instrument.base_asset, self.instrument.quote_asset)
+        for fill in fills:
+            position = position.apply(fill)
+        self.position = position
+        self.risk.sync_position(position)
+
+    def warm_up(self, bar: Bar) -> None:
+        """Feed a bar that was already traded before a restart: the strategy learns, nothing is sent."""
+        self.strategy.on_bar(bar)
+
     async def on_bar(self, bar: Bar) -> None:
         """Feed one closed bar; acts on the signal at once (the venue fills at the next price)."""
         signal = self.strategy.on_bar(bar)
