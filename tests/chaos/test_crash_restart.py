@@ -1,0 +1,123 @@
+"""Crash test: the trader process is SIGKILLed at random points while it trades the real venue
+server, and restarted each time. Afterwards no client order id was placed twice, every venue fill
+is in the local ledger, and the position equals the venue balance."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
+from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
+from thunes.domain import Symbol
+
+KILLS = 20
+THUNES = str(Path(sys.executable).with_name("thunes"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _env(shared_data: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "THUNES_DATA__SHARED_DATA_DIR": str(shared_data),
+        "THUNES_STRATEGY__SMA_FAST": "5",
+        "THUNES_STRATEGY__SMA_SLOW": "20",
+    }
+
+
+@pytest.fixture
+def venue(shared_data: Path, tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [THUNES, "venue", "serve", "--port", str(port), "--speed", "18000", "--warmup", "60",
+         "--deposit", "USDT=1000", "--state-file", str(tmp_path / "venue.json")],
+        env=_env(shared_data), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/v3/ping", timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail(f"venue did not start: {process.stderr.read().decode() if process.stderr else ''}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def _trader(url: str, tmp_path: Path, shared_data: Path, duration: float) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [THUNES, "trade", "--paper", "--venue-url", url, "--resume", "--duration", str(duration),
+         "--data-dir", str(tmp_path / "paper")],
+        env=_env(shared_data), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def _venue_view(url: str) -> tuple[Counter[str], set[str], Decimal]:
+    client = BinanceClient(BinanceConfig("paper", url, url.replace("http", "ws", 1)), PAPER_API_KEY, PAPER_API_SECRET)
+    try:
+        orders = await client.recent_orders(Symbol("BTCUSDT"), 1000)
+        trades = await client.my_trades(Symbol("BTCUSDT"), 0)
+        free, locked = (await client.balances()).get("BTC", (Decimal(0), Decimal(0)))
+    finally:
+        await client.close()
+    return Counter(str(o.client_order_id) for o in orders), {t.trade_id for t in trades}, free + locked
+
+
+@pytest.mark.slow
+def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_position_matches(
+    venue: str, tmp_path: Path, shared_data: Path
+) -> None:
+    rng = random.Random(20261125)
+    crashed = 0
+    for _ in range(KILLS):
+        trader = _trader(venue, tmp_path, shared_data, duration=60)
+        time.sleep(rng.uniform(1.0, 3.0))
+        if trader.poll() is None:
+            trader.send_signal(signal.SIGKILL)
+            crashed += 1
+        trader.wait(timeout=10)
+    final = _trader(venue, tmp_path, shared_data, duration=4)
+    assert final.wait(timeout=60) == 0, final.stderr.read().decode() if final.stderr else ""
+
+    per_id, venue_trades, venue_btc = asyncio.run(_venue_view(venue))
+    store = SqlStore(f"sqlite:///{tmp_path / 'paper' / 'ledger.db'}")
+    try:
+        ledger = store.fills("BTCUSDT")
+        in_doubt = list(store.unresolved())
+    finally:
+        store.close()
+    ledger_btc = sum((f.quantity - (f.commission if f.commission_asset == "BTC" else 0)) * (1 if f.side.value == "BUY" else -1)
+                     for f in ledger)  # fmt: skip
+
+    print(f"kills={crashed} orders={sum(per_id.values())} fills={len(venue_trades)} ledger={len(ledger)}")
+    assert crashed >= KILLS - 2  # nearly every run was killed mid-session
+    assert sum(per_id.values()) > 5  # it really traded
+    assert [cid for cid, n in per_id.items() if n > 1] == []  # no client order id placed twice
+    assert venue_trades <= {f.trade_id for f in ledger}  # no venue fill missing from the ledger
+    assert ledger_btc == venue_btc  # position equals the venue balance
+    assert in_doubt == []  # no order left with an unknown outcome
