@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+import engine_path
 import venue_core
 import venue_rest
 from thunes.adapters.datastore.synthetic import generate_ohlcv
@@ -124,6 +125,10 @@ def main() -> None:
     print(f"{'REST order round trip (loopback)':48} {'orders':>10} {'p50 ms':>9} {'p99 ms':>14}")
     for name, orders, p50, p99 in venue_rest.rows():
         print(f"{name:48} {orders:>10} {p50:>9} {p99:>14}")
+    print()
+    print(f"{'trading path':48} {'n':>10} {'p50':>9} {'p99':>14}")
+    for name, n, p50, p99 in engine_path.gate_rows() + engine_path.latency_rows():
+        print(f"{name:48} {n:>10,} {p50:>9.3f} {p99:>14.3f}")
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS of this process (MB)':48} {peak_mb:>10.0f}")
     print(f"{'thunes backtest, 1M synthetic 1m bars (whole process, s)':58} {_cli_seconds():>10.2f}")
