@@ -33,7 +33,7 @@ from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
 from thunes.features.ohlcv import OHLCV
-from thunes.risk import JsonFileRiskStore, RiskEngine, RiskLimits
+from thunes.risk import CircuitBreaker, FailureKind, JsonFileRiskStore, RiskEngine, RiskLimits
 from thunes.simvenue.replay import bar_events
 from thunes.strategy import RsiReversion, SmaCross, Strategy
 
@@ -117,7 +117,9 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
         clock = ManualClock(int(bars.open_time_ns[0]))
         bus = InMemoryBus()
         risk = RiskEngine(_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
-        orders = OrderManager(client, store, bus, clock.now_ns, VENUE)
+        breaker = risk.breaker(VENUE)
+        orders = OrderManager(client, store, bus, clock.now_ns, VENUE,
+                              on_call=lambda ok: _record(breaker, ok))  # fmt: skip
         trader = Trader(_strategy(settings, instrument.tick_size), instrument, risk, orders, store, bus,
                         TraderConfig(VENUE, fee_rate=bt.fee_rate))  # fmt: skip
         for report in await orders.recover():  # orders whose answer a crash swallowed
@@ -182,6 +184,13 @@ class Checkpoint:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         self.last_bar_ns = bar_open_ns
+
+
+def _record(breaker: CircuitBreaker, ok: bool) -> None:
+    if ok:
+        breaker.record_success()
+    else:
+        breaker.record_failure(FailureKind.SERVER_ERROR)  # retryable = server-side (SPEC §2)
 
 
 def _update(status: PaperStatus, trader: Trader, close: Decimal) -> None:

@@ -39,11 +39,15 @@ class OrderManager:
         max_sends: int = 3,
         lookup_backoff_s: float = 0.2,
         max_lookup_backoff_s: float = 5.0,
+        on_call: Callable[[bool], None] | None = None,
     ) -> None:
         self._venue, self._journal, self._bus, self._clock_ns = venue, journal, bus, clock_ns
         self._venue_id = venue_id
         self._max_sends = max_sends
         self._backoff, self._max_backoff = lookup_backoff_s, max_lookup_backoff_s
+        # Health of the venue for the circuit breaker: True for an answer, False for a server-side
+        # failure (retryable). Rejections are the venue working normally and report nothing.
+        self._on_call = on_call or (lambda _ok: None)
 
     async def submit(self, request: OrderRequest, strategy_id: StrategyId) -> SubmitOutcome:
         """Place ``request`` at most once; return the venue's report or the rejection."""
@@ -62,12 +66,14 @@ class OrderManager:
             self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, cid, request))
             try:
                 report = await self._venue.submit(request)
+                self._on_call(True)
             except RejectedByVenueError as e:
                 self._journal.mark(cid, JournalState.REJECTED, self._clock_ns(), f"{e.code}: {e}")
                 rejected = OrderRejected(self._clock_ns(), self._venue_id, cid, e.code or 0, str(e))
                 self._bus.publish(rejected)
                 return rejected
             except RetryableVenueError:
+                self._on_call(False)
                 self._journal.mark(cid, JournalState.UNKNOWN, self._clock_ns(), "answer lost; looking up")
                 found = await self._resolve(request.symbol, cid)
                 if found is not None:
@@ -91,7 +97,9 @@ class OrderManager:
         while True:
             try:
                 found = await self._venue.lookup(symbol, cid)
+                self._on_call(True)
             except RetryableVenueError as e:
+                self._on_call(False)
                 await asyncio.sleep(max(delay, e.delay_s if e.delay_s else 0.0))
                 delay = min(delay * 2, self._max_backoff)
                 continue

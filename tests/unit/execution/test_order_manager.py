@@ -154,3 +154,44 @@ def test_recover_when_crash_left_unknown_intents_then_each_is_settled_by_lookup(
     assert journal.get(never.client_order_id).state is JournalState.NOT_PLACED  # type: ignore[union-attr]
     assert journal.unresolved() == []
     assert len(core.all_orders("me", "BTCUSDT")) == 1
+
+
+def test_submit_when_venue_keeps_failing_then_breaker_opens_and_risk_denies_new_orders() -> None:
+    from thunes.risk import FailureKind, RiskEngine, RiskLimits
+
+    core, venue, journal, bus, _ = _world(lose=1, before=True, flaky_lookups=4)
+    risk = RiskEngine(RiskLimits(), lambda: 1_700_000_000_000_000_000)
+    breaker = risk.breaker(VenueId("sim"))
+    calls: list[bool] = []
+
+    def record(ok: bool) -> None:
+        calls.append(ok)
+        breaker.record_success() if ok else breaker.record_failure(FailureKind.SERVER_ERROR)
+
+    manager = OrderManager(venue, journal, bus, lambda: 1, VenueId("sim"), lookup_backoff_s=0.0, max_sends=10,
+                           on_call=record)  # fmt: skip
+    # A lost send, then four failed lookups: five server-side failures in a row open the breaker.
+    asyncio.run(manager.submit(_buy("k8"), STRATEGY))
+
+    assert calls[:5] == [False] * 5
+    assert breaker.times_opened == 1
+    assert len(core.all_orders("me", "BTCUSDT")) == 1  # and the order was still placed once
+    fresh = CircuitBreakerProbe(risk)
+    assert fresh.denied_while_open()
+
+
+class CircuitBreakerProbe:
+    """Opens the breaker of a risk engine and checks that a new entry is then denied."""
+
+    def __init__(self, risk: object) -> None:
+        self.risk = risk
+
+    def denied_while_open(self) -> bool:
+        from thunes.risk import FailureKind, RiskIntent
+
+        breaker = self.risk.breaker(VenueId("sim"))  # type: ignore[attr-defined]
+        for _ in range(5):
+            breaker.record_failure(FailureKind.SERVER_ERROR)
+        small = _buy("k9", qty="0.0004")  # 11.6 USDT: within the order-notional limit
+        decision = self.risk.check(RiskIntent(small, STRATEGY, VenueId("sim"), D(30_000)))  # type: ignore[attr-defined]
+        return decision.reason is not None and decision.reason.value == "CIRCUIT_OPEN"
