@@ -68,8 +68,10 @@ def test_mixed_orders_and_queries_spend_each_budget_exactly() -> None:
     results = race(12, work)
 
     orders, queries = sum(r[0] for r in results), sum(r[1] for r in results)
-    assert orders == 50
-    assert orders + 5 * queries == _used(limiter, limiter.usage()[0].limit) <= 400
+    used = _used(limiter, limiter.usage()[0].limit)
+    assert orders + 5 * queries == used <= 400
+    assert orders <= 50
+    assert orders == 50 or used == 400  # an order refused for lack of weight means the weight ran out
 
 
 def test_venue_headers_racing_with_acquire_never_let_usage_pass_the_limit() -> None:
