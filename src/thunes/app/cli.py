@@ -8,6 +8,7 @@ from thunes import __version__
 from thunes.app.cli_backtest import backtest
 from thunes.app.cli_config import config_app
 from thunes.app.cli_data import data_app
+from thunes.app.cli_risk import kill_switch_app
 from thunes.app.cli_trade import trade
 from thunes.app.cli_venue import venue_app
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
+app.add_typer(kill_switch_app, name="kill-switch")
 app.command("backtest")(backtest)
 app.command("trade")(trade)
 

@@ -46,3 +46,25 @@ def test_trade_command_when_live_requested_then_refused_in_one_line(settings) ->
 
     assert result.exit_code == 2
     assert result.output.strip().startswith("error: live trading is not available yet")
+
+
+def test_kill_switch_when_turned_on_by_cli_then_next_session_buys_nothing(
+    settings,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    runner = CliRunner()
+    data_dir = tmp_path / "session"
+    on = runner.invoke(app, ["kill-switch", "on", "--reason", "drill", "--data-dir", str(data_dir)])
+    refused = runner.invoke(app, ["kill-switch", "off", "--by", "", "--data-dir", str(data_dir)])
+    shown = runner.invoke(app, ["kill-switch", "status", "--data-dir", str(data_dir)])
+
+    config = PaperConfig(duration_s=5.0, speed=72_000.0, data_dir=data_dir, fresh=False)
+    status = asyncio.run(run_paper(settings, config, lambda s: None))
+
+    assert on.exit_code == 0
+    assert refused.exit_code == 2
+    assert "kill-switch ON" in shown.output
+    assert "drill" in shown.output
+    assert status.kill_switch is True
+    assert status.denied["KILL_SWITCH"] > 0
+    assert status.filled == 0

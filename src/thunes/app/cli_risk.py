@@ -1,0 +1,65 @@
+"""``thunes kill-switch on|off|status``: the persisted kill-switch of a trading session.
+
+The switch lives in the session's risk state file. A trader reads it when it starts; until the
+control API exists (governance issue), a change reaches a *running* trader at its next restart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from thunes.adapters.clock import SystemClock
+from thunes.app.errors import fail
+from thunes.risk import JsonFileRiskStore, RiskEngine, RiskLimits, RiskStoreError
+
+__all__ = ["kill_switch_app"]
+
+kill_switch_app = typer.Typer(help="The kill-switch: only SELLs that reduce a position pass while it is on.",
+                              no_args_is_help=True)  # fmt: skip
+DataDir = Annotated[Path, typer.Option(help="The session's data directory (holds risk.json).")]
+
+
+def _engine(data_dir: Path) -> RiskEngine:
+    try:
+        return RiskEngine(RiskLimits(), SystemClock().now_ns, JsonFileRiskStore(data_dir / "risk.json"))
+    except RiskStoreError as e:
+        fail(f"cannot read the risk state in {data_dir}: {e}")
+
+
+@kill_switch_app.command("on")
+def on(
+    reason: Annotated[str, typer.Option(help="Why (recorded with the switch).")] = "manual",
+    by: Annotated[str, typer.Option(help="Who turns it on.")] = "operator",
+    data_dir: DataDir = Path("data/paper"),
+) -> None:
+    """Turn the kill-switch on (persisted before this command returns)."""
+    changed = _engine(data_dir).activate_kill_switch(by, reason)
+    typer.echo("kill-switch ON" + ("" if changed else " (it already was)"))
+
+
+@kill_switch_app.command("off")
+def off(
+    by: Annotated[str, typer.Option(help="The person turning it off (required: never automatic).")],
+    data_dir: DataDir = Path("data/paper"),
+) -> None:
+    """Turn the kill-switch off; only a person may, and says who."""
+    try:
+        changed = _engine(data_dir).deactivate(by)
+    except ValueError as e:
+        fail(str(e))
+    typer.echo("kill-switch off" + ("" if changed else " (it already was)"))
+
+
+@kill_switch_app.command("status")
+def status(data_dir: DataDir = Path("data/paper")) -> None:
+    """Show the kill-switch: on/off, by whom, why, since when."""
+    switch = _engine(data_dir).kill_switch
+    if not switch.active:
+        typer.echo("kill-switch off")
+        return
+    since = datetime.fromtimestamp((switch.since_ns or 0) / 1e9, tz=UTC).isoformat(timespec="seconds")
+    typer.echo(f"kill-switch ON since {since} by {switch.by}: {switch.reason}")
