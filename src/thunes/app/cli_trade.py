@@ -36,6 +36,7 @@ def _table(status: PaperStatus, title: str) -> Table:
         ("denied by risk", denied),
         ("rejected by venue", rejected),
         ("kill-switch", "ON" if status.kill_switch else "off"),
+        ("missed candles", f"{status.missed_candles}"),
     ]
     if status.equity_end:
         rows += [

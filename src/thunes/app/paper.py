@@ -13,10 +13,11 @@ import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
@@ -28,6 +29,7 @@ from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar, Timeframe
+from thunes.domain.venue import RetryableVenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
@@ -38,6 +40,8 @@ from thunes.simvenue.replay import bar_events
 from thunes.strategy import RsiReversion, SmaCross, Strategy
 
 __all__ = ["PaperConfig", "PaperStatus", "run_paper"]
+
+T = TypeVar("T")
 
 PAPER_ACCOUNT = "paper"
 VENUE = VenueId("sim")
@@ -74,6 +78,8 @@ class PaperStatus:
     equity_end: Decimal = Decimal(0)
     venue_trades: int = 0
     ledger_fills: int = 0
+    last_bar_ns: int | None = None
+    missed_candles: int = 0  # holes in the closed-candle sequence the trader saw (should stay 0)
 
 
 def _strategy(settings: Settings, tick: Decimal) -> Strategy:
@@ -90,8 +96,18 @@ def _limits(settings: Settings) -> RiskLimits:
                       one_position_per_symbol=r.one_position_per_symbol)  # fmt: skip
 
 
+async def _patiently(call: Callable[[], Awaitable[T]], attempts: int = 40) -> T:
+    """Retry a read through a fault burst (the session summary must not die of a 5xx)."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except RetryableVenueError as e:
+            await asyncio.sleep(max(0.25, e.delay_s))
+    return await call()
+
+
 async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal | None) -> Decimal:
-    balances = await client.balances()
+    balances = await _patiently(client.balances)
     free_q, locked_q = balances.get(quote, (Decimal(0), Decimal(0)))
     free_b, locked_b = balances.get(base, (Decimal(0), Decimal(0)))
     return free_q + locked_q + (free_b + locked_b) * (price or Decimal(0))
@@ -135,8 +151,12 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
                     clock.set(max(clock.now_ns(), bar.close_time_ns))
                     await _step(trader, bar, checkpoint, status, on_bar)
         await subscription.aclose()
+        with contextlib.suppress(TimeoutError):  # a graceful stop settles orders left in doubt
+            async with asyncio.timeout(10):
+                for report in await orders.recover():
+                    trader.book(report)
         status.equity_end = await _equity(client, instrument.quote_asset, instrument.base_asset, status.last_close)
-        status.venue_trades = len(await client.my_trades(instrument.symbol, 0))
+        status.venue_trades = len(await _patiently(lambda: client.my_trades(instrument.symbol, 0)))
         status.ledger_fills = len(store.fills(str(instrument.symbol)))
         return status
     finally:
@@ -165,7 +185,7 @@ async def _step(
         return
     await trader.on_bar(bar)
     checkpoint.save(bar.open_time_ns)
-    _update(status, trader, bar.close)
+    _update(status, trader, bar)
     on_bar(status)
 
 
@@ -193,7 +213,11 @@ def _record(breaker: CircuitBreaker, ok: bool) -> None:
         breaker.record_failure(FailureKind.SERVER_ERROR)  # retryable = server-side (SPEC §2)
 
 
-def _update(status: PaperStatus, trader: Trader, close: Decimal) -> None:
+def _update(status: PaperStatus, trader: Trader, bar: Bar) -> None:
+    if status.last_bar_ns is not None:
+        status.missed_candles += max(0, (bar.open_time_ns - status.last_bar_ns) // bar.timeframe.nanoseconds - 1)
+    status.last_bar_ns = bar.open_time_ns
+    close = bar.close
     status.bars += 1
     status.last_close = close
     status.position = trader.position.quantity

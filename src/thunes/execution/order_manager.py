@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
 
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId
 from thunes.domain.messages import OrderAccepted, OrderRejected, OrderSubmitted
@@ -23,6 +25,7 @@ from thunes.execution.ports import JournalState, OrderJournal, Publisher, VenueP
 __all__ = ["OrderManager", "SubmitOutcome"]
 
 SubmitOutcome = OrderReport | OrderRejected
+_DAY_MS = 86_400_000
 
 
 class OrderManager:
@@ -106,8 +109,27 @@ class OrderManager:
             if found is None:
                 self._journal.mark(cid, JournalState.NOT_PLACED, self._clock_ns(), "lookup: unknown at venue")
                 return None
+            found = await self._with_fills(found)
             self._adopt(found)
             return found
+
+    async def _with_fills(self, report: OrderReport) -> OrderReport:
+        """A looked-up order carries no executions on Binance: fetch its fills, or one would be lost."""
+        if report.filled_quantity <= sum((f.quantity for f in report.fills), Decimal(0)):
+            return report
+        delay = self._backoff
+        since_ms = max(0, report.ts_ns // 1_000_000 - _DAY_MS)
+        while True:
+            try:
+                trades = await self._venue.my_trades(report.symbol, since_ms)
+                break
+            except RetryableVenueError as e:
+                self._on_call(False)
+                await asyncio.sleep(max(delay, e.delay_s))
+                delay = min(delay * 2, self._max_backoff)
+        self._on_call(True)
+        fills = tuple(f for f in trades if f.client_order_id == report.client_order_id)
+        return replace(report, fills=fills)
 
     def _adopt(self, report: OrderReport) -> None:
         state = JournalState.ACCEPTED if not report.status.is_terminal else JournalState.DONE

@@ -1,0 +1,140 @@
+"""The whole trading stack under the venue's fault injection: a paper session against the real
+server while WebSockets drop, 5xx bursts hit, and order answers get lost."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.simserver.live import LiveVenue
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
+from thunes.app.config import load_settings
+from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("THUNES_BACKTEST__TIMEFRAME", "1m")
+    monkeypatch.setenv("THUNES_STRATEGY__SMA_FAST", "3")
+    monkeypatch.setenv("THUNES_STRATEGY__SMA_SLOW", "8")
+    monkeypatch.setenv("THUNES_DATA__SHARED_DATA_DIR", str(tmp_path / "no-shared-data"))  # synthetic history
+    return load_settings()
+
+
+def _venue() -> LiveVenue:
+    venue = LiveVenue()
+    ready = threading.Event()
+
+    def fund() -> None:  # on the server's own loop: the venue is not shared across threads
+        venue.state.add_api_key("paper", key=PAPER_API_KEY, secret=PAPER_API_SECRET)
+        venue.state.venue.deposit("paper", "USDT", Decimal(1000))
+        ready.set()
+
+    venue.loop.call_soon_threadsafe(fund)
+    assert ready.wait(10)
+    return venue
+
+
+def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple[float, str, dict[str, Any]]]
+             ) -> tuple[PaperStatus, Counter[str], int]:  # fmt: skip
+    async def scenario() -> PaperStatus:
+        async def inject() -> None:
+            for at, path, body in faults:
+                await asyncio.sleep(at)
+                await asyncio.to_thread(venue.admin, path, body)
+
+        injector = asyncio.ensure_future(inject())
+        config = PaperConfig(duration_s=12.0, data_dir=tmp_path / "paper", venue_url=venue.base_url)
+        try:
+            return await run_paper(settings, config, lambda s: None)
+        finally:
+            injector.cancel()
+
+    status = asyncio.run(scenario())
+    per_id: Counter[str] = Counter()
+
+    def orders() -> None:
+        for order in venue.state.venue.all_orders("paper", "BTCUSDT"):
+            per_id[order.client_order_id] += 1
+
+    done = threading.Event()
+    venue.loop.call_soon_threadsafe(lambda: (orders(), done.set()))
+    assert done.wait(10)
+    store = SqlStore(f"sqlite:///{tmp_path / 'paper' / 'ledger.db'}")
+    try:
+        in_doubt = len(store.unresolved())
+    finally:
+        store.close()
+    return status, per_id, in_doubt
+
+
+def _assert_consistent(status: PaperStatus, per_id: Counter[str], in_doubt: int) -> None:
+    assert [cid for cid, n in per_id.items() if n > 1] == []  # no order placed twice
+    assert status.venue_trades == status.ledger_fills  # no fill lost
+    assert -1013 not in status.rejected  # never a filter failure from the venue
+    assert in_doubt == 0
+
+
+@pytest.mark.slow
+def test_ws_drop_when_trading_then_stream_returns_and_no_candle_is_missed(settings: Any, tmp_path: Path) -> None:
+    venue = _venue()
+    try:
+        status, per_id, in_doubt = _session(
+            settings, venue, tmp_path, [(4.0, "/admin/ws/drop", {}), (3.0, "/admin/ws/drop", {})]
+        )
+        injected = venue.admin("/admin/faults")["injected"]
+    finally:
+        venue.stop()
+
+    print(
+        f"ws-drop: bars={status.bars} missed={status.missed_candles} orders={sum(per_id.values())} dropped={injected}"
+    )
+    assert injected >= 2
+    assert status.bars > 100
+    assert status.missed_candles == 0
+    _assert_consistent(status, per_id, in_doubt)
+
+
+@pytest.mark.slow
+def test_5xx_burst_when_trading_then_no_duplicate_and_no_lost_fill(settings: Any, tmp_path: Path) -> None:
+    venue = _venue()
+    try:
+        status, per_id, in_doubt = _session(
+            settings, venue, tmp_path, [(3.0, "/admin/faults", {"error_count": 6, "error_status": 503})]
+        )
+        injected = venue.admin("/admin/faults")["injected"]
+    finally:
+        venue.stop()
+
+    print(
+        f"5xx: orders={sum(per_id.values())} fills={status.venue_trades} injected={injected} denied={dict(status.denied)}"
+    )
+    assert injected > 0
+    assert sum(per_id.values()) > 0
+    _assert_consistent(status, per_id, in_doubt)
+
+
+@pytest.mark.slow
+def test_lost_order_answers_when_trading_then_resolved_by_lookup_without_duplicates(
+    settings: Any, tmp_path: Path
+) -> None:
+    venue = _venue()
+    try:
+        status, per_id, in_doubt = _session(
+            settings, venue, tmp_path, [(0.0, "/admin/faults", {"drop_order_responses": 3})]
+        )
+        faults = venue.admin("/admin/faults")
+    finally:
+        venue.stop()
+
+    print(f"lost-answers: orders={sum(per_id.values())} fills={status.venue_trades} injected={faults['injected']}")
+    assert faults["injected"] >= 1  # at least one answer really was lost
+    _assert_consistent(status, per_id, in_doubt)
