@@ -12,8 +12,9 @@ import pytest
 
 from tests.concurrency import SlowStore, preemptive, race, race_async
 from tests.unit.risk import FakeClock, buy, fill, intent, make_engine, sell, symbol_name
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.domain import ClientOrderId, Position, Symbol
-from thunes.risk import JsonFileRiskStore, RiskEngine, RiskLimits, TradingState
+from thunes.risk import RiskEngine, RiskLimits, TradingState
 
 MANY = RiskLimits(max_open_positions=1000, max_daily_loss=Decimal(1000))
 

@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 
 from thunes.adapters.clock import SystemClock
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.app.errors import fail
-from thunes.risk import JsonFileRiskStore, RiskEngine, RiskLimits, RiskStoreError
+from thunes.risk import RiskEngine, RiskLimits, RiskStoreError
 
 __all__ = ["kill_switch_app"]
 

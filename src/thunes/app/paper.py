@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
 
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
@@ -35,7 +36,7 @@ from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
 from thunes.features.ohlcv import OHLCV
-from thunes.risk import CircuitBreaker, FailureKind, JsonFileRiskStore, RiskEngine, RiskLimits
+from thunes.risk import CircuitBreaker, FailureKind, RiskEngine, RiskLimits
 from thunes.simvenue.replay import bar_events
 from thunes.strategy import RsiReversion, SmaCross, Strategy
 

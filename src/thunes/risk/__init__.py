@@ -14,7 +14,6 @@ from thunes.risk.rules import CheckContext, Denial, PreTradeRule, default_entry_
 from thunes.risk.state import Reservation, RiskSnapshot, SwitchState, TradingState, utc_day
 from thunes.risk.store import (
     InMemoryRiskStore,
-    JsonFileRiskStore,
     RiskStateStore,
     RiskStoreError,
     snapshot_from_dict,
@@ -31,7 +30,6 @@ __all__ = [
     "FailureKind",
     "FillEffect",
     "InMemoryRiskStore",
-    "JsonFileRiskStore",
     "PreTradeRule",
     "RateLimiter",
     "Reservation",

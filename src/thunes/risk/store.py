@@ -10,12 +10,8 @@ standard library's file I/O; a database store implements the same two methods wi
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Protocol
 
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId
@@ -24,7 +20,6 @@ from thunes.risk.state import SCHEMA_VERSION, Reservation, RiskSnapshot, SwitchS
 
 __all__ = [
     "InMemoryRiskStore",
-    "JsonFileRiskStore",
     "RiskStateStore",
     "RiskStoreError",
     "snapshot_from_dict",
@@ -63,54 +58,6 @@ class InMemoryRiskStore:
         self.saves += 1
 
 
-class JsonFileRiskStore:
-    """One JSON file, replaced atomically on every save."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def load(self) -> RiskSnapshot | None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        try:
-            return snapshot_from_dict(json.loads(text))
-        except (ValueError, ArithmeticError, KeyError, TypeError) as e:
-            # Never start from a blank state over a damaged one: it could switch the kill-switch off.
-            raise RiskStoreError(f"{self.path}: unreadable risk state ({e}); fix or remove it by hand") from e
-
-    def save(self, snapshot: RiskSnapshot) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps(snapshot_to_dict(snapshot), indent=2, sort_keys=True).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(self.path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --- codec -------------------------------------------------------------------------------------
 def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.domain import DenialReason, Symbol
 from thunes.risk import (
     InMemoryRiskStore,
-    JsonFileRiskStore,
     RiskEngine,
     RiskLimits,
     RiskSnapshot,
