@@ -9,6 +9,7 @@ from thunes.app.cli_backtest import backtest
 from thunes.app.cli_config import config_app
 from thunes.app.cli_data import data_app
 from thunes.app.cli_risk import kill_switch_app
+from thunes.app.cli_session import orders, positions, status
 from thunes.app.cli_trade import trade
 from thunes.app.cli_venue import venue_app
 
@@ -27,6 +28,9 @@ app.add_typer(venue_app, name="venue")
 app.add_typer(kill_switch_app, name="kill-switch")
 app.command("backtest")(backtest)
 app.command("trade")(trade)
+app.command("status")(status)
+app.command("positions")(positions)
+app.command("orders")(orders)
 
 
 @app.command()

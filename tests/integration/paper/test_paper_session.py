@@ -68,3 +68,27 @@ def test_kill_switch_when_turned_on_by_cli_then_next_session_buys_nothing(
     assert status.kill_switch is True
     assert status.denied["KILL_SWITCH"] > 0
     assert status.filled == 0
+
+
+def test_session_commands_when_a_session_ran_then_status_positions_orders_read_its_ledger(
+    settings,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    data_dir = tmp_path / "s"
+    runner = CliRunner()
+    missing = runner.invoke(app, ["status", "--data-dir", str(data_dir)])
+    asyncio.run(run_paper(settings, PaperConfig(duration_s=6.0, speed=72_000.0, data_dir=data_dir), lambda s: None))
+
+    shown = runner.invoke(app, ["status", "--data-dir", str(data_dir)])
+    held = runner.invoke(app, ["positions", "--data-dir", str(data_dir)])
+    listed = runner.invoke(app, ["orders", "--data-dir", str(data_dir), "--limit", "3"])
+
+    assert missing.exit_code == 2
+    assert "no trading session" in missing.output
+    assert shown.exit_code == 0
+    assert "orders in doubt" in shown.output
+    assert "0" in shown.output.split("orders in doubt")[1].splitlines()[0]
+    assert held.exit_code == 0
+    assert "BTCUSDT" in held.output
+    assert listed.exit_code == 0
+    assert listed.output.count("FILLED") == 3

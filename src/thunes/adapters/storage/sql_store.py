@@ -133,6 +133,14 @@ class SqlStore:
             return False
         return True
 
+    def orders(self, *, open_only: bool = False) -> list[dict[str, Any]]:
+        """Orders as last reported, newest first (rows as plain dicts, decimals exact)."""
+        query = select(orders).order_by(orders.c.ts_ns.desc())
+        if open_only:
+            query = query.where(orders.c.status.in_(["NEW", "PARTIALLY_FILLED"]))
+        with self._tx() as conn:
+            return [dict(r._mapping) for r in conn.execute(query).all()]
+
     def fills(self, symbol: str | None = None) -> list[Fill]:
         query = select(fills).order_by(fills.c.ts_ns, fills.c.id)
         if symbol is not None:

@@ -1,0 +1,89 @@
+"""``thunes status``, ``thunes positions``, ``thunes orders``: what a session's ledger holds.
+
+They read the session's data directory (ledger and risk state), so they work whether or not a
+trader is running; the control API (governance issue) will add the running trader's live view.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from thunes.adapters.clock import SystemClock
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.app.errors import fail
+from thunes.domain.identifiers import Symbol
+from thunes.domain.position import Position
+from thunes.risk import RiskEngine, RiskLimits, RiskStoreError
+
+__all__ = ["orders", "positions", "status"]
+
+DataDir = Annotated[Path, typer.Option(help="The session's data directory.")]
+
+
+def _store(data_dir: Path) -> SqlStore:
+    ledger = data_dir / "ledger.db"
+    if not ledger.is_file():
+        fail(f"no trading session in {data_dir} (no ledger.db); run `thunes trade --paper` first")
+    return SqlStore(f"sqlite:///{ledger}")
+
+
+def _positions(store: SqlStore) -> list[Position]:
+    held: dict[str, Position] = {}
+    for fill in store.fills():
+        symbol = str(fill.symbol)
+        if symbol not in held:
+            quote = "USDT" if symbol.endswith("USDT") else fill.commission_asset
+            held[symbol] = Position(Symbol(symbol), symbol.removesuffix(quote), quote)
+        held[symbol] = held[symbol].apply(fill)
+    return list(held.values())
+
+
+def positions(data_dir: DataDir = Path("data/paper")) -> None:
+    """Positions rebuilt from the ledger's fills: quantity, average price, realised PnL, fees."""
+    store = _store(data_dir)
+    table = Table("symbol", "quantity", "avg price", "realised PnL", "fees")
+    for p in _positions(store):
+        avg = f"{p.average_price:.2f}" if p.average_price is not None else "-"
+        table.add_row(str(p.symbol), f"{p.quantity.normalize()}", avg, f"{p.realized_pnl:.4f}", f"{p.fees_quote:.4f}")
+    store.close()
+    Console().print(table)
+
+
+def orders(
+    data_dir: DataDir = Path("data/paper"),
+    open_only: Annotated[bool, typer.Option("--open", help="Only open orders.")] = False,
+    limit: Annotated[int, typer.Option(help="Newest N orders.")] = 20,
+) -> None:
+    """The newest orders as the venue last reported them."""
+    store = _store(data_dir)
+    table = Table("client order id", "symbol", "side", "type", "status", "qty", "filled")
+    for row in store.orders(open_only=open_only)[:limit]:
+        table.add_row(row["client_order_id"], row["symbol"], row["side"], row["order_type"], row["status"],
+                      f"{row['quantity'].normalize()}", f"{row['filled_quantity'].normalize()}")  # fmt: skip
+    store.close()
+    Console().print(table)
+
+
+def status(data_dir: DataDir = Path("data/paper")) -> None:
+    """Kill-switch, trading state, today's realised PnL, positions and orders in doubt."""
+    store = _store(data_dir)
+    try:
+        risk = RiskEngine(RiskLimits(), SystemClock().now_ns, JsonFileRiskStore(data_dir / "risk.json"))
+    except RiskStoreError as e:
+        fail(f"cannot read the risk state in {data_dir}: {e}")
+    switch = risk.kill_switch
+    table = Table(title=f"session {data_dir}", title_justify="left", show_header=False, box=None)
+    table.add_row("trading state", risk.trading_state.value)
+    table.add_row("kill-switch", f"ON by {switch.by}: {switch.reason}" if switch.active else "off")
+    table.add_row("realised PnL today", f"{risk.realized_pnl_today:.4f}")
+    table.add_row("open positions", ", ".join(sorted(str(s) for s in risk.open_symbols())) or "none")
+    table.add_row("orders in doubt", str(len(store.unresolved())))
+    table.add_row("fills in ledger", str(len(store.fills())))
+    store.close()
+    Console().print(table)
