@@ -138,3 +138,36 @@ def test_lost_order_answers_when_trading_then_resolved_by_lookup_without_duplica
     print(f"lost-answers: orders={sum(per_id.values())} fills={status.venue_trades} injected={faults['injected']}")
     assert faults["injected"] >= 1  # at least one answer really was lost
     _assert_consistent(status, per_id, in_doubt)
+
+
+@pytest.mark.slow
+def test_reconciliation_when_venue_balance_changes_behind_our_back_then_kill_switch_on(
+    settings: Any, tmp_path: Path
+) -> None:
+    venue = _venue()
+
+    async def scenario() -> PaperStatus:
+        async def tamper() -> None:
+            await asyncio.sleep(3.0)
+            done = threading.Event()
+            venue.loop.call_soon_threadsafe(
+                lambda: (venue.state.venue.deposit("paper", "BTC", Decimal("0.5")), done.set())
+            )
+            await asyncio.to_thread(done.wait, 10)
+
+        tampering = asyncio.ensure_future(tamper())
+        config = PaperConfig(duration_s=22.0, data_dir=tmp_path / "paper", venue_url=venue.base_url)
+        try:
+            return await run_paper(settings, config, lambda s: None)
+        finally:
+            tampering.cancel()
+
+    try:
+        status = asyncio.run(scenario())
+    finally:
+        venue.stop()
+
+    print(f"reconcile: runs={status.reconciliations} mismatches={status.mismatches} kill_switch={status.kill_switch}")
+    assert status.reconciliations >= 1  # 1m candles at 240x: an hour boundary every 15 s
+    assert status.mismatches >= 1
+    assert status.kill_switch is True

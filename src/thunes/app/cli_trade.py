@@ -37,6 +37,7 @@ def _table(status: PaperStatus, title: str) -> Table:
         ("rejected by venue", rejected),
         ("kill-switch", "ON" if status.kill_switch else "off"),
         ("missed candles", f"{status.missed_candles}"),
+        ("reconciliations / mismatches", f"{status.reconciliations} / {status.mismatches}"),
     ]
     if status.equity_end:
         rows += [

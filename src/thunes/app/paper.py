@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,14 +28,16 @@ from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECR
 from thunes.app.config import Settings
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
-from thunes.domain.identifiers import VenueId
+from thunes.domain.identifiers import ClientOrderId, VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar, Timeframe
 from thunes.domain.venue import RetryableVenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
+from thunes.engine.jobs import Job, due_jobs
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
+from thunes.execution.reconciliation import reconcile
 from thunes.features.ohlcv import OHLCV
 from thunes.risk import CircuitBreaker, FailureKind, RiskEngine, RiskLimits
 from thunes.simvenue.replay import bar_events
@@ -59,6 +62,9 @@ class PaperConfig:
     data_dir: Path = Path("data/paper")
     fresh: bool = True
     venue_url: str | None = None  # an already running venue (``thunes venue serve``); else start one
+    # Hourly in market time; in an accelerated replay that can be many times a second, so at most
+    # once per this many wall seconds (the venue's request-weight budget is shared with trading).
+    reconcile_min_interval_s: float = 2.0
 
 
 @dataclass(slots=True)
@@ -81,6 +87,8 @@ class PaperStatus:
     ledger_fills: int = 0
     last_bar_ns: int | None = None
     missed_candles: int = 0  # holes in the closed-candle sequence the trader saw (should stay 0)
+    reconciliations: int = 0
+    mismatches: int = 0
 
 
 def _strategy(settings: Settings, tick: Decimal) -> Strategy:
@@ -145,12 +153,15 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
         checkpoint = Checkpoint(config.data_dir / "checkpoint.json")
         status.equity_start = await _equity(client, instrument.quote_asset, instrument.base_asset, None)
         first_ms = int(bars.open_time_ns[0]) // 1_000_000
+        jobs = _Jobs(trader, client, store, status, config.reconcile_min_interval_s)
         subscription = BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ms)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(config.duration_s):
                 async for bar in subscription:
-                    clock.set(max(clock.now_ns(), bar.close_time_ns))
+                    previous = clock.now_ns()
+                    clock.set(max(previous, bar.close_time_ns))
                     await _step(trader, bar, checkpoint, status, on_bar)
+                    await jobs.after_bar(previous, clock.now_ns())
         await subscription.aclose()
         with contextlib.suppress(TimeoutError):  # a graceful stop settles orders left in doubt
             async with asyncio.timeout(10):
@@ -188,6 +199,49 @@ async def _step(
     checkpoint.save(bar.open_time_ns)
     _update(status, trader, bar)
     on_bar(status)
+
+
+class _Jobs:
+    """Runs the boundary jobs after each bar, reconciliation throttled in wall time."""
+
+    def __init__(self, trader: Trader, client: BinanceClient, store: SqlStore, status: PaperStatus,
+                 min_interval_s: float) -> None:  # fmt: skip
+        self.trader, self.client, self.store, self.status = trader, client, store, status
+        self.min_interval_s = min_interval_s
+        self.last_reconcile = -float("inf")
+
+    async def after_bar(self, previous_ns: int, now_ns: int) -> None:
+        for job in due_jobs(previous_ns, now_ns):
+            if job is Job.RECONCILE:
+                if time.monotonic() - self.last_reconcile < self.min_interval_s:
+                    continue
+                self.last_reconcile = time.monotonic()
+            await _run_job(job, self.trader, self.client, self.store, self.status)
+
+
+async def _run_job(job: Job, trader: Trader, client: BinanceClient, store: SqlStore, status: PaperStatus) -> None:
+    """00:00 UTC: the daily reset (never the kill-switch). Hourly: reconcile with the venue and
+    switch to REDUCING on drift (SPEC §4)."""
+    if job is Job.DAILY_RESET:
+        trader.risk.daily_reset()
+        return
+    instrument = trader.instrument
+    balances = await _patiently(client.balances)
+    venue_open = await _patiently(lambda: client.open_orders(instrument.symbol))
+    local_open = [ClientOrderId(r["client_order_id"]) for r in store.orders(open_only=True)]
+    report = reconcile(
+        {instrument.base_asset: trader.position.quantity},
+        balances,
+        local_open,
+        venue_open,
+        step_sizes={instrument.base_asset: instrument.step_size},
+        ignore_assets=[instrument.quote_asset, "BNB"],
+    )
+    status.reconciliations += 1
+    status.mismatches += len(report.mismatches)
+    if report.drift:
+        detail = "; ".join(f"{m.subject}: ledger {m.local} venue {m.venue}" for m in report.drift)
+        trader.risk.on_reconciliation_drift(detail)
 
 
 class Checkpoint:

@@ -35,6 +35,8 @@ def test_paper_session_when_run_then_every_venue_fill_is_in_the_ledger_and_nothi
     assert updates == sorted(updates)
     assert status.filled > 4
     assert status.venue_trades == status.ledger_fills == status.filled
+    assert status.reconciliations >= 3  # hourly in market time, at most every 2 wall seconds
+    assert status.mismatches == 0  # the ledger position equals the venue balance throughout
     assert -1013 not in status.rejected
     assert sum(status.rejected.values()) == 0
     assert (tmp_path / "paper" / "ledger.db").is_file()
