@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -74,8 +75,12 @@ def trade(
     session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url)
 
     async def main() -> PaperStatus:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # systemd stops with SIGTERM: finish cleanly
+            loop.add_signal_handler(sig, stop.set)
         with Live(_table(PaperStatus(), "THUNES paper trading"), console=console, refresh_per_second=4) as live:
-            return await run_paper(settings, session, lambda s: live.update(_table(s, "THUNES paper trading")))
+            return await run_paper(settings, session, lambda s: live.update(_table(s, "THUNES paper trading")), stop)
 
     try:
         final = asyncio.run(main())

@@ -14,11 +14,11 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
@@ -122,8 +122,14 @@ async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal |
     return free_q + locked_q + (free_b + locked_b) * (price or Decimal(0))
 
 
-async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[PaperStatus], None]) -> PaperStatus:
-    """Start the venue, trade it for ``config.duration_s`` and return the final status."""
+async def run_paper(
+    settings: Settings,
+    config: PaperConfig,
+    on_bar: Callable[[PaperStatus], None],
+    stop: asyncio.Event | None = None,
+) -> PaperStatus:
+    """Start the venue, trade it for ``config.duration_s`` (or until ``stop`` is set: SIGTERM) and
+    return the final status; either way the stop is graceful (orders in doubt are settled)."""
     bt = settings.backtest
     source, _ = load_exchange_info_source(settings.rules, settings.data)
     instrument = source.get(bt.symbol)
@@ -155,13 +161,15 @@ async def run_paper(settings: Settings, config: PaperConfig, on_bar: Callable[[P
         first_ms = int(bars.open_time_ns[0]) // 1_000_000
         jobs = _Jobs(trader, client, store, status, config.reconcile_min_interval_s)
         subscription = BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ms)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(config.duration_s):
-                async for bar in subscription:
-                    previous = clock.now_ns()
-                    clock.set(max(previous, bar.close_time_ns))
-                    await _step(trader, bar, checkpoint, status, on_bar)
-                    await jobs.after_bar(previous, clock.now_ns())
+
+        async def consume() -> None:
+            async for bar in subscription:
+                previous = clock.now_ns()
+                clock.set(max(previous, bar.close_time_ns))
+                await _step(trader, bar, checkpoint, status, on_bar)
+                await jobs.after_bar(previous, clock.now_ns())
+
+        await _until(consume(), stop, config.duration_s)
         await subscription.aclose()
         with contextlib.suppress(TimeoutError):  # a graceful stop settles orders left in doubt
             async with asyncio.timeout(10):
@@ -199,6 +207,17 @@ async def _step(
     checkpoint.save(bar.open_time_ns)
     _update(status, trader, bar)
     on_bar(status)
+
+
+async def _until(work: Coroutine[Any, Any, None], stop: asyncio.Event | None, timeout_s: float) -> None:
+    """Run ``work`` until it ends, ``stop`` is set, or ``timeout_s`` passes; then cancel it."""
+    working = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future((stop or asyncio.Event()).wait())
+    await asyncio.wait({working, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    for task in (working, stopping):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 class _Jobs:

@@ -94,3 +94,27 @@ def test_session_commands_when_a_session_ran_then_status_positions_orders_read_i
     assert "BTCUSDT" in held.output
     assert listed.exit_code == 0
     assert listed.output.count("FILLED") == 3
+
+
+def test_trade_process_when_sigterm_then_stops_gracefully_with_a_summary(shared_data: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "THUNES_DATA__SHARED_DATA_DIR": str(shared_data)}
+    script = str(Path(sys.executable).with_name("thunes"))
+    process = subprocess.Popen(
+        [script, "trade", "--paper", "--duration", "120", "--data-dir", str(tmp_path / "s")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(6)
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+
+    assert process.returncode == 0, err.decode()
+    assert time.monotonic() - started < 30  # long before the 120 s duration
+    assert "Summary" in out.decode()
+    assert "venue trades / ledger fills" in out.decode()
