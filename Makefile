@@ -21,9 +21,11 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 install: $(VENV)/.core
 install-dev: $(VENV)/.dev
 
-## run: the main job, a backtest of the default strategy on recorded (or synthetic) candles
+## run: the main job: the embedded venue replays recorded candles and THUNES paper-trades them
+## through its real client, risk and execution path for RUN_SECONDS, then prints a summary
+RUN_SECONDS ?= 20
 run: $(VENV)/.core
-	$(BIN)/thunes backtest
+	$(BIN)/thunes trade --paper --duration $(RUN_SECONDS)
 
 ## test: the whole test suite
 test: $(VENV)/.dev

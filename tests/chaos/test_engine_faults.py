@@ -4,17 +4,21 @@ server while WebSockets drop, 5xx bursts hit, and order answers get lost."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.integration.simserver.live import LiveVenue
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
+from thunes.app.cli import app
 from thunes.app.config import load_settings
 from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 
@@ -43,8 +47,8 @@ def _venue() -> LiveVenue:
     return venue
 
 
-def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple[float, str, dict[str, Any]]]
-             ) -> tuple[PaperStatus, Counter[str], int]:  # fmt: skip
+def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple[float, str, dict[str, Any]]],
+             on_bar: Callable[[PaperStatus], None] = lambda s: None) -> tuple[PaperStatus, Counter[str], int]:  # fmt: skip
     async def scenario() -> PaperStatus:
         async def inject() -> None:
             for at, path, body in faults:
@@ -54,7 +58,7 @@ def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple
         injector = asyncio.ensure_future(inject())
         config = PaperConfig(duration_s=12.0, data_dir=tmp_path / "paper", venue_url=venue.base_url)
         try:
-            return await run_paper(settings, config, lambda s: None)
+            return await run_paper(settings, config, on_bar)
         finally:
             injector.cancel()
 
@@ -171,3 +175,58 @@ def test_reconciliation_when_venue_balance_changes_behind_our_back_then_kill_swi
     assert status.reconciliations >= 1  # 1m candles at 240x: an hour boundary every 15 s
     assert status.mismatches >= 1
     assert status.kill_switch is True
+
+
+@pytest.mark.slow
+def test_429_storm_when_trading_then_backs_off_per_retry_after_and_never_banned(settings: Any, tmp_path: Path) -> None:
+    venue = _venue()
+    storm = {"error_count": 4, "error_status": 429, "retry_after_s": 1}
+    try:
+        status, per_id, in_doubt = _session(settings, venue, tmp_path, [(3.0, "/admin/faults", storm)])
+        faults = venue.admin("/admin/faults")
+    finally:
+        venue.stop()
+
+    print(f"429: orders={sum(per_id.values())} injected={faults['injected']} bans={faults['bans']} bars={status.bars}")
+    assert faults["injected"] >= 1
+    assert faults["bans"] == 0  # every call waited for Retry-After: never a 418
+    assert sum(per_id.values()) > 0
+    _assert_consistent(status, per_id, in_doubt)
+
+
+def _journal_sides(path: Path, after_rowid: int) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return [row[0] for row in db.execute("SELECT side FROM order_journal WHERE rowid > ? ORDER BY rowid",
+                                              (after_rowid,))]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_kill_switch_when_turned_on_under_load_then_no_buy_passes_and_sells_do(settings: Any, tmp_path: Path) -> None:
+    """The CLI turns the switch on while a session trades through a 5xx burst and added latency."""
+    data_dir = tmp_path / "paper"
+    cut: list[int] = []
+
+    def on_bar(status: PaperStatus) -> None:  # the first bar that leaves a position open: switch on
+        if cut or status.position <= 0:
+            return
+        with sqlite3.connect(data_dir / "ledger.db") as db:
+            cut.append(int(db.execute("SELECT COALESCE(MAX(rowid), 0) FROM order_journal").fetchone()[0]))
+        result = CliRunner().invoke(app, ["kill-switch", "on", "--reason", "drill", "--data-dir", str(data_dir)])
+        assert result.exit_code == 0, result.output
+
+    venue = _venue()
+    load = [(1.0, "/admin/faults", {"latency_ms": 2, "jitter_ms": 3}),
+            (2.0, "/admin/faults", {"error_count": 5, "error_status": 503})]  # fmt: skip
+    try:
+        status, per_id, in_doubt = _session(settings, venue, tmp_path, load, on_bar)
+    finally:
+        venue.stop()
+
+    after = _journal_sides(data_dir / "ledger.db", cut[0])
+    print(f"kill-switch: orders={sum(per_id.values())} after={after} denied={dict(status.denied)}")
+    assert status.kill_switch is True
+    assert status.control_requests >= 1
+    assert "BUY" not in after  # no BUY once the switch was on
+    assert "SELL" in after  # the open position could still be reduced
+    assert status.denied["KILL_SWITCH"] > 0  # BUY signals came, and were denied
+    _assert_consistent(status, per_id, in_doubt)

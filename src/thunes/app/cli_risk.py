@@ -1,7 +1,8 @@
 """``thunes kill-switch on|off|status``: the persisted kill-switch of a trading session.
 
-The switch lives in the session's risk state file. A trader reads it when it starts; until the
-control API exists (governance issue), a change reaches a *running* trader at its next restart.
+The switch lives in the session's risk state file. A change is written there (for a trader that
+is not running) and posted as a request in the session's control file, which a running trader
+applies between bars within half a second; a trader started later applies it on start.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Annotated
 import typer
 
 from thunes.adapters.clock import SystemClock
+from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.app.errors import fail
 from thunes.risk import RiskEngine, RiskLimits, RiskStoreError
@@ -39,6 +41,7 @@ def on(
 ) -> None:
     """Turn the kill-switch on (persisted before this command returns)."""
     changed = _engine(data_dir).activate_kill_switch(by, reason)
+    ControlFile(data_dir).post(ControlAction.KILL_SWITCH_ON, by, reason, SystemClock().now_ns())
     typer.echo("kill-switch ON" + ("" if changed else " (it already was)"))
 
 
@@ -52,6 +55,7 @@ def off(
         changed = _engine(data_dir).deactivate(by)
     except ValueError as e:
         fail(str(e))
+    ControlFile(data_dir).post(ControlAction.KILL_SWITCH_OFF, by, "manual", SystemClock().now_ns())
     typer.echo("kill-switch off" + ("" if changed else " (it already was)"))
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -16,11 +18,49 @@ from thunes.adapters.datastore.loaders import DataFileError
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.app.paper import Credentials, PaperConfig, PaperStatus, run_paper
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.venue import VenueError
 
-__all__ = ["trade"]
+__all__ = ["TESTNET_KEY_ENV", "TESTNET_SECRET_ENV", "trade"]
+
+TESTNET_KEY_ENV = "THUNES_BINANCE_TESTNET_API_KEY"
+TESTNET_SECRET_ENV = "THUNES_BINANCE_TESTNET_API_SECRET"  # noqa: S105 - the variable's name, not a secret
+VENUES = ("embedded", "binance-testnet")
+
+
+def _testnet_credentials() -> Credentials:
+    key, secret = os.environ.get(TESTNET_KEY_ENV, ""), os.environ.get(TESTNET_SECRET_ENV, "")
+    if not key or not secret:
+        fail(f"--venue binance-testnet needs {TESTNET_KEY_ENV} and {TESTNET_SECRET_ENV} in the environment "
+             "(keys from https://testnet.binance.vision)")  # fmt: skip
+    return Credentials(key, secret)
+
+
+class _StatusLines:
+    """The live view for a non-terminal: one line per ``every_s`` seconds."""
+
+    def __init__(self, console: Console, every_s: float = 5.0) -> None:
+        self.console, self.every_s, self.last = console, every_s, time.monotonic()
+
+    def __call__(self, s: PaperStatus) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        self.console.print(f"bars {s.bars} close {s.last_close} position {s.position.normalize()} "
+                           f"orders {s.submitted} fills {s.filled} pnl {s.realized_pnl:.4f} "
+                           f"kill-switch {'ON' if s.kill_switch else 'off'}", highlight=False)  # fmt: skip
+
+
+def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Credentials | None, Path]:
+    """Keys and data directory for ``--venue``; a testnet session never shares the paper ledger."""
+    if venue not in VENUES:
+        fail(f"--venue must be one of {', '.join(VENUES)}, got {venue!r}")
+    if venue == "embedded":
+        return None, data_dir
+    if venue_url is not None:
+        fail("--venue-url is for a local venue; it cannot be combined with --venue binance-testnet")
+    return _testnet_credentials(), Path("data/testnet") if data_dir == Path("data/paper") else data_dir
 
 
 def _table(status: PaperStatus, title: str) -> Table:
@@ -60,25 +100,32 @@ def trade(
         str | None, typer.Option(help="Trade a venue already running (thunes venue serve) instead of starting one.")
     ] = None,
     resume: Annotated[bool, typer.Option(help="Keep the ledger and risk state of the previous session.")] = False,
+    venue: Annotated[
+        str, typer.Option(help="embedded (replays recorded candles on loopback) or binance-testnet (keys from env).")
+    ] = "embedded",
 ) -> None:
     """Trade the configured strategy; paper mode replays recorded candles on the embedded venue."""
     if not paper:
         fail("live trading is not available yet: it needs the production safety checks (SPEC §7)")
     if duration <= 0 or speed <= 0:
         fail("--duration and --speed must be positive")
+    credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
     try:
         settings = load_settings(config)
     except ConfigError as e:
         fail(str(e))
     configure_logging(settings.logging)
     console = Console()
-    session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url)
+    session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url,
+                          credentials=credentials)  # fmt: skip
 
     async def main() -> PaperStatus:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):  # systemd stops with SIGTERM: finish cleanly
             loop.add_signal_handler(sig, stop.set)
+        if not console.is_terminal:  # a log or CI: one plain status line every few seconds
+            return await run_paper(settings, session, _StatusLines(console), stop)
         with Live(_table(PaperStatus(), "THUNES paper trading"), console=console, refresh_per_second=4) as live:
             return await run_paper(settings, session, lambda s: live.update(_table(s, "THUNES paper trading")), stop)
 

@@ -253,6 +253,40 @@ def test_429_when_armed_then_retryable_with_delay_equal_to_retry_after(live: Liv
     assert caught.value.code == -1003
 
 
+def test_429_when_client_budgets_from_exchange_info_then_next_call_waits_retry_after_and_no_ban(
+    live: LiveVenue,
+) -> None:
+    async def scenario(c: BinanceClient) -> tuple[float, float, int]:
+        await c.exchange_info()  # installs the venue's request limits
+        live.admin("/admin/faults", {"error_count": 1, "error_status": 429, "retry_after_s": 2})
+        with pytest.raises(RetryableVenueError):
+            await c.balances()
+        started = time.monotonic()
+        balances = await c.balances()  # a naive client would send now and earn a 418
+        return time.monotonic() - started, balances["USDT"][0], live.admin("/admin/faults")["bans"]
+
+    waited, usdt, bans = run(live, live.key, scenario)
+
+    assert waited >= 1.9
+    assert usdt > 0
+    assert bans == 0
+
+
+def test_rate_budget_when_headers_report_weight_then_limiter_follows_the_venue(live: LiveVenue) -> None:
+    async def scenario(c: BinanceClient) -> tuple[int, int]:
+        for _ in range(3):  # spent before the client knows its budget: only the venue counted these
+            await c.balances()
+        await c.exchange_info()
+        assert c.limiter is not None
+        await c.balances()
+        return max(u.used for u in c.limiter.usage()), len(c.limiter.usage())
+
+    used, windows = run(live, live.key, scenario)
+
+    assert windows >= 1
+    assert used >= 4 * 20 + 20  # 4 x account + exchangeInfo, as X-MBX-USED-WEIGHT-1M reported them
+
+
 def test_silence_when_venue_stops_answering_then_retryable_timeout_then_recovers(live: LiveVenue) -> None:
     live.admin("/admin/faults/silence", {"seconds": 0.8})
 

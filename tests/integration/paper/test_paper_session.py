@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,10 @@ def test_paper_session_when_run_then_every_venue_fill_is_in_the_ledger_and_nothi
     assert sum(status.rejected.values()) == 0
     assert (tmp_path / "paper" / "ledger.db").is_file()
     assert (tmp_path / "paper" / "risk.json").is_file()
+    summaries = [json.loads(line) for line in (tmp_path / "paper" / "daily_summaries.jsonl").read_text().splitlines()]
+    assert len(summaries) == status.daily_summaries >= 2  # 23:00 UTC in market time, once a day
+    assert [s["day"] for s in summaries] == sorted({s["day"] for s in summaries})
+    assert summaries[-1]["fills"] <= status.filled
 
 
 def test_trade_command_when_live_requested_then_refused_in_one_line(settings) -> None:  # type: ignore[no-untyped-def]

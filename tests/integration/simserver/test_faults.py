@@ -46,14 +46,35 @@ def test_5xx_storm_when_n_errors_armed_then_exactly_n_calls_fail_then_recover(li
 
 def test_429_storm_when_armed_then_rate_limit_error_with_retry_after(live: LiveVenue) -> None:
     exchange = _client(live)
-    live.admin("/admin/faults", {"error_count": 2, "error_status": 429, "retry_after_s": 7})
+    live.admin("/admin/faults", {"error_count": 2, "error_status": 429, "retry_after_s": 1})
 
     with pytest.raises(ccxt.DDoSProtection):  # how ccxt maps Binance's 429
         exchange.fetch_ticker("BTC/USDT")
     with pytest.raises(ccxt.DDoSProtection):
         exchange.fetch_ticker("BTC/USDT")
+    retry_after = exchange.last_response_headers.get("Retry-After")
+    time.sleep(1.1)  # honour it: no ban
 
-    assert exchange.last_response_headers.get("Retry-After") == "7"
+    assert retry_after == "1"
+    assert exchange.fetch_ticker("BTC/USDT")["last"] > 0
+    assert live.admin("/admin/faults")["bans"] == 0
+
+
+def test_429_when_client_ignores_retry_after_then_banned_with_418_until_cleared(live: LiveVenue) -> None:
+    exchange = _client(live)
+    live.admin("/admin/faults", {"error_count": 1, "error_status": 429, "retry_after_s": 30})
+
+    with pytest.raises(ccxt.DDoSProtection):
+        exchange.fetch_ticker("BTC/USDT")
+    with pytest.raises(ccxt.DDoSProtection):  # sent inside the Retry-After window
+        exchange.fetch_ticker("BTC/USDT")
+    status_after = exchange.last_http_response, exchange.last_response_headers.get("Retry-After")
+    bans = live.admin("/admin/faults")["bans"]
+    live.admin("/admin/faults/clear", {})
+
+    assert "banned until" in str(status_after[0])
+    assert int(status_after[1]) >= 60  # the first ban is longer than the 429's window
+    assert bans == 1
     assert exchange.fetch_ticker("BTC/USDT")["last"] > 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +24,12 @@ from thunes.adapters.venues.binance import convert
 from thunes.adapters.venues.binance.errors import map_error
 from thunes.adapters.venues.binance.exchange import BinanceConfig, build_exchange
 from thunes.domain.enums import OrderType, TimeInForce
-from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError, parse_exchange_info
+from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError, RateLimit, parse_exchange_info
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.market import Bar, Timeframe
 from thunes.domain.orders import Fill, OrderRequest
-from thunes.domain.venue import FatalVenueError, OrderReport, RejectedByVenueError
+from thunes.domain.venue import FatalVenueError, OrderReport, RejectedByVenueError, RetryableVenueError
+from thunes.risk import RateLimiter
 
 if TYPE_CHECKING:
     from thunes.execution.ports import VenuePort
@@ -40,6 +41,12 @@ _TRADES_PAGE = 1000
 _UNKNOWN_ORDER = -2013  # "Order does not exist." (errors.md)
 _VENDOR_ERRORS = (ccxt.BaseError, TimeoutError, aiohttp.ClientError, OSError)  # what map_error knows
 _log = structlog.get_logger(__name__)
+# Request weights of the calls we make (rest-api.md); the venue's X-MBX-USED-WEIGHT headers correct
+# any drift. ``load_markets`` is ccxt fetching exchangeInfo.
+_WEIGHTS = {"exchange_info": 20, "load_markets": 20, "klines": 2, "lookup": 4, "amend": 4, "open_orders": 6,
+            "recent_orders": 20, "balances": 20, "my_trades": 20}  # fmt: skip
+_ORDER_CALLS = frozenset({"submit"})  # counted against the ORDERS limits too
+_RATE_HEADROOM = 0.1  # stop at 90 % of every window: our clock and the venue's disagree on its start
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -63,6 +70,7 @@ class BinanceClient:
         api_secret: str | None = None,
         *,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        rate_limits: Iterable[RateLimit] | None = None,
     ) -> None:
         self.config = config
         self._api_key = api_key
@@ -71,6 +79,14 @@ class BinanceClient:
         self._clock_ns = clock_ns
         self._client_ids: dict[tuple[str, str], ClientOrderId] = {}  # (symbol, orderId) -> client order id
         self._markets_lock = asyncio.Lock()
+        self.limiter: RateLimiter | None = None
+        if rate_limits is not None:
+            self.use_rate_limits(rate_limits)
+
+    def use_rate_limits(self, rate_limits: Iterable[RateLimit]) -> None:
+        """Budget every request against ``rate_limits`` (exchangeInfo's) from now on: calls wait
+        instead of earning a 429, and a 429/418 blocks all calls until its Retry-After passes."""
+        self.limiter = RateLimiter(rate_limits, time.monotonic_ns, headroom=_RATE_HEADROOM)
 
     def __repr__(self) -> str:
         c = self.config
@@ -85,11 +101,13 @@ class BinanceClient:
     # --- plumbing ------------------------------------------------------------------------------
     async def _call(self, operation: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run one ccxt call; its failure leaves as a domain venue error (``from`` the original)."""
+        await self._admit(operation)
         started = self._clock_ns()
         try:
-            return await call()
+            result = await call()
         except _VENDOR_ERRORS as e:
             error = map_error(e)
+            self._after_failure(e, error)
             log = _log.info if isinstance(error, RejectedByVenueError) else _log.warning  # a refusal is an answer
             log(
                 "venue_call_failed",
@@ -103,6 +121,27 @@ class BinanceClient:
             if isinstance(e, ccxt.InvalidNonce) or error.code == -1021:
                 await self._resync_time()
             raise error from e
+        if self.limiter is not None:
+            self.limiter.on_response(self._exchange.last_response_headers or {})
+        return result
+
+    async def _admit(self, operation: str) -> None:
+        """Wait until the rate budget lets this call go (never send into a known 429: a 418 ban follows)."""
+        limiter = self.limiter
+        if limiter is None:
+            return
+        weight, is_order = _WEIGHTS.get(operation, 1), operation in _ORDER_CALLS
+        while (wait := limiter.acquire(weight, is_order)) > 0:
+            _log.info("venue_rate_wait", venue="binance", operation=operation, wait_s=round(wait, 3))
+            await asyncio.sleep(wait)
+
+    def _after_failure(self, cause: BaseException, error: Exception) -> None:
+        """A 429/418 (ccxt's DDoSProtection / RateLimitExceeded, codes -1003/-1015) stops every call
+        until its Retry-After has passed, not only the one that failed."""
+        if self.limiter is None or not isinstance(error, RetryableVenueError):
+            return
+        if isinstance(cause, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)) or error.code in (-1003, -1015):
+            self.limiter.block_for(error.delay_s)
 
     async def _resync_time(self) -> None:
         """After a -1021, measure the offset to the venue's clock so the retry signs a valid timestamp."""
@@ -147,9 +186,12 @@ class BinanceClient:
         """Instruments with their exact filters, parsed from the raw ``GET /api/v3/exchangeInfo``."""
         payload = await self._call("exchange_info", self._exchange.public_get_exchangeinfo)
         try:
-            return parse_exchange_info(payload)
+            info = parse_exchange_info(payload)
         except ExchangeInfoError as e:
             raise FatalVenueError(f"exchangeInfo cannot be trusted: {e}") from e
+        if self.limiter is None:
+            self.use_rate_limits(info.rate_limits)
+        return info
 
     async def klines(
         self,

@@ -20,6 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from thunes.adapters.venues.simserver.hub import StreamHub
+from thunes.adapters.venues.simserver.rest import LIMITER
 from thunes.simvenue.core import SimVenue
 
 __all__ = ["FAULTS", "FaultState", "load_state", "register", "save_state"]
@@ -70,6 +71,8 @@ def _middleware(faults: FaultState, rng: random.Random, wall_ns: Any) -> Middlew
             faults.error_count -= 1
             faults.injected += 1
             if faults.error_status == 429:
+                if LIMITER in request.app:  # ignoring this Retry-After earns a 418, as on Binance
+                    request.app[LIMITER].mark_limited(request.remote or "", faults.retry_after_s)
                 return web.json_response(_TOO_MANY, status=429, headers={"Retry-After": str(faults.retry_after_s)})
             return web.json_response(_SERVER_ERROR, status=faults.error_status)
         response = await handler(request)
@@ -121,12 +124,13 @@ class _Admin:
             raise web.HTTPBadRequest(text="body must be a JSON object")
         return body
 
-    def _view(self) -> web.Response:
-        return web.json_response(asdict(self.faults))
+    def _view(self, request: web.Request) -> web.Response:
+        bans = request.app[LIMITER].bans if LIMITER in request.app else 0
+        return web.json_response({**asdict(self.faults), "bans": bans})
 
     async def get(self, request: web.Request) -> web.Response:
         await self.guard(request)
-        return self._view()
+        return self._view(request)
 
     async def set(self, request: web.Request) -> web.Response:
         body = await self.guard(request)
@@ -136,12 +140,12 @@ class _Admin:
             raise web.HTTPBadRequest(text=f"unknown fault settings: {sorted(unknown)}; known: {sorted(known)}")
         for name, value in body.items():
             setattr(self.faults, name, type(getattr(self.faults, name))(value))
-        return self._view()
+        return self._view(request)
 
     async def silence(self, request: web.Request) -> web.Response:
         body = await self.guard(request)
         self.faults.silent_until_ns = self.wall_ns() + int(float(body.get("seconds", 0)) * NS_PER_S)
-        return self._view()
+        return self._view(request)
 
     async def clear(self, request: web.Request) -> web.Response:
         await self.guard(request)
@@ -149,7 +153,9 @@ class _Admin:
         for name, value in asdict(FaultState()).items():
             setattr(self.faults, name, value)
         self.faults.injected = injected
-        return self._view()
+        if LIMITER in request.app:
+            request.app[LIMITER].forgive()
+        return self._view(request)
 
     async def _drop_all(self, code: int, reason: bytes) -> int:
         connections = list(self.hub.connections)

@@ -102,6 +102,7 @@ class RateLimiter:
         self._max_ban_s = max_ban_s
         self._ips: dict[str, _IpState] = {}
         self._accounts: dict[str, _AccountOrders] = {}
+        self.bans = 0  # 418s earned by clients that ignored a Retry-After (reported by /admin/faults)
 
     # --- request weight -----------------------------------------------------------------------
     def _ip(self, ip: str) -> _IpState:
@@ -119,6 +120,7 @@ class RateLimiter:
             raise self._ban_error(state, now)
         if state.limited_until_ns > now:  # did not back off after a 429
             state.offenses += 1
+            self.bans += 1
             duration_s = min(self._first_ban_s * 2 ** (state.offenses - 1), self._max_ban_s)
             state.banned_until_ns = now + duration_s * NS_PER_S
             state.limited_until_ns = 0
@@ -138,6 +140,17 @@ class RateLimiter:
                     429,
                     retry,
                 )
+
+    def mark_limited(self, ip: str, retry_after_s: int) -> None:
+        """A 429 was answered to ``ip`` by other means (fault injection): a request before
+        ``retry_after_s`` passes earns the same 418 ban as after a real 429."""
+        state = self._ip(ip)
+        state.limited_until_ns = max(state.limited_until_ns, self._clock_ns() + retry_after_s * NS_PER_S)
+
+    def forgive(self) -> None:
+        """Lift every pending 429 mark and ban (``/admin/faults/clear``: a test starts clean)."""
+        for state in self._ips.values():
+            state.limited_until_ns = state.banned_until_ns = 0
 
     @staticmethod
     def _ban_error(state: _IpState, now: int) -> RateLimitError:

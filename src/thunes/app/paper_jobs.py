@@ -1,0 +1,185 @@
+"""What a paper (or live) session does besides trading bars: boundary jobs, operator requests and
+its resume point. Split from :mod:`thunes.app.paper`, which composes the session."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+import structlog
+
+from thunes.adapters.storage.control_file import ControlAction, ControlFile
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.binance import BinanceClient
+from thunes.domain.identifiers import ClientOrderId
+from thunes.domain.venue import RetryableVenueError
+from thunes.engine.jobs import NS_PER_HOUR, Job, due_jobs
+from thunes.engine.trader import Trader
+from thunes.execution.reconciliation import reconcile
+
+__all__ = ["Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "patiently"]
+
+T = TypeVar("T")
+_log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class PaperStatus:
+    """What the live view and the final summary show."""
+
+    bars: int = 0
+    last_close: Decimal | None = None
+    position: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    submitted: int = 0
+    filled: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[int] = field(default_factory=Counter)
+    kill_switch: bool = False
+    equity_start: Decimal = Decimal(0)
+    equity_end: Decimal = Decimal(0)
+    venue_trades: int = 0
+    ledger_fills: int = 0
+    last_bar_ns: int | None = None
+    missed_candles: int = 0  # holes in the closed-candle sequence the trader saw (should stay 0)
+    reconciliations: int = 0
+    mismatches: int = 0
+    daily_summaries: int = 0
+    control_requests: int = 0
+
+
+async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 40) -> T:
+    """Retry a read through a fault burst (a job or the session summary must not die of a 5xx)."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except RetryableVenueError as e:
+            await asyncio.sleep(max(0.25, e.delay_s))
+    return await call()
+
+
+class SessionJobs:
+    """Runs the boundary jobs after each bar; reconciliation throttled in wall time (an accelerated
+    replay crosses an hour many times a second, and the venue's request budget is shared)."""
+
+    def __init__(self, trader: Trader, client: BinanceClient, store: SqlStore, status: PaperStatus,
+                 data_dir: Path, min_interval_s: float) -> None:  # fmt: skip
+        self.trader, self.client, self.store, self.status = trader, client, store, status
+        self.summary_path = data_dir / "daily_summaries.jsonl"
+        self.min_interval_s = min_interval_s
+        self.last_reconcile = -float("inf")
+
+    async def after_bar(self, previous_ns: int, now_ns: int) -> None:
+        for job in due_jobs(previous_ns, now_ns):
+            if job is Job.DAILY_RESET:
+                self.trader.risk.daily_reset()  # never the kill-switch
+            elif job is Job.DAILY_SUMMARY:
+                self.daily_summary(now_ns)
+            elif time.monotonic() - self.last_reconcile >= self.min_interval_s:
+                self.last_reconcile = time.monotonic()
+                await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Ledger against venue (SPEC §4); drift switches to REDUCING via the risk engine."""
+        trader, instrument = self.trader, self.trader.instrument
+        balances = await patiently(self.client.balances)
+        venue_open = await patiently(lambda: self.client.open_orders(instrument.symbol))
+        local_open = [ClientOrderId(r["client_order_id"]) for r in self.store.orders(open_only=True)]
+        report = reconcile(
+            {instrument.base_asset: trader.position.quantity},
+            balances,
+            local_open,
+            venue_open,
+            step_sizes={instrument.base_asset: instrument.step_size},
+            ignore_assets=[instrument.quote_asset, "BNB"],
+        )
+        self.status.reconciliations += 1
+        self.status.mismatches += len(report.mismatches)
+        if report.drift:
+            detail = "; ".join(f"{m.subject}: ledger {m.local} venue {m.venue}" for m in report.drift)
+            trader.risk.on_reconciliation_drift(detail)
+
+    def daily_summary(self, now_ns: int) -> dict[str, object]:
+        """The day's figures as one JSON line (and a log event); alerting subscribes to it later."""
+        trader, status = self.trader, self.status
+        day = datetime.fromtimestamp((now_ns - NS_PER_HOUR) / 1e9, tz=UTC).date().isoformat()
+        summary: dict[str, object] = {
+            "day": day,
+            "bars": status.bars,
+            "orders": trader.stats.submitted,
+            "fills": trader.stats.filled,
+            "position": str(trader.position.quantity),
+            "realized_pnl": str(trader.position.realized_pnl),
+            "realized_pnl_today": str(trader.risk.realized_pnl_today),
+            "fees": str(trader.position.fees_quote),
+            "denied": dict(trader.stats.denied),
+            "rejected": {str(k): v for k, v in trader.stats.rejected.items()},
+            "kill_switch": trader.risk.kill_switch.active,
+            "trading_state": trader.risk.trading_state.value,
+        }
+        with self.summary_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(summary, sort_keys=True) + "\n")
+        status.daily_summaries += 1
+        _log.info("daily_summary", **summary)
+        return summary
+
+
+class ControlInbox:
+    """Applies operator requests (``thunes kill-switch on|off`` while a trader runs) to the risk
+    engine, between bars only, so a bar is decided under one kill-switch state."""
+
+    def __init__(self, control: ControlFile, trader: Trader, status: PaperStatus) -> None:
+        self.control, self.trader, self.status = control, trader, status
+        self.lock = asyncio.Lock()  # held while a bar is processed
+
+    def apply_pending(self) -> int:
+        applied = 0
+        for request in self.control.pending():
+            risk = self.trader.risk
+            if request.action is ControlAction.KILL_SWITCH_ON:
+                risk.activate_kill_switch(request.by, request.reason)
+            else:
+                try:
+                    risk.deactivate(request.by)
+                except ValueError as e:  # an automatic actor may not switch it off: skip, say why
+                    _log.warning("control_request_refused", seq=request.seq, error=str(e))
+            self.control.mark_applied(request.seq)
+            _log.info("control_request_applied", seq=request.seq, action=request.action.value, by=request.by)
+            applied += 1
+        self.status.control_requests += applied
+        self.status.kill_switch = self.trader.risk.kill_switch.active
+        return applied
+
+    async def poll(self, interval_s: float = 0.5) -> None:
+        """Between bars when the market is quiet (a 1 h candle must not delay a kill-switch)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            async with self.lock:
+                self.apply_pending()
+
+
+class Checkpoint:
+    """The last bar the trader acted on, saved atomically after each one (resume point)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last_bar_ns = json.loads(path.read_text())["last_bar_ns"] if path.is_file() else -1
+
+    def save(self, bar_open_ns: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump({"last_bar_ns": bar_open_ns}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        self.last_bar_ns = bar_open_ns
