@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from thunes import __version__
+from thunes.app.cli_audit import audit_app
 from thunes.app.cli_backtest import backtest
 from thunes.app.cli_config import config_app
 from thunes.app.cli_data import data_app
@@ -26,6 +27,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
 app.add_typer(kill_switch_app, name="kill-switch")
+app.add_typer(audit_app, name="audit")
 app.command("backtest")(backtest)
 app.command("trade")(trade)
 app.command("status")(status)

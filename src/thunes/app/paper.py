@@ -23,6 +23,7 @@ from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
+from thunes.app.audit_setup import audit_context, open_audit
 from thunes.app.config import Settings
 from thunes.app.paper_jobs import Checkpoint, ControlInbox, PaperStatus, SessionJobs, patiently
 from thunes.app.sources import load_bars, load_exchange_info_source
@@ -35,6 +36,7 @@ from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
 from thunes.features.ohlcv import OHLCV
+from thunes.governance import AuditRecorder
 from thunes.risk import CircuitBreaker, FailureKind, RiskEngine, RiskLimits
 from thunes.simvenue.replay import bar_events
 from thunes.strategy import RsiReversion, SmaCross, Strategy
@@ -111,19 +113,14 @@ async def run_paper(
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
     status = PaperStatus()
+    closing = contextlib.ExitStack()  # the audit trail, closed last
     try:
         # The venue's own filters and request limits (the client budgets every call from them).
         instrument = (await patiently(client.exchange_info)).get(bt.symbol)
         if first_ns is None:  # live market: warm up on the candles just before now
             first_ns = (await patiently(client.server_time_ms)) * 1_000_000 - config.warmup_bars * timeframe.nanoseconds
         clock = ManualClock(first_ns)
-        bus = InMemoryBus()
-        risk = RiskEngine(_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
-        breaker = risk.breaker(VENUE)
-        orders = OrderManager(client, store, bus, clock.now_ns, VENUE,
-                              on_call=lambda ok: _record(breaker, ok))  # fmt: skip
-        trader = Trader(_strategy(settings, instrument.tick_size), instrument, risk, orders, store, bus,
-                        TraderConfig(VENUE, fee_rate=bt.fee_rate))  # fmt: skip
+        trader, orders = _engine(settings, config, instrument, client, store, clock, closing)
         for report in await orders.recover():  # orders whose answer a crash swallowed
             trader.book(report)
         trader.restore(store.fills(str(instrument.symbol)))
@@ -156,8 +153,33 @@ async def run_paper(
     finally:
         await client.close()
         store.close()
+        closing.close()
         if running is not None:
             await running.stop()
+
+
+def _engine(
+    settings: Settings,
+    config: PaperConfig,
+    instrument: Instrument,
+    client: BinanceClient,
+    store: SqlStore,
+    clock: ManualClock,
+    closing: contextlib.ExitStack,
+) -> tuple[Trader, OrderManager]:
+    """The engine core on a fresh bus: risk (persisted), execution (journaled), the trader, and the
+    audit trail subscribed to everything they publish."""
+    bus = InMemoryBus()
+    risk = RiskEngine(_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
+    breaker = risk.breaker(VENUE)
+    orders = OrderManager(client, store, bus, clock.now_ns, VENUE, on_call=lambda ok: _record(breaker, ok))
+    trader = Trader(_strategy(settings, instrument.tick_size), instrument, risk, orders, store, bus,
+                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    audit, audit_db = open_audit(config.data_dir)
+    closing.callback(audit_db.close)
+    closing.callback(audit.close)
+    AuditRecorder(audit, audit_context(settings), risk.snapshot, clock.now_ns).attach(bus)
+    return trader, orders
 
 
 async def _settle(

@@ -105,6 +105,8 @@ class SessionJobs:
         )
         self.status.reconciliations += 1
         self.status.mismatches += len(report.mismatches)
+        for mismatch in report.mismatches:  # the audit trail records each one
+            trader.bus.publish(mismatch)
         if report.drift:
             detail = "; ".join(f"{m.subject}: ledger {m.local} venue {m.venue}" for m in report.drift)
             trader.risk.on_reconciliation_drift(detail)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId, VenueOrderId
 from thunes.domain.orders import Fill, OrderRequest
 
@@ -87,10 +88,13 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class OrderDenied(Event):
-    """The risk gate refused the order; it never reached the venue. ``detail`` names the filter."""
+    """The risk gate refused the order; it never reached the venue. ``detail`` names the filter;
+    ``symbol`` and ``side`` say what was refused (the audit trail records them)."""
 
     reason: DenialReason
     detail: str = ""
+    symbol: Symbol | None = None
+    side: Side | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,4 +75,6 @@ class RiskDecision:
             client_order_id=self.order.client_order_id,
             reason=self.reason,
             detail=self.detail,
+            symbol=self.order.symbol,
+            side=self.order.side,
         )

@@ -1,0 +1,342 @@
+"""The append-only audit trail on disk: JSONL, one file per ISO week, 52 weeks kept (SPEC §5).
+
+Durability: :meth:`AuditLog.append` returns only once the line is fsynced, so a record that was
+acknowledged survives a crash. A crash *during* a write can leave a torn last line with no newline;
+it was never acknowledged, so reopening cuts it off (and logs it) before the chain resumes.
+
+Rotation: the file is chosen by the ISO week (UTC) of the record's ``ts_ns``, but the log never goes
+back to an older file: a late record lands in the current one, so file order is chain order. The
+chain continues across files. When more than ``keep`` files exist the oldest are deleted, and the
+last hash of what was deleted is written to ``audit-anchor.json`` first, so ``verify`` can tell a
+pruned history from a deleted file.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+import structlog
+
+from thunes.governance.audit_ports import AuditSink
+from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal
+
+__all__ = [
+    "ANCHOR_NAME",
+    "AuditLog",
+    "AuditLogError",
+    "audit_files",
+    "file_name_for",
+    "read_anchor",
+    "read_records",
+]
+
+ANCHOR_NAME = "audit-anchor.json"
+LOCK_NAME = ".audit.lock"
+DEFAULT_KEEP = 52
+_FILE = re.compile(r"^audit-(\d{4})-W(\d{2})\.jsonl$")
+_TAIL_CHUNK = 64 * 1024
+_log = structlog.get_logger(__name__)
+
+
+class AuditLogError(RuntimeError):
+    """The trail cannot be continued safely: run ``thunes audit verify`` and look at the files."""
+
+
+def file_name_for(ts_ns: int) -> str:
+    """``audit-2026-W48.jsonl``: the ISO year and week (UTC) of ``ts_ns``."""
+    year, week, _ = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).isocalendar()
+    return f"audit-{year:04d}-W{week:02d}.jsonl"
+
+
+def audit_files(directory: Path) -> list[Path]:
+    """The trail's files, oldest first (names sort as ISO weeks do)."""
+    if not directory.is_dir():
+        return []
+    return sorted((p for p in directory.iterdir() if _FILE.fullmatch(p.name) and p.is_file()), key=lambda p: p.name)
+
+
+def read_anchor(directory: Path) -> tuple[str, str] | None:
+    """(last pruned file, its last hash), or None when nothing was ever pruned."""
+    path = directory / ANCHOR_NAME
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return str(data["pruned_through"]), str(data["last_hash"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as e:
+        raise AuditLogError(f"{path}: unreadable anchor ({e})") from e
+
+
+def read_records(directory: Path) -> Iterator[tuple[Path, int, AuditRecord | AuditRecordError]]:
+    """Every line of every file as (file, 1-based line number, record or why it is unreadable)."""
+    for path in audit_files(directory):
+        with path.open("rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if not raw.endswith(b"\n"):
+                    yield path, number, AuditRecordError("truncated line (no newline)")
+                    continue
+                try:
+                    yield path, number, record_from_json(raw)
+                except AuditRecordError as e:
+                    yield path, number, e
+
+
+def _last_line(path: Path) -> bytes | None:
+    """The last newline-terminated line of ``path`` (read backwards by chunks), or None."""
+    with path.open("rb") as f:
+        position, buffer = f.seek(0, os.SEEK_END), b""
+        while position > 0:
+            step = min(_TAIL_CHUNK, position)
+            position -= step
+            f.seek(position)
+            buffer = f.read(step) + buffer
+            end = buffer.rfind(b"\n")
+            if end != -1 and (position == 0 or buffer.rfind(b"\n", 0, end) != -1):
+                break
+    end = buffer.rfind(b"\n")
+    if end == -1:
+        return None
+    return buffer[buffer.rfind(b"\n", 0, end) + 1 : end]
+
+
+def _torn_length(path: Path) -> int:
+    """Bytes after the last newline of ``path``: a line whose write never completed."""
+    with path.open("rb") as f:
+        position, tail = f.seek(0, os.SEEK_END), b""
+        while position > 0:
+            step = min(_TAIL_CHUNK, position)
+            position -= step
+            f.seek(position)
+            tail = f.read(step) + tail
+            if b"\n" in tail:
+                return len(tail) - tail.rfind(b"\n") - 1
+        return len(tail)
+
+
+def _lock_directory(directory: Path) -> int:
+    """Hold an exclusive lock on the trail: a second writer would fork the chain."""
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o640)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        raise AuditLogError(f"{directory}: another process or AuditLog is writing this audit trail") from e
+    return fd
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a file's creation, rename or removal durable (POSIX)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AuditLog:
+    """Seals records into the hash chain and appends them to weekly JSONL files; thread-safe.
+
+    ``fsync=False`` batches durability: records are written at once but only :meth:`flush` (or
+    :meth:`close`, or a rotation) makes them crash-safe, so a caller must flush before treating
+    them as acknowledged. ``sinks`` receive each sealed record after it is in the file; a failing
+    sink is logged and counted in ``sink_errors`` (the file is the record of truth, and an audit
+    database outage must not stop trading).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        keep: int = DEFAULT_KEEP,
+        sinks: Sequence[AuditSink] = (),
+        fsync: bool = True,
+    ) -> None:
+        if keep < 1:
+            raise ValueError("keep at least one file")
+        self.directory = Path(directory)
+        self.keep, self._sinks, self._fsync_each = keep, tuple(sinks), fsync
+        self.sink_errors = 0
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._current: str | None = None
+        self._dirty = False
+        self._closed = False
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock_directory(self.directory)
+        try:
+            self._last_hash = self._resume()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+
+    # --- public --------------------------------------------------------------------------------
+    @property
+    def last_hash(self) -> str:
+        with self._lock:
+            return self._last_hash
+
+    @property
+    def current_file(self) -> Path | None:
+        with self._lock:
+            return None if self._current is None else self.directory / self._current
+
+    def append(self, record: AuditRecord) -> AuditRecord:
+        """Seal ``record`` after the last one, store it durably, and return the sealed record."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[AuditRecord]) -> list[AuditRecord]:
+        """Seal and store ``records`` in order, with one fsync for the batch."""
+        with self._lock:
+            if self._closed:
+                raise AuditLogError(f"the audit log in {self.directory} is closed")
+            sealed = []
+            for record in records:
+                self._switch_to(file_name_for(record.ts_ns))
+                done = seal(record, self._last_hash)
+                self._write((done.to_json() + "\n").encode("utf-8"))
+                self._last_hash = done.hash
+                sealed.append(done)
+            if self._fsync_each:
+                self._sync()
+            for done in sealed:
+                self._to_sinks(done)
+            return sealed
+
+    def flush(self) -> None:
+        """Make everything appended so far crash-safe."""
+        with self._lock:
+            self._sync()
+
+    def close(self) -> None:
+        """Sync, close the file and release the directory for another writer. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._sync()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            os.close(self._lock_fd)
+            self._closed = True
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    # --- files ---------------------------------------------------------------------------------
+    def _resume(self) -> str:
+        """The hash to chain from: the newest record on disk, the anchor, or genesis."""
+        files = audit_files(self.directory)
+        if files:
+            self._current = files[-1].name
+            self._cut_torn_tail(files[-1])
+        for path in reversed(files):
+            line = _last_line(path)
+            if line is None:
+                continue
+            try:
+                return record_from_json(line).hash
+            except AuditRecordError as e:
+                raise AuditLogError(f"{path.name}: last record unreadable ({e}); run `thunes audit verify`") from e
+        anchor = read_anchor(self.directory)
+        return GENESIS_HASH if anchor is None else anchor[1]
+
+    def _cut_torn_tail(self, path: Path) -> None:
+        """Drop an unterminated last line: a write the crash interrupted, never acknowledged."""
+        torn = _torn_length(path)
+        if torn == 0:
+            return
+        size = path.stat().st_size
+        with path.open("rb+") as f:
+            f.truncate(size - torn)
+            f.flush()
+            os.fsync(f.fileno())
+        _log.warning("audit_torn_tail_removed", file=path.name, bytes_removed=torn)
+
+    def _switch_to(self, name: str) -> None:
+        if self._fd is not None and self._current is not None and name <= self._current:
+            return
+        if self._current is not None and name < self._current:
+            name = self._current  # never write into an older week: file order is chain order
+        if self._fd is not None:
+            self._sync()
+            os.close(self._fd)
+        created = not (self.directory / name).exists()
+        self._fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._current = name
+        if created:
+            _fsync_dir(self.directory)
+            self._prune()
+
+    def _write(self, data: bytes) -> None:
+        """Append one whole line, or nothing: a failed write (disk full) is cut back off."""
+        assert self._fd is not None
+        start = os.lseek(self._fd, 0, os.SEEK_END)
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except BaseException:
+            os.ftruncate(self._fd, start)
+            raise
+        self._dirty = True
+
+    def _sync(self) -> None:
+        if self._fd is not None and self._dirty:
+            os.fsync(self._fd)
+            self._dirty = False
+
+    def _to_sinks(self, record: AuditRecord) -> None:
+        for sink in self._sinks:
+            try:
+                sink.write(record)
+            except Exception:
+                self.sink_errors += 1
+                _log.exception("audit_sink_failed", sink=type(sink).__name__, event_id=record.event_id)
+
+    def _prune(self) -> None:
+        """Delete the oldest files beyond ``keep``, anchoring the chain first. Never raises."""
+        files = audit_files(self.directory)
+        doomed = files[: max(0, len(files) - self.keep)]
+        if not doomed:
+            return
+        try:
+            last = next((line for p in reversed(doomed) if (line := _last_line(p)) is not None), None)
+            if last is not None:
+                self._write_anchor(doomed[-1].name, record_from_json(last).hash)
+            for path in doomed:
+                path.unlink()
+            _fsync_dir(self.directory)
+        except (OSError, AuditRecordError) as e:
+            _log.error("audit_prune_failed", error=str(e), files=[p.name for p in doomed])
+
+    def _write_anchor(self, pruned_through: str, last_hash: str) -> None:
+        data = json.dumps({"pruned_through": pruned_through, "last_hash": last_hash}, sort_keys=True).encode()
+        fd, tmp = tempfile.mkstemp(prefix=".anchor.", suffix=".tmp", dir=self.directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.directory / ANCHOR_NAME)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.directory)

@@ -1,0 +1,110 @@
+"""The audit trail's database copy (SPEC §5): table ``audit_records`` on SQLite or PostgreSQL.
+
+Each sealed record is one row: the fields people filter on as columns, and ``body``, the exact
+canonical JSON line that was hashed. The body is kept as text, not JSON/JSONB, because PostgreSQL's
+JSONB reorders keys and rewrites numbers: the copy must re-verify byte for byte. ``seq`` keeps chain
+order; ``event_id`` and ``hash`` are unique, so a record written twice is refused, never doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+
+from thunes.governance.audit_schema import AuditRecord, record_from_json
+
+__all__ = ["AUDIT_METADATA", "SqlAuditSink", "audit_records"]
+
+AUDIT_METADATA = MetaData()
+
+audit_records = Table(
+    "audit_records",
+    AUDIT_METADATA,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("ts_ns", BigInteger, nullable=False),
+    Column("event", String(40), nullable=False),
+    Column("symbol", String(20), nullable=True),
+    Column("side", String(4), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("client_order_id", String(36), nullable=True),
+    Column("strategy_id", String(64), nullable=False),
+    Column("param_hash", String(64), nullable=False),
+    Column("model_version", String(64), nullable=True),
+    Column("app_version", String(32), nullable=False),
+    Column("git_sha", String(40), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Index("ix_audit_records_ts_ns", "ts_ns"),
+    Index("ix_audit_records_event_ts", "event", "ts_ns"),
+    Index("ix_audit_records_symbol_ts", "symbol", "ts_ns"),
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+class SqlAuditSink:
+    """An ``AuditSink`` writing to ``audit_records`` (created if missing); each write commits."""
+
+    def __init__(self, url: str) -> None:
+        kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 5}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        AUDIT_METADATA.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def write(self, record: AuditRecord) -> None:
+        """Insert one sealed record; ``ValueError`` for an unsealed one (it has no place in the chain)."""
+        if not record.sealed:
+            raise ValueError(f"audit record {record.event_id} is not sealed into the chain")
+        row = {
+            "event_id": record.event_id, "ts_ns": record.ts_ns, "event": record.event.value, "symbol": record.symbol,
+            "side": None if record.side is None else record.side.value, "reason": record.reason,
+            "client_order_id": record.client_order_id, "strategy_id": record.strategy_id,
+            "param_hash": record.param_hash, "model_version": record.model_version, "app_version": record.app_version,
+            "git_sha": record.git_sha, "schema_version": record.schema_version, "prev_hash": record.prev_hash,
+            "hash": record.hash, "body": record.to_json(),
+        }  # fmt: skip
+        with self.engine.begin() as conn:
+            conn.execute(insert(audit_records).values(**row))
+
+    def records(self, *, event: str | None = None, symbol: str | None = None) -> Iterator[AuditRecord]:
+        """Stored records in chain order, parsed back from their exact bodies."""
+        query = select(audit_records.c.body).order_by(audit_records.c.seq)
+        if event is not None:
+            query = query.where(audit_records.c.event == event)
+        if symbol is not None:
+            query = query.where(audit_records.c.symbol == symbol)
+        with self.engine.connect() as conn:
+            bodies = conn.execute(query).scalars().all()
+        for body in bodies:
+            yield record_from_json(body)

@@ -1,0 +1,44 @@
+"""The audit trail of a trading session: who is acting (strategy, parameter hash, build) and
+where the records go (hash-chained JSONL in the session directory, plus its database copy)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+from thunes import __version__
+from thunes.adapters.storage.audit_jsonl import AuditLog
+from thunes.adapters.storage.audit_sql import SqlAuditSink
+from thunes.app.config import Settings
+from thunes.governance import AuditContext
+
+__all__ = ["audit_context", "git_sha", "open_audit"]
+
+
+def git_sha(root: Path | None = None) -> str:
+    """The commit THUNES runs from, or ``unknown`` outside a git checkout."""
+    here = root or Path(__file__).resolve().parent
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5,  # noqa: S607
+                              check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    sha = done.stdout.strip()
+    return sha if done.returncode == 0 and sha else "unknown"
+
+
+def audit_context(settings: Settings) -> AuditContext:
+    """Strategy name and the hash of its parameters (canonical JSON), so a record names the exact
+    configuration that decided."""
+    params = settings.strategy.model_dump(mode="json")
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return AuditContext(strategy_id=settings.strategy.name, param_hash=digest[:16], app_version=__version__,
+                        git_sha=git_sha())  # fmt: skip
+
+
+def open_audit(data_dir: Path) -> tuple[AuditLog, SqlAuditSink]:
+    """``data_dir/audit/audit-YYYY-Www.jsonl`` and the ``audit_records`` table of ``data_dir/audit.db``."""
+    sink = SqlAuditSink(f"sqlite:///{data_dir / 'audit.db'}")
+    return AuditLog(data_dir / "audit", sinks=[sink]), sink
