@@ -21,6 +21,8 @@ from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECR
 from thunes.app.cli import app
 from thunes.app.config import load_settings
 from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from thunes.simvenue import OrderParams
 
 
 @pytest.fixture
@@ -230,3 +232,35 @@ def test_kill_switch_when_turned_on_under_load_then_no_buy_passes_and_sells_do(s
     assert "SELL" in after  # the open position could still be reduced
     assert status.denied["KILL_SWITCH"] > 0  # BUY signals came, and were denied
     _assert_consistent(status, per_id, in_doubt)
+
+
+@pytest.mark.slow
+def test_orphan_order_when_found_at_start_then_cancelled_by_policy_and_counted(settings: Any, tmp_path: Path) -> None:
+    venue = _venue()
+    placed = threading.Event()
+    orphan: list[Any] = []
+
+    def place() -> None:  # an order of this account that the trader's ledger has never seen
+        params = OrderParams("BTCUSDT", Side.BUY, OrderType.LIMIT, Decimal("0.001"), price=Decimal(20_000),
+                             time_in_force=TimeInForce.GTC, client_order_id="manual-from-the-website")  # fmt: skip
+        orphan.append(venue.state.venue.place_order("paper", params))
+        placed.set()
+
+    venue.loop.call_soon_threadsafe(place)
+    assert placed.wait(10)
+    try:
+        status, _, in_doubt = _session(settings, venue, tmp_path, [])
+        final: list[Any] = []
+        done = threading.Event()
+        venue.loop.call_soon_threadsafe(
+            lambda: (final.append(venue.state.venue.get_order("paper", "BTCUSDT", client_id="manual-from-the-website")),
+                     done.set())
+        )  # fmt: skip
+        assert done.wait(10)
+    finally:
+        venue.stop()
+
+    print(f"orphan: mismatches={status.mismatches} status={final[0].status}")
+    assert final[0].status is OrderStatus.CANCELED
+    assert status.mismatches >= 1
+    assert in_doubt == 0

@@ -35,6 +35,7 @@ from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
+from thunes.execution.reconciliation import OrphanPolicy
 from thunes.features.ohlcv import OHLCV
 from thunes.governance import AuditRecorder
 from thunes.risk import CircuitBreaker, FailureKind, RiskEngine, RiskLimits
@@ -70,6 +71,7 @@ class PaperConfig:
     # Hourly in market time; in an accelerated replay that can be many times a second, so at most
     # once per this many wall seconds (the venue's request-weight budget is shared with trading).
     reconcile_min_interval_s: float = 2.0
+    orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL  # open venue orders the ledger does not know
 
 
 def _strategy(settings: Settings, tick: Decimal) -> Strategy:
@@ -128,7 +130,9 @@ async def run_paper(
         inbox.apply_pending()  # requests posted while no trader was running
         checkpoint = Checkpoint(config.data_dir / "checkpoint.json")
         status.equity_start = await _equity(client, instrument.quote_asset, instrument.base_asset, None)
-        jobs = SessionJobs(trader, client, store, status, config.data_dir, config.reconcile_min_interval_s)
+        jobs = SessionJobs(trader, orders, client, store, status, config.data_dir, config.reconcile_min_interval_s,
+                           config.orphan_policy)  # fmt: skip
+        await jobs.reconcile()  # at start (SPEC §4), then hourly
         subscription = BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ns // 1_000_000)
 
         async def consume() -> None:

@@ -4,11 +4,12 @@ its resume point. Split from :mod:`thunes.app.paper`, which composes the session
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,10 +22,11 @@ from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient
 from thunes.domain.identifiers import ClientOrderId
-from thunes.domain.venue import RetryableVenueError
+from thunes.domain.venue import OrderReport, RetryableVenueError
 from thunes.engine.jobs import NS_PER_HOUR, Job, due_jobs
 from thunes.engine.trader import Trader
-from thunes.execution.reconciliation import reconcile
+from thunes.execution.order_manager import OrderManager
+from thunes.execution.reconciliation import Mismatch, MismatchKind, OrphanPolicy, reconcile
 
 __all__ = ["Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "patiently"]
 
@@ -72,9 +74,11 @@ class SessionJobs:
     """Runs the boundary jobs after each bar; reconciliation throttled in wall time (an accelerated
     replay crosses an hour many times a second, and the venue's request budget is shared)."""
 
-    def __init__(self, trader: Trader, client: BinanceClient, store: SqlStore, status: PaperStatus,
-                 data_dir: Path, min_interval_s: float) -> None:  # fmt: skip
-        self.trader, self.client, self.store, self.status = trader, client, store, status
+    def __init__(self, trader: Trader, orders: OrderManager, client: BinanceClient, store: SqlStore,
+                 status: PaperStatus, data_dir: Path, min_interval_s: float,
+                 orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL) -> None:  # fmt: skip
+        self.trader, self.orders, self.client, self.store, self.status = trader, orders, client, store, status
+        self.orphan_policy = orphan_policy
         self.summary_path = data_dir / "daily_summaries.jsonl"
         self.min_interval_s = min_interval_s
         self.last_reconcile = -float("inf")
@@ -102,14 +106,31 @@ class SessionJobs:
             venue_open,
             step_sizes={instrument.base_asset: instrument.step_size},
             ignore_assets=[instrument.quote_asset, "BNB"],
+            orphan_policy=self.orphan_policy,
         )
         self.status.reconciliations += 1
         self.status.mismatches += len(report.mismatches)
         for mismatch in report.mismatches:  # the audit trail records each one
             trader.bus.publish(mismatch)
+        await self._settle_orders(report.mismatches, {str(r.client_order_id): r for r in venue_open})
         if report.drift:
             detail = "; ".join(f"{m.subject}: ledger {m.local} venue {m.venue}" for m in report.drift)
             trader.risk.on_reconciliation_drift(detail)
+
+    async def _settle_orders(self, mismatches: Sequence[Mismatch], venue_open: Mapping[str, OrderReport]) -> None:
+        """Orphans (open at the venue, unknown here) are cancelled or adopted by policy, never
+        ignored; orders the ledger thinks open but the venue does not are looked up and booked."""
+        symbol = self.trader.instrument.symbol
+        for m in mismatches:
+            cid = ClientOrderId(m.subject)
+            if m.kind is MismatchKind.ORPHAN_ORDER and self.orphan_policy is OrphanPolicy.CANCEL:
+                await patiently(functools.partial(self.orders.cancel, symbol, cid))
+            elif m.kind is MismatchKind.ORPHAN_ORDER:
+                self.store.record_report(venue_open[m.subject])  # adopted: tracked in the ledger from now on
+            elif m.kind is MismatchKind.MISSING_ORDER:
+                found = await self.orders.refresh(symbol, cid)
+                if found is not None:
+                    self.trader.book(found)
 
     def daily_summary(self, now_ns: int) -> dict[str, object]:
         """The day's figures as one JSON line (and a log event); alerting subscribes to it later."""

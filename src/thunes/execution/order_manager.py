@@ -17,15 +17,17 @@ from dataclasses import replace
 from decimal import Decimal
 
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId
-from thunes.domain.messages import OrderAccepted, OrderRejected, OrderSubmitted
+from thunes.domain.messages import OrderAccepted, OrderAmended, OrderCanceled, OrderRejected, OrderSubmitted
 from thunes.domain.orders import OrderRequest
-from thunes.domain.venue import FatalVenueError, OrderReport, RejectedByVenueError, RetryableVenueError
+from thunes.domain.venue import OrderReport, RejectedByVenueError, RetryableVenueError
 from thunes.execution.ports import JournalState, OrderJournal, Publisher, VenuePort
 
-__all__ = ["OrderManager", "SubmitOutcome"]
+__all__ = ["GAVE_UP", "OrderManager", "SubmitOutcome"]
 
 SubmitOutcome = OrderReport | OrderRejected
+GAVE_UP = -9001  # not a venue code: the rejection code when every send failed and was verified absent
 _DAY_MS = 86_400_000
+_UNKNOWN_ORDER = (-2011, -2013)  # cancel / query of an order the venue does not have open
 
 
 class OrderManager:
@@ -64,8 +66,12 @@ class OrderManager:
                 return found
         while True:
             attempt = self._journal.count_attempt(cid)
-            if attempt > self._max_sends:
-                raise FatalVenueError(f"order {cid}: not placed after {self._max_sends} sends; giving up")
+            if attempt > self._max_sends:  # every send was verified absent: giving up places nothing
+                detail = f"not placed after {self._max_sends} sends; given up"
+                self._journal.mark(cid, JournalState.REJECTED, self._clock_ns(), detail)
+                rejected = OrderRejected(self._clock_ns(), self._venue_id, cid, GAVE_UP, detail)
+                self._bus.publish(rejected)
+                return rejected
             self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, cid, request))
             try:
                 report = await self._venue.submit(request)
@@ -84,6 +90,51 @@ class OrderManager:
                 continue  # verified absent at the venue: safe to send again under the same id
             self._adopt(report)
             return report
+
+    async def cancel(self, symbol: Symbol, cid: ClientOrderId) -> OrderReport | None:
+        """Cancel an open order; idempotent. When the answer is lost, or the venue says the order
+        is not open, the order is looked up and returned as it stands (``None``: never placed)."""
+        try:
+            report = await self._venue.cancel(symbol, cid)
+            self._on_call(True)
+        except RejectedByVenueError as e:
+            if e.code not in _UNKNOWN_ORDER:
+                raise
+            if self._journal.get(cid) is None:  # not an order of ours (an orphan): as the venue has it
+                return await self._venue.lookup(symbol, cid)
+            return await self._resolve(symbol, cid)  # filled or closed meanwhile: its final state
+        except RetryableVenueError:
+            self._on_call(False)
+            found = await self._resolve(symbol, cid)
+            if found is None or found.status.is_terminal:
+                return found
+            return await self.cancel(symbol, cid)  # still open: the cancel did not happen
+        if self._journal.get(cid) is not None:  # an orphan cancelled by policy was never journaled
+            self._journal.mark(cid, JournalState.DONE, self._clock_ns(), report.status.value)
+        self._bus.publish(OrderCanceled(self._clock_ns(), self._venue_id, cid))
+        return report
+
+    async def amend(self, symbol: Symbol, cid: ClientOrderId, new_qty: Decimal) -> OrderReport:
+        """Reduce an open order's quantity keeping its queue priority; a rejection raises
+        (the order stays as it was). After a lost answer the order's state is looked up."""
+        try:
+            report = await self._venue.amend(symbol, cid, new_qty)
+            self._on_call(True)
+        except RetryableVenueError:
+            self._on_call(False)
+            found = await self._resolve(symbol, cid)
+            if found is None:
+                raise
+            if found.quantity != new_qty and not found.status.is_terminal:
+                return await self.amend(symbol, cid, new_qty)
+            return found
+        self._bus.publish(OrderAmended(self._clock_ns(), self._venue_id, cid, new_qty))
+        return report
+
+    async def refresh(self, symbol: Symbol, cid: ClientOrderId) -> OrderReport | None:
+        """The venue's current state of one of our orders, with its fills (reconciliation found it
+        open in the ledger but not at the venue: it filled or was closed while we were not looking)."""
+        return await self._resolve(symbol, cid)
 
     async def recover(self) -> list[OrderReport]:
         """After a restart: settle every journaled intent whose outcome is unknown."""

@@ -10,12 +10,12 @@ import pytest
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.domain import OrderRequest, OrderStatus, OrderType, Side, StrategyId, Symbol, VenueId
-from thunes.domain.messages import OrderAccepted, OrderRejected, OrderSubmitted
+from thunes.domain.messages import OrderAccepted, OrderAmended, OrderCanceled, OrderRejected, OrderSubmitted
 from thunes.domain.venue import OrderReport, RetryableVenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.execution.client_ids import client_order_id
 from thunes.execution.journal_memory import InMemoryJournal
-from thunes.execution.order_manager import OrderManager
+from thunes.execution.order_manager import GAVE_UP, OrderManager
 from thunes.execution.ports import JournalState
 from thunes.simvenue import SimVenue
 
@@ -195,3 +195,99 @@ class CircuitBreakerProbe:
         small = _buy("k9", qty="0.0004")  # 11.6 USDT: within the order-notional limit
         decision = self.risk.check(RiskIntent(small, STRATEGY, VenueId("sim"), D(30_000)))  # type: ignore[attr-defined]
         return decision.reason is not None and decision.reason.value == "CIRCUIT_OPEN"
+
+
+class LosingCancels(LosingAnswers):
+    """Cancels go through, but the first ``lose_cancels`` answers are lost on the way back."""
+
+    lose_cancels = 0
+
+    async def cancel(self, symbol: Symbol, client_order_id: object) -> OrderReport:  # type: ignore[override]
+        report = await super().cancel(symbol, client_order_id)  # type: ignore[arg-type]
+        if self.lose_cancels > 0:
+            self.lose_cancels -= 1
+            raise RetryableVenueError("read timeout", delay_s=0.0)
+        return report
+
+
+def _cancel_world() -> tuple[SimVenue, LosingCancels, InMemoryJournal, InMemoryBus, OrderManager]:
+    info = builtin_exchange_info()
+    core = SimVenue(info.instruments, lambda: 1_700_000_000_000_000_000)
+    core.deposit("me", "USDT", D(1000))
+    core.on_trade("BTCUSDT", D(30_000), D(1))
+    core.on_quote("BTCUSDT", D("29999.99"), D(5), D(30_000), D(5))
+    venue = LosingCancels(core, "me", info)
+    journal, bus = InMemoryJournal(), InMemoryBus()
+    return core, venue, journal, bus, OrderManager(venue, journal, bus, lambda: 1, VenueId("sim"), lookup_backoff_s=0.0)
+
+
+def test_cancel_when_open_then_canceled_journaled_done_and_event_published() -> None:
+    core, _, journal, bus, manager = _cancel_world()
+    canceled: list[OrderCanceled] = []
+    bus.subscribe(OrderCanceled, canceled.append)
+    request = _buy("c1")
+    asyncio.run(manager.submit(request, STRATEGY))
+
+    report = asyncio.run(manager.cancel(BTC, request.client_order_id))
+
+    assert report is not None and report.status is OrderStatus.CANCELED
+    assert core.open_orders("me", "BTCUSDT") == []
+    assert [e.client_order_id for e in canceled] == [request.client_order_id]
+    entry = journal.get(request.client_order_id)
+    assert entry is not None and entry.state is JournalState.DONE
+
+
+def test_cancel_when_answer_lost_then_looked_up_and_returned_canceled_without_error() -> None:
+    core, venue, _, _, manager = _cancel_world()
+    request = _buy("c2")
+    asyncio.run(manager.submit(request, STRATEGY))
+    venue.lose_cancels = 1
+
+    report = asyncio.run(manager.cancel(BTC, request.client_order_id))
+
+    assert report is not None and report.status is OrderStatus.CANCELED
+    assert core.open_orders("me", "BTCUSDT") == []
+
+
+def test_cancel_when_already_closed_or_never_placed_then_final_state_or_none() -> None:
+    _, _, _, _, manager = _cancel_world()
+    request = _buy("c3")
+    asyncio.run(manager.submit(request, STRATEGY))
+    asyncio.run(manager.cancel(BTC, request.client_order_id))
+
+    again = asyncio.run(manager.cancel(BTC, request.client_order_id))  # venue: -2011 unknown order
+    never = asyncio.run(manager.cancel(BTC, client_order_id(STRATEGY, BTC, Side.BUY, "nope")))
+
+    assert again is not None and again.status is OrderStatus.CANCELED
+    assert never is None
+
+
+def test_amend_when_quantity_reduced_then_kept_open_with_new_quantity_and_event() -> None:
+    core, _, _, bus, manager = _cancel_world()
+    amended: list[OrderAmended] = []
+    bus.subscribe(OrderAmended, amended.append)
+    request = _buy("a1", qty="0.003")
+    asyncio.run(manager.submit(request, STRATEGY))
+
+    report = asyncio.run(manager.amend(BTC, request.client_order_id, D("0.001")))
+
+    assert report.quantity == D("0.001")
+    assert report.status is OrderStatus.NEW
+    assert [o.orig_qty for o in core.open_orders("me", "BTCUSDT")] == [D("0.001")]
+    assert [e.new_quantity for e in amended] == [D("0.001")]
+
+
+def test_submit_when_every_send_lost_before_the_venue_then_rejected_as_given_up_and_nothing_placed() -> None:
+    core, _, journal, bus, manager = _world(lose=10, before=True)
+    rejected: list[OrderRejected] = []
+    bus.subscribe(OrderRejected, rejected.append)
+    request = _buy("g1")
+
+    outcome = asyncio.run(manager.submit(request, STRATEGY))
+
+    assert isinstance(outcome, OrderRejected)
+    assert outcome.code == GAVE_UP
+    assert core.all_orders("me", "BTCUSDT") == []
+    entry = journal.get(request.client_order_id)
+    assert entry is not None and entry.state is JournalState.REJECTED
+    assert [r.code for r in rejected] == [GAVE_UP]

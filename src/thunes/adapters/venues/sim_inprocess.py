@@ -70,6 +70,13 @@ class InProcessVenue:
         except VenueError as e:
             raise RejectedByVenueError(e.msg, e.code) from e
 
+    async def amend(self, symbol: Symbol, client_order_id: ClientOrderId, new_qty: Decimal) -> OrderReport:
+        try:
+            order = self._venue.amend_order(self._account, str(symbol), new_qty, client_id=str(client_order_id))
+        except VenueError as e:
+            raise RejectedByVenueError(e.msg, e.code) from e
+        return report_of(order)
+
     async def open_orders(self, symbol: Symbol | None = None) -> list[OrderReport]:
         return [report_of(o) for o in self._venue.open_orders(self._account, None if symbol is None else str(symbol))]
 
