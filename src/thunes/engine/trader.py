@@ -93,7 +93,11 @@ class Trader:
 
     async def on_bar(self, bar: Bar) -> None:
         """Feed one closed bar; acts on the signal at once (the venue fills at the next price)."""
-        signal = self.strategy.on_bar(bar)
+        await self.act(self.strategy.on_bar(bar), bar)
+
+    async def act(self, signal: Signal, bar: Bar) -> None:
+        """Everything after the strategy: sizing, the risk gate, the order, the booking. The fast
+        backtest calls it with signals computed for the whole series at once."""
         if signal is Signal.HOLD:
             return
         self.stats.signals += 1

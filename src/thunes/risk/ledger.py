@@ -53,6 +53,9 @@ class Ledger:
         self._dust_notional = dust_notional
         self._positions: dict[Symbol, Position] = {p.symbol: p for p in positions if p.is_open}
         self._reservations: dict[ClientOrderId, Reservation] = {r.client_order_id: r for r in reservations}
+        # What a close left behind, too small to sell on its own; the next entry carries it, so the
+        # next exit sells it too and dust never piles up trip after trip (in memory only).
+        self._dust: dict[Symbol, Position] = {}
 
     # --- queries ------------------------------------------------------------------------------
     def open_symbols(self) -> frozenset[Symbol]:
@@ -79,6 +82,7 @@ class Ledger:
 
     def sync(self, position: Position) -> None:
         """Replace the book's view of ``position.symbol`` (reconciliation); a flat one removes it."""
+        self._dust.pop(position.symbol, None)
         if position.is_open:
             self._positions[position.symbol] = position
         else:
@@ -109,7 +113,7 @@ class Ledger:
             if assets is None:
                 detail = f"cannot split {fill.symbol} into base/quote: give the instrument"
                 return FillEffect(fill.symbol, untracked=True, detail=detail)
-            position = Position(fill.symbol, *assets)
+            position = self._dust.pop(fill.symbol, None) or Position(fill.symbol, *assets)
         known = (position.base_asset, position.quote_asset)
         if fill.commission and fill.commission_asset not in known and fee_value_quote is None:
             raise ValueError(f"fee in {fill.commission_asset} needs its {position.quote_asset} value (fee_value_quote)")
@@ -121,6 +125,9 @@ class Ledger:
         if not after.is_open or (fill.side is Side.SELL and after.quantity * fill.price < self._dust_notional):
             # A remainder too small to sell is dust: the position is closed for risk purposes.
             self._positions.pop(fill.symbol, None)
+            if after.is_open:
+                self._dust[fill.symbol] = Position(fill.symbol, after.base_asset, after.quote_asset, after.quantity,
+                                                   after.cost_basis)  # fmt: skip
             return FillEffect(fill.symbol, realized, closed=True, trip_pnl=after.realized_pnl)
         self._positions[fill.symbol] = after
         return FillEffect(fill.symbol, realized)

@@ -94,3 +94,24 @@ def test_ledger_when_selling_more_than_held_then_untracked_and_unchanged() -> No
 
     assert effect.untracked
     assert book.held(Symbol("BTCUSDT")) == Decimal("0.0002")
+
+
+def test_ledger_when_a_close_leaves_dust_then_the_next_entry_carries_it_and_the_trip_pnl_excludes_the_old_trip() -> (
+    None
+):
+    book = Ledger("USDT", Decimal(5))
+    first = buy(coid="b1", quantity="0.0001", price=None)
+    book.apply(fill(first, "100000", trade_id="t1", commission="0.0000001", commission_asset="BTC"))
+    closed = book.apply(fill(sell(coid="s1", quantity="0.00009"), "110000", trade_id="t2"))
+    flat_held = book.held(Symbol("BTCUSDT"))
+    book.apply(fill(buy(coid="b2", quantity="0.0001", price=None), "100000", trade_id="t3"))
+    carried = book.held(Symbol("BTCUSDT"))
+    second = book.apply(fill(sell(coid="s2", quantity="0.0001099"), "100000", trade_id="t4"))
+
+    assert closed.closed is True  # 0.0000099 BTC left: worth ~1 USDT, below the 5 USDT dust line
+    assert flat_held == 0  # closed for risk: no open position counted
+    assert carried == Decimal("0.0001099")  # the new entry plus the dust of the last trip
+    assert second.closed is True
+    assert book.held(Symbol("BTCUSDT")) == 0
+    assert second.trip_pnl is not None and second.trip_pnl < 0  # this trip only: dust bought at 100k sold at 100k
+    assert closed.trip_pnl is not None and closed.trip_pnl > 0

@@ -2,6 +2,9 @@
 
 Pacing: with ``speed`` the replay's clock runs ``speed`` times faster than the wall clock (1 = real
 time); ``None`` replays as fast as the event loop allows while still letting clients be served.
+A ``gate`` makes the replay lockstep: after each closed candle it waits until the gate opens (the
+trader has acted on that candle), so a paper session sees exactly the market a backtest sees, and
+the two can be compared order by order (``thunes parity``).
 
 Depth comes from one of two sources per symbol. Bar replays have none: each quote is written into the
 published book as a one-level diff (update id = the quote's). Recorded replays (``capture_events``) carry
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
 
 from thunes.adapters.venues.simserver import market_messages as msg
@@ -56,6 +59,7 @@ class ReplayDriver:
         *,
         speed: float | None = None,
         wall_ns: Callable[[], int] = time.monotonic_ns,
+        gate: Callable[[BarClosed], Awaitable[None]] | None = None,
     ) -> None:
         if speed is not None and speed <= 0:
             raise ValueError("speed must be positive (or None for as fast as possible)")
@@ -64,6 +68,7 @@ class ReplayDriver:
         self._events: Iterator[ReplayEvent] = iter(events)
         self._speed = speed
         self._wall_ns = wall_ns
+        self._gate = gate  # lockstep: after each closed candle, wait until the trader has acted on it
         self.published = 0
         self.finished = asyncio.Event()
         self._resumed = asyncio.Event()
@@ -119,6 +124,8 @@ class ReplayDriver:
                 await self._resumed.wait()
                 start_wall += self._wall_ns() - paused_at
             self.apply(event)
+            if self._gate is not None and isinstance(event, BarClosed):
+                await self._gate(event)
         self.finished.set()
 
     def apply(self, event: ReplayEvent) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -101,6 +101,8 @@ async def start(
     events: Iterable[ReplayEvent],
     config: VenueConfig,
     deposits: Mapping[str, Mapping[str, Decimal]] | None = None,
+    *,
+    gate: Callable[[BarClosed], Awaitable[None]] | None = None,
 ) -> RunningVenue:
     """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay."""
     app = build_app(state)
@@ -110,7 +112,7 @@ async def start(
     if config.state_file is not None and config.state_file.is_file():
         faults.load_state(state.venue, config.state_file)
     iterator = iter(events)
-    driver = ReplayDriver(state, hub, iterator, speed=config.speed)
+    driver = ReplayDriver(state, hub, iterator, speed=config.speed, gate=gate)
     closed = 0
     while closed < config.warmup_bars:  # replay some history instantly, before anyone connects
         event = next(iterator, None)

@@ -1,0 +1,67 @@
+"""The event-driven backtest (whole engine core, every replayed market event) and the fast path
+(vectorised signals, engine core on signal bars only) trade identically on the real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from thunes.app.config import load_settings
+from thunes.app.event_backtest import EventBacktestResult, run_event_backtest
+from thunes.app.fast_backtest import run_fast_backtest
+from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.domain.enums import Side
+from thunes.domain.market import Timeframe
+
+
+def _world(shared_data: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, timeframe: str) -> tuple[Any, ...]:
+    monkeypatch.setenv("THUNES_DATA__SHARED_DATA_DIR", str(shared_data))
+    monkeypatch.setenv("THUNES_STRATEGY__NAME", strategy)
+    monkeypatch.setenv("THUNES_BACKTEST__TIMEFRAME", timeframe)
+    settings = load_settings()
+    info, _ = load_exchange_info_source(settings.rules, settings.data)
+    instrument = info.get(settings.backtest.symbol)
+    bars = load_bars(instrument, Timeframe(timeframe), settings.data, path=settings.backtest.data_path).bars
+    return settings, instrument, bars, info
+
+
+def _trades(result: EventBacktestResult) -> list[tuple[object, ...]]:
+    return [(f.client_order_id, f.side, f.price, f.quantity, f.commission, f.commission_asset, f.ts_ns, f.trade_id)
+            for f in result.fills]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("strategy", "timeframe"), [("sma_cross", "1h"), ("rsi_reversion", "1h"),
+                                                     ("sma_cross", "5m"), ("rsi_reversion", "5m")])  # fmt: skip
+def test_fast_path_when_run_on_real_btc_data_then_same_fills_as_the_event_driven_path(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, timeframe: str
+) -> None:
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, strategy, timeframe)
+
+    event = run_event_backtest(settings, instrument, bars, info)
+    fast = run_fast_backtest(settings, instrument, bars, info)
+
+    print(f"{strategy} {timeframe}: bars={len(bars)} fills={len(event.fills)} denied={dict(event.stats.denied)}")
+    assert len(event.fills) > 50
+    assert _trades(fast) == _trades(event)
+    assert fast.stats == event.stats
+    assert fast.position == event.position
+    assert event.stats.rejected == {}  # never a -1013 (filters) nor a -2010 (balance) from the venue
+    assert {f.side for f in event.fills} == {Side.BUY, Side.SELL}
+
+
+def test_event_backtest_when_run_twice_then_identical_and_equity_marked_every_traded_bar(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
+    bars = bars.slice(0, 2_000)
+
+    first = run_event_backtest(settings, instrument, bars, info, warmup_bars=100)
+    second = run_event_backtest(settings, instrument, bars, info, warmup_bars=100)
+
+    assert _trades(first) == _trades(second)
+    assert len(first.equity) == len(bars) - 100
+    assert first.equity[0][1] == 1000  # nothing traded during the warm-up
+    assert first.bars == len(bars)
