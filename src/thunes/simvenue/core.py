@@ -14,15 +14,23 @@ from decimal import Decimal
 from typing import Any
 
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from thunes.domain.fees import commission
 from thunes.domain.identifiers import Symbol
 from thunes.domain.instrument import Instrument
 from thunes.simvenue import errors as err
-from thunes.simvenue.market import DepthBook, Level, MarketState
+from thunes.simvenue.market import DepthBook, MarketState
+from thunes.simvenue.matching import emit, emit_balances, execute, fill, finish, settle
 from thunes.simvenue.models import Account, Accounts, AccountUpdate, Balance, ExecutionReport, SimOrder, SimTrade
 from thunes.simvenue.persistence import FORMAT_VERSION, dump_accounts, load_accounts
 from thunes.simvenue.slippage import SlippageModel
-from thunes.simvenue.validation import CLIENT_ID, OrderParams, check_balance, check_filters, check_params
+from thunes.simvenue.validation import (
+    CLIENT_ID,
+    OrderParams,
+    check_balance,
+    check_duplicate,
+    check_filters,
+    check_params,
+    plain_shape,
+)
 
 __all__ = ["OrderParams", "SimVenue"]
 
@@ -85,8 +93,7 @@ class SimVenue:
         self._next_order_id, self._sequence = int(data["next_order_id"]), int(data["sequence"])
         for symbol, market in self._markets.items():
             market.next_trade_id = int(data["next_trade_ids"].get(symbol, market.next_trade_id))
-            market.buys.clear()
-            market.sells.clear()
+            market.clear_resting()
         for order in self._orders.values():
             if order.is_open and order.order_type is not OrderType.MARKET:
                 self._markets[order.symbol].rest(order)
@@ -130,181 +137,147 @@ class SimVenue:
         m = self._markets[symbol]
         now_ms = self._clock_ns() // NS_PER_MS
         m.record_trade(price, qty, now_ms)
-        if not m.buys and not m.sells:
-            return
-        buys, sells = m.crossed_by_trade(m.ticks(price))
+        if (m.buy_top is not None or m.sell_top is not None) and m.may_cross(price):
+            self._fill_crossed(m, m.ticks(price), qty, now_ms)
+
+    def _fill_crossed(self, m: MarketState, price_ticks: int, qty: Decimal, now_ms: int) -> None:
+        """Fill the resting orders a trade of ``qty`` at ``price_ticks`` goes through, best first."""
         available = qty
-        for order_id in buys + sells:
+        for order_id in m.crossed_by_trade(price_ticks):
             if available <= 0:
                 break
             order = self._orders[order_id]
             take = min(order.remaining, available)
             available -= take
             assert order.price is not None
-            self._fill(m, order, [(order.price, take)], is_maker=True, now_ms=now_ms)
+            acct = self._accounts[order.account]
+            fill(m, acct, order, [(order.price, take)], True, now_ms, self._listeners)
             if not order.is_open:
                 m.unrest(order)
-                self._settle(self._accounts[order.account], order)
+                settle(acct, order)
 
     # --- orders -----------------------------------------------------------------------------------
     def place_order(self, account: str, params: OrderParams, *, test: bool = False) -> SimOrder:
         """Validate, then match ``params``; returns the order after matching (``test``: validate only)."""
         m = self.market(params.symbol)
+        return self._place(m, account, params, self._clock_ns() // NS_PER_MS, test)
+
+    def place_order_ticks(
+        self,
+        account: str,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        qty_lots: int,
+        price_ticks: int | None = None,
+        time_in_force: TimeInForce | None = None,
+        client_order_id: str | None = None,
+        *,
+        test: bool = False,
+    ) -> SimOrder:
+        """:meth:`place_order` for ``qty_lots * stepSize`` at ``price_ticks * tickSize`` (integer entry point).
+
+        For backtests and the RL environment, whose prices already are ticks and quantities lots
+        (``stepSize`` of LOT_SIZE). Same checks, errors, fills and reports as :meth:`place_order` with
+        those ``Decimal`` values: the filters are checked on the integers, and any order they do not
+        accept outright is handed, converted, to :meth:`place_order` for Binance's exact answer.
+        ``price_ticks`` is None for MARKET orders; orders by quote amount (``quoteOrderQty``) go through
+        :meth:`place_order`. ``ValueError`` for a symbol without a tick or step size.
+        """
+        m = self.market(symbol)
+        if not m.filters.tick_api:
+            raise ValueError(f"{symbol} has no tick or step size: place its orders in Decimal")
         now_ms = self._clock_ns() // NS_PER_MS
+        inst = m.instrument
+        qty = qty_lots * inst.lot_size.step_size
+        price = None if price_ticks is None else price_ticks * inst.price_filter.tick_size
+        if not plain_shape(inst, order_type, price_ticks is not None, time_in_force, client_order_id):
+            params = OrderParams(symbol, side, order_type, qty, None, price, time_in_force, client_order_id)
+            return self._place(m, account, params, now_ms, test)
+        acct = self._accounts[account]
+        try:
+            ok = m.filters.accepts_ticks(
+                side, order_type, qty_lots, qty, price_ticks or 0, m.avg_price(now_ms), acct.open_per_symbol[symbol]
+            )
+        except ArithmeticError:
+            ok = False
+        if not ok:  # the full Decimal path gives Binance's exact error (its checks run in the same order)
+            params = OrderParams(symbol, side, order_type, qty, None, price, time_in_force, client_order_id)
+            return self._place(m, account, params, now_ms, test)
+        client_id = client_order_id or self._random_client_id()
+        check_duplicate(acct, symbol, client_id)
+        return self._admit(
+            m, acct, symbol, side, order_type, time_in_force, qty, price, price_ticks or 0, None, client_id,
+            now_ms, test,
+        )  # fmt: skip
+
+    def _place(self, m: MarketState, account: str, params: OrderParams, now_ms: int, test: bool) -> SimOrder:
         acct = self._accounts[account]
         check_params(m.instrument, params)
         client_id = params.client_order_id or self._random_client_id()
-        same_id = acct.by_client.get((params.symbol, client_id), ())
-        if any(i in acct.open and acct.open[i].client_order_id == client_id for i in same_id):
-            raise err.new_order_rejected(err.DUPLICATE_ORDER)
-        check_filters(m.instrument, params, m.avg_price(now_ms), acct.open_per_symbol[params.symbol], acct)
-        if params.order_type is OrderType.LIMIT_MAKER and m.would_take(params.side, params.price or ZERO):
+        check_duplicate(acct, params.symbol, client_id)
+        avg_price, open_orders = m.avg_price(now_ms), acct.open_per_symbol[params.symbol]
+        side, order_type, qty, price, quote = (
+            params.side, params.order_type, params.quantity, params.price, params.quote_order_qty
+        )  # fmt: skip
+        try:
+            ok = m.filters.accepts(side, order_type, qty, price, quote, avg_price, open_orders)
+        except ArithmeticError:
+            ok = False
+        if not ok:
+            check_filters(m.instrument, params, avg_price, open_orders, acct)  # raises the first broken filter
+        return self._admit(
+            m, acct, params.symbol, side, order_type, params.time_in_force, qty, price, None, quote, client_id,
+            now_ms, test,
+        )  # fmt: skip
+
+    def _admit(
+        self,
+        m: MarketState,
+        acct: Account,
+        symbol: str,
+        side: Side,
+        order_type: OrderType,
+        tif: TimeInForce | None,
+        qty: Decimal | None,
+        price: Decimal | None,
+        price_ticks: int | None,
+        quote: Decimal | None,
+        client_id: str,
+        now_ms: int,
+        test: bool,
+    ) -> SimOrder:
+        """The checks after the filters (would-take, balance), then the order: new, executed, settled.
+
+        ``price_ticks`` is None when the order came in ``Decimal``: it is computed here, after every check.
+        """
+        if order_type is OrderType.LIMIT_MAKER and m.would_take(side, price or ZERO):
             raise err.new_order_rejected(err.WOULD_TAKE)
-        levels = self._liquidity(m, params)
-        check_balance(m.instrument, params, levels, acct.balances)
-        if test:
-            return self._new_order(m, account, params, client_id, now_ms)
-        order = self._new_order(m, account, params, client_id, now_ms)
-        acct.orders[order.order_id] = order
-        acct.open[order.order_id] = order
-        acct.open_per_symbol[order.symbol] += 1
-        acct.by_client.setdefault((order.symbol, client_id), []).append(order.order_id)
-        self._orders[order.order_id] = order
-        self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"))
-        self._execute(m, acct, order, levels, now_ms)
-        self._settle(acct, order)
-        return order.snapshot()
-
-    @staticmethod
-    def _settle(acct: Account, order: SimOrder) -> None:
-        """Drop a finished order from the open set."""
-        if not order.is_open and acct.open.pop(order.order_id, None) is not None:
-            acct.open_per_symbol[order.symbol] -= 1
-
-    def _random_client_id(self) -> str:
-        return format(self._rng.getrandbits(88), "022x")  # 22 characters, like Binance's own ids
-
-    def _liquidity(self, m: MarketState, p: OrderParams) -> list[Level]:
-        """What this order would take right now (nothing for a passive limit)."""
-        if p.order_type is OrderType.LIMIT_MAKER:
-            return []
-        if p.price is not None and not m.would_take(p.side, p.price):
-            return []  # a passive limit takes nothing now
-        if p.quote_order_qty is not None:
-            reference = m.reference_price(p.side)
-            if reference is None:
-                return []
-            estimate = int(p.quote_order_qty / reference / m.instrument.step_size) * m.instrument.step_size
-            return self._trim_to_quote(m.quote_levels(p.side, estimate * 2, None), p.quote_order_qty, m)
-        assert p.quantity is not None
-        return m.quote_levels(p.side, p.quantity, p.price)
-
-    @staticmethod
-    def _trim_to_quote(levels: list[Level], budget: Decimal, m: MarketState) -> list[Level]:
-        """Cut levels so their notional stays within ``budget``, quantities on the step (rest-api.md)."""
-        out: list[Level] = []
-        step = m.instrument.step_size
-        for price, qty in levels:
-            affordable = int(budget / price / step) * step
-            take = min(qty, affordable)
-            if take <= 0:
-                break
-            out.append((price, take))
-            budget -= price * take
-        return out
-
-    def _new_order(self, m: MarketState, account: str, p: OrderParams, client_id: str, now_ms: int) -> SimOrder:
+        levels = m.taker_levels(side, order_type, qty, price, quote)
+        check_balance(m.instrument, side, order_type, qty, price, quote, levels, acct.balances)
+        if price_ticks is None:
+            price_ticks = 0 if price is None else m.ticks(price)
         self._sequence += 1
         order_id = self._next_order_id
         self._next_order_id += 1
-        qty = p.quantity if p.quantity is not None else ZERO
-        return SimOrder(
-            account, p.symbol, order_id, client_id, p.side, p.order_type, p.time_in_force, p.price,
-            qty, p.quote_order_qty or ZERO, now_ms, update_time_ms=now_ms, working_time_ms=now_ms,
-            sequence=self._sequence, price_ticks=m.ticks(p.price) if p.price is not None else 0,
+        order = SimOrder(
+            acct.name, symbol, order_id, client_id, side, order_type, tif, price, ZERO if qty is None else qty,
+            quote or ZERO, now_ms, OrderStatus.NEW, ZERO, ZERO, now_ms, now_ms, self._sequence, price_ticks,
         )  # fmt: skip
+        if test:
+            return order
+        acct.orders[order_id] = order
+        acct.open[order_id] = order
+        acct.open_per_symbol[symbol] += 1
+        acct.by_client.setdefault((symbol, client_id), []).append(order_id)
+        self._orders[order_id] = order
+        emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"), self._listeners)
+        execute(m, acct, order, levels, now_ms, self._listeners)
+        settle(acct, order)
+        return order.snapshot()
 
-    def _execute(self, m: MarketState, acct: Account, order: SimOrder, levels: list[Level], now_ms: int) -> None:
-        """Take ``levels`` now, then rest, expire or finish the order by its type and time in force."""
-        inst = m.instrument
-        if order.order_type is OrderType.MARKET and order.orig_qty == 0:  # quote-quantity order
-            order.orig_qty = sum((q for _, q in levels), ZERO)
-        if order.time_in_force is TimeInForce.FOK and sum((q for _, q in levels), ZERO) < order.orig_qty:
-            levels = []
-        if levels:
-            m.consume(order.side, levels)
-            self._fill(m, order, levels, is_maker=False, now_ms=now_ms)
-        if not order.is_open:
-            return
-        if order.order_type is OrderType.MARKET or order.time_in_force in (TimeInForce.IOC, TimeInForce.FOK):
-            self._finish(acct, order, OrderStatus.EXPIRED, now_ms)
-            return
-        assert order.price is not None
-        if order.side is Side.BUY:
-            lock, asset = order.price * order.remaining, inst.quote_asset
-        else:
-            lock, asset = order.remaining, inst.base_asset
-        balance = acct.balances[asset]
-        balance.free -= lock
-        balance.locked += lock
-        order.locked = lock
-        m.rest(order)
-        self._emit_balances(acct, now_ms, (asset,))
-
-    def _fill(self, m: MarketState, order: SimOrder, levels: list[Level], *, is_maker: bool, now_ms: int) -> None:
-        """Apply executions to the order, the account's balances and its trade list."""
-        inst = m.instrument
-        acct = self._accounts[order.account]
-        base, quote = acct.balances[inst.base_asset], acct.balances[inst.quote_asset]
-        for price, qty in levels:
-            notional = price * qty
-            if order.side is Side.BUY:
-                fee, fee_asset = commission(qty, m.fee_rate, inst.base_precision), inst.base_asset
-                if order.locked:  # resting BUY: release what was locked at the limit price
-                    release = order.price * qty if order.price is not None else notional
-                    quote.locked -= release
-                    order.locked -= release
-                    quote.free += release - notional
-                else:
-                    quote.free -= notional
-                base.free += qty - fee
-            else:
-                fee, fee_asset = commission(notional, m.fee_rate, inst.quote_precision), inst.quote_asset
-                if order.locked:
-                    base.locked -= qty
-                    order.locked -= qty
-                else:
-                    base.free -= qty
-                quote.free += notional - fee
-            trade = SimTrade(m.next_trade_id, order.order_id, order.symbol, order.side, price, qty, fee, fee_asset,
-                             is_maker, now_ms)  # fmt: skip
-            m.next_trade_id += 1
-            order.executed_qty += qty
-            order.cumulative_quote += notional
-            order.fills.append(trade)
-            acct.trades.append(trade)
-            order.status = OrderStatus.FILLED if order.executed_qty >= order.orig_qty else OrderStatus.PARTIALLY_FILLED
-            order.update_time_ms = now_ms
-            self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "TRADE", trade))
-        self._emit_balances(acct, now_ms, (inst.base_asset, inst.quote_asset))
-
-    def _finish(self, acct: Account, order: SimOrder, status: OrderStatus, now_ms: int) -> None:
-        """End an open order (CANCELED or EXPIRED), unlocking what it still holds."""
-        m = self._markets[order.symbol]
-        if order.locked:
-            asset = m.instrument.quote_asset if order.side is Side.BUY else m.instrument.base_asset
-            balance = acct.balances[asset]
-            balance.locked -= order.locked
-            balance.free += order.locked
-            order.locked = ZERO
-            self._emit_balances(acct, now_ms, (asset,))
-        m.unrest(order)
-        order.status = status
-        order.update_time_ms = now_ms
-        self._settle(acct, order)
-        self._emit(
-            acct, ExecutionReport(now_ms, order.snapshot(), "CANCELED" if status is OrderStatus.CANCELED else "EXPIRED")
-        )
+    def _random_client_id(self) -> str:
+        return "%022x" % self._rng.getrandbits(88)  # noqa: UP031 - 22 characters, like Binance's own ids
 
     # --- queries, cancel, amend -----------------------------------------------------------------
     def _find(self, account: str, symbol: str, order_id: int | None, client_id: str | None) -> SimOrder | None:
@@ -341,7 +314,8 @@ class SimVenue:
         order = self._find(account, symbol, order_id, client_id)
         if order is None or not order.is_open:
             raise err.cancel_rejected()
-        self._finish(self._accounts[account], order, OrderStatus.CANCELED, self._clock_ns() // NS_PER_MS)
+        m = self._markets[order.symbol]
+        finish(m, self._accounts[account], order, OrderStatus.CANCELED, self._clock_ns() // NS_PER_MS, self._listeners)
         return order.snapshot()
 
     def amend_order(
@@ -385,9 +359,10 @@ class SimVenue:
             order.locked = ZERO
             order.status = OrderStatus.FILLED
             m.unrest(order)
-            self._settle(acct, order)
-        self._emit(acct, ExecutionReport(now_ms, order.snapshot(), "REPLACED", orig_client_order_id=orig_client))
-        self._emit_balances(acct, now_ms, (asset,))
+            settle(acct, order)
+        report = ExecutionReport(now_ms, order.snapshot(), "REPLACED", orig_client_order_id=orig_client)
+        emit(acct, report, self._listeners)
+        emit_balances(acct, now_ms, (asset,), self._listeners)
         return order.snapshot()
 
     def open_orders(self, account: str, symbol: str | None = None) -> list[SimOrder]:
@@ -405,15 +380,3 @@ class SimVenue:
 
     def avg_price(self, symbol: str) -> Decimal | None:
         return self.market(symbol).avg_price(self._clock_ns() // NS_PER_MS)
-
-    # --- reports ----------------------------------------------------------------------------------
-    def _emit(self, acct: Account, report: ExecutionReport) -> None:
-        acct.outbox.append(report)
-        for listener in self._listeners:
-            listener(report.order.account)
-
-    def _emit_balances(self, acct: Account, now_ms: int, assets: tuple[str, ...]) -> None:
-        rows = tuple((a, acct.balances[a].free, acct.balances[a].locked) for a in assets)
-        acct.outbox.append(AccountUpdate(now_ms, rows))
-        for listener in self._listeners:
-            listener(acct.name)

@@ -3,20 +3,26 @@
 Liquidity for a taker comes, in order of preference, from a synced L2 book (walked level by
 level), else the best bid/ask (with bar slippage), else the last trade price (with slippage).
 Resting limit orders fill only when a market trade goes *through* their price (SPEC §8).
+
+Resting orders are indexed by integer ticks, best first, and the best price of each side is kept
+at hand, so a market trade that crosses no resting order costs two comparisons whatever the
+number of orders resting.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from itertools import islice, takewhile
+from itertools import islice
 from typing import Literal, Protocol
 
 from sortedcontainers import SortedList
 
-from thunes.domain.enums import Side
+from thunes.domain.enums import OrderType, Side
 from thunes.domain.instrument import Instrument
+from thunes.simvenue.fastfilters import FastFilters
 from thunes.simvenue.models import SimOrder
 from thunes.simvenue.slippage import SlippageModel
 
@@ -25,6 +31,11 @@ __all__ = ["DepthBook", "Level", "MarketState"]
 Level = tuple[Decimal, Decimal]  # (price, quantity)
 NS_PER_MS = 1_000_000
 _CATCH_UP_EVERY = 4096
+_FACTOR_CACHE_SIZE = 4096
+_ZERO = Decimal(0)
+_NO_BUY, _NO_SELL = Decimal("-9E+999999"), Decimal("9E+999999")  # finite: an infinite price is never "inside"
+_ONE = Decimal(1)
+_BPS = Decimal(10_000)
 
 
 class DepthBook(Protocol):
@@ -52,7 +63,12 @@ class DepthBook(Protocol):
 
 @dataclass(slots=True)
 class MarketState:
-    """Everything the venue knows about one symbol's market."""
+    """Everything the venue knows about one symbol's market.
+
+    ``buy_top`` / ``sell_top`` are the best resting BUY and SELL prices (``ticks * tickSize``), None
+    when that side is empty: a trade at or above ``buy_top`` and at or below ``sell_top`` goes
+    through no resting order (see :meth:`may_cross`).
+    """
 
     instrument: Instrument
     fee_rate: Decimal
@@ -73,16 +89,40 @@ class MarketState:
     sells: SortedList[tuple[int, int, int]] = field(default_factory=SortedList)  # (price ticks, sequence, id)
     next_order_id: int = 1
     next_trade_id: int = 1
+    buy_top: Decimal | None = field(default=None, init=False)
+    sell_top: Decimal | None = field(default=None, init=False)
+    filters: FastFilters = field(init=False, repr=False)
+    tick_size: Decimal = field(init=False, repr=False)  # the instrument's, at hand
+    base_fee_quantum: Decimal = field(init=False, repr=False)  # commission precision of the base asset
+    quote_fee_quantum: Decimal = field(init=False, repr=False)
+    avg_mins_ms: int = field(init=False, repr=False)
+    _buy_ticks: int = field(default=0, init=False, repr=False)  # buy_top and sell_top in ticks
+    _sell_ticks: int = field(default=0, init=False, repr=False)
+    _avg: Decimal | None = field(default=None, init=False, repr=False)  # avg_price() answer, while valid
+    _avg_dirty: bool = field(default=True, init=False, repr=False)
+    _avg_until_ms: int = field(default=0, init=False, repr=False)
+    _factors: tuple[dict[float, Decimal], dict[float, Decimal]] = field(
+        default_factory=lambda: ({}, {}), init=False, repr=False
+    )  # slippage bps -> price factor, for BUY and for SELL
+
+    def __post_init__(self) -> None:
+        self.filters = FastFilters(self.instrument)
+        self.tick_size = self.instrument.tick_size
+        self.base_fee_quantum = Decimal(1).scaleb(-self.instrument.base_precision)  # as domain.fees.commission
+        self.quote_fee_quantum = Decimal(1).scaleb(-self.instrument.quote_precision)
+        notional = self.instrument.notional
+        self.avg_mins_ms = (notional.avg_price_mins if notional is not None else 5) * 60_000
 
     # --- prices -------------------------------------------------------------------------------
     def ticks(self, price: Decimal) -> int:
-        return int(price / self.instrument.tick_size)
+        return int(price / self.tick_size)
 
     def record_trade(self, price: Decimal, qty: Decimal, time_ms: int) -> None:
         """Remember a market trade for ``avgPrice`` and as the last price (hot path: an append)."""
         self.last_price = price
         self.window.append((time_ms, price, qty))
         self.unsummed += 1
+        self._avg_dirty = True
         if self.unsummed > _CATCH_UP_EVERY:  # keep memory flat on long replays without orders
             self._catch_up()
             self._expire(time_ms)
@@ -95,8 +135,7 @@ class MarketState:
         self.unsummed = 0
 
     def _expire(self, now_ms: int) -> None:
-        mins = self.instrument.notional.avg_price_mins if self.instrument.notional is not None else 5
-        horizon, window = now_ms - mins * 60_000, self.window
+        horizon, window = now_ms - self.avg_mins_ms, self.window
         while window and window[0][0] < horizon:
             _, price, qty = window.popleft()
             self.window_qty -= qty
@@ -106,13 +145,22 @@ class MarketState:
         """Volume-weighted price over ``avgPriceMins`` (filters.md); the last price when no trade is recent.
 
         Running sums, exact in ``Decimal`` and updated lazily: O(1) amortised per trade and per order.
+        The answer is remembered until a trade arrives or the oldest trade of the window ages out.
         """
+        if not self._avg_dirty and now_ms < self._avg_until_ms:
+            return self._avg
         self._catch_up()
         self._expire(now_ms)
-        if not self.window or self.window_qty == 0:
-            return self.last_price
-        tick = self.instrument.tick_size
-        return (self.window_notional / self.window_qty / tick).to_integral_value(ROUND_FLOOR) * tick
+        window = self.window
+        if not window or self.window_qty == 0:
+            avg = self.last_price
+        else:
+            tick = self.instrument.tick_size
+            avg = (self.window_notional / self.window_qty / tick).to_integral_value(ROUND_FLOOR) * tick
+        # _expire drops a trade once now - avg_mins_ms > its time: nothing changes before that.
+        self._avg, self._avg_dirty = avg, False
+        self._avg_until_ms = window[0][0] + self.avg_mins_ms + 1 if window else 1 << 62
+        return avg
 
     def reference_price(self, side: Side) -> Decimal | None:
         """Best price a taker on ``side`` would meet, before slippage."""
@@ -120,11 +168,17 @@ class MarketState:
         return quote if quote is not None else self.last_price
 
     # --- taking liquidity ------------------------------------------------------------------------
-    def _slipped(self, price: Decimal, side: Side, qty: Decimal) -> Decimal:
+    def _slipped(self, price: Decimal, buy: bool, qty: Decimal) -> Decimal:
         bps = self.slippage.bps(qty, self.bar_volume, self.bar_range)
-        factor = Decimal(1) + (Decimal(str(bps)) / 10_000 if side is Side.BUY else -Decimal(str(bps)) / 10_000)
-        tick = self.instrument.tick_size
-        rounding = ROUND_CEILING if side is Side.BUY else ROUND_FLOOR  # always against the taker
+        factors = self._factors[0 if buy else 1]
+        factor = factors.get(bps)
+        if factor is None:  # 1 ± bps / 10_000, remembered: without bar context every order has the same bps
+            if len(factors) >= _FACTOR_CACHE_SIZE:
+                factors.clear()
+            move = Decimal(str(bps)) / _BPS
+            factor = factors[bps] = _ONE + move if buy else _ONE - move
+        tick = self.tick_size
+        rounding = ROUND_CEILING if buy else ROUND_FLOOR  # always against the taker
         return (price * factor / tick).to_integral_value(rounding) * tick
 
     def quote_levels(self, side: Side, qty: Decimal, limit: Decimal | None) -> list[Level]:
@@ -134,17 +188,51 @@ class MarketState:
             limit_ticks = None if limit is None else book.to_ticks(limit)
             levels = book.walk("ask" if side is Side.BUY else "bid", book.to_lots(qty), limit_ticks)
             return [(book.price(t), book.qty(n)) for t, n in levels]
-        reference = self.reference_price(side)
+        buy = side is Side.BUY
+        reference = self.ask if buy else self.bid  # reference_price(), inlined: this runs on every taker
         if reference is None:
-            return []
-        price = self._slipped(reference, side, qty)
-        if limit is not None and ((side is Side.BUY and price > limit) or (side is Side.SELL and price < limit)):
+            reference = self.last_price
+            if reference is None:
+                return []
+        price = self._slipped(reference, buy, qty)
+        if limit is not None and (price > limit if buy else price < limit):
             # Slippage pushed past the limit: the limit itself still trades if the quote is inside it.
-            if (side is Side.BUY and reference > limit) or (side is Side.SELL and reference < limit):
+            if reference > limit if buy else reference < limit:
                 return []
             price = limit
-        available = self.ask_qty if side is Side.BUY else self.bid_qty
-        return [(price, qty if available is None else min(qty, available))]
+        available = self.ask_qty if buy else self.bid_qty
+        return [(price, available if available is not None and available < qty else qty)]  # min(qty, available)
+
+    def taker_levels(
+        self, side: Side, order_type: OrderType, qty: Decimal | None, price: Decimal | None, quote: Decimal | None
+    ) -> list[Level]:
+        """What a new order would take right now (nothing for a passive limit)."""
+        if order_type is OrderType.LIMIT_MAKER:
+            return []
+        if price is not None and not self.would_take(side, price):
+            return []  # a passive limit takes nothing now
+        if quote is not None:
+            reference = self.reference_price(side)
+            if reference is None:
+                return []
+            step = self.instrument.step_size
+            estimate = int(quote / reference / step) * step
+            return self._trim_to_quote(self.quote_levels(side, estimate * 2, None), quote)
+        assert qty is not None
+        return self.quote_levels(side, qty, price)
+
+    def _trim_to_quote(self, levels: list[Level], budget: Decimal) -> list[Level]:
+        """Cut levels so their notional stays within ``budget``, quantities on the step (rest-api.md)."""
+        out: list[Level] = []
+        step = self.instrument.step_size
+        for price, qty in levels:
+            affordable = int(budget / price / step) * step
+            take = min(qty, affordable)
+            if take <= 0:
+                break
+            out.append((price, take))
+            budget -= price * take
+        return out
 
     def consume(self, side: Side, fills: list[Level]) -> None:
         """Remove taken liquidity from the L2 book (or the top-of-book quantity)."""
@@ -152,32 +240,75 @@ class MarketState:
         if book is not None and book.synced:
             book.consume("ask" if side is Side.BUY else "bid", [(book.to_ticks(p), book.to_lots(q)) for p, q in fills])
             return
-        taken = sum((q for _, q in fills), Decimal(0))
+        taken = _ZERO + fills[0][1] if len(fills) == 1 else sum((q for _, q in fills), _ZERO)
         if side is Side.BUY and self.ask_qty is not None:
-            self.ask_qty = max(Decimal(0), self.ask_qty - taken)
+            left = self.ask_qty - taken
+            self.ask_qty = left if left > _ZERO else _ZERO  # max(0, left)
         elif side is Side.SELL and self.bid_qty is not None:
-            self.bid_qty = max(Decimal(0), self.bid_qty - taken)
+            left = self.bid_qty - taken
+            self.bid_qty = left if left > _ZERO else _ZERO
 
     # --- resting orders --------------------------------------------------------------------------
     def rest(self, order: SimOrder) -> None:
+        ticks = order.price_ticks
         if order.side is Side.BUY:
-            self.buys.add((-order.price_ticks, order.sequence, order.order_id))
+            self.buys.add((-ticks, order.sequence, order.order_id))
+            if self.buy_top is None or ticks > self._buy_ticks:
+                self._buy_ticks, self.buy_top = ticks, ticks * self.tick_size
         else:
-            self.sells.add((order.price_ticks, order.sequence, order.order_id))
+            self.sells.add((ticks, order.sequence, order.order_id))
+            if self.sell_top is None or ticks < self._sell_ticks:
+                self._sell_ticks, self.sell_top = ticks, ticks * self.tick_size
 
     def unrest(self, order: SimOrder) -> None:
-        key = (
-            (-order.price_ticks, order.sequence, order.order_id)
-            if order.side is Side.BUY
-            else (order.price_ticks, order.sequence, order.order_id)
-        )
-        (self.buys if order.side is Side.BUY else self.sells).discard(key)
+        ticks = order.price_ticks
+        if order.side is Side.BUY:
+            buys = self.buys
+            buys.discard((-ticks, order.sequence, order.order_id))
+            if ticks == self._buy_ticks:  # the best level may have emptied
+                self._buy_ticks = -buys[0][0] if buys else 0
+                self.buy_top = self._buy_ticks * self.tick_size if buys else None
+        else:
+            sells = self.sells
+            sells.discard((ticks, order.sequence, order.order_id))
+            if ticks == self._sell_ticks:
+                self._sell_ticks = sells[0][0] if sells else 0
+                self.sell_top = self._sell_ticks * self.tick_size if sells else None
 
-    def crossed_by_trade(self, price_ticks: int) -> tuple[list[int], list[int]]:
-        """Resting order ids a trade at ``price_ticks`` goes through: buys above it, sells below it."""
-        buys = [key[2] for key in takewhile(lambda k: -k[0] > price_ticks, self.buys)] if self.buys else []
-        sells = [key[2] for key in takewhile(lambda k: k[0] < price_ticks, self.sells)] if self.sells else []
-        return buys, sells
+    def clear_resting(self) -> None:
+        self.buys.clear()
+        self.sells.clear()
+        self.buy_top = self.sell_top = None
+
+    def may_cross(self, price: Decimal) -> bool:
+        """False when a trade at ``price`` certainly goes through no resting order.
+
+        Exact against :meth:`crossed_by_trade`: ``int(price / tick)`` is monotonic in ``price`` and equal
+        to ``n`` at ``price == n * tick``, so ``price >= buy_top`` crosses no buy and ``price <= sell_top``
+        no sell. A price that is not finite always gets the exact path (which raises, as it always did).
+        """
+        low = _NO_BUY if self.buy_top is None else self.buy_top
+        high = _NO_SELL if self.sell_top is None else self.sell_top
+        try:
+            return not low <= price <= high
+        except ArithmeticError:  # NaN
+            return True
+
+    def crossed_by_trade(self, price_ticks: int) -> Iterator[int]:
+        """Resting order ids a trade at ``price_ticks`` goes through, best first: buys above it, then sells below.
+
+        Lazy, so a trade that fills one order out of thousands crossed costs one step, not thousands. The
+        caller may unrest the order it was just given before asking for the next one.
+        """
+        for side, sign in ((self.buys, -1), (self.sells, 1)):  # buys are keyed by -ticks
+            i = 0
+            while i < len(side):
+                key = side[i]
+                if key[0] >= sign * price_ticks:  # goes through buys above the trade price, sells below it
+                    break
+                yield key[2]
+                if i < len(side) and side[i] == key:  # still resting: step past it
+                    i += 1
 
     def would_take(self, side: Side, price: Decimal) -> bool:
         """True when a limit order at ``price`` would trade immediately (LIMIT_MAKER guard)."""

@@ -19,7 +19,15 @@ from thunes.domain.rules import MarketContext, check_order
 from thunes.simvenue import errors as err
 from thunes.simvenue.models import Account, Balance
 
-__all__ = ["CLIENT_ID", "OrderParams", "check_balance", "check_filters", "check_params"]
+__all__ = [
+    "CLIENT_ID",
+    "OrderParams",
+    "check_balance",
+    "check_duplicate",
+    "check_filters",
+    "check_params",
+    "plain_shape",
+]
 
 ZERO = Decimal(0)
 CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
@@ -90,20 +98,57 @@ def check_filters(
         raise err.filter_failure(violations[0].filter.value)
 
 
-def check_balance(instrument: Instrument, p: OrderParams, levels: list[Level], balances: Mapping[str, Balance]) -> None:
+def check_balance(
+    instrument: Instrument,
+    side: Side,
+    order_type: OrderType,
+    qty: Decimal | None,
+    price: Decimal | None,
+    quote: Decimal | None,
+    levels: list[Level],
+    balances: Mapping[str, Balance],
+) -> None:
     """Free funds must cover the order: quote for a BUY (at its limit, or what it will take), base for a SELL."""
-    if p.side is Side.BUY:
-        if p.order_type is not OrderType.MARKET:
-            assert p.price is not None
-            assert p.quantity is not None
-            need = p.price * p.quantity
-        elif p.quote_order_qty is not None:
-            need = p.quote_order_qty
+    if side is Side.BUY:
+        if order_type is not OrderType.MARKET:
+            assert price is not None
+            assert qty is not None
+            need = price * qty
+        elif quote is not None:
+            need = quote
+        elif len(levels) == 1:
+            need = ZERO + levels[0][0] * levels[0][1]  # the sum below, without a generator
         else:
-            need = sum((price * qty for price, qty in levels), ZERO)
+            need = sum((p * q for p, q in levels), ZERO)
         balance = balances.get(instrument.quote_asset)
     else:
-        need = p.quantity if p.quantity is not None else sum((qty for _, qty in levels), ZERO)
+        need = qty if qty is not None else sum((q for _, q in levels), ZERO)
         balance = balances.get(instrument.base_asset)
     if need > (balance.free if balance else ZERO):
         raise err.new_order_rejected(err.INSUFFICIENT_BALANCE)
+
+
+def check_duplicate(account: Account, symbol: str, client_id: str) -> None:
+    """-2010 when an open order of ``account`` on ``symbol`` already has ``client_id``."""
+    same_id = account.by_client.get((symbol, client_id))
+    if same_id and any(i in account.open and account.open[i].client_order_id == client_id for i in same_id):
+        raise err.new_order_rejected(err.DUPLICATE_ORDER)
+
+
+def plain_shape(
+    instrument: Instrument,
+    order_type: OrderType,
+    has_price: bool,
+    time_in_force: TimeInForce | None,
+    client_order_id: str | None,
+) -> bool:
+    """True when :func:`check_params` would pass an order with a quantity (and ``has_price``) as given."""
+    if order_type not in instrument.order_types:
+        return False
+    if client_order_id is not None and not CLIENT_ID.fullmatch(client_order_id):
+        return False
+    if order_type is OrderType.MARKET:
+        return not has_price and time_in_force is None
+    if order_type is OrderType.LIMIT:
+        return has_price and time_in_force is not None
+    return has_price and time_in_force is None  # LIMIT_MAKER

@@ -1,0 +1,105 @@
+"""Per-symbol market state: the remembered average price and the O(1) "crosses nothing" check stay exact."""
+
+from __future__ import annotations
+
+import random
+from decimal import ROUND_FLOOR, Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from thunes.adapters.exchange_info_file import builtin_exchange_info
+from thunes.domain import OrderType, Side, TimeInForce
+from thunes.simvenue.market import MarketState
+from thunes.simvenue.models import SimOrder
+from thunes.simvenue.slippage import SlippageModel
+
+D = Decimal
+T0_MS = 1_700_000_000_000
+WINDOW_MS = 5 * 60_000
+BTC = builtin_exchange_info().instruments["BTCUSDT"]  # type: ignore[index]
+
+
+def _market() -> MarketState:
+    return MarketState(BTC, D("0.001"), SlippageModel())
+
+
+def _naive_avg(trades: list[tuple[int, Decimal, Decimal]], now_ms: int, last: Decimal | None) -> Decimal | None:
+    """filters.md avgPrice from scratch: volume-weighted over the trades of the last five minutes."""
+    recent = [(p, q) for t, p, q in trades if t >= now_ms - WINDOW_MS]
+    qty = sum((q for _, q in recent), D(0))
+    if not recent or qty == 0:
+        return last
+    tick = BTC.tick_size
+    return (sum((p * q for p, q in recent), D(0)) / qty / tick).to_integral_value(ROUND_FLOOR) * tick
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(1, 300))
+def test_avg_price_when_trades_and_time_move_then_equals_the_naive_window(rng: random.Random, n: int) -> None:
+    market, trades, now = _market(), [], T0_MS
+    for _ in range(n):
+        step = rng.choice([0, 0, 1, 1_000, 59_999, WINDOW_MS - 1, WINDOW_MS, WINDOW_MS + 1])
+        now += step
+        if rng.random() < 0.5:
+            price, qty = D(30_000) + D(rng.randint(-500, 500)) / 100, D(rng.randint(0, 50)) / 100
+            market.record_trade(price, qty, now)
+            trades.append((now, price, qty))
+        expected = _naive_avg(trades, now, trades[-1][1] if trades else None)
+
+        assert market.avg_price(now) == expected
+        assert market.avg_price(now) == expected  # asked twice: the remembered answer
+
+
+def test_avg_price_when_oldest_trade_reaches_the_window_edge_then_it_counts_until_the_next_millisecond() -> None:
+    market = _market()
+    market.record_trade(D(100), D(1), T0_MS)
+    market.record_trade(D(200), D(1), T0_MS + 60_000)
+
+    at_edge = market.avg_price(T0_MS + WINDOW_MS)
+    still = market.avg_price(T0_MS + WINDOW_MS)
+    after = market.avg_price(T0_MS + WINDOW_MS + 1)
+
+    assert (at_edge, still, after) == (D(150), D(150), D(200))
+
+
+def _resting(order_id: int, side: Side, ticks: int) -> SimOrder:
+    price = ticks * BTC.tick_size
+    return SimOrder("a", "BTCUSDT", order_id, f"c{order_id}", side, OrderType.LIMIT, TimeInForce.GTC, price, D(1),
+                    D(0), T0_MS, sequence=order_id, price_ticks=ticks)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]), st.integers(2_999_990, 3_000_010)), max_size=20),
+    st.lists(st.integers(0, 30), max_size=10),
+    st.sampled_from([D(0), D("0.001"), D("0.005"), D("0.009")]),
+    st.integers(2_999_985, 3_000_015),
+)
+def test_may_cross_when_it_says_no_then_no_resting_order_is_crossed(
+    orders: list[tuple[Side, int]], removed: list[int], fraction: Decimal, trade_ticks: int
+) -> None:
+    market = _market()
+    resting = [_resting(i, side, ticks) for i, (side, ticks) in enumerate(orders)]
+    for order in resting:
+        market.rest(order)
+    for i in removed:
+        if i < len(resting):
+            market.unrest(resting[i])
+    price = trade_ticks * BTC.tick_size + fraction  # on the tick, or between two ticks
+
+    crossed = list(market.crossed_by_trade(market.ticks(price)))
+
+    if not market.may_cross(price):
+        assert crossed == []
+    if crossed:
+        assert market.may_cross(price)
+
+
+def test_may_cross_when_price_not_finite_then_the_exact_path_decides() -> None:
+    market = _market()
+    market.rest(_resting(1, Side.BUY, 2_900_000))
+
+    assert market.may_cross(D("Infinity"))
+    assert market.may_cross(D("NaN"))
+    assert not market.may_cross(D(30_000))
