@@ -49,7 +49,7 @@ def _env(shared_data: Path) -> dict[str, str]:
 def venue(shared_data: Path, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     process = subprocess.Popen(
-        [THUNES, "venue", "serve", "--port", str(port), "--speed", "36000", "--warmup", "60",
+        [THUNES, "venue", "serve", "--port", str(port), "--speed", "180000", "--warmup", "60",
          "--deposit", "USDT=1000", "--state-file", str(tmp_path / "venue.json")],
         env=_env(shared_data), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip

@@ -104,7 +104,7 @@ def test_ws_drop_when_trading_then_stream_returns_and_no_candle_is_missed(settin
         f"ws-drop: bars={status.bars} missed={status.missed_candles} orders={sum(per_id.values())} dropped={injected}"
     )
     assert injected >= 2
-    assert status.bars > 100
+    assert status.bars > 30  # live candles (the warm-up history is not counted): both drops fall inside
     assert status.missed_candles == 0
     _assert_consistent(status, per_id, in_doubt)
 

@@ -9,6 +9,11 @@ from thunes.app.cli_audit import audit_app
 from thunes.app.cli_backtest import backtest
 from thunes.app.cli_config import config_app
 from thunes.app.cli_data import data_app
+from thunes.app.cli_params import params_app
+from thunes.app.cli_parity import parity
+from thunes.app.cli_report import report_app
+from thunes.app.cli_research import lookahead
+from thunes.app.cli_research import report as backtest_report
 from thunes.app.cli_risk import kill_switch_app
 from thunes.app.cli_session import orders, positions, status
 from thunes.app.cli_trade import trade
@@ -28,6 +33,11 @@ app.add_typer(data_app, name="data")
 app.add_typer(venue_app, name="venue")
 app.add_typer(kill_switch_app, name="kill-switch")
 app.add_typer(audit_app, name="audit")
+app.add_typer(params_app, name="params")
+report_app.command("backtest")(backtest_report)
+app.add_typer(report_app, name="report")
+app.command("lookahead")(lookahead)
+app.command("parity")(parity)
 app.command("backtest")(backtest)
 app.command("trade")(trade)
 app.command("status")(status)

@@ -15,6 +15,7 @@ from rich.live import Live
 from rich.table import Table
 
 from thunes.adapters.datastore.loaders import DataFileError
+from thunes.adapters.metrics import MetricsEndpointError
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging
@@ -80,6 +81,8 @@ def _table(status: PaperStatus, title: str) -> Table:
         ("missed candles", f"{status.missed_candles}"),
         ("reconciliations / mismatches", f"{status.reconciliations} / {status.mismatches}"),
     ]
+    if status.metrics_url:
+        rows.append(("metrics", f"{status.metrics_url}/metrics"))
     if status.equity_end:
         rows += [
             ("equity start → end", f"{status.equity_start:,.2f} → {status.equity_end:,.2f}"),
@@ -103,6 +106,19 @@ def trade(
     venue: Annotated[
         str, typer.Option(help="embedded (replays recorded candles on loopback) or binance-testnet (keys from env).")
     ] = "embedded",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Serve Prometheus /metrics, /health and /ready on this port (9108 is the one deploy/prometheus "
+            "scrapes; 0 = any free port, logged and shown in the status). Off when omitted, so concurrent "
+            "sessions never collide on a port.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics endpoint binds (loopback unless a scraper needs more).")
+    ] = "127.0.0.1",
 ) -> None:
     """Trade the configured strategy; paper mode replays recorded candles on the embedded venue."""
     if not paper:
@@ -117,7 +133,7 @@ def trade(
     configure_logging(settings.logging)
     console = Console()
     session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url,
-                          credentials=credentials)  # fmt: skip
+                          credentials=credentials, metrics_port=metrics_port, metrics_host=metrics_host)  # fmt: skip
 
     async def main() -> PaperStatus:
         stop = asyncio.Event()
@@ -131,7 +147,7 @@ def trade(
 
     try:
         final = asyncio.run(main())
-    except (DataFileError, ExchangeInfoError, VenueError, ValueError) as e:
+    except (DataFileError, ExchangeInfoError, VenueError, MetricsEndpointError, ValueError) as e:
         fail(str(e))
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")

@@ -11,7 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Mapping, MutableMapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import structlog
 from pydantic import SecretBytes, SecretStr
@@ -86,6 +86,17 @@ def redact_secrets(_logger: Any, _method_name: str, event_dict: MutableMapping[s
     return event_dict
 
 
+class _CurrentStderr:
+    """``sys.stderr`` looked up at every write: a logger configured while stderr was temporarily
+    replaced (a test runner, a redirect) must not keep writing into that closed replacement."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(settings: LoggingSettings, *, stream: TextIO | None = None) -> None:
     """Route structlog to ``stream`` (default stderr, keeping stdout for command output) at ``settings.level``.
 
@@ -106,9 +117,10 @@ def configure_logging(settings: LoggingSettings, *, stream: TextIO | None = None
         redact_secrets,  # after the traceback is text, so it is masked too
         renderer,
     ]
+    sink = stream if stream is not None else cast(TextIO, _CurrentStderr())
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[settings.level]),
-        logger_factory=structlog.PrintLoggerFactory(file=stream if stream is not None else sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=sink),
         cache_logger_on_first_use=False,
     )

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import shutil
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -24,8 +24,10 @@ from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, Binance
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.app.audit_setup import audit_context, open_audit
+from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
-from thunes.app.paper_jobs import Checkpoint, ControlInbox, PaperStatus, SessionJobs, patiently
+from thunes.app.observability import SessionTelemetry
+from thunes.app.paper_jobs import BarGate, Checkpoint, ControlInbox, PaperStatus, SessionJobs, patiently
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
@@ -38,9 +40,8 @@ from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import OrphanPolicy
 from thunes.features.ohlcv import OHLCV
 from thunes.governance import AuditRecorder
-from thunes.risk import CircuitBreaker, FailureKind, RiskEngine, RiskLimits
+from thunes.risk import CircuitBreaker, FailureKind, RiskEngine
 from thunes.simvenue.replay import bar_events
-from thunes.strategy import RsiReversion, SmaCross, Strategy
 
 __all__ = ["Credentials", "PaperConfig", "PaperStatus", "run_paper"]
 
@@ -72,20 +73,12 @@ class PaperConfig:
     # once per this many wall seconds (the venue's request-weight budget is shared with trading).
     reconcile_min_interval_s: float = 2.0
     orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL  # open venue orders the ledger does not know
-
-
-def _strategy(settings: Settings, tick: Decimal) -> Strategy:
-    s = settings.strategy
-    if s.name == "sma_cross":
-        return SmaCross(s.sma_fast, s.sma_slow, tick_size=tick)
-    return RsiReversion(s.rsi_period, s.rsi_oversold, s.rsi_overbought, s.rsi_stop_loss, tick_size=tick)
-
-
-def _limits(settings: Settings) -> RiskLimits:
-    r = settings.risk
-    return RiskLimits(max_order_notional=r.max_order_notional, max_daily_loss=r.max_daily_loss,
-                      max_open_positions=r.max_open_positions, cool_down_s=r.cool_down_minutes * 60,
-                      one_position_per_symbol=r.one_position_per_symbol)  # fmt: skip
+    metrics_port: int | None = None  # Prometheus /metrics, /health, /ready here (0: any free port; None: off)
+    metrics_host: str = "127.0.0.1"
+    # Lockstep replay (embedded venue only): after each closed candle the venue waits for the trader,
+    # and the session ends with the data; ``thunes parity`` compares it with a backtest.
+    lockstep: bool = False
+    bars: OHLCV | None = None  # the candles to replay instead of the configured data
 
 
 async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal | None) -> Decimal:
@@ -109,48 +102,39 @@ async def run_paper(
     """
     bt = settings.backtest
     timeframe = Timeframe(bt.timeframe)
-    client, running, first_ns = await _connect(settings, config)
+    gate = BarGate() if config.lockstep else None
+    client, running, first_ns, live_from_ns = await _connect(settings, config, gate)
     if config.fresh and config.data_dir.exists():
         shutil.rmtree(config.data_dir)
     config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
     status = PaperStatus()
-    closing = contextlib.ExitStack()  # the audit trail, closed last
+    closing = contextlib.ExitStack()  # the audit trail and the metrics endpoint, closed last
     try:
+        telemetry = closing.enter_context(SessionTelemetry(config.metrics_host, config.metrics_port, status, on_bar))
         # The venue's own filters and request limits (the client budgets every call from them).
         instrument = (await patiently(client.exchange_info)).get(bt.symbol)
-        if first_ns is None:  # live market: warm up on the candles just before now
-            first_ns = (await patiently(client.server_time_ms)) * 1_000_000 - config.warmup_bars * timeframe.nanoseconds
+        if first_ns is None or live_from_ns is None:  # a market we did not start: what closed before now is history
+            live_from_ns = (await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))) * 1_000_000
+            first_ns = live_from_ns - config.warmup_bars * timeframe.nanoseconds  # warm up on the latest candles
         clock = ManualClock(first_ns)
-        trader, orders = _engine(settings, config, instrument, client, store, clock, closing)
+        trader, orders = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
         for report in await orders.recover():  # orders whose answer a crash swallowed
             trader.book(report)
         trader.restore(store.fills(str(instrument.symbol)))
-        inbox = ControlInbox(ControlFile(config.data_dir), trader, status)
-        inbox.apply_pending()  # requests posted while no trader was running
-        checkpoint = Checkpoint(config.data_dir / "checkpoint.json")
-        status.equity_start = await _equity(client, instrument.quote_asset, instrument.base_asset, None)
+        status.equity_start = telemetry.equity_baseline(
+            await _equity(client, instrument.quote_asset, instrument.base_asset, None)
+        )
         jobs = SessionJobs(trader, orders, client, store, status, config.data_dir, config.reconcile_min_interval_s,
                            config.orphan_policy)  # fmt: skip
         await jobs.reconcile()  # at start (SPEC §4), then hourly
-        subscription = BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ns // 1_000_000)
-
-        async def consume() -> None:
-            async for bar in subscription:
-                async with inbox.lock:  # operator requests land between bars, never inside one
-                    inbox.apply_pending()
-                    previous = clock.now_ns()
-                    clock.set(max(previous, bar.close_time_ns))
-                    await _step(trader, bar, checkpoint, status, on_bar)
-                    await jobs.after_bar(previous, clock.now_ns())
-
-        polling = asyncio.ensure_future(inbox.poll())
-        try:
-            await _until(consume(), stop, config.duration_s)
-        finally:
-            polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await polling
+        subscription = telemetry.trading(
+            BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ns // 1_000_000)
+        )
+        loop = _Loop(trader, clock, status, telemetry, jobs, Checkpoint(config.data_dir / "checkpoint.json"),
+                     ControlInbox(ControlFile(config.data_dir), trader, status), gate, live_from_ns)  # fmt: skip
+        finished = running.driver.finished if running is not None and config.lockstep else None
+        await loop.run(subscription, stop, finished, config.duration_s)
         await subscription.aclose()
         await _settle(client, orders, trader, store, status)
         return status
@@ -162,6 +146,44 @@ async def run_paper(
             await running.stop()
 
 
+@dataclass(slots=True)
+class _Loop:
+    """The trading loop: one closed candle at a time, operator requests between candles."""
+
+    trader: Trader
+    clock: ManualClock
+    status: PaperStatus
+    telemetry: SessionTelemetry
+    jobs: SessionJobs
+    checkpoint: Checkpoint
+    inbox: ControlInbox
+    gate: BarGate | None
+    live_from_ns: int  # candles opening before this are history: learned, never traded
+
+    async def run(self, bars: AsyncIterator[Bar], stop: asyncio.Event | None, finished: asyncio.Event | None,
+                  duration_s: float) -> None:  # fmt: skip
+        self.inbox.apply_pending()  # requests posted while no trader was running
+        polling = asyncio.ensure_future(self.inbox.poll())
+        try:
+            await _until(self._consume(bars), [e for e in (stop, finished) if e is not None], duration_s)
+        finally:
+            polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await polling
+
+    async def _consume(self, bars: AsyncIterator[Bar]) -> None:
+        async for bar in bars:
+            async with self.inbox.lock:  # operator requests land between bars, never inside one
+                self.inbox.apply_pending()
+                previous = self.clock.now_ns()
+                self.clock.set(max(previous, bar.close_time_ns))
+                history = bar.open_time_ns < self.live_from_ns
+                await _step(self.trader, bar, self.checkpoint, self.status, self.telemetry.on_bar, history=history)
+                await self.jobs.after_bar(previous, self.clock.now_ns())
+            if self.gate is not None:
+                self.gate.done(bar.open_time_ns)
+
+
 def _engine(
     settings: Settings,
     config: PaperConfig,
@@ -170,19 +192,21 @@ def _engine(
     store: SqlStore,
     clock: ManualClock,
     closing: contextlib.ExitStack,
+    telemetry: SessionTelemetry,
 ) -> tuple[Trader, OrderManager]:
     """The engine core on a fresh bus: risk (persisted), execution (journaled), the trader, and the
-    audit trail subscribed to everything they publish."""
+    audit trail and the metrics subscribed to everything they publish."""
     bus = InMemoryBus()
-    risk = RiskEngine(_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
+    risk = RiskEngine(risk_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
     breaker = risk.breaker(VENUE)
     orders = OrderManager(client, store, bus, clock.now_ns, VENUE, on_call=lambda ok: _record(breaker, ok))
-    trader = Trader(_strategy(settings, instrument.tick_size), instrument, risk, orders, store, bus,
+    trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, store, bus,
                     TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
     audit, audit_db = open_audit(config.data_dir)
     closing.callback(audit_db.close)
     closing.callback(audit.close)
     AuditRecorder(audit, audit_context(settings), risk.snapshot, clock.now_ns).attach(bus)
+    telemetry.attach(bus, trader)
     return trader, orders
 
 
@@ -200,40 +224,55 @@ async def _settle(
     status.ledger_fills = len(store.fills(str(instrument.symbol)))
 
 
-async def _connect(settings: Settings, config: PaperConfig) -> tuple[BinanceClient, RunningVenue | None, int | None]:
-    """The client for the session's venue, the embedded venue if this session runs it, and the
-    first candle to trade from when replaying recorded data (``None`` on a live market)."""
+async def _connect(
+    settings: Settings, config: PaperConfig, gate: BarGate | None
+) -> tuple[BinanceClient, RunningVenue | None, int | None, int | None]:
+    """The client for the session's venue, the embedded venue if this session runs it, the first
+    candle to fetch and the first candle to trade (``None``, ``None``: a market we did not start)."""
     if config.credentials is not None:
         keys = config.credentials
-        return BinanceClient(BinanceConfig("testnet"), keys.api_key, keys.api_secret), None, None
+        return BinanceClient(BinanceConfig("testnet"), keys.api_key, keys.api_secret), None, None, None
+    if config.venue_url is not None:  # a venue already running: its history is whatever it has replayed
+        rest_url = str(config.venue_url)
+        client = BinanceClient(BinanceConfig("paper", rest_url, rest_url.replace("http", "ws", 1)),
+                               PAPER_API_KEY, PAPER_API_SECRET)  # fmt: skip
+        return client, None, None, None
     bt = settings.backtest
     source, _ = load_exchange_info_source(settings.rules, settings.data)
-    bars = load_bars(source.get(bt.symbol), Timeframe(bt.timeframe), settings.data, path=bt.data_path).bars
-    running = None
-    if config.venue_url is None:
-        running = await _embedded_venue(source, source.get(bt.symbol), bars, config)
-    rest_url = running.rest_url if running is not None else str(config.venue_url)
-    ws_url = running.ws_url if running is not None else rest_url.replace("http", "ws", 1)
-    client = BinanceClient(BinanceConfig("paper", rest_url, ws_url), PAPER_API_KEY, PAPER_API_SECRET)
-    return client, running, int(bars.open_time_ns[0])
+    bars = config.bars
+    if bars is None:
+        bars = load_bars(source.get(bt.symbol), Timeframe(bt.timeframe), settings.data, path=bt.data_path).bars
+    first_ns = int(bars.open_time_ns[0])
+    running = await _embedded_venue(source, source.get(bt.symbol), bars, config, gate)
+    client = BinanceClient(BinanceConfig("paper", running.rest_url, running.ws_url), PAPER_API_KEY, PAPER_API_SECRET)
+    live_from = int(bars.open_time_ns[min(config.warmup_bars, len(bars) - 1)])  # the venue's history ends here
+    return client, running, first_ns, live_from
 
 
 async def _embedded_venue(
-    source: ExchangeInfo, instrument: Instrument, bars: OHLCV, config: PaperConfig
+    source: ExchangeInfo, instrument: Instrument, bars: OHLCV, config: PaperConfig, gate: BarGate | None
 ) -> RunningVenue:
     """The venue on a free loopback port, replaying ``bars`` for the paper account."""
     state = build_state(ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None), bars.timeframe)
     state.add_api_key(PAPER_ACCOUNT, key=PAPER_API_KEY, secret=PAPER_API_SECRET)
     events = bar_events(bars, instrument.tick_size, instrument.step_size)
-    venue_config = VenueConfig(port=0, speed=config.speed, warmup_bars=config.warmup_bars)
-    return await start(state, events, venue_config, {PAPER_ACCOUNT: {instrument.quote_asset: config.deposit}})
+    speed = None if gate is not None else config.speed  # lockstep: as fast as the trader acts
+    venue_config = VenueConfig(port=0, speed=speed, warmup_bars=config.warmup_bars)
+    deposits = {PAPER_ACCOUNT: {instrument.quote_asset: config.deposit}}
+    return await start(state, events, venue_config, deposits, gate=None if gate is None else gate.wait)
 
 
 async def _step(
-    trader: Trader, bar: Bar, checkpoint: Checkpoint, status: PaperStatus, on_bar: Callable[[PaperStatus], None]
+    trader: Trader,
+    bar: Bar,
+    checkpoint: Checkpoint,
+    status: PaperStatus,
+    on_bar: Callable[[PaperStatus], None],
+    *,
+    history: bool = False,
 ) -> None:
-    if bar.open_time_ns <= checkpoint.last_bar_ns:
-        trader.warm_up(bar)  # traded before the restart: never decide on it twice
+    if history or bar.open_time_ns <= checkpoint.last_bar_ns:
+        trader.warm_up(bar)  # closed before the session, or traded before a restart: never decided on
         return
     await trader.on_bar(bar)
     checkpoint.save(bar.open_time_ns)
@@ -241,12 +280,12 @@ async def _step(
     on_bar(status)
 
 
-async def _until(work: Coroutine[Any, Any, None], stop: asyncio.Event | None, timeout_s: float) -> None:
-    """Run ``work`` until it ends, ``stop`` is set, or ``timeout_s`` passes; then cancel it."""
+async def _until(work: Coroutine[Any, Any, None], stops: list[asyncio.Event], timeout_s: float) -> None:
+    """Run ``work`` until it ends, one of ``stops`` is set, or ``timeout_s`` passes; then cancel it."""
     working = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future((stop or asyncio.Event()).wait())
-    await asyncio.wait({working, stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-    for task in (working, stopping):
+    stopping = [asyncio.ensure_future(e.wait()) for e in stops]
+    await asyncio.wait({working, *stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    for task in (working, *stopping):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -27,8 +27,9 @@ from thunes.engine.jobs import NS_PER_HOUR, Job, due_jobs
 from thunes.engine.trader import Trader
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import Mismatch, MismatchKind, OrphanPolicy, reconcile
+from thunes.simvenue.replay import BarClosed
 
-__all__ = ["Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "patiently"]
+__all__ = ["BarGate", "Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "patiently"]
 
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
@@ -56,8 +57,10 @@ class PaperStatus:
     missed_candles: int = 0  # holes in the closed-candle sequence the trader saw (should stay 0)
     reconciliations: int = 0
     mismatches: int = 0
+    last_mismatches: int = 0  # found by the latest reconciliation (0: ledger and venue agree)
     daily_summaries: int = 0
     control_requests: int = 0
+    metrics_url: str | None = None  # the Prometheus endpoint, when the session serves one
 
 
 async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 40) -> T:
@@ -110,6 +113,7 @@ class SessionJobs:
         )
         self.status.reconciliations += 1
         self.status.mismatches += len(report.mismatches)
+        self.status.last_mismatches = len(report.mismatches)
         for mismatch in report.mismatches:  # the audit trail records each one
             trader.bus.publish(mismatch)
         await self._settle_orders(report.mismatches, {str(r.client_order_id): r for r in venue_open})
@@ -206,3 +210,21 @@ class Checkpoint:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         self.last_bar_ns = bar_open_ns
+
+
+class BarGate:
+    """Lockstep between the embedded venue's replay and the trader: after each closed candle the
+    replay waits here until the trader has acted on that candle (``thunes parity``)."""
+
+    def __init__(self) -> None:
+        self.done_open_ns = -1
+        self._changed = asyncio.Event()
+
+    async def wait(self, closed: BarClosed) -> None:
+        while self.done_open_ns < closed.bar.open_time_ns:
+            self._changed.clear()
+            await self._changed.wait()
+
+    def done(self, bar_open_ns: int) -> None:
+        self.done_open_ns = max(self.done_open_ns, bar_open_ns)
+        self._changed.set()

@@ -9,7 +9,6 @@ order; ``event_id`` and ``hash`` are unique, so a record written twice is refuse
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -21,12 +20,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     insert,
     select,
 )
 
+from thunes.adapters.storage.sql_engine import open_engine
 from thunes.governance.audit_schema import AuditRecord, record_from_json
 
 __all__ = ["AUDIT_METADATA", "SqlAuditSink", "audit_records"]
@@ -59,25 +57,11 @@ audit_records = Table(
 )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 class SqlAuditSink:
     """An ``AuditSink`` writing to ``audit_records`` (created if missing); each write commits."""
 
     def __init__(self, url: str) -> None:
-        kwargs: dict[str, Any] = {}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 5}
-        self.engine: Engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        AUDIT_METADATA.create_all(self.engine)
+        self.engine: Engine = open_engine(url, AUDIT_METADATA)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -12,9 +12,10 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from thunes.adapters.storage.sql_engine import open_engine
 from thunes.adapters.storage.sql_schema import METADATA, fills, order_journal, orders
 from thunes.domain.enums import Liquidity, OrderType, Side, TimeInForce
 from thunes.domain.identifiers import ClientOrderId, Symbol
@@ -25,25 +26,11 @@ from thunes.execution.ports import JournalEntry, JournalState
 __all__ = ["SqlStore"]
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    cursor.execute("PRAGMA synchronous=FULL")  # a commit is on disk when it returns
-    cursor.execute("PRAGMA busy_timeout=5000")
-    cursor.close()
-
-
 class SqlStore:
     """Implements ``OrderJournal`` plus the order/fill ledger over one SQLAlchemy engine."""
 
     def __init__(self, url: str) -> None:
-        kwargs: dict[str, Any] = {"future": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 5}
-        self.engine: Engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        METADATA.create_all(self.engine)
+        self.engine: Engine = open_engine(url, METADATA)
 
     def close(self) -> None:
         self.engine.dispose()

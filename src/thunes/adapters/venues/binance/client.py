@@ -227,6 +227,15 @@ class BinanceClient:
             rows.pop()  # the forming candle
         return [convert.bar_from_row(symbol, timeframe, r) for r in rows]
 
+    async def forming_open_ms(self, symbol: Symbol, timeframe: Timeframe) -> int:
+        """Open time of the candle forming now, on the *market's* clock (Binance answers the newest
+        candles when no start is given). A replaying venue's market clock is not its serverTime."""
+        params = {"symbol": symbol, "interval": timeframe.value, "limit": 1}
+        rows = await self._call("klines", functools.partial(self._exchange.public_get_klines, _plain(params)))
+        if not rows:
+            raise RetryableVenueError(f"no {timeframe.value} candle of {symbol} yet", None, 1.0)
+        return int(rows[-1][0])
+
     # --- orders --------------------------------------------------------------------------------
     async def submit(self, request: OrderRequest) -> OrderReport:
         """``POST /api/v3/order`` with ``newClientOrderId`` = the request's id and a FULL answer.

@@ -42,6 +42,7 @@ __all__ = ["ReplayDriver"]
 
 NS_PER_MS = 1_000_000
 YIELD_EVERY = 256
+KLINE_PUSH_S = 0.5
 
 
 def _row(price: Decimal, qty: Decimal) -> list[str]:
@@ -74,6 +75,7 @@ class ReplayDriver:
         self._resumed = asyncio.Event()
         self._resumed.set()
         self._first_trade: dict[str, int] = {}
+        self._last_close: dict[str, int] = {}  # the last closed kline's trade id, to re-push it
         self._recorded: dict[str, RecordedDepth] = {}
 
     def book(self, symbol: str) -> L2Book:
@@ -125,8 +127,20 @@ class ReplayDriver:
                 start_wall += self._wall_ns() - paused_at
             self.apply(event)
             if self._gate is not None and isinstance(event, BarClosed):
-                await self._gate(event)
+                await self._hold(event, self._gate(event))
         self.finished.set()
+
+    async def _hold(self, event: BarClosed, gate: Awaitable[None]) -> None:
+        """Wait for the gate; meanwhile re-push the closed kline every ``KLINE_PUSH_S``, as Binance
+        pushes a kline every 2 s even when nothing trades (a client waiting for its first stream
+        event before it backfills must get one while the market stands still)."""
+        waiting = asyncio.ensure_future(gate)
+        while not waiting.done():
+            await asyncio.wait({waiting}, timeout=KLINE_PUSH_S)
+            if not waiting.done():
+                self._klines(event.symbol, event.ts_ns // NS_PER_MS, self._last_close.get(event.symbol, 0),
+                             candle_closed=True)  # fmt: skip
+        await waiting
 
     def apply(self, event: ReplayEvent) -> None:
         """Apply one event now (also usable synchronously, e.g. to seed a market before serving)."""
@@ -241,5 +255,5 @@ class ReplayDriver:
 
     def _bar_closed(self, e: BarClosed) -> None:
         self.state.candles.on_bar_closed(e.symbol, e.bar)
-        last = self._first_trade.pop(e.symbol, 0)
+        last = self._last_close[e.symbol] = self._first_trade.pop(e.symbol, 0)
         self._klines(e.symbol, e.ts_ns // NS_PER_MS, last, candle_closed=True)

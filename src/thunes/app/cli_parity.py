@@ -1,0 +1,78 @@
+"""``thunes parity``: prove that what was backtested is what trades, order by order."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from thunes.adapters.datastore.loaders import DataFileError
+from thunes.app.config import ConfigError, load_settings
+from thunes.app.errors import fail
+from thunes.app.logging import configure_logging
+from thunes.app.paper_jobs import PaperStatus
+from thunes.app.parity import ParityReport, run_parity
+from thunes.domain.exchange_info import ExchangeInfoError
+from thunes.domain.venue import VenueError
+
+__all__ = ["parity"]
+
+
+def _table(report: ParityReport) -> Table:
+    table = Table(title="Parity: backtest vs paper (venue server, lockstep)", title_justify="left")
+    for column in ("", "backtest", "paper"):
+        table.add_column(column)
+    table.add_row("bars", f"{report.bars:,}", f"{report.bars:,}")
+    table.add_row("orders", f"{len(report.backtest_orders)}", f"{len(report.paper_orders)}")
+    table.add_row("fills", f"{len(report.backtest_fills)}", f"{len(report.paper_fills)}")
+    return table
+
+
+def parity(
+    strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Bar interval of the recorded data, e.g. 1h or 5m.")] = None,
+    bars: Annotated[int | None, typer.Option(help="Only the first N bars (default: all).")] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    keep: Annotated[Path | None, typer.Option(help="Keep the paper session's data here.")] = None,
+) -> None:
+    """Run the strategy as a backtest and as a paper session on the same candles; compare every order
+    and fill (time, price, quantity, fee). Exit 1 on the first difference."""
+    overrides = {"strategy": {"name": strategy}, "backtest": {"timeframe": timeframe}}
+    try:
+        settings = load_settings(config, overrides={k: {a: b for a, b in v.items() if b is not None}
+                                                    for k, v in overrides.items() if any(v.values())})  # fmt: skip
+    except ConfigError as e:
+        fail(str(e))
+    if bars is not None and bars < 2:
+        fail("--bars must be at least 2")
+    configure_logging(settings.logging)
+    console = Console()
+    workdir = keep or Path(tempfile.mkdtemp(prefix="thunes-parity-"))
+    try:
+        with Progress(TextColumn("paper session"), BarColumn(), TextColumn("{task.completed:,} bars"),
+                      TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
+            task = progress.add_task("paper", total=bars)
+
+            def advance(status: PaperStatus) -> None:
+                progress.update(task, completed=status.bars)
+
+            report = run_parity(settings, workdir, bars_limit=bars, on_bar=advance)
+    except (DataFileError, ExchangeInfoError, VenueError, ValueError) as e:
+        fail(str(e))
+    finally:
+        if keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    console.print(_table(report))
+    if report.identical:
+        fills = len(report.paper_fills)
+        console.print(f"[green]IDENTICAL[/green]: {fills} fills equal in time, price, quantity and fee")
+        return
+    for line in report.differences:
+        console.print(f"[red]DIFFERENT[/red] {line}")
+    raise typer.Exit(1)
