@@ -27,7 +27,15 @@ from thunes.app.audit_setup import audit_context, open_audit
 from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
 from thunes.app.observability import SessionTelemetry
-from thunes.app.paper_jobs import BarGate, Checkpoint, ControlInbox, PaperStatus, SessionJobs, patiently
+from thunes.app.paper_jobs import (
+    BarGate,
+    Checkpoint,
+    ControlInbox,
+    PaperStatus,
+    SessionJobs,
+    SessionMarks,
+    patiently,
+)
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
@@ -40,6 +48,7 @@ from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import OrphanPolicy
 from thunes.features.ohlcv import OHLCV
 from thunes.governance import AuditRecorder
+from thunes.governance.rodage import MarkKind
 from thunes.risk import CircuitBreaker, FailureKind, RiskEngine
 from thunes.simvenue.replay import bar_events
 
@@ -131,12 +140,15 @@ async def run_paper(
         subscription = telemetry.trading(
             BinanceStreams(client).watch_klines(instrument.symbol, timeframe, since_ms=first_ns // 1_000_000)
         )
+        marks = SessionMarks(config.data_dir, timeframe.nanoseconds, subscription.stats)
+        marks.write(MarkKind.START, clock.now_ns(), status)
         loop = _Loop(trader, clock, status, telemetry, jobs, Checkpoint(config.data_dir / "checkpoint.json"),
-                     ControlInbox(ControlFile(config.data_dir), trader, status), gate, live_from_ns)  # fmt: skip
+                     ControlInbox(ControlFile(config.data_dir), trader, status), gate, live_from_ns, marks)  # fmt: skip
         finished = running.driver.finished if running is not None and config.lockstep else None
         await loop.run(subscription, stop, finished, config.duration_s)
         await subscription.aclose()
         await _settle(client, orders, trader, store, status)
+        marks.write(MarkKind.STOP, clock.now_ns(), status)  # graceful only: a run without STOP crashed
         return status
     finally:
         await client.close()
@@ -159,6 +171,7 @@ class _Loop:
     inbox: ControlInbox
     gate: BarGate | None
     live_from_ns: int  # candles opening before this are history: learned, never traded
+    marks: SessionMarks
 
     async def run(self, bars: AsyncIterator[Bar], stop: asyncio.Event | None, finished: asyncio.Event | None,
                   duration_s: float) -> None:  # fmt: skip
@@ -180,6 +193,7 @@ class _Loop:
                 history = bar.open_time_ns < self.live_from_ns
                 await _step(self.trader, bar, self.checkpoint, self.status, self.telemetry.on_bar, history=history)
                 await self.jobs.after_bar(previous, self.clock.now_ns())
+                self.marks.write(MarkKind.BEAT, self.clock.now_ns(), self.status)
             if self.gate is not None:
                 self.gate.done(bar.open_time_ns)
 

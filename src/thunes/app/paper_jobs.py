@@ -7,7 +7,9 @@ import asyncio
 import functools
 import json
 import os
+import resource
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,15 +23,17 @@ import structlog
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient
+from thunes.adapters.venues.binance.feed import StreamStats
 from thunes.domain.identifiers import ClientOrderId
 from thunes.domain.venue import OrderReport, RetryableVenueError
 from thunes.engine.jobs import NS_PER_HOUR, Job, due_jobs
 from thunes.engine.trader import Trader
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import Mismatch, MismatchKind, OrphanPolicy, reconcile
+from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
 from thunes.simvenue.replay import BarClosed
 
-__all__ = ["BarGate", "Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "patiently"]
+__all__ = ["BarGate", "Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "SessionMarks", "patiently"]
 
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
@@ -228,3 +232,23 @@ class BarGate:
     def done(self, bar_open_ns: int) -> None:
         self.done_open_ns = max(self.done_open_ns, bar_open_ns)
         self._changed.set()
+
+
+class SessionMarks:
+    """``session.jsonl``: START, a BEAT per candle, STOP on a graceful stop, each with the peak RSS
+    and the stream's recoveries. ``thunes report rodage`` reads uptime, crashes (a run without
+    STOP), WebSocket recoveries and memory from it."""
+
+    def __init__(self, data_dir: Path, cadence_ns: int, stats: StreamStats) -> None:
+        self.path, self.cadence_ns, self.stats = data_dir / SESSION_MARKS_FILE, cadence_ns, stats
+        self.run_id = uuid.uuid4().hex
+
+    def write(self, kind: MarkKind, ts_ns: int, status: PaperStatus) -> None:
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        recoveries = self.stats.reconnects - self.stats.rotations  # planned 24 h renewals are not recoveries
+        mark = SessionMark(kind=kind, ts_ns=ts_ns, run_id=self.run_id, cadence_ns=self.cadence_ns,
+                           wall_ns=time.time_ns(), rss_peak_bytes=rss,
+                           ws_reconnects=recoveries,
+                           missed_candles=status.missed_candles)  # fmt: skip
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(mark.to_json() + "\n")
