@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+import backtest_paths
 import engine_path
 import venue_core
 import venue_rest
@@ -129,6 +130,16 @@ def main() -> None:
     print(f"{'trading path':48} {'n':>10} {'p50':>9} {'p99':>14}")
     for name, n, p50, p99 in engine_path.gate_rows() + engine_path.latency_rows():
         print(f"{name:48} {n:>10,} {p50:>9.3f} {p99:>14.3f}")
+    print()
+    print(f"{'backtest paths, 1M synthetic 1m bars (own process)':48} {'bars':>10} {'seconds':>9} {'bars/s':>14} "
+          f"{'vs numpy':>9} {'peak MB':>8} {'fills':>7}")  # fmt: skip
+    paths = backtest_paths.rows()
+    numpy_rate = paths[0]["bars"] / paths[0]["seconds"]
+    for row in paths:
+        rate = row["bars"] / row["seconds"]
+        print(f"{row['path']:48} {row['bars']:>10,} {row['seconds']:>9.3f} {rate:>14,.0f} {rate / numpy_rate:>9.4f} "
+              f"{row['peak_rss_mb']:>8.0f} {row['fills']:>7,}")  # fmt: skip
+    print()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS of this process (MB)':48} {peak_mb:>10.0f}")
     print(f"{'thunes backtest, 1M synthetic 1m bars (whole process, s)':58} {_cli_seconds():>10.2f}")
