@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from thunes.adapters.datastore.loaders import DataFileError
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.app.config import ConfigError, Settings, StrategySettings, load_settings
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging

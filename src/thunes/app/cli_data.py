@@ -7,15 +7,17 @@ code 2, never a traceback, so scripts can tell a user mistake from a crash.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from thunes.adapters.datastore.loaders import DataFileError, format_ns, load_ohlcv, normalise_symbol
-from thunes.adapters.datastore.store import DataStoreError, ParquetStore, WriteResult
+from thunes.adapters.datastore.errors import DataFileError, DataStoreError
+
+if TYPE_CHECKING:
+    from thunes.adapters.datastore.store import WriteResult
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.domain.market import Timeframe
@@ -49,6 +51,8 @@ def _store_root(store: Path | None) -> Path:
 
 def _when(ns: int) -> str:
     """Candle open time for tables: minutes are enough, every timeframe is a whole number of them."""
+    from thunes.adapters.datastore.loaders import format_ns
+
     return format_ns(ns)[:16].replace("T", " ")
 
 
@@ -74,6 +78,9 @@ def import_files(
     missing = [p for p in paths if not p.exists()]
     if missing:
         fail(f"{missing[0]}: file not found")
+    from thunes.adapters.datastore.loaders import load_ohlcv  # pyarrow, only for this command
+    from thunes.adapters.datastore.store import ParquetStore
+
     parquet_store = ParquetStore(_store_root(store))
     results: list[tuple[Path, str, Timeframe, WriteResult]] = []
     error: str | None = None
@@ -127,6 +134,8 @@ def _import_table(results: list[tuple[Path, str, Timeframe, WriteResult]], root:
 @data_app.command("list")
 def list_series(store: StoreOption = None) -> None:
     """Show every stored series with its row count and first/last candle open time (UTC)."""
+    from thunes.adapters.datastore.store import ParquetStore
+
     parquet_store = ParquetStore(_store_root(store))
     try:
         entries = parquet_store.list()
@@ -160,6 +169,9 @@ def list_gaps(
 ) -> None:
     """List the missing candles between the first and last stored one (exit code 0 either way)."""
     tf = _parse_timeframe(timeframe)
+    from thunes.adapters.datastore.loaders import normalise_symbol
+    from thunes.adapters.datastore.store import ParquetStore
+
     parquet_store = ParquetStore(_store_root(store))
     try:
         symbol = normalise_symbol(symbol)

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from thunes.adapters.datastore.loaders import DataFileError
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from thunes.adapters.datastore.loaders import DataFileError
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.metrics import MetricsEndpointError
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from thunes.adapters.datastore.loaders import DataFileError
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.venues.simserver.server import VenueConfig, build_state, serve_forever, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.app.config import ConfigError, load_settings

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from thunes.adapters.datastore.loaders import load_ohlcv
-from thunes.adapters.datastore.store import ParquetStore, SeriesNotFoundError
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info, load_exchange_info
 from thunes.app.config import DataSettings, ExchangeRulesSettings
@@ -80,13 +78,20 @@ def load_bars(
     if synthetic_bars is not None:
         bars = generate_ohlcv(symbol, timeframe, synthetic_bars, seed=seed, tick_size=float(instrument.tick_size))
         return LoadedBars(bars, f"synthetic market (seed {seed})")
+    # The file readers load pyarrow (and the store duckdb): tens of MB a synthetic run does not need.
+    from thunes.adapters.datastore.loaders import load_ohlcv
+
     if path is not None:
         return LoadedBars(load_ohlcv(path, symbol=symbol, timeframe=timeframe), str(path))
-    store = ParquetStore(data.store_dir)
-    try:
-        return LoadedBars(store.read("binance", symbol, timeframe), f"store {data.store_dir}")
-    except SeriesNotFoundError:
-        pass  # nothing imported for this series: fall through to recorded data
+    if data.store_dir.is_dir():
+        from thunes.adapters.datastore.store import ParquetStore, SeriesNotFoundError
+
+        try:
+            return LoadedBars(
+                ParquetStore(data.store_dir).read("binance", symbol, timeframe), f"store {data.store_dir}"
+            )
+        except SeriesNotFoundError:
+            pass  # nothing imported for this series: fall through to recorded data
     shared = find_shared_data(data)
     recorded = _recorded_file(shared, instrument, timeframe) if shared is not None else None
     if recorded is not None:

@@ -1,28 +1,6 @@
-"""The local market-data store: file loaders, the partitioned Parquet store and synthetic candles."""
+"""The local market-data store: file loaders (``loaders``), the partitioned Parquet store (``store``),
+synthetic candles (``synthetic``) and their errors (``errors``).
 
-from thunes.adapters.datastore.loaders import (
-    DataFileError,
-    format_ns,
-    infer_symbol_timeframe,
-    load_ohlcv,
-    normalise_symbol,
-)
-from thunes.adapters.datastore.store import DataStoreError, Gap, ParquetStore, StoreEntry, WriteResult, find_gaps
-from thunes.adapters.datastore.synthetic import REGIMES, Regime, generate_ohlcv
-
-__all__ = [
-    "REGIMES",
-    "DataFileError",
-    "DataStoreError",
-    "Gap",
-    "ParquetStore",
-    "Regime",
-    "StoreEntry",
-    "WriteResult",
-    "find_gaps",
-    "format_ns",
-    "generate_ohlcv",
-    "infer_symbol_timeframe",
-    "load_ohlcv",
-    "normalise_symbol",
-]
+Nothing is imported here: the loaders pull in pyarrow and the store duckdb, which a process that
+only trades (or only reports an error) should not pay for in memory.
+"""

@@ -22,6 +22,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.feather as pa_feather
 import pyarrow.parquet as pa_parquet
 
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV, OHLCVError
 
@@ -38,20 +39,8 @@ _NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)-(?P<timeframe>\
 _NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?\s*$")
 _SUFFIXES = {".feather": "feather", ".arrow": "feather", ".ipc": "feather", ".parquet": "parquet", ".pq": "parquet"}
 _SUFFIXES |= {".csv": "csv", ".txt": "csv", ".zip": "zip"}
-_MAX_PROBLEM = 300
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-
-class DataFileError(ValueError):
-    """A candle file that cannot be loaded; ``str()`` is one line: ``<path>: <problem>``."""
-
-    def __init__(self, path: Path, problem: str) -> None:
-        lines = problem.strip().splitlines()
-        first = lines[0].strip() if lines else "unknown problem"
-        self.path = path
-        self.problem = first if len(first) <= _MAX_PROBLEM else first[: _MAX_PROBLEM - 3] + "..."
-        super().__init__(f"{path}: {self.problem}")
 
 
 @dataclass(frozen=True, slots=True)

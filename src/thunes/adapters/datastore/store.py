@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pa_parquet
 
+from thunes.adapters.datastore.errors import DataStoreError, SeriesNotFoundError
 from thunes.adapters.datastore.loaders import format_ns, normalise_symbol
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
@@ -39,14 +39,6 @@ _READ_SQL = (
     "WHERE open_time_ns >= $start AND open_time_ns < $end ORDER BY open_time_ns"
 )
 IntArray = npt.NDArray[np.int64]
-
-
-class DataStoreError(ValueError):
-    """The store cannot do what was asked (absent series, bad name, unreadable partition)."""
-
-
-class SeriesNotFoundError(DataStoreError):
-    """The store holds no candles for the requested series (a normal outcome, unlike a corrupt file)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +195,8 @@ class ParquetStore:
         """Run ``sql`` over ``files`` in a throwaway DuckDB; an empty file list yields empty columns."""
         if not files:
             return {field.name: np.empty(0, dtype=field.type.to_pandas_dtype()) for field in SCHEMA}
+        import duckdb  # 27 MB: loaded only when a query runs, not by every process
+
         try:
             with duckdb.connect() as con:
                 result: dict[str, npt.NDArray[Any]] = con.execute(sql, {"files": files, **params}).fetchnumpy()
