@@ -9,6 +9,7 @@ from thunes.app.cli_audit import audit_app
 from thunes.app.cli_backtest import backtest
 from thunes.app.cli_config import config_app
 from thunes.app.cli_data import data_app
+from thunes.app.cli_optimize import optimize, walk_forward
 from thunes.app.cli_params import params_app
 from thunes.app.cli_parity import parity
 from thunes.app.cli_report import report_app
@@ -38,6 +39,8 @@ report_app.command("backtest")(backtest_report)
 app.add_typer(report_app, name="report")
 app.command("lookahead")(lookahead)
 app.command("parity")(parity)
+app.command("optimize")(optimize)
+app.command("walk-forward")(walk_forward)
 app.command("backtest")(backtest)
 app.command("trade")(trade)
 app.command("status")(status)
