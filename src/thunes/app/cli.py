@@ -7,6 +7,7 @@ import typer
 from thunes import __version__
 from thunes.app.cli_audit import audit_app
 from thunes.app.cli_backtest import backtest
+from thunes.app.cli_capital import capital_app
 from thunes.app.cli_config import config_app
 from thunes.app.cli_data import data_app
 from thunes.app.cli_optimize import optimize, walk_forward
@@ -16,6 +17,7 @@ from thunes.app.cli_report import report_app
 from thunes.app.cli_research import lookahead
 from thunes.app.cli_research import report as backtest_report
 from thunes.app.cli_risk import kill_switch_app
+from thunes.app.cli_secrets import secrets_app
 from thunes.app.cli_session import orders, positions, status
 from thunes.app.cli_trade import trade
 from thunes.app.cli_venue import venue_app
@@ -35,6 +37,8 @@ app.add_typer(venue_app, name="venue")
 app.add_typer(kill_switch_app, name="kill-switch")
 app.add_typer(audit_app, name="audit")
 app.add_typer(params_app, name="params")
+app.add_typer(secrets_app, name="secrets")
+app.add_typer(capital_app, name="capital")
 report_app.command("backtest")(backtest_report)
 app.add_typer(report_app, name="report")
 app.command("lookahead")(lookahead)

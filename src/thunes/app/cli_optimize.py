@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from thunes.adapters.datastore.loaders import DataFileError
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context, open_audit

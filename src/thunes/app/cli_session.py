@@ -1,7 +1,8 @@
 """``thunes status``, ``thunes positions``, ``thunes orders``: what a session's ledger holds.
 
 They read the session's data directory (ledger and risk state), so they work whether or not a
-trader is running; the control API (governance issue) will add the running trader's live view.
+trader is running; while one runs with its control API on, they show its live view through the
+API instead (found through ``control.json``, see :mod:`thunes.app.control_client`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.table import Table
 from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
+from thunes.app import control_client
 from thunes.app.errors import fail
 from thunes.domain.identifiers import Symbol
 from thunes.domain.position import Position
@@ -46,6 +48,10 @@ def _positions(store: SqlStore) -> list[Position]:
 
 def positions(data_dir: DataDir = Path("data/paper")) -> None:
     """Positions rebuilt from the ledger's fills: quantity, average price, realised PnL, fees."""
+    live = control_client.live_positions(data_dir)
+    if live is not None:
+        Console().print(control_client.positions_table(live))
+        return
     store = _store(data_dir)
     table = Table("symbol", "quantity", "avg price", "realised PnL", "fees")
     for p in _positions(store):
@@ -61,6 +67,10 @@ def orders(
     limit: Annotated[int, typer.Option(help="Newest N orders.")] = 20,
 ) -> None:
     """The newest orders as the venue last reported them."""
+    live = control_client.live_orders(data_dir, open_only=open_only, limit=limit)
+    if live is not None:
+        Console().print(control_client.orders_table(live))
+        return
     store = _store(data_dir)
     table = Table("client order id", "symbol", "side", "type", "status", "qty", "filled")
     for row in store.orders(open_only=open_only)[:limit]:
@@ -72,6 +82,10 @@ def orders(
 
 def status(data_dir: DataDir = Path("data/paper")) -> None:
     """Kill-switch, trading state, today's realised PnL, positions and orders in doubt."""
+    live = control_client.live_status(data_dir)
+    if live is not None:
+        Console().print(control_client.status_table(*live, data_dir))
+        return
     store = _store(data_dir)
     try:
         risk = RiskEngine(RiskLimits(), SystemClock().now_ns, JsonFileRiskStore(data_dir / "risk.json"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,10 +15,26 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from thunes.adapters.alerts import CHAT_IDS_ENV, TOKEN_ENV, TelegramSettings
+from thunes.adapters.control import ControlEndpointError
 from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.metrics import MetricsEndpointError
+from thunes.adapters.secrets import SecretsError, open_provider
+from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
+from thunes.app.cli_secrets import SECRETS_ENV
+from thunes.app.composition import risk_limits
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
+from thunes.app.live_safety import (
+    LiveRefusedError,
+    LiveSettings,
+    capital_problems,
+    capped_limits,
+    confirm_live,
+    kill_switch_problem,
+    live_credentials,
+    venue_problems,
+)
 from thunes.app.logging import configure_logging
 from thunes.app.paper import Credentials, PaperConfig, PaperStatus, run_paper
 from thunes.domain.exchange_info import ExchangeInfoError
@@ -36,6 +53,16 @@ def _testnet_credentials() -> Credentials:
         fail(f"--venue binance-testnet needs {TESTNET_KEY_ENV} and {TESTNET_SECRET_ENV} in the environment "
              "(keys from https://testnet.binance.vision)")  # fmt: skip
     return Credentials(key, secret)
+
+
+def _telegram(enabled: bool, chats: list[int] | None, api_url: str | None) -> TelegramSettings | None:
+    """Telegram settings from the environment (the token is never an option: it would show in ``ps``)."""
+    if not enabled:
+        return None
+    try:
+        return TelegramSettings.from_env(os.environ, chats or (), **({"api_url": api_url} if api_url else {}))
+    except ValueError as e:
+        fail(str(e))
 
 
 class _StatusLines:
@@ -64,6 +91,29 @@ def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Cr
     return _testnet_credentials(), Path("data/testnet") if data_dir == Path("data/paper") else data_dir
 
 
+def _live_checks(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path) -> None:
+    """Every SPEC §7 check before real money: local ones first, then the venue's (one line on refusal)."""
+    try:
+        confirm_live(confirmed, interactive=sys.stdin.isatty(),
+                     ask=lambda question: str(typer.prompt(question, default="", show_default=False)))  # fmt: skip
+        settings = load_settings(config)
+        credentials = live_credentials(open_provider(secrets_spec))
+        live = LiveSettings()  # until Settings mounts it as ``live``: micro-live, 10 of the quote currency
+        limits = capped_limits(risk_limits(settings), live.max_capital)
+        local = [p for p in (kill_switch_problem(data_dir), *capital_problems(limits, live.max_capital)) if p]
+        if local:
+            raise LiveRefusedError(local)
+
+        async def ask_venue() -> list[str]:
+            async with BinanceClient(BinanceConfig("live"), credentials.api_key, credentials.api_secret) as client:
+                return await venue_problems(client, settings.backtest.symbol, data_dir, live.max_capital)
+
+        if problems := asyncio.run(ask_venue()):
+            raise LiveRefusedError(problems)
+    except (LiveRefusedError, SecretsError, ConfigError, VenueError, ExchangeInfoError) as e:
+        fail(str(e))
+
+
 def _table(status: PaperStatus, title: str) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None)
     denied = ", ".join(f"{k} {v}" for k, v in sorted(status.denied.items())) or "none"
@@ -83,6 +133,8 @@ def _table(status: PaperStatus, title: str) -> Table:
     ]
     if status.metrics_url:
         rows.append(("metrics", f"{status.metrics_url}/metrics"))
+    if status.control_url:
+        rows.append(("control API", status.control_url))
     if status.equity_end:
         rows += [
             ("equity start → end", f"{status.equity_start:,.2f} → {status.equity_end:,.2f}"),
@@ -95,6 +147,17 @@ def _table(status: PaperStatus, title: str) -> Table:
 
 def trade(
     paper: Annotated[bool, typer.Option("--paper/--live", help="Paper trading on the embedded venue.")] = True,
+    live_confirmed: Annotated[
+        bool, typer.Option("--confirm-live", help="Confirm --live without the typed phrase (no terminal: required).")
+    ] = False,
+    secrets: Annotated[
+        str,
+        typer.Option(
+            envvar=SECRETS_ENV,
+            help="Where --live reads binance_api_key and binance_api_secret: env:, file:PATH, fernet:PATH, "
+            "vault:URL or aws:ID (see thunes secrets check).",
+        ),
+    ] = "env:",
     duration: Annotated[float, typer.Option(help="How long to trade, in seconds.")] = 30.0,
     speed: Annotated[float, typer.Option(help="Replay speed (market seconds per second).")] = 36_000.0,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
@@ -119,10 +182,37 @@ def trade(
     metrics_host: Annotated[
         str, typer.Option(help="Address the metrics endpoint binds (loopback unless a scraper needs more).")
     ] = "127.0.0.1",
+    control_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Serve the control API on 127.0.0.1:PORT (0 = any free port); `thunes status` and `kill-switch` "
+            "find it through DATA_DIR/control.json. Bearer token: $THUNES_CONTROL_TOKEN, else a new one in "
+            "DATA_DIR/control.token (0600). Off when omitted.",
+        ),
+    ] = None,
+    telegram: Annotated[
+        bool,
+        typer.Option(
+            "--telegram/--no-telegram",
+            help=f"Telegram alerts and commands; the bot token is read from ${TOKEN_ENV} only.",
+        ),
+    ] = False,
+    telegram_chat: Annotated[
+        list[int] | None,
+        typer.Option(help=f"A chat allowed to receive alerts and command (repeat it); default ${CHAT_IDS_ENV}."),
+    ] = None,
+    telegram_api_url: Annotated[
+        str | None, typer.Option(help="Bot API base URL (default https://api.telegram.org).")
+    ] = None,
 ) -> None:
     """Trade the configured strategy; paper mode replays recorded candles on the embedded venue."""
     if not paper:
-        fail("live trading is not available yet: it needs the production safety checks (SPEC §7)")
+        if venue != "embedded" or venue_url is not None:
+            fail("--live trades Binance itself; --venue and --venue-url are for paper and testnet sessions")
+        _live_checks(live_confirmed, secrets, config, Path("data/live") if data_dir == Path("data/paper") else data_dir)
+        fail("live trading is not available yet: every safety check passed, but the live session is not wired")
     if duration <= 0 or speed <= 0:
         fail("--duration and --speed must be positive")
     credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
@@ -133,7 +223,9 @@ def trade(
     configure_logging(settings.logging)
     console = Console()
     session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url,
-                          credentials=credentials, metrics_port=metrics_port, metrics_host=metrics_host)  # fmt: skip
+                          credentials=credentials, metrics_port=metrics_port, metrics_host=metrics_host,
+                          control_port=control_port,
+                          telegram=_telegram(telegram, telegram_chat, telegram_api_url))  # fmt: skip
 
     async def main() -> PaperStatus:
         stop = asyncio.Event()
@@ -147,7 +239,7 @@ def trade(
 
     try:
         final = asyncio.run(main())
-    except (DataFileError, ExchangeInfoError, VenueError, MetricsEndpointError, ValueError) as e:
+    except (DataFileError, ExchangeInfoError, VenueError, MetricsEndpointError, ControlEndpointError, ValueError) as e:
         fail(str(e))
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")

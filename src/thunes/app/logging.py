@@ -117,6 +117,8 @@ def configure_logging(settings: LoggingSettings, *, stream: TextIO | None = None
         redact_secrets,  # after the traceback is text, so it is masked too
         renderer,
     ]
+    # ccxt logs every request's headers (the API key) and signed URL at DEBUG: never let it get there.
+    logging.getLogger("ccxt").setLevel(logging.INFO)
     sink = stream if stream is not None else cast(TextIO, _CurrentStderr())
     structlog.configure(
         processors=processors,

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from thunes.adapters.alerts import TelegramSettings
 from thunes.adapters.storage.control_file import ControlFile
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
@@ -27,6 +28,7 @@ from thunes.app.audit_setup import audit_context, open_audit
 from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
 from thunes.app.observability import SessionTelemetry
+from thunes.app.operator import start_operator
 from thunes.app.paper_jobs import (
     BarGate,
     Checkpoint,
@@ -88,6 +90,8 @@ class PaperConfig:
     # and the session ends with the data; ``thunes parity`` compares it with a backtest.
     lockstep: bool = False
     bars: OHLCV | None = None  # the candles to replay instead of the configured data
+    control_port: int | None = None  # the control API on 127.0.0.1 here (0: any free port; None: off)
+    telegram: TelegramSettings | None = None  # Telegram alerts and commands (None: off)
 
 
 async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal | None) -> Decimal:
@@ -127,7 +131,9 @@ async def run_paper(
             live_from_ns = (await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))) * 1_000_000
             first_ns = live_from_ns - config.warmup_bars * timeframe.nanoseconds  # warm up on the latest candles
         clock = ManualClock(first_ns)
-        trader, orders = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
+        trader, orders, bus = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
+        start_operator(closing, bus, trader, store, status, config.data_dir, control_port=config.control_port,
+                       telegram=config.telegram)  # fmt: skip
         for report in await orders.recover():  # orders whose answer a crash swallowed
             trader.book(report)
         trader.restore(store.fills(str(instrument.symbol)))
@@ -207,9 +213,9 @@ def _engine(
     clock: ManualClock,
     closing: contextlib.ExitStack,
     telemetry: SessionTelemetry,
-) -> tuple[Trader, OrderManager]:
+) -> tuple[Trader, OrderManager, InMemoryBus]:
     """The engine core on a fresh bus: risk (persisted), execution (journaled), the trader, and the
-    audit trail and the metrics subscribed to everything they publish."""
+    audit trail and the metrics subscribed to everything they publish; the bus, for the alerts."""
     bus = InMemoryBus()
     risk = RiskEngine(risk_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
     breaker = risk.breaker(VENUE)
@@ -221,7 +227,7 @@ def _engine(
     closing.callback(audit.close)
     AuditRecorder(audit, audit_context(settings), risk.snapshot, clock.now_ns).attach(bus)
     telemetry.attach(bus, trader)
-    return trader, orders
+    return trader, orders, bus
 
 
 async def _settle(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import MappingProxyType
 from typing import TypeVar
 
 import structlog
@@ -33,7 +34,17 @@ from thunes.execution.reconciliation import Mismatch, MismatchKind, OrphanPolicy
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
 from thunes.simvenue.replay import BarClosed
 
-__all__ = ["BarGate", "Checkpoint", "ControlInbox", "PaperStatus", "SessionJobs", "SessionMarks", "patiently"]
+__all__ = [
+    "BarGate",
+    "Checkpoint",
+    "ControlApplied",
+    "ControlInbox",
+    "DailySummary",
+    "PaperStatus",
+    "SessionJobs",
+    "SessionMarks",
+    "patiently",
+]
 
 T = TypeVar("T")
 _log = structlog.get_logger(__name__)
@@ -65,6 +76,25 @@ class PaperStatus:
     daily_summaries: int = 0
     control_requests: int = 0
     metrics_url: str | None = None  # the Prometheus endpoint, when the session serves one
+    control_url: str | None = None  # the control API, when the session serves one
+
+
+@dataclass(frozen=True, slots=True)
+class ControlApplied:
+    """Published on the session's bus after the trader applied an operator request (alerting
+    checks the risk state right then: two requests between two timer checks are two changes)."""
+
+    seq: int
+    action: ControlAction
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DailySummary:
+    """Published on the session's bus at 23:00 UTC (market clock): alerting subscribes to it."""
+
+    ts_ns: int
+    figures: Mapping[str, object]  # read-only: the line written to daily_summaries.jsonl
 
 
 async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 40) -> T:
@@ -141,7 +171,7 @@ class SessionJobs:
                     self.trader.book(found)
 
     def daily_summary(self, now_ns: int) -> dict[str, object]:
-        """The day's figures as one JSON line (and a log event); alerting subscribes to it later."""
+        """The day's figures as one JSON line, a log event and a :class:`DailySummary` on the bus."""
         trader, status = self.trader, self.status
         day = datetime.fromtimestamp((now_ns - NS_PER_HOUR) / 1e9, tz=UTC).date().isoformat()
         summary: dict[str, object] = {
@@ -162,6 +192,7 @@ class SessionJobs:
             handle.write(json.dumps(summary, sort_keys=True) + "\n")
         status.daily_summaries += 1
         _log.info("daily_summary", **summary)
+        trader.bus.publish(DailySummary(now_ns, MappingProxyType(dict(summary))))
         return summary
 
 
@@ -186,6 +217,7 @@ class ControlInbox:
                     _log.warning("control_request_refused", seq=request.seq, error=str(e))
             self.control.mark_applied(request.seq)
             _log.info("control_request_applied", seq=request.seq, action=request.action.value, by=request.by)
+            self.trader.bus.publish(ControlApplied(request.seq, request.action, request.by))
             applied += 1
         self.status.control_requests += applied
         self.status.kill_switch = self.trader.risk.kill_switch.active

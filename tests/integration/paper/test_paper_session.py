@@ -48,13 +48,6 @@ def test_paper_session_when_run_then_every_venue_fill_is_in_the_ledger_and_nothi
     assert summaries[-1]["fills"] <= status.filled
 
 
-def test_trade_command_when_live_requested_then_refused_in_one_line(settings) -> None:  # type: ignore[no-untyped-def]
-    result = CliRunner().invoke(app, ["trade", "--live"])
-
-    assert result.exit_code == 2
-    assert result.output.strip().startswith("error: live trading is not available yet")
-
-
 def test_kill_switch_when_turned_on_by_cli_then_next_session_buys_nothing(
     settings,
     tmp_path: Path,  # type: ignore[no-untyped-def]

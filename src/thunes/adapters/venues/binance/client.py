@@ -13,6 +13,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ from thunes.risk import RateLimiter
 if TYPE_CHECKING:
     from thunes.execution.ports import VenuePort
 
-__all__ = ["KLINES_PAGE", "BinanceClient"]
+__all__ = ["KLINES_PAGE", "ApiRestrictions", "BinanceClient"]
 
 KLINES_PAGE = 1000  # Binance's maximum ``limit`` for /api/v3/klines
 _TRADES_PAGE = 1000
@@ -44,9 +45,20 @@ _log = structlog.get_logger(__name__)
 # Request weights of the calls we make (rest-api.md); the venue's X-MBX-USED-WEIGHT headers correct
 # any drift. ``load_markets`` is ccxt fetching exchangeInfo.
 _WEIGHTS = {"exchange_info": 20, "load_markets": 20, "klines": 2, "lookup": 4, "amend": 4, "open_orders": 6,
-            "recent_orders": 20, "balances": 20, "my_trades": 20}  # fmt: skip
+            "recent_orders": 20, "balances": 20, "my_trades": 20, "api_restrictions": 1}  # fmt: skip
 _ORDER_CALLS = frozenset({"submit"})  # counted against the ORDERS limits too
 _RATE_HEADROOM = 0.1  # stop at 90 % of every window: our clock and the venue's disagree on its start
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRestrictions:
+    """What the API key may do (``GET /sapi/v1/account/apiRestrictions``, Binance wallet API
+    "Get API Key Permission"): live trading refuses a key that can withdraw."""
+
+    can_read: bool
+    can_trade: bool  # enableSpotAndMarginTrading
+    can_withdraw: bool  # enableWithdrawals
+    ip_restricted: bool  # ipRestrict: the key works only from whitelisted addresses
 
 
 def _plain(params: dict[str, Any]) -> dict[str, Any]:
@@ -315,6 +327,18 @@ class BinanceClient:
             if free or locked:
                 out[str(row["asset"])] = (free, locked)
         return out
+
+    async def api_restrictions(self) -> ApiRestrictions:
+        """The key's permissions; an answer without ``enableWithdrawals`` is untrustworthy (fatal),
+        since a missing flag must never read as "cannot withdraw"."""
+        payload = await self._call("api_restrictions", self._exchange.sapi_get_account_apirestrictions)
+        try:
+            return ApiRestrictions(can_read=payload["enableReading"] is True,
+                                   can_trade=payload["enableSpotAndMarginTrading"] is True,
+                                   can_withdraw=payload["enableWithdrawals"] is not False,
+                                   ip_restricted=payload.get("ipRestrict") is True)  # fmt: skip
+        except (KeyError, TypeError) as e:
+            raise FatalVenueError(f"unreadable apiRestrictions payload: {type(e).__name__}: {e}") from e
 
     async def _client_id_of(self, symbol: Symbol, order_id: str) -> ClientOrderId:
         known = self._client_ids.get((symbol, order_id))
