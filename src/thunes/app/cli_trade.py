@@ -75,9 +75,10 @@ class _StatusLines:
         if time.monotonic() - self.last < self.every_s:
             return
         self.last = time.monotonic()
-        self.console.print(f"bars {s.bars} close {s.last_close} position {s.position.normalize()} "
-                           f"orders {s.submitted} fills {s.filled} pnl {s.realized_pnl:.4f} "
-                           f"kill-switch {'ON' if s.kill_switch else 'off'}", highlight=False)  # fmt: skip
+        switch = "ON" if s.kill_switch else "off"
+        line = (f"bars {s.bars} close {s.last_close} position {s.position.normalize()} orders {s.submitted} "
+                f"fills {s.filled} pnl {s.realized_pnl:.4f} kill-switch {switch}")  # fmt: skip
+        self.console.print(line, highlight=False, soft_wrap=True)  # one line, whatever the log's width
 
 
 def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Credentials | None, Path]:
