@@ -4,7 +4,7 @@ stand-in, moto's AWS server), the keys are used against the simulated venue, and
 provoked; then the captured text is searched for every secret value, the Vault token, the Fernet
 key and the AWS secret access key.
 
-Not covered here yet: the control API (its leak test comes with the control API itself).
+The control API is covered on a running session by tests/integration/paper/test_control_api_leaks.py.
 """
 
 from __future__ import annotations
