@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from thunes.adapters.datastore.errors import DataFileError
-from thunes.app.config import ConfigError, Settings, StrategySettings, load_settings
+from thunes.app.cli_options import settings_from_options
+from thunes.app.config import StrategySettings
 from thunes.app.errors import fail
-from thunes.app.logging import configure_logging
 from thunes.app.report import render_report, result_to_json
 from thunes.app.sources import load_bars, load_instrument
 from thunes.domain.exchange_info import ExchangeInfoError
@@ -39,16 +39,6 @@ def _strategy(settings: StrategySettings, instrument: Instrument) -> Strategy:
     )
 
 
-def _settings(config: Path | None, overrides: dict[str, dict[str, Any]]) -> Settings:
-    given = {section: {k: v for k, v in values.items() if v is not None} for section, values in overrides.items()}
-    try:
-        settings = load_settings(config, overrides={k: v for k, v in given.items() if v})
-    except ConfigError as e:
-        fail(str(e))
-    configure_logging(settings.logging)
-    return settings
-
-
 def backtest(
     strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
     symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")] = None,
@@ -66,7 +56,7 @@ def backtest(
     """Backtest a strategy on recorded or synthetic candles and print a report."""
     if synthetic is not None and synthetic < 2:
         fail(f"--synthetic needs at least 2 bars, got {synthetic}")
-    settings = _settings(
+    settings = settings_from_options(
         config,
         {
             "strategy": {"name": strategy, "sma_fast": fast, "sma_slow": slow},

@@ -25,9 +25,9 @@ from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context, open_audit
-from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.cli_options import settings_from_options
+from thunes.app.config import Settings
 from thunes.app.errors import fail
-from thunes.app.logging import configure_logging
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
 from thunes.domain.instrument import Instrument
@@ -81,13 +81,7 @@ def _settings(
         "strategy": {"name": strategy},
         "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
     }
-    given = {section: {k: v for k, v in values.items() if v is not None} for section, values in wanted.items()}
-    try:
-        settings = load_settings(config, overrides={k: v for k, v in given.items() if v})
-    except ConfigError as e:
-        fail(str(e))
-    configure_logging(settings.logging)
-    return settings
+    return settings_from_options(config, wanted)
 
 
 def _day(text: str | None, option: str) -> int | None:

@@ -13,9 +13,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from thunes.adapters.datastore.errors import DataFileError
-from thunes.app.config import ConfigError, load_settings
+from thunes.app.cli_options import settings_from_options
 from thunes.app.errors import fail
-from thunes.app.logging import configure_logging
 from thunes.app.paper_jobs import PaperStatus
 from thunes.app.parity import ParityReport, run_parity
 from thunes.domain.exchange_info import ExchangeInfoError
@@ -43,15 +42,9 @@ def parity(
 ) -> None:
     """Run the strategy as a backtest and as a paper session on the same candles; compare every order
     and fill (time, price, quantity, fee). Exit 1 on the first difference."""
-    overrides = {"strategy": {"name": strategy}, "backtest": {"timeframe": timeframe}}
-    try:
-        settings = load_settings(config, overrides={k: {a: b for a, b in v.items() if b is not None}
-                                                    for k, v in overrides.items() if any(v.values())})  # fmt: skip
-    except ConfigError as e:
-        fail(str(e))
     if bars is not None and bars < 2:
         fail("--bars must be at least 2")
-    configure_logging(settings.logging)
+    settings = settings_from_options(config, {"strategy": {"name": strategy}, "backtest": {"timeframe": timeframe}})
     console = Console()
     workdir = keep or Path(tempfile.mkdtemp(prefix="thunes-parity-"))
     try:

@@ -18,10 +18,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from thunes.adapters.datastore.errors import DataFileError
+from thunes.app.cli_options import settings_from_options
 from thunes.app.composition import strategy_for
-from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.config import Settings
 from thunes.app.errors import fail
-from thunes.app.logging import configure_logging
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
 from thunes.domain.instrument import Instrument
@@ -59,13 +59,7 @@ def _settings(
         "strategy": {"name": strategy, "sma_fast": fast, "sma_slow": slow},
         "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
     }
-    given = {section: {k: v for k, v in values.items() if v is not None} for section, values in wanted.items()}
-    try:
-        settings = load_settings(config, overrides={k: v for k, v in given.items() if v})
-    except ConfigError as e:
-        fail(str(e))
-    configure_logging(settings.logging)
-    return settings
+    return settings_from_options(config, wanted)
 
 
 @contextmanager

@@ -8,7 +8,6 @@ A store has a single writer at a time; readers never see a half-written file.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import os
 import re
 import uuid
@@ -23,6 +22,7 @@ import pyarrow.parquet as pa_parquet
 
 from thunes.adapters.datastore.errors import DataStoreError, SeriesNotFoundError
 from thunes.adapters.datastore.loaders import format_ns, normalise_symbol
+from thunes.adapters.storage.durable import fsync_dir
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
 
@@ -270,14 +270,4 @@ def _write_atomic(path: Path, times: IntArray, values: npt.NDArray[np.float64]) 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (POSIX); a no-op where directories cannot be opened."""
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    fsync_dir(path.parent)

@@ -26,6 +26,7 @@ from types import TracebackType
 
 import structlog
 
+from thunes.adapters.storage.durable import fsync_dir
 from thunes.governance.audit_ports import AuditSink
 from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal
 
@@ -131,20 +132,6 @@ def _lock_directory(directory: Path) -> int:
         os.close(fd)
         raise AuditLogError(f"{directory}: another process or AuditLog is writing this audit trail") from e
     return fd
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a file's creation, rename or removal durable (POSIX)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 class AuditLog:
@@ -281,7 +268,7 @@ class AuditLog:
         self._fd = os.open(self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
         self._current = name
         if created:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
             self._prune()
 
     def _write(self, data: bytes) -> None:
@@ -323,7 +310,7 @@ class AuditLog:
                 self._write_anchor(doomed[-1].name, record_from_json(last).hash)
             for path in doomed:
                 path.unlink()
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except (OSError, AuditRecordError) as e:
             _log.error("audit_prune_failed", error=str(e), files=[p.name for p in doomed])
 
@@ -339,4 +326,4 @@ class AuditLog:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)

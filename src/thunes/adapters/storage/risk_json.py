@@ -10,6 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from thunes.adapters.storage.durable import fsync_dir
 from thunes.risk.state import RiskSnapshot
 from thunes.risk.store import RiskStoreError, snapshot_from_dict, snapshot_to_dict
 
@@ -46,21 +47,4 @@ class JsonFileRiskStore:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(self.path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where directories cannot be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-# --- codec -------------------------------------------------------------------------------------
+        fsync_dir(self.path.parent)

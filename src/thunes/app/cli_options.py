@@ -1,0 +1,25 @@
+"""Settings for a command from its config file and the options the user gave: one place, so every
+command treats an omitted option (``None``) the same way and reports a bad setting in one line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.errors import fail
+from thunes.app.logging import configure_logging
+
+__all__ = ["settings_from_options"]
+
+
+def settings_from_options(config: Path | None, options: Mapping[str, Mapping[str, Any]]) -> Settings:
+    """``options`` is ``{section: {field: value or None}}``; only the values given override."""
+    given = {section: {k: v for k, v in values.items() if v is not None} for section, values in options.items()}
+    try:
+        settings = load_settings(config, overrides={k: v for k, v in given.items() if v})
+    except ConfigError as e:
+        fail(str(e))
+    configure_logging(settings.logging)
+    return settings
