@@ -34,6 +34,11 @@ from thunes.simvenue.validation import (
 
 __all__ = ["OrderParams", "SimVenue"]
 
+# Enum members as module constants: on Python 3.11 ``Side.BUY`` costs ~70 ns more than a global read,
+# and the order path reads a dozen of them per order.
+_MARKET, _LIMIT_MAKER, _BUY = OrderType.MARKET, OrderType.LIMIT_MAKER, Side.BUY
+_NEW, _CANCELED, _FILLED = OrderStatus.NEW, OrderStatus.CANCELED, OrderStatus.FILLED
+
 ZERO = Decimal(0)
 NS_PER_MS = 1_000_000
 
@@ -95,7 +100,7 @@ class SimVenue:
             market.next_trade_id = int(data["next_trade_ids"].get(symbol, market.next_trade_id))
             market.clear_resting()
         for order in self._orders.values():
-            if order.is_open and order.order_type is not OrderType.MARKET:
+            if order.is_open and order.order_type is not _MARKET:
                 self._markets[order.symbol].rest(order)
 
     def add_listener(self, callback: Callable[[str], None]) -> None:
@@ -251,7 +256,7 @@ class SimVenue:
 
         ``price_ticks`` is None when the order came in ``Decimal``: it is computed here, after every check.
         """
-        if order_type is OrderType.LIMIT_MAKER and m.would_take(side, price or ZERO):
+        if order_type is _LIMIT_MAKER and m.would_take(side, price or ZERO):
             raise err.new_order_rejected(err.WOULD_TAKE)
         levels = m.taker_levels(side, order_type, qty, price, quote)
         check_balance(m.instrument, side, order_type, qty, price, quote, levels, acct.balances)
@@ -262,19 +267,20 @@ class SimVenue:
         self._next_order_id += 1
         order = SimOrder(
             acct.name, symbol, order_id, client_id, side, order_type, tif, price, ZERO if qty is None else qty,
-            quote or ZERO, now_ms, OrderStatus.NEW, ZERO, ZERO, now_ms, now_ms, self._sequence, price_ticks,
+            quote or ZERO, now_ms, _NEW, ZERO, ZERO, now_ms, now_ms, self._sequence, price_ticks,
         )  # fmt: skip
         if test:
             return order
         acct.orders[order_id] = order
-        acct.open[order_id] = order
-        acct.open_per_symbol[symbol] += 1
         acct.by_client.setdefault((symbol, client_id), []).append(order_id)
         self._orders[order_id] = order
         emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"), self._listeners)
-        execute(m, acct, order, levels, now_ms, self._listeners)
-        settle(acct, order)
-        return order.snapshot()
+        last = execute(m, acct, order, levels, now_ms, self._listeners)
+        if order.is_open:  # it rests: one more open order (one that ends at once never counts)
+            acct.open[order_id] = order
+            acct.open_per_symbol[symbol] += 1
+            return order.snapshot()
+        return order.snapshot() if last is None else last
 
     def _random_client_id(self) -> str:
         return "%022x" % self._rng.getrandbits(88)  # noqa: UP031 - 22 characters, like Binance's own ids
@@ -315,8 +321,8 @@ class SimVenue:
         if order is None or not order.is_open:
             raise err.cancel_rejected()
         m = self._markets[order.symbol]
-        finish(m, self._accounts[account], order, OrderStatus.CANCELED, self._clock_ns() // NS_PER_MS, self._listeners)
-        return order.snapshot()
+        return finish(m, self._accounts[account], order, _CANCELED, self._clock_ns() // NS_PER_MS,
+                      self._listeners)  # fmt: skip
 
     def amend_order(
         self,
@@ -342,9 +348,9 @@ class SimVenue:
         m = self._markets[symbol]
         orig_client = order.client_order_id
         released = (
-            (order.orig_qty - new_qty) * (order.price or ZERO) if order.side is Side.BUY else order.orig_qty - new_qty
+            (order.orig_qty - new_qty) * (order.price or ZERO) if order.side is _BUY else order.orig_qty - new_qty
         )
-        asset = m.instrument.quote_asset if order.side is Side.BUY else m.instrument.base_asset
+        asset = m.instrument.quote_asset if order.side is _BUY else m.instrument.base_asset
         released = min(released, order.locked)
         acct.balances[asset].locked -= released
         acct.balances[asset].free += released
@@ -357,7 +363,7 @@ class SimVenue:
             acct.balances[asset].locked -= order.locked
             acct.balances[asset].free += order.locked
             order.locked = ZERO
-            order.status = OrderStatus.FILLED
+            order.status = _FILLED
             m.unrest(order)
             settle(acct, order)
         report = ExecutionReport(now_ms, order.snapshot(), "REPLACED", orig_client_order_id=orig_client)

@@ -23,6 +23,10 @@ from thunes.domain.instrument import Instrument
 
 __all__ = ["FastFilters"]
 
+# Enum members as module constants: on Python 3.11 ``Side.BUY`` costs ~70 ns more than a global read,
+# and the order path reads a dozen of them per order.
+_BUY, _MARKET = Side.BUY, OrderType.MARKET
+
 _INF = Decimal("Infinity")
 _EXACT = 10**27  # integers below this convert to Decimal (28 digits) without rounding, with room to spare
 _NONE = (1, 0)  # an empty interval: nothing passes
@@ -84,7 +88,7 @@ def _bands(instrument: Instrument, side: Side) -> list[tuple[Decimal, Decimal]]:
     out: list[tuple[Decimal, Decimal]] = []
     by_side = instrument.percent_price_by_side
     if by_side is not None:
-        if side is Side.BUY:
+        if side is _BUY:
             out.append((by_side.bid_multiplier_up, by_side.bid_multiplier_down))
         else:
             out.append((by_side.ask_multiplier_up, by_side.ask_multiplier_down))
@@ -144,7 +148,7 @@ class FastFilters:
             return False
         if price is not None and not self._price_ok(side, price, ref):
             return False
-        market = order_type is OrderType.MARKET
+        market = order_type is _MARKET
         if qty is not None and not self._qty_ok(qty, market):
             return False
         if quote is not None:
@@ -249,7 +253,7 @@ class FastFilters:
         low, high = self._lot_lots
         if not low <= lots <= high:
             return False
-        if order_type is OrderType.MARKET:
+        if order_type is _MARKET:
             mlot = self._market_lot_lots
             if mlot is not None and (not mlot[0] <= lots <= mlot[1] or lots % mlot[2]):
                 return False

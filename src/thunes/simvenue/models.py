@@ -15,6 +15,10 @@ from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 
 __all__ = ["Account", "AccountUpdate", "Accounts", "Balance", "ExecutionReport", "SimOrder", "SimTrade"]
 
+# Enum members as module constants: on Python 3.11 ``Side.BUY`` costs ~70 ns more than a global read,
+# and the order path reads a dozen of them per order.
+_NEW, _PARTIAL = OrderStatus.NEW, OrderStatus.PARTIALLY_FILLED
+
 ZERO = Decimal(0)
 
 
@@ -83,7 +87,7 @@ class SimOrder:
     def is_open(self) -> bool:
         """NEW or PARTIALLY_FILLED (not ``status.is_terminal``; compared by identity, it is on the hot path)."""
         status = self.status
-        return status is OrderStatus.NEW or status is OrderStatus.PARTIALLY_FILLED
+        return status is _NEW or status is _PARTIAL
 
     def snapshot(self) -> SimOrder:
         """An independent copy for callers (fills list copied too).

@@ -29,6 +29,10 @@ __all__ = [
     "plain_shape",
 ]
 
+# Enum members as module constants: on Python 3.11 ``Side.BUY`` costs ~70 ns more than a global read,
+# and the order path reads a dozen of them per order.
+_MARKET, _LIMIT, _LIMIT_MAKER, _BUY = OrderType.MARKET, OrderType.LIMIT, OrderType.LIMIT_MAKER, Side.BUY
+
 ZERO = Decimal(0)
 CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
 _CHECK_ID = ClientOrderId("venue-check")
@@ -67,15 +71,15 @@ def check_params(instrument: Instrument, p: OrderParams) -> None:
     if p.order_type not in instrument.order_types:
         kind = p.order_type.value.replace("_", " ").capitalize()
         raise err.new_order_rejected(f"{kind} orders are not supported for this symbol.")
-    if p.order_type is OrderType.MARKET:
+    if p.order_type is _MARKET:
         _check_market(instrument, p)
         return
     for name, value in (("price", p.price), ("quantity", p.quantity)):
         if value is None:
             raise err.mandatory(name)
-    if p.order_type is OrderType.LIMIT and p.time_in_force is None:
+    if p.order_type is _LIMIT and p.time_in_force is None:
         raise err.mandatory("timeInForce")
-    if p.order_type is OrderType.LIMIT_MAKER and p.time_in_force is not None:
+    if p.order_type is _LIMIT_MAKER and p.time_in_force is not None:
         raise err.not_required("timeInForce")
     if p.quote_order_qty is not None:
         raise err.not_required("quoteOrderQty")
@@ -88,7 +92,7 @@ def check_filters(
     position = ZERO
     if instrument.max_position is not None:  # only then is the base position needed (filters.md)
         base = account.balances.get(instrument.base_asset)
-        open_buys = (o.remaining for o in account.open.values() if o.symbol == p.symbol and o.side is Side.BUY)
+        open_buys = (o.remaining for o in account.open.values() if o.symbol == p.symbol and o.side is _BUY)
         position = (base.total if base else ZERO) + sum(open_buys, ZERO)
     request = OrderRequest(
         _CHECK_ID, instrument.symbol, p.side, p.order_type, p.quantity, p.price, p.quote_order_qty, p.time_in_force
@@ -109,8 +113,8 @@ def check_balance(
     balances: Mapping[str, Balance],
 ) -> None:
     """Free funds must cover the order: quote for a BUY (at its limit, or what it will take), base for a SELL."""
-    if side is Side.BUY:
-        if order_type is not OrderType.MARKET:
+    if side is _BUY:
+        if order_type is not _MARKET:
             assert price is not None
             assert qty is not None
             need = price * qty
@@ -147,8 +151,8 @@ def plain_shape(
         return False
     if client_order_id is not None and not CLIENT_ID.fullmatch(client_order_id):
         return False
-    if order_type is OrderType.MARKET:
+    if order_type is _MARKET:
         return not has_price and time_in_force is None
-    if order_type is OrderType.LIMIT:
+    if order_type is _LIMIT:
         return has_price and time_in_force is not None
     return has_price and time_in_force is None  # LIMIT_MAKER

@@ -246,3 +246,22 @@ def test_random_client_ids_when_same_seed_then_same_sequence(clock: Clock) -> No
 
     assert ids(1) == ids(1)
     assert ids(1) != ids(2)
+
+
+def test_answers_when_orders_end_at_once_or_rest_then_final_state_and_only_resting_ones_open(venue: SimVenue) -> None:
+    venue.drain(ACCOUNT)
+
+    market = venue.place_order(ACCOUNT, OrderParams("BTCUSDT", Side.BUY, OrderType.MARKET, D("0.1")))
+    venue.on_quote("BTCUSDT", D("29999.99"), D(2), D(30_000), D("0.05"))
+    ioc = venue.place_order(ACCOUNT, _limit(Side.BUY, "0.2", "30000", TimeInForce.IOC))  # takes 0.05, rest expires
+    resting = venue.place_order(ACCOUNT, _limit(Side.BUY, "0.01", "29000"))
+    reports = [r for r in venue.drain(ACCOUNT) if isinstance(r, ExecutionReport)]
+
+    assert (market.status, ioc.status, resting.status) == (OrderStatus.FILLED, OrderStatus.EXPIRED, OrderStatus.NEW)
+    assert ioc.executed_qty == D("0.05")
+    assert market == [r.order for r in reports if r.order.order_id == market.order_id][-1]
+    assert ioc == [r.order for r in reports if r.order.order_id == ioc.order_id][-1]
+    assert resting.locked == D(290)  # the answer shows the lock taken after the NEW report
+    assert [o.order_id for o in venue.open_orders(ACCOUNT)] == [resting.order_id]
+    market.fills.clear()  # answers are copies: the venue's record is untouched
+    assert len(venue.get_order(ACCOUNT, "BTCUSDT", market.order_id).fills) == 1
