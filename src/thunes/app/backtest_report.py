@@ -15,6 +15,7 @@ import hashlib
 import html
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -78,7 +79,7 @@ class ResearchRun:
 
     config: dict[str, Any]
     bars: OHLCV
-    equity: list[tuple[int, Decimal]]
+    equity: Sequence[tuple[int, Decimal]]  # an EquityCurve from the backtest: compact, exact
     trips: list[RoundTrip]
     performance: Performance
 
@@ -137,7 +138,7 @@ def evaluate(
     times, values = equity_arrays(result.equity)
     performance = compute_performance(times, values, trips, periods_per_year(bars.timeframe.nanoseconds))
     config = _run_config(settings, instrument, bars, source, warmup_bars, deposit)
-    return ResearchRun(config, bars, list(result.equity), trips, performance)
+    return ResearchRun(config, bars, result.equity, trips, performance)
 
 
 def run_id(config: dict[str, Any], now: datetime) -> str:
@@ -174,7 +175,7 @@ def _write_trades(path: Path, trips: list[RoundTrip]) -> None:
             )
 
 
-def _write_equity(path: Path, equity: list[tuple[int, Decimal]]) -> None:
+def _write_equity(path: Path, equity: Sequence[tuple[int, Decimal]]) -> None:
     drawdown = drawdown_series(equity_arrays(equity)[1]).tolist()
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)

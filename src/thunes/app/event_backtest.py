@@ -12,6 +12,7 @@ a lockstep paper session on the venue server.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -26,12 +27,13 @@ from thunes.domain.orders import Fill
 from thunes.domain.venue import OrderReport
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
+from thunes.engine.equity import EquityCurve
 from thunes.engine.jobs import Job, due_jobs
 from thunes.engine.ledger_memory import InMemoryLedger
 from thunes.engine.trader import Trader, TraderConfig, TraderStats
 from thunes.execution.journal_memory import InMemoryJournal
 from thunes.execution.order_manager import OrderManager
-from thunes.features.ohlcv import OHLCV
+from thunes.features.ohlcv import OHLCV, to_ticks
 from thunes.risk import RiskEngine
 from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
@@ -51,7 +53,7 @@ class EventBacktestResult:
     orders: list[OrderReport]
     fills: list[Fill]
     stats: TraderStats
-    equity: list[tuple[int, Decimal]] = field(default_factory=list)
+    equity: Sequence[tuple[int, Decimal]] = field(default_factory=list)
     bars: int = 0
     position: Decimal = Decimal(0)
 
@@ -77,9 +79,12 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     orders = OrderManager(InProcessVenue(venue, ACCOUNT, info), InMemoryJournal(), bus, clock.now_ns, VENUE)
     trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, ledger, bus,
                     TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
-    result = EventBacktestResult([], [], trader.stats)
-    closed = 0
-    for event in bar_events(bars, instrument.tick_size, instrument.step_size):
+    tick = instrument.tick_size
+    live_bars = bars.slice(min(warmup_bars, len(bars)), len(bars))
+    equity = EquityCurve(live_bars.open_time_ns + bars.timeframe.nanoseconds, to_ticks(live_bars.close, tick), tick)
+    result = EventBacktestResult([], [], trader.stats, equity)
+    closed, marked = 0, -1
+    for event in bar_events(bars, tick, instrument.step_size):
         market.ns = max(market.ns, event.ts_ns)
         if isinstance(event, ReplayTrade):
             venue.on_trade(event.symbol, event.price, event.quantity)
@@ -89,9 +94,11 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
             venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
         elif isinstance(event, BarClosed):
             closed += 1
-            await _step(trader, clock, event.bar, live=closed > warmup_bars)
-            if closed > warmup_bars:
-                result.equity.append((event.bar.close_time_ns, _equity(venue, instrument, event.bar.close)))
+            live = closed > warmup_bars
+            await _step(trader, clock, event.bar, live=live)
+            if live and venue.trade_count(ACCOUNT) != marked:  # the balances move only with fills
+                marked = venue.trade_count(ACCOUNT)
+                equity.mark(closed - warmup_bars - 1, *_totals(venue, instrument))
     result.bars = closed
     result.orders = list(ledger.orders.values())
     result.fills = ledger.fills()
@@ -112,10 +119,11 @@ async def _step(trader: Trader, clock: ManualClock, bar: Bar, *, live: bool) -> 
             trader.risk.daily_reset()
 
 
-def _equity(venue: SimVenue, instrument: Instrument, price: Decimal) -> Decimal:
+def _totals(venue: SimVenue, instrument: Instrument) -> tuple[Decimal, Decimal]:
+    """The account's quote and base totals (free + locked)."""
     balances = venue.balances(ACCOUNT)
     quote, base = balances.get(instrument.quote_asset), balances.get(instrument.base_asset)
-    return (quote.total if quote else Decimal(0)) + (base.total * price if base else Decimal(0))
+    return (quote.total if quote else Decimal(0)), (base.total if base else Decimal(0))
 
 
 def run_event_backtest(

@@ -40,6 +40,7 @@ from thunes.domain.enums import Side
 from thunes.domain.instrument import Instrument
 from thunes.domain.orders import Fill
 from thunes.domain.position import Position, PositionError
+from thunes.engine.equity import EquityCurve
 
 __all__ = [
     "YEAR_NS",
@@ -209,6 +210,8 @@ def periods_per_year(interval_ns: int) -> float:
 
 def equity_arrays(curve: Sequence[tuple[int, Decimal]]) -> tuple[IntArray, FloatArray]:
     """``[(ts_ns, equity)]`` (an engine's equity curve) as time and float value arrays."""
+    if isinstance(curve, EquityCurve):
+        return curve.arrays()  # vectorised: no Python object per point
     times = np.fromiter((t for t, _ in curve), dtype=np.int64, count=len(curve))
     values = np.fromiter((float(v) for _, v in curve), dtype=np.float64, count=len(curve))
     return times, values

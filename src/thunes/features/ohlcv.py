@@ -95,6 +95,9 @@ class OHLCV:
         )
 
 
+_CHUNK = 65_536  # bars converted at a time by iter_bars
+
+
 def to_ticks(prices: FloatArray, tick_size: Decimal) -> IntArray:
     """Prices as integer multiples of ``tick_size`` (nearest tick), exact for exchange data."""
     if tick_size <= 0:
@@ -109,17 +112,19 @@ def iter_bars(ohlcv: OHLCV, tick_size: Decimal) -> Iterator[Bar]:
     see the very same integer prices.
     """
     symbol = Symbol(ohlcv.symbol)
-    cols = [to_ticks(c, tick_size).tolist() for c in (ohlcv.open, ohlcv.high, ohlcv.low, ohlcv.close)]
-    volume = ohlcv.volume.tolist()
-    times = ohlcv.open_time_ns.tolist()
-    for i, (o, h, lo, c) in enumerate(zip(*cols, strict=True)):
-        yield Bar(
-            symbol,
-            ohlcv.timeframe,
-            times[i],
-            o * tick_size,
-            h * tick_size,
-            lo * tick_size,
-            c * tick_size,
-            Decimal(repr(volume[i])),
-        )
+    for start in range(0, len(ohlcv), _CHUNK):  # Python ints per chunk only: a million bars never sit in lists
+        part = ohlcv.slice(start, start + _CHUNK)
+        cols = [to_ticks(c, tick_size).tolist() for c in (part.open, part.high, part.low, part.close)]
+        volume = part.volume.tolist()
+        times = part.open_time_ns.tolist()
+        for i, (o, h, lo, c) in enumerate(zip(*cols, strict=True)):
+            yield Bar(
+                symbol,
+                ohlcv.timeframe,
+                times[i],
+                o * tick_size,
+                h * tick_size,
+                lo * tick_size,
+                c * tick_size,
+                Decimal(repr(volume[i])),
+            )

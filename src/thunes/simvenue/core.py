@@ -380,6 +380,10 @@ class SimVenue:
         self.market(symbol)
         return [o.snapshot() for o in self._accounts[account].orders.values() if o.symbol == symbol]
 
+    def trade_count(self, account: str) -> int:
+        """How many executions ``account`` has had: its balances' totals change only with this (or a deposit)."""
+        return len(self._accounts[account].trades)
+
     def my_trades(self, account: str, symbol: str) -> list[SimTrade]:
         self.market(symbol)
         return [t for t in self._accounts[account].trades if t.symbol == symbol]

@@ -1,0 +1,65 @@
+"""The compact equity curve rebuilds every point exactly and agrees with a plain per-bar list."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from thunes.engine.equity import EquityCurve
+from thunes.engine.performance import equity_arrays
+
+D = Decimal
+TICK = D("0.01")
+
+
+def _curve(closes: list[int], marks: list[tuple[int, Decimal, Decimal]]) -> EquityCurve:
+    curve = EquityCurve(np.arange(len(closes), dtype=np.int64) * 60, np.array(closes, dtype=np.int64), TICK)
+    for index, quote, base in marks:
+        curve.mark(index, quote, base)
+    return curve
+
+
+@given(
+    closes=st.lists(st.integers(1, 10**9), min_size=1, max_size=60),
+    changes=st.lists(st.tuples(st.integers(0, 59), st.integers(0, 10**12), st.integers(0, 10**8)), max_size=8),
+)
+def test_points_when_balances_change_at_some_bars_then_equal_to_the_plain_list(
+    closes: list[int], changes: list[tuple[int, int, int]]
+) -> None:
+    later = {i: (i, D(q) / 100, D(b) / 10**8) for i, q, b in changes if 0 < i < len(closes)}
+    marks = [(0, D(1000), D(0)), *sorted(later.values())]
+    curve = _curve(closes, marks)
+    plain, held = [], marks[0]
+    for i, close in enumerate(closes):
+        held = next((m for m in reversed(marks) if m[0] <= i), held)
+        plain.append((i * 60, held[1] + held[2] * close * TICK))
+
+    assert list(curve) == plain
+    assert [curve[i] for i in range(len(plain))] == plain
+    assert curve[-1] == plain[-1] and curve[1:3] == plain[1:3]
+    times, values = equity_arrays(curve)
+    assert times.tolist() == [t for t, _ in plain]
+    np.testing.assert_allclose(values, [float(v) for _, v in plain], rtol=1e-12)
+
+
+def test_mark_when_same_bar_twice_then_last_wins_and_when_back_in_time_then_refused() -> None:
+    curve = _curve([100, 200, 300], [(0, D(10), D(0)), (1, D(5), D(1)), (1, D(4), D(2))])
+
+    assert list(curve) == [(0, D(10)), (60, D(8)), (120, D(10))]  # 4 + 2 * 2.00, then 4 + 2 * 3.00
+    with pytest.raises(ValueError, match="before the last mark"):
+        curve.mark(0, D(1), D(1))
+    with pytest.raises(IndexError):
+        curve[3]
+
+
+def test_curve_when_never_marked_then_empty_and_first_mark_must_be_point_zero() -> None:
+    curve = _curve([100, 200], [])
+
+    assert len(curve) == 0 and not curve and list(curve) == []
+    assert equity_arrays(curve)[0].size == 0
+    with pytest.raises(ValueError, match="point 0"):
+        curve.mark(1, D(1), D(0))
