@@ -2,7 +2,8 @@
 manager, ledger) against the in-process matching core, fed the very market events the embedded
 venue replays, on a simulated clock.
 
-Why it equals paper trading: the events come from the same ``bar_events``, the venue is the same
+Why it equals paper trading: the events come from the same bar plans as ``bar_events`` (fed to the
+venue directly, without building event objects), the venue is the same
 ``SimVenue`` (same fees, slippage and filters), the trader is the same ``Trader`` and it acts at the
 same point (right after each candle closes, before any event of the next one), with the same
 warm-up, the same clock and the same daily jobs. ``thunes parity`` checks it order by order against
@@ -37,7 +38,7 @@ from thunes.features.ohlcv import OHLCV, to_ticks
 from thunes.risk import RiskEngine
 from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
-from thunes.simvenue.replay import BarClosed, BarContext, ReplayQuote, ReplayTrade, bar_events
+from thunes.simvenue.replay import bar_plans, feed_plan
 
 __all__ = ["ACCOUNT", "EventBacktestResult", "run_event_backtest"]
 
@@ -67,6 +68,10 @@ class _Market:
     def __call__(self) -> int:
         return self.ns
 
+    def advance(self, ns: int) -> None:
+        """Replay time never goes back (an event stamped earlier than the last one keeps the clock)."""
+        self.ns = max(self.ns, ns)
+
 
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
@@ -84,21 +89,14 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     equity = EquityCurve(live_bars.open_time_ns + bars.timeframe.nanoseconds, to_ticks(live_bars.close, tick), tick)
     result = EventBacktestResult([], [], trader.stats, equity)
     closed, marked = 0, -1
-    for event in bar_events(bars, tick, instrument.step_size):
-        market.ns = max(market.ns, event.ts_ns)
-        if isinstance(event, ReplayTrade):
-            venue.on_trade(event.symbol, event.price, event.quantity)
-        elif isinstance(event, ReplayQuote):
-            venue.on_quote(event.symbol, event.bid, event.bid_qty, event.ask, event.ask_qty)
-        elif isinstance(event, BarContext):
-            venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
-        elif isinstance(event, BarClosed):
-            closed += 1
-            live = closed > warmup_bars
-            await _step(trader, clock, event.bar, live=live)
-            if live and venue.trade_count(ACCOUNT) != marked:  # the balances move only with fills
-                marked = venue.trade_count(ACCOUNT)
-                equity.mark(closed - warmup_bars - 1, *_totals(venue, instrument))
+    for plan in bar_plans(bars, tick, instrument.step_size):
+        feed_plan(venue, plan, tick, market.advance)
+        closed += 1
+        live = closed > warmup_bars
+        await _step(trader, clock, plan.bar, live=live)
+        if live and venue.trade_count(ACCOUNT) != marked:  # the balances move only with fills
+            marked = venue.trade_count(ACCOUNT)
+            equity.mark(closed - warmup_bars - 1, *_totals(venue, instrument))
     result.bars = closed
     result.orders = list(ledger.orders.values())
     result.fills = ledger.fills()

@@ -12,16 +12,18 @@ raw WebSocket captures into these events).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from thunes.domain.market import Bar
 from thunes.features.ohlcv import OHLCV, iter_bars
+from thunes.simvenue.core import SimVenue
 
 __all__ = [
     "BarClosed",
     "BarContext",
+    "BarPlan",
     "DepthLevels",
     "ReplayDepthDiff",
     "ReplayDepthSnapshot",
@@ -29,7 +31,9 @@ __all__ = [
     "ReplayQuote",
     "ReplayTrade",
     "bar_events",
+    "bar_plans",
     "between",
+    "feed_plan",
 ]  # fmt: skip
 
 NS_PER_MS = 1_000_000
@@ -111,6 +115,58 @@ def _path(bar: Bar) -> tuple[Decimal, Decimal, Decimal, Decimal]:
     return bar.open, bar.high, bar.low, bar.close
 
 
+@dataclass(frozen=True, slots=True)
+class BarPlan:
+    """Everything a bar publishes, before it becomes events: its slippage context (the previous bar's
+    volume and range; None for the first bar), then four points ``(ts_ns, price)`` along its path, each a
+    quote one tick around the price, shown ``shown`` deep, and a trade of ``part`` when ``part > 0``."""
+
+    bar: Bar
+    symbol: str
+    context: tuple[Decimal, float] | None
+    points: tuple[tuple[int, Decimal], ...]
+    part: Decimal
+    shown: Decimal
+
+
+def bar_plans(
+    bars: OHLCV, tick_size: Decimal, step_size: Decimal, *, quote_qty: Decimal | None = None
+) -> Iterator[BarPlan]:
+    """One :class:`BarPlan` per bar, in time order (see :func:`bar_events` for ``quote_qty``)."""
+    previous: Bar | None = None
+    for bar in iter_bars(bars, tick_size):
+        start, span = bar.open_time_ns, bar.timeframe.nanoseconds
+        context = None
+        if previous is not None:
+            spread = float((previous.high - previous.low) / previous.close) if previous.close else 0.0
+            context = (previous.volume, spread)
+        part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size
+        shown = quote_qty
+        if shown is None:
+            base = previous.volume if previous is not None else bar.volume
+            shown = max(step_size, (base / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size)
+        o, a, b, c = _path(bar)
+        points = ((start, o), (start + span // 4, a), (start + (span * 2) // 4, b), (start + span - NS_PER_MS, c))
+        yield BarPlan(bar, str(bar.symbol), context, points, part, shown)
+        previous = bar
+
+
+def feed_plan(venue: SimVenue, plan: BarPlan, tick_size: Decimal, advance: Callable[[int], None]) -> None:
+    """Apply one bar's events to ``venue`` (as :func:`bar_events` would, without building them), calling
+    ``advance(ts_ns)`` before each so the venue's clock reads the event's time; ends at the bar's close."""
+    symbol, points, part, shown = plan.symbol, plan.points, plan.part, plan.shown
+    if plan.context is not None:
+        advance(points[0][0])
+        venue.on_bar_context(symbol, *plan.context)
+    trades = part > 0
+    for ts, price in points:
+        advance(ts)
+        venue.on_quote(symbol, price - tick_size, shown, price + tick_size, shown)
+        if trades:
+            venue.on_trade(symbol, price, part)
+    advance(points[0][0] + plan.bar.timeframe.nanoseconds)
+
+
 def bar_events(
     bars: OHLCV,
     tick_size: Decimal,
@@ -122,29 +178,19 @@ def bar_events(
     """Events of every bar in time order. ``quote_qty`` is the size shown at the best bid/ask
     (``None``: a quarter of the previous bar's volume, at least one step)."""
     trade_id, update_id = first_trade_id, 1
-    previous: Bar | None = None
-    for bar in iter_bars(bars, tick_size):
-        symbol, start, span = str(bar.symbol), bar.open_time_ns, bar.timeframe.nanoseconds
-        if previous is not None:
-            spread = float((previous.high - previous.low) / previous.close) if previous.close else 0.0
-            yield BarContext(symbol, start, previous.volume, spread)
-        part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size
-        shown = quote_qty
-        if shown is None:
-            base = previous.volume if previous is not None else bar.volume
-            shown = max(step_size, (base / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size)
-        path = _path(bar)
-        last = path[0]
-        for k, price in enumerate(path):
-            ts = start + (span * k) // 4 if k < 3 else start + span - NS_PER_MS
+    for plan in bar_plans(bars, tick_size, step_size, quote_qty=quote_qty):
+        symbol, points, part, shown = plan.symbol, plan.points, plan.part, plan.shown
+        if plan.context is not None:
+            yield BarContext(symbol, points[0][0], *plan.context)
+        last = points[0][1]
+        for ts, price in points:
             yield ReplayQuote(symbol, ts, update_id, price - tick_size, shown, price + tick_size, shown)
             update_id += 1
             if part > 0:
                 yield ReplayTrade(symbol, ts, trade_id, price, part, buyer_is_maker=price < last)
                 trade_id += 1
             last = price
-        yield BarClosed(symbol, start + span, bar)
-        previous = bar
+        yield BarClosed(symbol, points[0][0] + plan.bar.timeframe.nanoseconds, plan.bar)
 
 
 def between(events: Iterable[ReplayEvent], start_ns: int | None, end_ns: int | None) -> Iterator[ReplayEvent]:
