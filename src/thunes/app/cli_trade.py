@@ -1,4 +1,5 @@
-"""``thunes trade``: paper trading on the embedded venue with a live status view and a summary."""
+"""``thunes trade``: paper trading on the embedded venue, Binance's testnet, or (``--live``, after every
+safety check) Binance itself, with a live status view and a summary."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -20,21 +22,11 @@ from thunes.adapters.control import ControlEndpointError
 from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.metrics import MetricsEndpointError
 from thunes.adapters.secrets import SecretsError, open_provider
-from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.app.cli_secrets import SECRETS_ENV
-from thunes.app.composition import risk_limits
-from thunes.app.config import ConfigError, load_settings
+from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
-from thunes.app.live_safety import (
-    LiveRefusedError,
-    LiveSettings,
-    capital_problems,
-    capped_limits,
-    confirm_live,
-    kill_switch_problem,
-    live_credentials,
-    venue_problems,
-)
+from thunes.app.live_safety import LiveRefusedError, confirm_live
+from thunes.app.live_start import describe_venue, live_session, preflight
 from thunes.app.logging import configure_logging
 from thunes.app.paper import Credentials, PaperConfig, PaperStatus, run_paper
 from thunes.domain.exchange_info import ExchangeInfoError
@@ -66,19 +58,19 @@ def _telegram(enabled: bool, chats: list[int] | None, api_url: str | None) -> Te
 
 
 class _StatusLines:
-    """The live view for a non-terminal: one line per ``every_s`` seconds."""
+    """The live view for a non-terminal: one line per ``every_s`` seconds, after ``prefix``."""
 
-    def __init__(self, console: Console, every_s: float = 5.0) -> None:
-        self.console, self.every_s, self.last = console, every_s, time.monotonic()
+    def __init__(self, console: Console, every_s: float = 5.0, prefix: str = "") -> None:
+        self.console, self.every_s, self.last, self.prefix = console, every_s, time.monotonic(), prefix
 
     def __call__(self, s: PaperStatus) -> None:
         if time.monotonic() - self.last < self.every_s:
             return
         self.last = time.monotonic()
         switch = "ON" if s.kill_switch else "off"
-        line = (f"bars {s.bars} close {s.last_close} position {s.position.normalize()} orders {s.submitted} "
-                f"fills {s.filled} pnl {s.realized_pnl:.4f} kill-switch {switch}")  # fmt: skip
-        self.console.print(line, highlight=False, soft_wrap=True)  # one line, whatever the log's width
+        line = (f"{self.prefix}bars {s.bars} close {s.last_close} position {s.position.normalize()} "
+                f"orders {s.submitted} fills {s.filled} pnl {s.realized_pnl:.4f} kill-switch {switch}")  # fmt: skip
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)  # one line, whatever the width
 
 
 def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Credentials | None, Path]:
@@ -92,34 +84,40 @@ def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Cr
     return _testnet_credentials(), Path("data/testnet") if data_dir == Path("data/paper") else data_dir
 
 
-def _live_checks(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path) -> None:
-    """Every SPEC §7 check before real money: local ones first, then the venue's (one line on refusal)."""
+def _settings(config: Path | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigError as e:
+        fail(str(e))
+    configure_logging(settings.logging)
+    return settings
+
+
+def _live_start(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path,
+                base: PaperConfig) -> tuple[Settings, PaperConfig]:  # fmt: skip
+    """Every SPEC §7 check before real money (one line on refusal), then the live session they allow."""
     try:
         confirm_live(confirmed, interactive=sys.stdin.isatty(),
                      ask=lambda question: str(typer.prompt(question, default="", show_default=False)))  # fmt: skip
-        settings = load_settings(config)
-        credentials = live_credentials(open_provider(secrets_spec))
-        live = LiveSettings()  # until Settings mounts it as ``live``: micro-live, 10 of the quote currency
-        limits = capped_limits(risk_limits(settings), live.max_capital)
-        local = [p for p in (kill_switch_problem(data_dir), *capital_problems(limits, live.max_capital)) if p]
-        if local:
-            raise LiveRefusedError(local)
-
-        async def ask_venue() -> list[str]:
-            async with BinanceClient(BinanceConfig("live"), credentials.api_key, credentials.api_secret) as client:
-                return await venue_problems(client, settings.backtest.symbol, data_dir, live.max_capital)
-
-        if problems := asyncio.run(ask_venue()):
-            raise LiveRefusedError(problems)
-    except (LiveRefusedError, SecretsError, ConfigError, VenueError, ExchangeInfoError) as e:
+        settings = _settings(config)
+        start = asyncio.run(preflight(settings, open_provider(secrets_spec), data_dir))
+    except (LiveRefusedError, SecretsError, VenueError, ExchangeInfoError) as e:
         fail(str(e))
+    except KeyError as e:  # the configured symbol is not traded on the venue
+        fail(str(e.args[0]) if e.args else "unknown symbol")
+    ledger = "resumed" if start.resumed else "new (first live session in this directory)"
+    Console().print(f"LIVE {settings.backtest.symbol} on {describe_venue(settings.live)}: max capital "
+                    f"{settings.live.max_capital} (quote currency), ledger {data_dir / 'ledger.db'} {ledger}",
+                    highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    return settings, live_session(start, base)
 
 
-def _table(status: PaperStatus, title: str) -> Table:
+def _table(status: PaperStatus, title: str, venue: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", show_header=False, box=None)
     denied = ", ".join(f"{k} {v}" for k, v in sorted(status.denied.items())) or "none"
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(status.rejected.items())) or "none"
-    rows = [
+    rows = [("venue", venue)] if venue else []
+    rows += [
         ("bars", f"{status.bars:,}"),
         ("last close", f"{status.last_close}"),
         ("position", f"{status.position.normalize()}"),
@@ -159,14 +157,23 @@ def trade(
             "vault:URL or aws:ID (see thunes secrets check).",
         ),
     ] = "env:",
-    duration: Annotated[float, typer.Option(help="How long to trade, in seconds.")] = 30.0,
-    speed: Annotated[float, typer.Option(help="Replay speed (market seconds per second).")] = 36_000.0,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="How long to trade, in seconds (paper: 30 by default; --live: until SIGTERM/SIGINT)."),
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Replay speed, market seconds per second (paper only; default 36000).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Where the session's ledger and risk state go.")] = Path("data/paper"),
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the session's ledger and risk state go (--live: data/live by default).")
+    ] = Path("data/paper"),
     venue_url: Annotated[
         str | None, typer.Option(help="Trade a venue already running (thunes venue serve) instead of starting one.")
     ] = None,
-    resume: Annotated[bool, typer.Option(help="Keep the ledger and risk state of the previous session.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Keep the ledger and risk state of the previous session (--live always does).")
+    ] = False,
     venue: Annotated[
         str, typer.Option(help="embedded (replays recorded candles on loopback) or binance-testnet (keys from env).")
     ] = "embedded",
@@ -208,25 +215,34 @@ def trade(
         str | None, typer.Option(help="Bot API base URL (default https://api.telegram.org).")
     ] = None,
 ) -> None:
-    """Trade the configured strategy; paper mode replays recorded candles on the embedded venue."""
+    """Trade the configured strategy; paper mode replays recorded candles on the embedded venue, --live
+    trades Binance spot with real money once every safety check has passed."""
+    if (duration is not None and duration <= 0) or (speed is not None and speed <= 0):
+        fail("--duration and --speed must be positive")
+    alerts = _telegram(telegram, telegram_chat, telegram_api_url)
+    base = PaperConfig(duration_s=duration, metrics_port=metrics_port, metrics_host=metrics_host,
+                       control_port=control_port, telegram=alerts)  # fmt: skip
     if not paper:
         if venue != "embedded" or venue_url is not None:
             fail("--live trades Binance itself; --venue and --venue-url are for paper and testnet sessions")
-        _live_checks(live_confirmed, secrets, config, Path("data/live") if data_dir == Path("data/paper") else data_dir)
-        fail("live trading is not available yet: every safety check passed, but the live session is not wired")
-    if duration <= 0 or speed <= 0:
-        fail("--duration and --speed must be positive")
+        if speed is not None:
+            fail("--speed is for replays: a live session trades in real time")
+        live_dir = Path("data/live") if data_dir == Path("data/paper") else data_dir
+        settings, session = _live_start(live_confirmed, secrets, config, live_dir, base)
+        _run(settings, session, "THUNES LIVE trading", describe_venue(settings.live))
+        return
     credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
-    try:
-        settings = load_settings(config)
-    except ConfigError as e:
-        fail(str(e))
-    configure_logging(settings.logging)
+    settings = _settings(config)
+    session = replace(base, duration_s=30.0 if duration is None else duration,
+                      speed=36_000.0 if speed is None else speed, data_dir=data_dir, fresh=not resume,
+                      venue_url=venue_url, credentials=credentials)  # fmt: skip
+    _run(settings, session, "THUNES paper trading", None)
+
+
+def _run(settings: Settings, session: PaperConfig, title: str, venue: str | None) -> None:
+    """Run the session with its status view until it ends or SIGTERM/SIGINT, then print the summary."""
     console = Console()
-    session = PaperConfig(duration_s=duration, speed=speed, data_dir=data_dir, fresh=not resume, venue_url=venue_url,
-                          credentials=credentials, metrics_port=metrics_port, metrics_host=metrics_host,
-                          control_port=control_port,
-                          telegram=_telegram(telegram, telegram_chat, telegram_api_url))  # fmt: skip
+    prefix = ("LIVE (venue NOT Binance) " if settings.live.not_binance else "LIVE ") if session.live else ""
 
     async def main() -> PaperStatus:
         stop = asyncio.Event()
@@ -234,9 +250,9 @@ def trade(
         for sig in (signal.SIGTERM, signal.SIGINT):  # systemd stops with SIGTERM: finish cleanly
             loop.add_signal_handler(sig, stop.set)
         if not console.is_terminal:  # a log or CI: one plain status line every few seconds
-            return await run_paper(settings, session, _StatusLines(console), stop)
-        with Live(_table(PaperStatus(), "THUNES paper trading"), console=console, refresh_per_second=4) as live:
-            return await run_paper(settings, session, lambda s: live.update(_table(s, "THUNES paper trading")), stop)
+            return await run_paper(settings, session, _StatusLines(console, prefix=prefix), stop)
+        with Live(_table(PaperStatus(), title, venue), console=console, refresh_per_second=4) as live:
+            return await run_paper(settings, session, lambda s: live.update(_table(s, title, venue)), stop)
 
     try:
         final = asyncio.run(main())
@@ -244,4 +260,4 @@ def trade(
         fail(str(e))
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")
-    console.print(_table(final, "Summary"))
+    console.print(_table(final, "Summary", venue))

@@ -3,13 +3,14 @@ from settings, so the modes cannot drift apart on how they are configured."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 from thunes.app.config import Settings
 from thunes.risk import RiskLimits
 from thunes.strategy import RsiReversion, SmaCross, Strategy
 
-__all__ = ["risk_limits", "strategy_for"]
+__all__ = ["capped_limits", "risk_limits", "strategy_for"]
 
 
 def strategy_for(settings: Settings, tick: Decimal) -> Strategy:
@@ -19,8 +20,20 @@ def strategy_for(settings: Settings, tick: Decimal) -> Strategy:
     return RsiReversion(s.rsi_period, s.rsi_oversold, s.rsi_overbought, s.rsi_stop_loss, tick_size=tick)
 
 
-def risk_limits(settings: Settings) -> RiskLimits:
+def risk_limits(settings: Settings, max_capital: Decimal | None = None) -> RiskLimits:
+    """The configured limits; with ``max_capital`` (a live session), capped by :func:`capped_limits`,
+    so the limits the live checks verify are exactly the ones the session's RiskEngine enforces."""
     r = settings.risk
-    return RiskLimits(max_order_notional=r.max_order_notional, max_daily_loss=r.max_daily_loss,
-                      max_open_positions=r.max_open_positions, cool_down_s=r.cool_down_minutes * 60,
-                      one_position_per_symbol=r.one_position_per_symbol)  # fmt: skip
+    limits = RiskLimits(max_order_notional=r.max_order_notional, max_daily_loss=r.max_daily_loss,
+                        max_open_positions=r.max_open_positions, cool_down_s=r.cool_down_minutes * 60,
+                        one_position_per_symbol=r.one_position_per_symbol)  # fmt: skip
+    return limits if max_capital is None else capped_limits(limits, max_capital)
+
+
+def capped_limits(limits: RiskLimits, max_capital: Decimal) -> RiskLimits:
+    """``limits`` tightened so that at most ``max_capital`` is ever at risk: no order above it,
+    no more positions than it can fund, no daily loss above it. Hand these to the RiskEngine."""
+    order = min(limits.max_order_notional, max_capital)
+    positions = max(1, min(limits.max_open_positions, int(max_capital // order)))
+    return replace(limits, max_order_notional=order, max_open_positions=positions,
+                   max_daily_loss=min(limits.max_daily_loss, max_capital))  # fmt: skip

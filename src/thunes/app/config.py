@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -29,6 +30,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import ErrorDetails
@@ -41,10 +43,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from thunes.adapters.hosts import is_loopback_host
 from thunes.domain.identifiers import Symbol, VenueId
 from thunes.domain.market import Timeframe
 
 __all__ = [
+    "BINANCE_REST_URL",
+    "BINANCE_WS_URL",
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
     "ENV_PREFIX",
@@ -53,6 +58,7 @@ __all__ = [
     "ConfigError",
     "DataSettings",
     "ExchangeRulesSettings",
+    "LiveSettings",
     "LoggingSettings",
     "RiskSettings",
     "Settings",
@@ -67,6 +73,8 @@ ENV_PREFIX = "THUNES_"
 CONFIG_ENV_VAR = "THUNES_CONFIG"
 DEFAULT_CONFIG_FILE = Path("thunes.toml")
 MASK = "**********"
+BINANCE_REST_URL = "https://api.binance.com"  # Binance spot, production (rest-api.md "General API Information")
+BINANCE_WS_URL = "wss://stream.binance.com:9443"  # its market streams (web-socket-streams.md)
 _NESTED = "__"
 
 
@@ -227,6 +235,64 @@ class LoggingSettings(BaseModel):
     json_output: bool = Field(default=False, alias="json", description="JSON lines instead of key=value text.")
 
 
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def _is_loopback(url: str) -> bool:
+    return is_loopback_host(_host(url))
+
+
+class LiveSettings(BaseModel):
+    """Live trading (``thunes trade --live``): the capital cap and where Binance is.
+
+    The endpoints default to Binance's production ones. Overriding them exists so the whole live path
+    can run against the simulated venue (``thunes venue serve``) or a TLS relay: plain ``http``/``ws``
+    is refused unless the host is loopback (signed requests would cross the network in clear), and a
+    host that is not Binance's is allowed but logged loudly and shown in the session's status.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_capital: Decimal = Field(
+        default=Decimal(10),
+        gt=0,
+        description="Most capital at risk at once, in the quote currency (micro-live: 10, about 10 EUR); "
+        "the session's risk limits are capped to it.",
+    )
+    rest_url: str = Field(
+        default=BINANCE_REST_URL,
+        pattern=r"^https?://\S+$",
+        description="Binance spot REST base URL; anything else is an override (loopback only without TLS).",
+    )
+    ws_url: str = Field(
+        default=BINANCE_WS_URL,
+        pattern=r"^wss?://\S+$",
+        description="Binance spot WebSocket base URL; anything else is an override (loopback only without TLS).",
+    )
+
+    @field_validator("rest_url", "ws_url")
+    @classmethod
+    def _no_cleartext_off_loopback(cls, url: str) -> str:
+        if url.startswith(("http://", "ws://")) and not _is_loopback(url):
+            raise ValueError("without TLS only a loopback host is allowed: live keys and signed requests must "
+                             "not cross a network in clear (use https:// or wss://)")  # fmt: skip
+        return url
+
+    @property
+    def overrides(self) -> dict[str, str]:
+        """The endpoints that are not Binance's production defaults, by key (empty: real Binance)."""
+        given = {"rest_url": self.rest_url, "ws_url": self.ws_url}
+        defaults = {"rest_url": BINANCE_REST_URL, "ws_url": BINANCE_WS_URL}
+        return {k: v for k, v in given.items() if v.rstrip("/").removesuffix("/ws") != defaults[k]}
+
+    @property
+    def not_binance(self) -> dict[str, str]:
+        """The overrides whose host is not Binance's (``*.binance.com``): another venue holds the keys."""
+        return {k: v for k, v in self.overrides.items()
+                if not (_host(v) == "binance.com" or _host(v).endswith(".binance.com"))}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _LoadContext:
     """What ``load_settings`` asks the sources to read; the defaults mean ``os.environ`` and no file."""
@@ -264,6 +330,7 @@ class Settings(BaseSettings):
     strategy: StrategySettings = Field(default_factory=StrategySettings, description="Strategy and parameters.")
     backtest: BacktestSettings = Field(default_factory=BacktestSettings, description="Backtest run.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
+    live: LiveSettings = Field(default_factory=LiveSettings, description="Live trading: capital cap and endpoints.")
 
     @classmethod
     def settings_customise_sources(

@@ -13,30 +13,33 @@ tests run them against the simulated venue and nothing here knows which Binance 
   and open orders against the venue's balances and open orders, quote asset and BNB ignored); any
   mismatch refuses. A fresh comparison, not a stored verdict: it knows whether the operator has
   fixed what the last session found, and needs nothing written by the session.
-- **Capital cap**: ``max_capital`` (quote currency; micro-live starts at 10, about 10 EUR) bounds
-  the risk limits the engine is handed (:func:`capped_limits`), and :func:`capital_problems`
-  refuses limits that would let more than that be at risk.
+- **Ledger**: a live ledger is never started afresh behind the operator's back: a data dir that a
+  session has used (its audit trail or session marks are there) but whose ``ledger.db`` is gone
+  is refused until the ledger is restored.
+- **Capital cap**: ``[live] max_capital`` (quote currency; micro-live starts at 10, about 10 EUR)
+  bounds the risk limits the engine is handed (:func:`capped_limits`, applied by
+  ``composition.risk_limits``), and :func:`capital_problems` refuses limits that would let more
+  than that be at risk.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from thunes.adapters.secrets import SecretsProvider
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient
+from thunes.app.composition import capped_limits
 from thunes.app.paper import Credentials
 from thunes.domain.enums import OrderType
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.instrument import Instrument
 from thunes.domain.position import Position
 from thunes.execution.reconciliation import reconcile
+from thunes.governance.rodage import SESSION_MARKS_FILE
 from thunes.risk import RiskLimits, RiskStoreError
 
 __all__ = [
@@ -44,11 +47,11 @@ __all__ = [
     "API_SECRET_NAME",
     "CONFIRM_PHRASE",
     "LiveRefusedError",
-    "LiveSettings",
     "capital_problems",
     "capped_limits",
     "confirm_live",
     "kill_switch_problem",
+    "ledger_problem",
     "live_credentials",
     "venue_problems",
 ]
@@ -56,18 +59,6 @@ __all__ = [
 CONFIRM_PHRASE = "trade real money"
 API_KEY_NAME = "binance_api_key"
 API_SECRET_NAME = "binance_api_secret"  # noqa: S105 - the secret's name in the provider, not a secret
-
-
-class LiveSettings(BaseModel):
-    """Live-mode limits; to be mounted as ``Settings.live`` (``[live]`` in thunes.toml)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_capital: Decimal = Field(
-        default=Decimal(10),
-        gt=0,
-        description="Most capital at risk at once, in the quote currency (micro-live: 10, about 10 EUR).",
-    )
 
 
 class LiveRefusedError(Exception):
@@ -92,15 +83,6 @@ def confirm_live(confirmed: bool, *, interactive: bool, ask: Callable[[str], str
 def live_credentials(provider: SecretsProvider) -> Credentials:
     """The Binance key pair from ``provider``; the one place their values are revealed."""
     return Credentials(provider.get(API_KEY_NAME).reveal(), provider.get(API_SECRET_NAME).reveal())
-
-
-def capped_limits(limits: RiskLimits, max_capital: Decimal) -> RiskLimits:
-    """``limits`` tightened so that at most ``max_capital`` is ever at risk: no order above it,
-    no more positions than it can fund, no daily loss above it. Hand these to the RiskEngine."""
-    order = min(limits.max_order_notional, max_capital)
-    positions = max(1, min(limits.max_open_positions, int(max_capital // order)))
-    return replace(limits, max_order_notional=order, max_open_positions=positions,
-                   max_daily_loss=min(limits.max_daily_loss, max_capital))  # fmt: skip
 
 
 def capital_problems(limits: RiskLimits, max_capital: Decimal) -> list[str]:
@@ -130,6 +112,18 @@ def kill_switch_problem(data_dir: Path) -> str | None:
     if snapshot.halt.active:
         return f"trading is HALTED in {data_dir} (by {snapshot.halt.by}: {snapshot.halt.reason})"
     return None
+
+
+def ledger_problem(data_dir: Path) -> str | None:
+    """Why the session's ledger cannot be trusted to continue (``None``: there is none yet, or it is
+    there): a session ran in ``data_dir`` but its ledger is missing."""
+    if (data_dir / "ledger.db").is_file():
+        return None
+    traces = [name for name in ("audit.db", SESSION_MARKS_FILE) if (data_dir / name).exists()]
+    if not traces:
+        return None
+    return (f"{data_dir} holds a previous session ({', '.join(traces)}) but no ledger.db: restore the ledger "
+            "(a live ledger is never started afresh) or use another --data-dir")  # fmt: skip
 
 
 async def venue_problems(client: BinanceClient, symbol: Symbol, data_dir: Path, max_capital: Decimal) -> list[str]:

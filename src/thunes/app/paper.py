@@ -1,8 +1,10 @@
-"""Paper trading, composed: the embedded venue replaying a market, and THUNES trading it through
-exactly the client code that would trade the Binance testnet (ccxt REST + ccxt.pro streams).
+"""A trading session, composed: paper trading on the embedded venue replaying a market, and the
+same session on Binance's spot testnet or on Binance itself (live), through exactly the same client
+code (ccxt REST + ccxt.pro streams) and the same engine core.
 
-The market clock is the replay's: risk's UTC day, journal times and order ids follow the candles,
-so an accelerated session behaves like the days it replays.
+In a replay the clock is the market's: risk's UTC day, journal times and order ids follow the
+candles, so an accelerated session behaves like the days it replays. A live session's clock is the
+wall's, and it never wipes its ledger.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from thunes.adapters.alerts import TelegramSettings
+from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.control_file import ControlFile
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
@@ -44,7 +47,7 @@ from thunes.domain.identifiers import VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar, Timeframe
 from thunes.engine.bus import InMemoryBus
-from thunes.engine.clock import ManualClock
+from thunes.engine.clock import Clock, ManualClock
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import OrphanPolicy
@@ -58,6 +61,7 @@ __all__ = ["Credentials", "PaperConfig", "PaperStatus", "run_paper"]
 
 PAPER_ACCOUNT = "paper"
 VENUE = VenueId("sim")
+LIVE_VENUE = VenueId("binance")
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,16 +74,20 @@ class Credentials:
 
 @dataclass(frozen=True, slots=True)
 class PaperConfig:
-    """``speed``: replay seconds per wall second; ``duration_s``: how long the session trades."""
+    """A session: ``speed``, replay seconds per wall second; ``duration_s``, how long it trades
+    (``None``: until ``stop``). ``credentials`` with ``venue`` in ``live`` mode make it a live
+    session: real-time clock, ledger always resumed, risk limits capped to ``max_capital``."""
 
-    duration_s: float = 30.0
+    duration_s: float | None = 30.0
     speed: float = 36_000.0
     warmup_bars: int = 100
     deposit: Decimal = Decimal(1000)
     data_dir: Path = Path("data/paper")
     fresh: bool = True
     venue_url: str | None = None  # an already running venue (``thunes venue serve``); else start one
-    credentials: Credentials | None = None  # trade Binance's spot testnet with these keys instead
+    credentials: Credentials | None = None  # trade Binance with these keys instead (``venue``)
+    venue: BinanceConfig | None = None  # which Binance the credentials trade (None: the spot testnet)
+    max_capital: Decimal | None = None  # live: the risk limits are capped to it (composition.capped_limits)
     # Hourly in market time; in an accelerated replay that can be many times a second, so at most
     # once per this many wall seconds (the venue's request-weight budget is shared with trading).
     reconcile_min_interval_s: float = 2.0
@@ -92,6 +100,25 @@ class PaperConfig:
     bars: OHLCV | None = None  # the candles to replay instead of the configured data
     control_port: int | None = None  # the control API on 127.0.0.1 here (0: any free port; None: off)
     telegram: TelegramSettings | None = None  # Telegram alerts and commands (None: off)
+
+    def __post_init__(self) -> None:
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError(f"duration_s must be positive or None, got {self.duration_s}")
+        if self.venue is not None and self.credentials is None:
+            raise ValueError("a Binance venue needs credentials")
+        if not self.live:
+            return
+        if self.fresh:
+            raise ValueError("a live session never wipes its ledger: fresh must be False")
+        if self.max_capital is None:
+            raise ValueError("a live session needs max_capital: its risk limits are capped to it")
+        if self.lockstep or self.bars is not None or self.venue_url is not None:
+            raise ValueError("a live session trades Binance's market: no lockstep, bars or venue_url")
+
+    @property
+    def live(self) -> bool:
+        """Real money: Binance in live mode (wherever its endpoints point)."""
+        return self.venue is not None and self.venue.mode == "live"
 
 
 async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal | None) -> Decimal:
@@ -111,7 +138,8 @@ async def run_paper(
     and return the final status; either way the stop is graceful (orders in doubt are settled).
 
     The venue is the embedded one (started here, replaying recorded candles), one already running
-    (``venue_url``), or Binance's spot testnet (``credentials``): the trading code is the same.
+    (``venue_url``), or Binance (``credentials``: its spot testnet, or ``venue`` live): the trading
+    code is the same. A live session must have passed ``live_safety``'s checks first.
     """
     bt = settings.backtest
     timeframe = Timeframe(bt.timeframe)
@@ -130,7 +158,7 @@ async def run_paper(
         if first_ns is None or live_from_ns is None:  # a market we did not start: what closed before now is history
             live_from_ns = (await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))) * 1_000_000
             first_ns = live_from_ns - config.warmup_bars * timeframe.nanoseconds  # warm up on the latest candles
-        clock = ManualClock(first_ns)
+        clock: Clock = SystemClock() if config.live else ManualClock(first_ns)
         trader, orders, bus = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
         start_operator(closing, bus, trader, store, status, config.data_dir, control_port=config.control_port,
                        telegram=config.telegram)  # fmt: skip
@@ -149,7 +177,8 @@ async def run_paper(
         marks = SessionMarks(config.data_dir, timeframe.nanoseconds, subscription.stats)
         marks.write(MarkKind.START, clock.now_ns(), status)
         loop = _Loop(trader, clock, status, telemetry, jobs, Checkpoint(config.data_dir / "checkpoint.json"),
-                     ControlInbox(ControlFile(config.data_dir), trader, status), gate, live_from_ns, marks)  # fmt: skip
+                     ControlInbox(ControlFile(config.data_dir), trader, status), gate, live_from_ns, marks,
+                     clock.now_ns())  # fmt: skip
         finished = running.driver.finished if running is not None and config.lockstep else None
         await loop.run(subscription, stop, finished, config.duration_s)
         await subscription.aclose()
@@ -169,7 +198,7 @@ class _Loop:
     """The trading loop: one closed candle at a time, operator requests between candles."""
 
     trader: Trader
-    clock: ManualClock
+    clock: Clock  # a replay's ManualClock follows the candles; a live SystemClock, the wall
     status: PaperStatus
     telemetry: SessionTelemetry
     jobs: SessionJobs
@@ -178,9 +207,10 @@ class _Loop:
     gate: BarGate | None
     live_from_ns: int  # candles opening before this are history: learned, never traded
     marks: SessionMarks
+    jobs_from_ns: int  # the boundary jobs have run for every moment before this one
 
     async def run(self, bars: AsyncIterator[Bar], stop: asyncio.Event | None, finished: asyncio.Event | None,
-                  duration_s: float) -> None:  # fmt: skip
+                  duration_s: float | None) -> None:  # fmt: skip
         self.inbox.apply_pending()  # requests posted while no trader was running
         polling = asyncio.ensure_future(self.inbox.poll())
         try:
@@ -194,11 +224,13 @@ class _Loop:
         async for bar in bars:
             async with self.inbox.lock:  # operator requests land between bars, never inside one
                 self.inbox.apply_pending()
-                previous = self.clock.now_ns()
-                self.clock.set(max(previous, bar.close_time_ns))
+                if isinstance(self.clock, ManualClock):  # a replay: the market's time is the candle's close
+                    self.clock.set(max(self.clock.now_ns(), bar.close_time_ns))
                 history = bar.open_time_ns < self.live_from_ns
                 await _step(self.trader, bar, self.checkpoint, self.status, self.telemetry.on_bar, history=history)
-                await self.jobs.after_bar(previous, self.clock.now_ns())
+                now = self.clock.now_ns()  # live: the wall, so the jobs cover the time between candles too
+                await self.jobs.after_bar(self.jobs_from_ns, now)
+                self.jobs_from_ns = now
                 self.marks.write(MarkKind.BEAT, self.clock.now_ns(), self.status)
             if self.gate is not None:
                 self.gate.done(bar.open_time_ns)
@@ -210,18 +242,20 @@ def _engine(
     instrument: Instrument,
     client: BinanceClient,
     store: SqlStore,
-    clock: ManualClock,
+    clock: Clock,
     closing: contextlib.ExitStack,
     telemetry: SessionTelemetry,
 ) -> tuple[Trader, OrderManager, InMemoryBus]:
     """The engine core on a fresh bus: risk (persisted), execution (journaled), the trader, and the
     audit trail and the metrics subscribed to everything they publish; the bus, for the alerts."""
     bus = InMemoryBus()
-    risk = RiskEngine(risk_limits(settings), clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
-    breaker = risk.breaker(VENUE)
-    orders = OrderManager(client, store, bus, clock.now_ns, VENUE, on_call=lambda ok: _record(breaker, ok))
+    venue = LIVE_VENUE if config.live else VENUE
+    limits = risk_limits(settings, config.max_capital)  # live: capped, so no order exceeds the capital cap
+    risk = RiskEngine(limits, clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
+    breaker = risk.breaker(venue)
+    orders = OrderManager(client, store, bus, clock.now_ns, venue, on_call=lambda ok: _record(breaker, ok))
     trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, store, bus,
-                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+                    TraderConfig(venue, fee_rate=settings.backtest.fee_rate))  # fmt: skip
     audit, audit_db = open_audit(config.data_dir)
     closing.callback(audit_db.close)
     closing.callback(audit.close)
@@ -249,9 +283,9 @@ async def _connect(
 ) -> tuple[BinanceClient, RunningVenue | None, int | None, int | None]:
     """The client for the session's venue, the embedded venue if this session runs it, the first
     candle to fetch and the first candle to trade (``None``, ``None``: a market we did not start)."""
-    if config.credentials is not None:
-        keys = config.credentials
-        return BinanceClient(BinanceConfig("testnet"), keys.api_key, keys.api_secret), None, None, None
+    if config.credentials is not None:  # Binance: its spot testnet, or live
+        keys, venue = config.credentials, config.venue or BinanceConfig("testnet")
+        return BinanceClient(venue, keys.api_key, keys.api_secret), None, None, None
     if config.venue_url is not None:  # a venue already running: its history is whatever it has replayed
         rest_url = str(config.venue_url)
         client = BinanceClient(BinanceConfig("paper", rest_url, rest_url.replace("http", "ws", 1)),
@@ -300,8 +334,9 @@ async def _step(
     on_bar(status)
 
 
-async def _until(work: Coroutine[Any, Any, None], stops: list[asyncio.Event], timeout_s: float) -> None:
-    """Run ``work`` until it ends, one of ``stops`` is set, or ``timeout_s`` passes; then cancel it."""
+async def _until(work: Coroutine[Any, Any, None], stops: list[asyncio.Event], timeout_s: float | None) -> None:
+    """Run ``work`` until it ends, one of ``stops`` is set, or ``timeout_s`` passes (``None``: never);
+    then cancel it."""
     working = asyncio.ensure_future(work)
     stopping = [asyncio.ensure_future(e.wait()) for e in stops]
     await asyncio.wait({working, *stopping}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)

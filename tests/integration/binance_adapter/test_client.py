@@ -89,11 +89,13 @@ def limit_buy(client_id: str, quantity: str, price: Decimal) -> OrderRequest:
 
 
 # --- configuration -------------------------------------------------------------------------------
-def test_config_when_paper_without_urls_or_live_with_urls_then_refused() -> None:
+def test_config_when_paper_without_urls_or_testnet_with_urls_or_malformed_urls_then_refused() -> None:
     with pytest.raises(ValueError, match="paper mode needs rest_url"):
         BinanceConfig(mode="paper")
-    with pytest.raises(ValueError, match="paper only"):
-        BinanceConfig(mode="live", rest_url="http://127.0.0.1:8765")
+    with pytest.raises(ValueError, match="for paper and live only"):
+        BinanceConfig(mode="testnet", rest_url="http://127.0.0.1:8765")
+    with pytest.raises(ValueError, match="ws_url must be like"):
+        BinanceConfig(mode="live", ws_url="http://127.0.0.1:8765")
 
 
 def test_repr_when_printed_then_credentials_never_shown(live: LiveVenue) -> None:

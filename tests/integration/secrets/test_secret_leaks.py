@@ -4,7 +4,8 @@ stand-in, moto's AWS server), the keys are used against the simulated venue, and
 provoked; then the captured text is searched for every secret value, the Vault token, the Fernet
 key and the AWS secret access key.
 
-The control API is covered on a running session by tests/integration/paper/test_control_api_leaks.py.
+The control API is covered on a running session by tests/integration/paper/test_control_api_leaks.py;
+a whole ``thunes trade --live`` session (checks, trading, summary, its data dir) by the last test here.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from thunes.app.audit_setup import audit_context
 from thunes.app.cli import app
 from thunes.app.config import LoggingSettings, load_settings, render_settings
 from thunes.app.live_safety import live_credentials
+from thunes.app.live_start import LiveStart, live_session, live_venue
 from thunes.app.logging import configure_logging
 from thunes.app.paper import Credentials, PaperConfig
 from thunes.domain import ClientOrderId, DenialReason
@@ -245,8 +247,10 @@ def test_reprs_when_settings_credentials_providers_and_secrets_printed_then_mask
     settings = load_settings(env={"THUNES_VENUE__API_KEY": API_KEY, "THUNES_VENUE__API_SECRET": API_SECRET})
     credentials = live_credentials(world.providers["aws"])
     client = BinanceClient(BinanceConfig("paper", venue.base_url, venue.ws_url), API_KEY, API_SECRET)
+    start = LiveStart(settings, credentials, live_venue(settings.live), Path("data/live"), resumed=True)
     objects: list[Any] = [settings, settings.venue, credentials, PaperConfig(credentials=credentials), client,
-                          Secret(API_SECRET), *world.providers.values()]  # fmt: skip
+                          Secret(API_SECRET), start, live_session(start, PaperConfig()),
+                          *world.providers.values()]  # fmt: skip
     objects += [vars(p) for p in world.providers.values() if hasattr(p, "__dict__")]
 
     texts = [repr(o) + str(o) for o in objects] + [settings.model_dump_json(), json.dumps(render_settings(settings))]
@@ -310,3 +314,34 @@ def test_credentials_when_built_from_a_provider_then_usable_but_hidden(world: Wo
 
     assert (credentials.api_key, credentials.api_secret) == (API_KEY, API_SECRET)
     assert_clean(repr(credentials), world)
+
+
+def test_live_session_when_keys_from_an_encrypted_file_then_no_value_in_output_logs_or_data_dir(
+    world: World, venue: LiveVenue, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.chdir(tmp_path)
+    data_dir = tmp_path / "live"
+    env = {KEY_ENV: world.fernet_key.reveal(), "THUNES_CONFIG": "", "THUNES_SECRETS": None,
+           "THUNES_BINANCE_API_KEY": None, "THUNES_BINANCE_API_SECRET": None,
+           "THUNES_LIVE__REST_URL": venue.base_url, "THUNES_LIVE__WS_URL": venue.ws_url,
+           "THUNES_BACKTEST__TIMEFRAME": "1m", "THUNES_STRATEGY__SMA_FAST": "2", "THUNES_STRATEGY__SMA_SLOW": "5",
+           "THUNES_RISK__COOL_DOWN_MINUTES": "0", "THUNES_LOGGING__LEVEL": "DEBUG",
+           "THUNES_LOGGING__JSON": "true"}  # fmt: skip
+    args = ["trade", "--live", "--confirm-live", "--secrets", f"fernet:{world.tmp / 'secrets.enc'}",
+            "--duration", "5", "--data-dir", str(data_dir)]  # fmt: skip
+
+    try:
+        result = CliRunner().invoke(app, args, env=env)
+    finally:
+        structlog.reset_defaults()
+
+    files = "\n".join(p.read_bytes().decode(errors="replace") for p in sorted(data_dir.rglob("*")) if p.is_file())
+    libraries = "\n".join(r.getMessage() for r in caplog.records)
+    assert result.exit_code == 0, result.output
+    assert "Summary" in result.output
+    assert '"event": "live_session_starting"' in result.output  # DEBUG logs were on, and captured
+    assert (data_dir / "ledger.db").is_file()
+    assert_clean(result.output, world)
+    assert_clean(libraries, world)
+    assert_clean(files, world)

@@ -34,6 +34,7 @@ COMPONENTS = {
     "strategy": "StrategySettings",
     "backtest": "BacktestSettings",
     "logging": "LoggingSettings",
+    "live": "LiveSettings",
 }
 
 
@@ -392,3 +393,48 @@ def test_load_when_other_field_invalid_then_error_omits_the_valid_secret(tmp_pat
 def test_backtest_when_built_directly_then_symbol_validated() -> None:
     with pytest.raises(ValidationError, match="symbol"):
         BacktestSettings(symbol="btcusdt")
+
+
+# --- [live] ------------------------------------------------------------------------------------
+def test_live_when_defaults_then_binance_production_and_a_cap_of_ten() -> None:
+    live = load_settings(env={}).live
+
+    assert (live.rest_url, live.ws_url) == ("https://api.binance.com", "wss://stream.binance.com:9443")
+    assert live.max_capital == Decimal(10)
+    assert live.overrides == {}
+    assert live.not_binance == {}
+
+
+@pytest.mark.parametrize("key", ["REST_URL", "WS_URL"])
+def test_live_when_cleartext_endpoint_off_loopback_then_refused_naming_the_key(key: str) -> None:
+    url = "http://10.0.0.7:8765" if key == "REST_URL" else "ws://venue.example.org:8765"
+
+    err = _error(env={f"THUNES_LIVE__{key}": url})
+
+    assert f"live.{key.lower()}: without TLS only a loopback host is allowed" in str(err)
+    assert f"THUNES_LIVE__{key}" in str(err)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "localhost", "[::1]"])
+def test_live_when_cleartext_endpoint_on_loopback_then_an_override_that_is_not_binance(host: str) -> None:
+    live = load_settings(
+        env={"THUNES_LIVE__REST_URL": f"http://{host}:8765", "THUNES_LIVE__WS_URL": f"ws://{host}:8765"}
+    ).live
+
+    assert live.overrides == {"rest_url": f"http://{host}:8765", "ws_url": f"ws://{host}:8765"}
+    assert live.not_binance == live.overrides
+
+
+def test_live_when_tls_override_then_allowed_and_only_foreign_hosts_flagged_not_binance() -> None:
+    live = load_settings(env={"THUNES_LIVE__REST_URL": "https://api1.binance.com",
+                              "THUNES_LIVE__WS_URL": "wss://relay.example.org/ws"}).live  # fmt: skip
+
+    assert set(live.overrides) == {"rest_url", "ws_url"}
+    assert live.not_binance == {"ws_url": "wss://relay.example.org/ws"}
+
+
+def test_live_when_default_urls_written_with_a_trailing_slash_or_ws_then_not_an_override() -> None:
+    live = load_settings(env={"THUNES_LIVE__REST_URL": "https://api.binance.com/",
+                              "THUNES_LIVE__WS_URL": "wss://stream.binance.com:9443/ws"}).live  # fmt: skip
+
+    assert live.overrides == {}

@@ -18,6 +18,7 @@ from thunes.app.live_safety import (
     capped_limits,
     confirm_live,
     kill_switch_problem,
+    ledger_problem,
 )
 from thunes.risk import RiskEngine, RiskLimits
 
@@ -179,3 +180,24 @@ def test_trade_live_when_combined_with_a_paper_venue_then_refused(runner: CliRun
 
     assert result.exit_code == 2
     assert "--venue and --venue-url are for paper and testnet" in result.output
+
+
+# --- ledger ------------------------------------------------------------------------------------
+def test_ledger_when_no_session_yet_or_ledger_there_then_no_problem(tmp_path: Path) -> None:
+    assert ledger_problem(tmp_path / "absent") is None
+    engine(tmp_path).activate_kill_switch("alice", "before the first session")  # risk.json alone: no session
+    assert ledger_problem(tmp_path) is None
+    (tmp_path / "audit.db").touch()
+    (tmp_path / "ledger.db").touch()
+    assert ledger_problem(tmp_path) is None
+
+
+@pytest.mark.parametrize("trace", ["audit.db", "session.jsonl"])
+def test_ledger_when_a_session_ran_but_its_ledger_is_gone_then_refused(tmp_path: Path, trace: str) -> None:
+    (tmp_path / trace).touch()
+
+    problem = ledger_problem(tmp_path)
+
+    assert problem is not None
+    assert f"holds a previous session ({trace}) but no ledger.db" in problem
+    assert "never started afresh" in problem

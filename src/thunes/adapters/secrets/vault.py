@@ -12,7 +12,6 @@ status, never the token or the body of Vault's answer.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import ssl
@@ -24,6 +23,7 @@ from email.message import Message
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from thunes.adapters.hosts import is_loopback_host
 from thunes.adapters.secrets.base import DocumentProvider
 from thunes.adapters.secrets.document import secrets_from_mapping
 from thunes.adapters.secrets.env import Environment
@@ -53,15 +53,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         )
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class VaultProvider(DocumentProvider):
     """One KV v2 secret (a table of names to text) at ``url``, read with a token.
 
@@ -86,7 +77,7 @@ class VaultProvider(DocumentProvider):
             raise SecretsConfigError(f"vault: {parts.scheme}://{parts.hostname or ''}{parts.path} is not http(s)")
         if parts.username or parts.password:
             raise SecretsConfigError("vault: put no credentials in the URL; the token comes from a file or VAULT_TOKEN")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise SecretsConfigError(f"vault: plain http to {parts.hostname} would send the token in clear; use https")
         if not _KV2_PATH.fullmatch(parts.path):
             raise SecretsConfigError(f"vault: {parts.path} is not a KV v2 read path (/v1/<mount>/data/<path>)")
@@ -120,7 +111,7 @@ class VaultProvider(DocumentProvider):
             headers["X-Vault-Namespace"] = self._namespace
         request = urllib.request.Request(self.url, headers=headers, method="GET")  # noqa: S310 - http(s) checked at init
         handlers: list[urllib.request.BaseHandler] = [_NoRedirect(), urllib.request.HTTPSHandler(context=self._context)]
-        if _is_loopback(urllib.parse.urlsplit(self.url).hostname or ""):
+        if is_loopback_host(urllib.parse.urlsplit(self.url).hostname or ""):
             handlers.append(urllib.request.ProxyHandler({}))  # a loopback Vault is never behind the proxy
         opener = urllib.request.build_opener(*handlers)
         try:

@@ -33,7 +33,11 @@ class BinanceConfig:
     ``paper`` needs ``rest_url`` (``http://127.0.0.1:8765``) and ``ws_url`` (``ws://127.0.0.1:8765``,
     a trailing ``/ws`` is accepted): every ccxt URL is pointed at them, so a call ccxt did not expect
     is a local 404, never a request to binance.com. ``testnet`` uses ccxt's sandbox URLs (Binance
-    spot testnet) and ``live`` ccxt's defaults; both refuse URLs so nothing is silently ignored.
+    spot testnet) and refuses URLs, so nothing is silently ignored. ``live`` uses ccxt's production
+    URLs (api.binance.com, stream.binance.com, ws-api.binance.com) unless ``rest_url`` or ``ws_url``
+    is given: then every REST (or every WebSocket) URL points there, as in paper mode, which is how
+    the whole live path is tested against the simulated venue. Whether an override is acceptable
+    (TLS, loopback) is the caller's rule: the app's ``[live]`` settings enforce it.
     ``timeout_s`` bounds every REST call; ``recv_window_ms`` is Binance's recvWindow (at most 60000).
     """
 
@@ -47,13 +51,15 @@ class BinanceConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("paper", "testnet", "live"):
             raise ValueError(f"mode must be paper, testnet or live, got {self.mode!r}")
-        if self.mode == "paper":
-            if not self.rest_url or not re.match(r"^https?://\S+$", self.rest_url):
-                raise ValueError(f"paper mode needs rest_url like http://127.0.0.1:8765, got {self.rest_url!r}")
-            if not self.ws_url or not re.match(r"^wss?://\S+$", self.ws_url):
-                raise ValueError(f"paper mode needs ws_url like ws://127.0.0.1:8765, got {self.ws_url!r}")
-        elif self.rest_url is not None or self.ws_url is not None:
-            raise ValueError(f"{self.mode} mode uses ccxt's Binance URLs; rest_url and ws_url are for paper only")
+        if self.mode == "paper" and (not self.rest_url or not self.ws_url):
+            raise ValueError(f"paper mode needs rest_url like http://127.0.0.1:8765 and ws_url like "
+                             f"ws://127.0.0.1:8765, got {self.rest_url!r} and {self.ws_url!r}")  # fmt: skip
+        if self.mode == "testnet" and (self.rest_url is not None or self.ws_url is not None):
+            raise ValueError("testnet mode uses ccxt's sandbox URLs; rest_url and ws_url are for paper and live only")
+        if self.rest_url is not None and not re.match(r"^https?://\S+$", self.rest_url):
+            raise ValueError(f"rest_url must be like http://127.0.0.1:8765, got {self.rest_url!r}")
+        if self.ws_url is not None and not re.match(r"^wss?://\S+$", self.ws_url):
+            raise ValueError(f"ws_url must be like ws://127.0.0.1:8765, got {self.ws_url!r}")
         if not 0 < self.timeout_s <= 120:
             raise ValueError(f"timeout_s must be in (0, 120], got {self.timeout_s}")
         if not 0 < self.recv_window_ms <= 60_000:
@@ -109,12 +115,17 @@ class _Binance(ccxt.pro.binance):  # type: ignore[misc]  # ccxt is untyped
         return super().handle_message(client, message)
 
 
-def _point_at(exchange: _Binance, rest_url: str, ws_base: str) -> None:
-    """Aim every REST and WebSocket URL ccxt knows at the local venue."""
+def _point_rest(exchange: _Binance, rest_url: str) -> None:
+    """Aim every REST URL ccxt knows at ``rest_url`` (its scheme and host; the paths stay)."""
     api: dict[str, Any] = exchange.urls["api"]
     for name, url in list(api.items()):
         if isinstance(url, str) and url.startswith("http"):
             api[name] = _HOST.sub(rest_url.rstrip("/"), url)
+
+
+def _point_ws(exchange: _Binance, ws_base: str) -> None:
+    """Aim every stream URL ccxt knows at ``ws_base/ws`` and the WebSocket API at ``ws_base/ws-api/v3``."""
+    api: dict[str, Any] = exchange.urls["api"]
     streams: dict[str, Any] = {name: f"{ws_base}/ws" for name, url in dict(api.get("ws", {})).items()
                                if isinstance(url, str)}  # fmt: skip
     streams["ws-api"] = {"spot": f"{ws_base}/ws-api/v3"}
@@ -143,9 +154,10 @@ def build_exchange(config: BinanceConfig, api_key: str | None, api_secret: str |
     exchange = _Binance(settings)
     if config.mode == "testnet":
         exchange.set_sandbox_mode(True)
-    elif config.mode == "paper":
-        assert config.rest_url is not None  # checked in BinanceConfig
-        assert config.ws_base is not None
-        _point_at(exchange, config.rest_url, config.ws_base)
-        exchange.timeout_on_exit = 0  # ccxt waits 250 ms on close for TLS shutdown; loopback HTTP has none
+    if config.rest_url is not None:  # paper always, live when overridden (checked in BinanceConfig)
+        _point_rest(exchange, config.rest_url)
+        if config.rest_url.startswith("http://"):
+            exchange.timeout_on_exit = 0  # ccxt waits 250 ms on close for TLS shutdown; plain HTTP has none
+    if config.ws_base is not None:
+        _point_ws(exchange, config.ws_base)
     return exchange
