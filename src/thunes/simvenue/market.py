@@ -128,8 +128,8 @@ class MarketState:
         self.unsummed += 1
         self._avg_dirty = True
         if self.unsummed > _CATCH_UP_EVERY:  # keep memory flat on long replays without orders
-            self._catch_up()
             self._expire(time_ms)
+            self._catch_up()
 
     def _catch_up(self) -> None:
         """Fold the trades appended since the last call into the running sums."""
@@ -139,11 +139,18 @@ class MarketState:
         self.unsummed = 0
 
     def _expire(self, now_ms: int) -> None:
+        """Drop the trades older than the window; only those already summed are subtracted (a trade that
+        ages out before anyone asked for the average never costs a multiplication: most of a replay's)."""
         horizon, window = now_ms - self.avg_mins_ms, self.window
+        summed = len(window) - self.unsummed
         while window and window[0][0] < horizon:
             _, price, qty = window.popleft()
-            self.window_qty -= qty
-            self.window_notional -= price * qty
+            if summed:
+                summed -= 1
+                self.window_qty -= qty
+                self.window_notional -= price * qty
+            else:
+                self.unsummed -= 1
 
     def avg_price(self, now_ms: int) -> Decimal | None:
         """Volume-weighted price over ``avgPriceMins`` (filters.md); the last price when no trade is recent.
@@ -153,8 +160,8 @@ class MarketState:
         """
         if not self._avg_dirty and now_ms < self._avg_until_ms:
             return self._avg
-        self._catch_up()
         self._expire(now_ms)
+        self._catch_up()
         window = self.window
         if not window or self.window_qty == 0:
             avg = self.last_price

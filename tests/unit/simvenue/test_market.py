@@ -51,6 +51,30 @@ def test_avg_price_when_trades_and_time_move_then_equals_the_naive_window(rng: r
         assert market.avg_price(now) == expected  # asked twice: the remembered answer
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(1, 400), st.sampled_from([3, 4096]))
+def test_avg_price_when_asked_rarely_then_trades_that_aged_out_unasked_never_count(
+    rng: random.Random, n: int, catch_up_every: int
+) -> None:
+    """Most trades of a replay leave the window before anyone asks (they are dropped unsummed), and the
+    periodic catch-up that bounds memory may run in between: the answer is still the naive window's."""
+    import thunes.simvenue.market as market_module
+
+    saved, market_module._CATCH_UP_EVERY = market_module._CATCH_UP_EVERY, catch_up_every
+    try:
+        market, trades, now = _market(), [], T0_MS
+        for _ in range(n):
+            now += rng.choice([0, 1, 15_000, 60_000, WINDOW_MS])
+            price, qty = D(30_000) + D(rng.randint(-500, 500)) / 100, D(rng.randint(1, 50)) / 100
+            market.record_trade(price, qty, now)
+            trades.append((now, price, qty))
+            if rng.random() < 0.05:
+                assert market.avg_price(now) == _naive_avg(trades, now, price)
+        assert market.avg_price(now) == _naive_avg(trades, now, trades[-1][1])
+    finally:
+        market_module._CATCH_UP_EVERY = saved
+
+
 def test_avg_price_when_oldest_trade_reaches_the_window_edge_then_it_counts_until_the_next_millisecond() -> None:
     market = _market()
     market.record_trade(D(100), D(1), T0_MS)
