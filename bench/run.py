@@ -139,6 +139,10 @@ def main() -> None:
         rate = row["bars"] / row["seconds"]
         print(f"{row['path']:48} {row['bars']:>10,} {row['seconds']:>9.3f} {rate:>14,.0f} {rate / numpy_rate:>9.4f} "
               f"{row['peak_rss_mb']:>8.0f} {row['fills']:>7,}")  # fmt: skip
+    fast = next(row for row in paths if row["path"] == "fast")
+    print(f"{'  fast: first call (JIT compile or cache load, s)':48} {fast.get('first_call_seconds', 0):>10.3f}  "
+          f"kernel={fast.get('kernel')}; building its {fast['fills']:,} fills and orders afterwards: "
+          f"{fast.get('materialise_seconds', 0):.3f} s")  # fmt: skip
     print()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS of this process (MB)':48} {peak_mb:>10.0f}")

@@ -40,10 +40,11 @@ from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import bar_plans, feed_plan
 
-__all__ = ["ACCOUNT", "EventBacktestResult", "run_event_backtest"]
+__all__ = ["ACCOUNT", "VENUE_FEE_RATE", "EventBacktestResult", "run_event_backtest"]
 
 ACCOUNT = "paper"  # the account name the embedded venue uses: ids and reports come out the same
 VENUE = VenueId("sim")
+VENUE_FEE_RATE = Decimal("0.001")  # the backtests' SimVenue fee (Binance's spot base rate); the fast path's too
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ class _Market:
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
     market = _Market()
-    venue = SimVenue(info.instruments, market, fee_rate=Decimal("0.001"), seed=0)
+    venue = SimVenue(info.instruments, market, fee_rate=VENUE_FEE_RATE, seed=0)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
     bus, ledger = InMemoryBus(), InMemoryLedger()

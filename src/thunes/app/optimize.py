@@ -2,7 +2,8 @@
 
 Why it can be trusted: every trial runs :func:`~thunes.app.fast_backtest.run_fast_backtest`, which
 fills exactly as the event-driven backtest does, and :func:`equity_curve` rebuilds from those fills
-the very equity the event path marks at each close, so a trial's Sharpe is the Sharpe
+the very equity the event path marks at each close (when the compiled kernel ran, the result computes
+the same floats straight from its integer columns), so a trial's Sharpe is the Sharpe
 ``thunes report`` would print for the same parameters (tested). Conventions are those of
 :mod:`thunes.engine.performance` (bar returns, 365-day annualisation, risk-free 0).
 
@@ -230,7 +231,10 @@ def measure(
     if len(bars) < warmup_bars + 2:
         raise ValueError(f"{len(bars)} bars leave fewer than 2 after the {warmup_bars}-bar warm-up")
     result = run_fast_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
-    times, values = equity_curve(bars, result.fills, instrument, warmup_bars=warmup_bars, deposit=deposit)
+    curve = result.equity_curve(bars, warmup_bars)  # from the kernel's columns: the same floats, no loop
+    if curve is None:
+        curve = equity_curve(bars, result.fills, instrument, warmup_bars=warmup_bars, deposit=deposit)
+    times, values = curve
     trips = round_trips(result.fills, [instrument])
     performance = compute_performance(times, values, trips, periods_per_year(bars.timeframe.nanoseconds))
     return Measured(times, values, trips, performance)

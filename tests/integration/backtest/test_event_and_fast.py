@@ -1,5 +1,6 @@
 """The event-driven backtest (whole engine core, every replayed market event) and the fast path
-(vectorised signals, engine core on signal bars only) trade identically on the real data."""
+(vectorised signals; the compiled kernel, or the engine core, on signal bars only) trade identically
+on the real data."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from thunes.app.config import load_settings
 from thunes.app.event_backtest import EventBacktestResult, run_event_backtest
-from thunes.app.fast_backtest import run_fast_backtest
+from thunes.app.fast_backtest import run_engine_core_backtest, run_fast_backtest
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.enums import Side
 from thunes.domain.market import Timeframe
@@ -42,12 +43,15 @@ def test_fast_path_when_run_on_real_btc_data_then_same_fills_as_the_event_driven
 
     event = run_event_backtest(settings, instrument, bars, info)
     fast = run_fast_backtest(settings, instrument, bars, info)
+    core = run_engine_core_backtest(settings, instrument, bars, info)
 
     print(f"{strategy} {timeframe}: bars={len(bars)} fills={len(event.fills)} denied={dict(event.stats.denied)}")
+    assert fast.kernel, fast.fallback_reason  # the compiled kernel ran, not the engine core
     assert len(event.fills) > 50
-    assert _trades(fast) == _trades(event)
-    assert fast.stats == event.stats
-    assert fast.position == event.position
+    assert _trades(fast) == _trades(event) == _trades(core)
+    assert fast.orders == event.orders == core.orders
+    assert fast.stats == event.stats == core.stats
+    assert fast.position == event.position == core.position
     assert event.stats.rejected == {}  # never a -1013 (filters) nor a -2010 (balance) from the venue
     assert {f.side for f in event.fills} == {Side.BUY, Side.SELL}
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("pyarrow", "duckdb", "pandas", "matplotlib", "plotly", "optuna", "scipy", "boto3", "empyrical")
+HEAVY = ("pyarrow", "duckdb", "pandas", "matplotlib", "plotly", "optuna", "scipy", "boto3", "empyrical", "numba")
 
 
 def test_cli_import_when_loaded_then_no_heavy_research_or_file_library_is_imported() -> None:

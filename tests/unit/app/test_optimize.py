@@ -150,10 +150,14 @@ def test_equity_curve_when_rebuilt_from_fast_fills_then_equals_the_event_backtes
     fast = run_fast_backtest(settings, market.instrument, market.bars, market.info, warmup_bars=241)
 
     times, values = equity_curve(market.bars, fast.fills, market.instrument, warmup_bars=241, deposit=Decimal(1000))
+    from_columns = fast.equity_curve(market.bars, 241)  # the kernel's integer columns, no Decimal loop
 
     assert len(fast.fills) > 10
     assert times.tolist() == [t for t, _ in event.equity]
     assert values.tolist() == [float(v) for _, v in event.equity]
+    assert fast.kernel and from_columns is not None
+    assert from_columns[0].tolist() == times.tolist()
+    assert from_columns[1].tolist() == values.tolist()  # bit for bit
 
 
 @pytest.mark.parametrize("strategy", ["sma_cross", "rsi_reversion"])
