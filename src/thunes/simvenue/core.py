@@ -272,7 +272,7 @@ class SimVenue:
         if test:
             return order
         acct.orders[order_id] = order
-        acct.by_client.setdefault((symbol, client_id), []).append(order_id)
+        acct.by_client.setdefault(client_id, []).append(order_id)
         self._orders[order_id] = order
         emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"), self._listeners)
         last = execute(m, acct, order, levels, now_ms, self._listeners)
@@ -300,8 +300,8 @@ class SimVenue:
             raise err.VenueError(
                 -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
             )
-        ids = acct.by_client.get((symbol, client_id), [])
-        matches = [o for o in (acct.orders[i] for i in ids) if o.client_order_id == client_id]
+        ids = acct.by_client.get(client_id, [])
+        matches = [o for o in (acct.orders[i] for i in ids) if o.client_order_id == client_id and o.symbol == symbol]
         open_ones = [o for o in matches if o.is_open]
         found = open_ones or matches
         return found[-1] if found else None
@@ -357,7 +357,7 @@ class SimVenue:
         order.locked -= released
         order.orig_qty = new_qty
         order.client_order_id = new_client_id or self._random_client_id()
-        acct.by_client.setdefault((symbol, order.client_order_id), []).append(order.order_id)
+        acct.by_client.setdefault(order.client_order_id, []).append(order.order_id)
         order.update_time_ms = now_ms
         if order.executed_qty >= new_qty:  # what already executed covers the new quantity
             acct.balances[asset].locked -= order.locked

@@ -159,7 +159,8 @@ class Account:
     orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
     open: dict[int, SimOrder] = field(default_factory=dict)  # the open subset, kept small for fast checks
     open_per_symbol: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # MAX_NUM_ORDERS
-    by_client: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (symbol, client id) -> ids
+    # client id -> ids of the orders that carried it, any symbol (a str key: no tuple kept per order)
+    by_client: dict[str, list[int]] = field(default_factory=dict)
     trades: list[SimTrade] = field(default_factory=list)
     outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
 

@@ -81,6 +81,6 @@ def load_accounts(data: dict[str, Any]) -> Accounts:
             if order.is_open:
                 account.open[order.order_id] = order
                 account.open_per_symbol[order.symbol] += 1
-            account.by_client.setdefault((order.symbol, order.client_order_id), []).append(order.order_id)
+            account.by_client.setdefault(order.client_order_id, []).append(order.order_id)
         accounts[name] = account
     return accounts

@@ -134,8 +134,11 @@ def check_balance(
 
 def check_duplicate(account: Account, symbol: str, client_id: str) -> None:
     """-2010 when an open order of ``account`` on ``symbol`` already has ``client_id``."""
-    same_id = account.by_client.get((symbol, client_id))
-    if same_id and any(i in account.open and account.open[i].client_order_id == client_id for i in same_id):
+    same_id = account.by_client.get(client_id)
+    if same_id and any(
+        i in account.open and account.open[i].client_order_id == client_id and account.open[i].symbol == symbol
+        for i in same_id
+    ):
         raise err.new_order_rejected(err.DUPLICATE_ORDER)
 
 

@@ -188,6 +188,22 @@ def test_place_when_client_id_reused_while_open_then_duplicate_and_after_cancel_
     assert again.status is OrderStatus.NEW
 
 
+def test_client_id_when_used_on_two_symbols_then_each_symbol_has_its_own_order(venue: SimVenue) -> None:
+    venue.deposit(ACCOUNT, "USDT", D(10_000))
+    btc = venue.place_order(ACCOUNT, _limit(Side.BUY, "0.01", "29000", client_order_id="same"))
+    eth_params = OrderParams("ETHUSDT", Side.BUY, OrderType.LIMIT, D("0.1"), price=D(2000),
+                             time_in_force=TimeInForce.GTC, client_order_id="same")  # fmt: skip
+    eth = venue.place_order(ACCOUNT, eth_params)  # the same id on another symbol is no duplicate
+
+    assert venue.get_order(ACCOUNT, "ETHUSDT", client_id="same").order_id == eth.order_id
+    assert venue.get_order(ACCOUNT, "BTCUSDT", client_id="same").order_id == btc.order_id
+    venue.cancel_order(ACCOUNT, "ETHUSDT", client_id="same")
+    assert venue.get_order(ACCOUNT, "BTCUSDT", client_id="same").status is OrderStatus.NEW
+    with pytest.raises(VenueError) as duplicate:
+        venue.place_order(ACCOUNT, _limit(Side.BUY, "0.01", "29000", client_order_id="same"))
+    assert _code(duplicate) == (-2010, "Duplicate order sent.")
+
+
 def test_get_order_when_unknown_then_2013(venue: SimVenue) -> None:
     with pytest.raises(VenueError) as missing:
         venue.get_order(ACCOUNT, "BTCUSDT", order_id=999)
