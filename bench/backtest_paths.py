@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -86,16 +85,9 @@ def _count(path: str, result: Any, extra: dict[str, Any]) -> int:
 
 
 def _peak_mb() -> float:
-    """This process's peak RSS. ``VmHWM`` starts afresh at exec; ``ru_maxrss`` would carry the peak of
-    the process that forked this one (``make bench``'s own, already holding a million bars)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from thunes.adapters.proc import peak_rss_bytes  # VmHWM: this process's own peak, not its parent's
+
+    return peak_rss_bytes() / 2**20
 
 
 def _measure(path: str, n_bars: int) -> dict[str, Any]:

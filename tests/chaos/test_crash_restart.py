@@ -5,10 +5,12 @@ is in the local ledger, and the position equals the venue balance."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -24,6 +26,7 @@ from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.domain import Symbol
+from thunes.governance.rodage import SESSION_MARKS_FILE
 
 KILLS = 20
 THUNES = str(Path(sys.executable).with_name("thunes"))
@@ -93,12 +96,13 @@ def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_posi
     venue: str, tmp_path: Path, shared_data: Path
 ) -> None:
     rng = random.Random(20261125)
-    crashed = 0
+    crashed, killed_ns = 0, []
     for _ in range(KILLS):
         trader = _trader(venue, tmp_path, shared_data, duration=60)
         time.sleep(rng.uniform(1.0, 3.0))
         if trader.poll() is None:
             trader.send_signal(signal.SIGKILL)
+            killed_ns.append(time.time_ns())
             crashed += 1
         trader.wait(timeout=10)
     final = _trader(venue, tmp_path, shared_data, duration=4)
@@ -114,10 +118,23 @@ def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_posi
     ledger_btc = sum((f.quantity - (f.commission if f.commission_asset == "BTC" else 0)) * (1 if f.side.value == "BUY" else -1)
                      for f in ledger)  # fmt: skip
 
-    print(f"kills={crashed} orders={sum(per_id.values())} fills={len(venue_trades)} ledger={len(ledger)}")
+    recovery_s = _recovery_seconds(tmp_path / "paper" / SESSION_MARKS_FILE, killed_ns)
+    print(f"crash-restart: kills={crashed} orders={sum(per_id.values())} fills={len(venue_trades)} "
+          f"ledger={len(ledger)} duplicates={sum(n - 1 for n in per_id.values())} "
+          f"lost={len(venue_trades - {f.trade_id for f in ledger})} in_doubt={len(in_doubt)} "
+          f"recovery_p50={statistics.median(recovery_s):.2f}s recovery_max={max(recovery_s):.2f}s")  # fmt: skip
+    assert len(recovery_s) == crashed  # every kill was followed by a session that reconciled and traded again
     assert crashed >= KILLS - 2  # nearly every run was killed mid-session
     assert sum(per_id.values()) > 5  # it really traded
     assert [cid for cid, n in per_id.items() if n > 1] == []  # no client order id placed twice
     assert venue_trades <= {f.trade_id for f in ledger}  # no venue fill missing from the ledger
     assert ledger_btc == venue_btc  # position equals the venue balance
     assert in_doubt == []  # no order left with an unknown outcome
+
+
+def _recovery_seconds(marks: Path, killed_ns: list[int]) -> list[float]:
+    """Per kill: seconds until the restarted session had recovered its in-doubt orders, reconciled
+    with the venue and written its START mark (it trades from there)."""
+    starts = sorted(json.loads(line)["wall_ns"] for line in marks.read_text().splitlines()
+                    if json.loads(line)["kind"] == "START")  # fmt: skip
+    return [(next(s for s in starts if s > k) - k) / 1e9 for k in killed_ns if any(s > k for s in starts)]

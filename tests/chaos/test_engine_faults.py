@@ -83,7 +83,10 @@ def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple
 
 
 def _assert_consistent(status: PaperStatus, per_id: Counter[str], in_doubt: int) -> None:
-    assert [cid for cid, n in per_id.items() if n > 1] == []  # no order placed twice
+    duplicates = [cid for cid, n in per_id.items() if n > 1]
+    print(f"consistency: duplicates={len(duplicates)} lost={status.venue_trades - status.ledger_fills} "
+          f"in_doubt={in_doubt} rejected={dict(status.rejected)}")  # fmt: skip
+    assert duplicates == []  # no order placed twice
     assert status.venue_trades == status.ledger_fills  # no fill lost
     assert -1013 not in status.rejected  # never a filter failure from the venue
     assert in_doubt == 0

@@ -7,7 +7,6 @@ import asyncio
 import functools
 import json
 import os
-import resource
 import time
 import uuid
 from collections import Counter
@@ -21,6 +20,7 @@ from typing import TypeVar
 
 import structlog
 
+from thunes.adapters.proc import peak_rss_bytes
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient
@@ -276,7 +276,7 @@ class SessionMarks:
         self.run_id = uuid.uuid4().hex
 
     def write(self, kind: MarkKind, ts_ns: int, status: PaperStatus) -> None:
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        rss = peak_rss_bytes()
         recoveries = self.stats.reconnects - self.stats.rotations  # planned 24 h renewals are not recoveries
         mark = SessionMark(kind=kind, ts_ns=ts_ns, run_id=self.run_id, cadence_ns=self.cadence_ns,
                            wall_ns=time.time_ns(), rss_peak_bytes=rss,
