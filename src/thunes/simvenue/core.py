@@ -145,6 +145,25 @@ class SimVenue:
         if (m.buy_top is not None or m.sell_top is not None) and m.may_cross(price):
             self._fill_crossed(m, m.ticks(price), qty, now_ms)
 
+    def on_path(
+        self, symbol: str, points: tuple[tuple[int, Decimal], ...], trade_qty: Decimal, shown: Decimal, spread: Decimal
+    ) -> None:
+        """A bar's replay in one call: at each ``(ts_ns, price)``, a quote ``spread`` around ``price`` showing
+        ``shown`` on both sides, then (when ``trade_qty > 0``) a trade of ``trade_qty`` at ``price``.
+
+        The same as :meth:`on_quote` and :meth:`on_trade` event by event with the clock at each ``ts_ns``
+        (never before the venue's own clock), without a call per event: a backtest's hot loop.
+        """
+        m = self._markets[symbol]
+        floor_ms = self._clock_ns() // NS_PER_MS
+        for ts, price in points:
+            m.bid, m.bid_qty, m.ask, m.ask_qty = price - spread, shown, price + spread, shown
+            if trade_qty > 0:
+                now_ms = max(ts // NS_PER_MS, floor_ms)
+                m.record_trade(price, trade_qty, now_ms)
+                if (m.buy_top is not None or m.sell_top is not None) and m.may_cross(price):
+                    self._fill_crossed(m, m.ticks(price), trade_qty, now_ms)
+
     def _fill_crossed(self, m: MarketState, price_ticks: int, qty: Decimal, now_ms: int) -> None:
         """Fill the resting orders a trade of ``qty`` at ``price_ticks`` goes through, best first."""
         available = qty

@@ -153,17 +153,12 @@ def bar_plans(
 
 def feed_plan(venue: SimVenue, plan: BarPlan, tick_size: Decimal, advance: Callable[[int], None]) -> None:
     """Apply one bar's events to ``venue`` (as :func:`bar_events` would, without building them), calling
-    ``advance(ts_ns)`` before each so the venue's clock reads the event's time; ends at the bar's close."""
-    symbol, points, part, shown = plan.symbol, plan.points, plan.part, plan.shown
+    ``advance(ts_ns)`` so the venue's clock reads the bar's time; ends at the bar's close."""
+    points = plan.points
+    advance(points[0][0])
     if plan.context is not None:
-        advance(points[0][0])
-        venue.on_bar_context(symbol, *plan.context)
-    trades = part > 0
-    for ts, price in points:
-        advance(ts)
-        venue.on_quote(symbol, price - tick_size, shown, price + tick_size, shown)
-        if trades:
-            venue.on_trade(symbol, price, part)
+        venue.on_bar_context(plan.symbol, *plan.context)
+    venue.on_path(plan.symbol, points, plan.part, plan.shown, tick_size)  # each event at its own time
     advance(points[0][0] + plan.bar.timeframe.nanoseconds)
 
 
