@@ -19,7 +19,17 @@ from thunes.domain.instrument import Instrument
 from thunes.simvenue import errors as err
 from thunes.simvenue.market import DepthBook, MarketState
 from thunes.simvenue.matching import emit, emit_balances, execute, fill, finish, settle
-from thunes.simvenue.models import Account, Accounts, AccountUpdate, Balance, ExecutionReport, SimOrder, SimTrade
+from thunes.simvenue.models import (
+    Account,
+    Accounts,
+    AccountUpdate,
+    Balance,
+    ExecutionReport,
+    SimOrder,
+    SimTrade,
+    ids_of_client_id,
+    remember_client_id,
+)
 from thunes.simvenue.persistence import FORMAT_VERSION, dump_accounts, load_accounts
 from thunes.simvenue.slippage import SlippageModel
 from thunes.simvenue.validation import (
@@ -291,7 +301,7 @@ class SimVenue:
         if test:
             return order
         acct.orders[order_id] = order
-        acct.by_client.setdefault(client_id, []).append(order_id)
+        remember_client_id(acct, client_id, order_id)
         self._orders[order_id] = order
         emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"), self._listeners)
         last = execute(m, acct, order, levels, now_ms, self._listeners)
@@ -319,7 +329,7 @@ class SimVenue:
             raise err.VenueError(
                 -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!"
             )
-        ids = acct.by_client.get(client_id, [])
+        ids = ids_of_client_id(acct, client_id)
         matches = [o for o in (acct.orders[i] for i in ids) if o.client_order_id == client_id and o.symbol == symbol]
         open_ones = [o for o in matches if o.is_open]
         found = open_ones or matches
@@ -376,7 +386,7 @@ class SimVenue:
         order.locked -= released
         order.orig_qty = new_qty
         order.client_order_id = new_client_id or self._random_client_id()
-        acct.by_client.setdefault(order.client_order_id, []).append(order.order_id)
+        remember_client_id(acct, order.client_order_id, order.order_id)
         order.update_time_ms = now_ms
         if order.executed_qty >= new_qty:  # what already executed covers the new quantity
             acct.balances[asset].locked -= order.locked

@@ -13,7 +13,17 @@ from decimal import Decimal
 
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["Account", "AccountUpdate", "Accounts", "Balance", "ExecutionReport", "SimOrder", "SimTrade"]
+__all__ = [
+    "Account",
+    "AccountUpdate",
+    "Accounts",
+    "Balance",
+    "ExecutionReport",
+    "SimOrder",
+    "SimTrade",
+    "ids_of_client_id",
+    "remember_client_id",
+]
 
 # Enum members as module constants: on Python 3.11 ``Side.BUY`` costs ~70 ns more than a global read,
 # and the order path reads a dozen of them per order.
@@ -159,10 +169,30 @@ class Account:
     orders: dict[int, SimOrder] = field(default_factory=dict)  # by order id (ids unique venue-wide)
     open: dict[int, SimOrder] = field(default_factory=dict)  # the open subset, kept small for fast checks
     open_per_symbol: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # MAX_NUM_ORDERS
-    # client id -> ids of the orders that carried it, any symbol (a str key: no tuple kept per order)
-    by_client: dict[str, list[int]] = field(default_factory=dict)
+    # client id -> the order that carried it (any symbol), or a list once several did: no container kept
+    # per order in the common case (every object kept is one more for the garbage collector to walk)
+    by_client: dict[str, int | list[int]] = field(default_factory=dict)
     trades: list[SimTrade] = field(default_factory=list)
     outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
+
+
+def remember_client_id(account: Account, client_id: str, order_id: int) -> None:
+    """Index ``order_id`` under ``client_id`` (see :attr:`Account.by_client`)."""
+    known = account.by_client.get(client_id)
+    if known is None:
+        account.by_client[client_id] = order_id
+    elif isinstance(known, int):
+        account.by_client[client_id] = [known, order_id]
+    else:
+        known.append(order_id)
+
+
+def ids_of_client_id(account: Account, client_id: str) -> list[int]:
+    """Every order id that carried ``client_id``, oldest first."""
+    known = account.by_client.get(client_id)
+    if known is None:
+        return []
+    return [known] if isinstance(known, int) else known
 
 
 class Accounts(dict[str, Account]):

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from thunes.simvenue.models import Account, Accounts, Balance, SimOrder, SimTrade
+from thunes.simvenue.models import Account, Accounts, Balance, SimOrder, SimTrade, remember_client_id
 
 __all__ = ["FORMAT_VERSION", "dump_accounts", "load_accounts"]
 
@@ -81,6 +81,6 @@ def load_accounts(data: dict[str, Any]) -> Accounts:
             if order.is_open:
                 account.open[order.order_id] = order
                 account.open_per_symbol[order.symbol] += 1
-            account.by_client.setdefault(order.client_order_id, []).append(order.order_id)
+            remember_client_id(account, order.client_order_id, order.order_id)
         accounts[name] = account
     return accounts

@@ -17,7 +17,7 @@ from thunes.domain.instrument import Instrument
 from thunes.domain.orders import OrderRequest
 from thunes.domain.rules import MarketContext, check_order
 from thunes.simvenue import errors as err
-from thunes.simvenue.models import Account, Balance
+from thunes.simvenue.models import Account, Balance, ids_of_client_id
 
 __all__ = [
     "CLIENT_ID",
@@ -134,10 +134,11 @@ def check_balance(
 
 def check_duplicate(account: Account, symbol: str, client_id: str) -> None:
     """-2010 when an open order of ``account`` on ``symbol`` already has ``client_id``."""
-    same_id = account.by_client.get(client_id)
-    if same_id and any(
+    if client_id not in account.by_client:  # a new id (the common case): nothing to look at
+        return
+    if any(
         i in account.open and account.open[i].client_order_id == client_id and account.open[i].symbol == symbol
-        for i in same_id
+        for i in ids_of_client_id(account, client_id)
     ):
         raise err.new_order_rejected(err.DUPLICATE_ORDER)
 

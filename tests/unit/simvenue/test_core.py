@@ -281,3 +281,21 @@ def test_answers_when_orders_end_at_once_or_rest_then_final_state_and_only_resti
     assert [o.order_id for o in venue.open_orders(ACCOUNT)] == [resting.order_id]
     market.fills.clear()  # answers are copies: the venue's record is untouched
     assert len(venue.get_order(ACCOUNT, "BTCUSDT", market.order_id).fills) == 1
+
+
+def test_client_id_when_reused_three_times_then_latest_found_and_after_restore_too(
+    venue: SimVenue, clock: Clock
+) -> None:
+    ids = []
+    for _ in range(3):
+        ids.append(venue.place_order(ACCOUNT, _limit(Side.BUY, "0.01", "29000", client_order_id="again")).order_id)
+        venue.cancel_order(ACCOUNT, "BTCUSDT", client_id="again")
+    last = venue.place_order(ACCOUNT, _limit(Side.BUY, "0.01", "29000", client_order_id="again"))
+    restored = SimVenue(builtin_exchange_info().instruments, clock, seed=7)
+    restored.import_state(venue.export_state())
+
+    for v in (venue, restored):
+        assert v.get_order(ACCOUNT, "BTCUSDT", client_id="again").order_id == last.order_id  # the open one
+        v.cancel_order(ACCOUNT, "BTCUSDT", client_id="again")
+        assert v.get_order(ACCOUNT, "BTCUSDT", client_id="again").order_id == last.order_id  # then the latest
+        assert [v.get_order(ACCOUNT, "BTCUSDT", order_id=i).client_order_id for i in ids] == ["again"] * 3
