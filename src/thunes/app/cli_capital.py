@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from thunes.adapters.clock import SystemClock
-from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.storage.sql_store import ledger_fills
 from thunes.app.errors import fail
 from thunes.domain.identifiers import Symbol
 from thunes.domain.orders import Fill
@@ -177,17 +177,6 @@ def _days(data_dir: Path) -> list[str]:
     return [str(json.loads(line)["day"]) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _fills(data_dir: Path) -> list[Fill]:
-    ledger = data_dir / "ledger.db"
-    if not ledger.is_file():
-        return []
-    store = SqlStore(f"sqlite:///{ledger}")
-    try:
-        return store.fills()
-    finally:
-        store.close()
-
-
 def _text(value: Decimal) -> str:
     """Exact and positional, without trailing zeros: ``0.983``, ``10``."""
     return format(value.normalize(), "f")
@@ -241,7 +230,8 @@ def show(
 ) -> None:
     """Deposits, equity, realised profit (net of fees) and the withdrawable amount, by ISO week."""
     try:
-        rows = weekly_capital(_fills(data_dir), read_movements(data_dir), _days(data_dir), quote)[-weeks:]
+        fills = ledger_fills(data_dir / "ledger.db")
+        rows = weekly_capital(fills, read_movements(data_dir), _days(data_dir), quote)[-weeks:]
     except PositionError as e:
         fail(f"cannot rebuild positions from {data_dir / 'ledger.db'}: {e}")
     if as_json:

@@ -21,9 +21,8 @@ from rich.text import Text
 from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.audit_jsonl import audit_files, read_records
 from thunes.adapters.storage.audit_verify import verify
-from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.storage.sql_store import ledger_fills
 from thunes.app.errors import fail
-from thunes.domain.orders import Fill
 from thunes.governance import AuditRecord, AuditRecordError
 from thunes.governance.rodage import (
     GATES,
@@ -62,16 +61,6 @@ def _audit(directory: Path, problems: list[str]) -> tuple[list[AuditRecord], boo
     return records, True, result.ok, detail if result.ok else f"FAILED at {result.problem}"
 
 
-def _fills(ledger: Path) -> list[Fill]:
-    if not ledger.is_file():
-        return []
-    store = SqlStore(f"sqlite:///{ledger}")
-    try:
-        return store.fills()
-    finally:
-        store.close()
-
-
 def _lines(path: Path) -> list[tuple[int, str]]:
     if not path.is_file():
         return []
@@ -104,7 +93,8 @@ def load_evidence(data_dir: Path, quote_asset: str = "USDT") -> Evidence:
     records, present, chain_ok, chain_detail = _audit(data_dir / "audit", problems)
     return Evidence(
         records=records, audit_present=present, chain_ok=chain_ok, chain_detail=chain_detail,
-        fills=_fills(data_dir / "ledger.db"), summary_days=_summary_days(data_dir / "daily_summaries.jsonl", problems),
+        fills=ledger_fills(data_dir / "ledger.db"),
+        summary_days=_summary_days(data_dir / "daily_summaries.jsonl", problems),
         marks=_marks(data_dir / SESSION_MARKS_FILE, problems), quote_asset=quote_asset, problems=problems,
     )  # fmt: skip
 

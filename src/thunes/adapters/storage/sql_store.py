@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -23,7 +24,7 @@ from thunes.domain.orders import Fill, OrderRequest
 from thunes.domain.venue import OrderReport
 from thunes.execution.ports import JournalEntry, JournalState
 
-__all__ = ["SqlStore"]
+__all__ = ["SqlStore", "ledger_fills"]
 
 
 class SqlStore:
@@ -135,6 +136,17 @@ class SqlStore:
         with self._tx() as conn:
             rows = conn.execute(query).all()
         return [_fill(r._mapping) for r in rows]
+
+
+def ledger_fills(ledger: Path) -> list[Fill]:
+    """Every fill booked in the SQLite ledger at ``ledger``, for a report; none when no session made one."""
+    if not ledger.is_file():
+        return []
+    store = SqlStore(f"sqlite:///{ledger}")
+    try:
+        return store.fills()
+    finally:
+        store.close()
 
 
 def _dec(value: Any) -> Decimal | None:
