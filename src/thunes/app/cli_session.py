@@ -92,7 +92,8 @@ def status(data_dir: DataDir = Path("data/paper")) -> None:
     except RiskStoreError as e:
         fail(f"cannot read the risk state in {data_dir}: {e}")
     switch = risk.kill_switch
-    table = Table(title=f"session {data_dir}", title_justify="left", show_header=False, box=None)
+    title = f"session {data_dir}"
+    table = Table(title=title, title_justify="left", show_header=False, box=None, min_width=len(title))
     table.add_row("trading state", risk.trading_state.value)
     table.add_row("kill-switch", f"ON by {switch.by}: {switch.reason}" if switch.active else "off")
     table.add_row("realised PnL today", f"{risk.realized_pnl_today:.4f}")

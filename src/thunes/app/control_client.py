@@ -152,7 +152,9 @@ def request_text(result: ControlResult, done: str) -> str:
 
 def status_table(body: StatusBody, url: str, data_dir: Path) -> Table:
     switch = body.kill_switch
-    table = Table(title=f"session {data_dir} (running, {url})", title_justify="left", show_header=False, box=None)
+    title = f"session {data_dir} (running, {url})"
+    # As wide as its title (up to the terminal): a long data dir is not folded into the narrow value column.
+    table = Table(title=title, title_justify="left", show_header=False, box=None, min_width=len(title))
     rows = [
         ("trading state", body.trading_state),
         ("kill-switch", f"ON by {switch.by}: {switch.reason}" if switch.active else "off"),
