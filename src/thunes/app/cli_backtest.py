@@ -14,17 +14,14 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from thunes.adapters.datastore.errors import DataFileError
-from thunes.app.cli_options import settings_from_options
+from thunes.app.cli_options import input_errors, settings_from_options
 from thunes.app.config import StrategySettings
 from thunes.app.errors import fail
 from thunes.app.report import render_report, result_to_json
 from thunes.app.sources import load_bars, load_instrument
-from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
 from thunes.engine.simple_backtest import BacktestConfig, run_backtest
-from thunes.features.ohlcv import OHLCVError
 from thunes.strategy import RsiReversion, SmaCross, Strategy
 
 __all__ = ["backtest"]
@@ -65,7 +62,7 @@ def backtest(
     )
     console = Console()
     bt = settings.backtest
-    try:
+    with input_errors():
         instrument, instruments_origin = load_instrument(bt.symbol, settings.rules, settings.data)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
             task = bar.add_task("loading candles", total=2)
@@ -86,12 +83,6 @@ def backtest(
                 BacktestConfig(bt.initial_cash, bt.fee_rate, bt.stake_fraction),
             )
             bar.update(task, advance=1)
-    except (DataFileError, ExchangeInfoError, OHLCVError) as e:
-        fail(str(e))
-    except KeyError as e:
-        fail(str(e.args[0]) if e.args else "unknown symbol")
-    except ValueError as e:
-        fail(str(e))
     params = dict(runner.parameters)
     render_report(console, result, params, loaded.source, instruments_origin)
     if json_out is not None:

@@ -3,15 +3,19 @@ command treats an omitted option (``None``) the same way and reports a bad setti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from thunes.adapters.datastore.errors import DataFileError
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging
+from thunes.domain.exchange_info import ExchangeInfoError
+from thunes.features.ohlcv import OHLCVError
 
-__all__ = ["settings_from_options"]
+__all__ = ["input_errors", "settings_from_options"]
 
 
 def settings_from_options(config: Path | None, options: Mapping[str, Mapping[str, Any]]) -> Settings:
@@ -23,3 +27,16 @@ def settings_from_options(config: Path | None, options: Mapping[str, Mapping[str
         fail(str(e))
     configure_logging(settings.logging)
     return settings
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Bad files, unknown symbols and impossible parameters end as one ``error:`` line, exit 2."""
+    try:
+        yield
+    except (DataFileError, ExchangeInfoError, OHLCVError) as e:
+        fail(str(e))
+    except KeyError as e:
+        fail(str(e.args[0]) if e.args else "unknown symbol")
+    except ValueError as e:
+        fail(str(e))

@@ -6,8 +6,6 @@ Importing this module loads no plotting library, so the main CLI can mount it on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,17 +15,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from thunes.adapters.datastore.errors import DataFileError
-from thunes.app.cli_options import settings_from_options
+from thunes.app.cli_options import input_errors, settings_from_options
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
 from thunes.app.errors import fail
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
-from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
+from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
 from thunes.engine.lookahead import LookaheadReport, check_lookahead
-from thunes.features.ohlcv import OHLCV, OHLCVError
+from thunes.features.ohlcv import OHLCV
 from thunes.strategy import Strategy
 
 __all__ = ["lookahead", "report"]
@@ -60,19 +57,6 @@ def _settings(
         "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
     }
     return settings_from_options(config, wanted)
-
-
-@contextmanager
-def _input_errors() -> Iterator[None]:
-    """Bad files, unknown symbols and impossible parameters end as one ``error:`` line, exit 2."""
-    try:
-        yield
-    except (DataFileError, ExchangeInfoError, OHLCVError) as e:
-        fail(str(e))
-    except KeyError as e:
-        fail(str(e.args[0]) if e.args else "unknown symbol")
-    except ValueError as e:
-        fail(str(e))
 
 
 def _market(settings: Settings, synthetic: int | None, seed: int) -> tuple[Instrument, ExchangeInfo, LoadedBars]:
@@ -140,7 +124,7 @@ def lookahead(
     """Rerun a strategy on data cut at N points and report every signal that changes without the future."""
     settings = _settings(config, strategy, symbol, timeframe, data, fast, slow)
     console = Console()
-    with _input_errors():
+    with input_errors():
         instrument, _, loaded = _market(settings, synthetic, seed)
 
         def factory(_: OHLCV) -> Strategy:  # our strategies keep no data beyond what on_bar hands them
@@ -182,7 +166,7 @@ def report(
         fail(f"thunes report needs the optional 'report' extra ({e.name} is missing): pip install 'thunes[report]'")
     settings = _settings(config, strategy, symbol, timeframe, data, fast, slow)
     console = Console()
-    with _input_errors():
+    with input_errors():
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("loading candles", total=3)

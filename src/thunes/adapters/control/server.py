@@ -30,6 +30,7 @@ from thunes.adapters.control.models import (
     StopEntryRequest,
 )
 from thunes.adapters.control.openapi import ROUTES, openapi_schema
+from thunes.adapters.hosts import listening_socket
 
 __all__ = ["DEFAULT_HOST", "ControlBackend", "ControlEndpointError", "ControlServer", "build_app"]
 
@@ -190,14 +191,7 @@ class ControlServer:
 
     async def start(self) -> None:
         """Bind (an unusable port raises :class:`ControlEndpointError` here) and serve."""
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        try:
-            self._socket = socket.create_server((self.host, self._port), family=family)
-        except OSError as e:
-            raise ControlEndpointError(
-                f"cannot serve the control API on {self.host}:{self._port}: {e.strerror or e}; "
-                "choose another port, or 0 for any free one"
-            ) from e
+        self._socket = listening_socket(self.host, self._port, "the control API", ControlEndpointError)
         self._runner = web.AppRunner(self._app, access_log=None)
         await self._runner.setup()
         await web.SockSite(self._runner, self._socket).start()

@@ -22,6 +22,8 @@ from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+from thunes.adapters.hosts import listening_socket
+
 __all__ = ["DEFAULT_HOST", "MetricsEndpointError", "MetricsServer", "build_app"]
 
 DEFAULT_HOST = "127.0.0.1"
@@ -89,14 +91,7 @@ class MetricsServer:
         """Bind (errors raise here, in the caller) and serve on a background thread."""
         if self._thread is not None:
             raise RuntimeError("the metrics server is already started")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        try:
-            self._socket = socket.create_server((self.host, self._requested_port), family=family)
-        except OSError as e:
-            raise MetricsEndpointError(
-                f"cannot serve metrics on {self.host}:{self._requested_port}: {e.strerror or e}; "
-                "choose another port, or 0 for any free one"
-            ) from e
+        self._socket = listening_socket(self.host, self._requested_port, "metrics", MetricsEndpointError)
         self._bound_port = int(self._socket.getsockname()[1])
         self._thread = threading.Thread(target=self._serve, name="thunes-metrics", daemon=True)
         self._thread.start()
