@@ -134,21 +134,21 @@ def bar_plans(
 ) -> Iterator[BarPlan]:
     """One :class:`BarPlan` per bar, in time order (see :func:`bar_events` for ``quote_qty``)."""
     previous: Bar | None = None
+    previous_part = Decimal(0)
     for bar in iter_bars(bars, tick_size):
         start, span = bar.open_time_ns, bar.timeframe.nanoseconds
         context = None
         if previous is not None:
             spread = float((previous.high - previous.low) / previous.close) if previous.close else 0.0
             context = (previous.volume, spread)
-        part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size
+        part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size  # a quarter, on the step
         shown = quote_qty
-        if shown is None:
-            base = previous.volume if previous is not None else bar.volume
-            shown = max(step_size, (base / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size)
+        if shown is None:  # a quarter of the previous bar's volume (this bar's for the first), at least a step
+            shown = max(step_size, previous_part if previous is not None else part)
         o, a, b, c = _path(bar)
         points = ((start, o), (start + span // 4, a), (start + (span * 2) // 4, b), (start + span - NS_PER_MS, c))
         yield BarPlan(bar, str(bar.symbol), context, points, part, shown)
-        previous = bar
+        previous, previous_part = bar, part
 
 
 def feed_plan(venue: SimVenue, plan: BarPlan, tick_size: Decimal, advance: Callable[[int], None]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,3 +83,28 @@ def test_feed_plan_when_bars_cross_resting_orders_then_same_venue_as_event_by_ev
     assert plan_clock.ns == event_clock.ns
     assert _state(by_plan) == _state(by_event)
     assert by_plan.avg_price("BTCUSDT") == by_event.avg_price("BTCUSDT")
+
+
+def test_bar_events_when_bars_replayed_then_sizes_times_and_path_as_documented() -> None:
+    bars = generate_ohlcv("BTCUSDT", Timeframe.M1, 30, seed=5)
+    tick, step = BTC.tick_size, BTC.step_size
+    plans = list(bar_plans(bars, tick, step))
+    events = list(bar_events(bars, tick, step))
+
+    def quarter(volume: Decimal) -> Decimal:
+        return (volume / 4 / step).to_integral_value(ROUND_FLOOR) * step
+
+    for k, plan in enumerate(plans):
+        bar, start = plan.bar, plan.bar.open_time_ns
+        base = plans[k - 1].bar.volume if k else bar.volume  # the previous bar's volume; the first bar's own
+        up = bar.close >= bar.open
+        path = [bar.open, bar.low, bar.high, bar.close] if up else [bar.open, bar.high, bar.low, bar.close]
+        assert plan.shown == max(step, quarter(base))
+        assert plan.part == quarter(bar.volume)
+        assert [p for _, p in plan.points] == path
+        assert [t - start for t, _ in plan.points] == [0, 15_000_000_000, 30_000_000_000, 59_999_000_000]
+        assert plan.context == (None if k == 0 else (plans[k - 1].bar.volume, plan.context[1]))  # type: ignore[index]
+    quotes = [e for e in events if isinstance(e, ReplayQuote)]
+    assert [q.bid_qty for q in quotes] == [p.shown for p in plans for _ in range(4)]
+    assert [q.ask - q.bid for q in quotes] == [2 * tick] * len(quotes)
+    assert sum(isinstance(e, BarClosed) for e in events) == len(plans) == 30
