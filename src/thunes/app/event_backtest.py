@@ -12,38 +12,40 @@ a lockstep paper session on the venue server.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
+from thunes.app.aio import run_returning
 from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
 from thunes.domain.instrument import Instrument
-from thunes.domain.market import Bar
 from thunes.domain.orders import Fill
 from thunes.domain.venue import OrderReport
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.equity import EquityCurve
-from thunes.engine.jobs import Job, due_jobs
+from thunes.engine.jobs import NS_PER_DAY
 from thunes.engine.ledger_memory import InMemoryLedger
 from thunes.engine.trader import Trader, TraderConfig, TraderStats
 from thunes.execution.journal_memory import InMemoryJournal
 from thunes.execution.order_manager import OrderManager
-from thunes.features.ohlcv import OHLCV, to_ticks
+from thunes.features.ohlcv import OHLCV
+from thunes.features.tick_bars import TickBars
 from thunes.risk import RiskEngine
 from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
-from thunes.simvenue.replay import bar_plans, feed_plan
+from thunes.simvenue.lazy_feed import LazyBarFeed
+from thunes.strategy.base import Signal
 
 __all__ = ["ACCOUNT", "VENUE_FEE_RATE", "EventBacktestResult", "run_event_backtest"]
 
 ACCOUNT = "paper"  # the account name the embedded venue uses: ids and reports come out the same
 VENUE = VenueId("sim")
+_HOLD = Signal.HOLD
 VENUE_FEE_RATE = Decimal("0.001")  # the backtests' SimVenue fee (Binance's spot base rate); the fast path's too
 
 
@@ -75,7 +77,7 @@ class _Market:
 
 
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
-               info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
+               info: ExchangeInfo, *, feed_every_bar: bool) -> EventBacktestResult:  # fmt: skip
     market = _Market()
     venue = SimVenue(info.instruments, market, fee_rate=VENUE_FEE_RATE, seed=0)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
@@ -83,39 +85,46 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     bus, ledger = InMemoryBus(), InMemoryLedger()
     risk = RiskEngine(risk_limits(settings), clock.now_ns, InMemoryRiskStore())
     orders = OrderManager(InProcessVenue(venue, ACCOUNT, info), InMemoryJournal(), bus, clock.now_ns, VENUE)
-    trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, ledger, bus,
-                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    strategy = strategy_for(settings, instrument.tick_size)
+    trader = Trader(
+        strategy, instrument, risk, orders, ledger, bus, TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate)
+    )
     tick = instrument.tick_size
-    live_bars = bars.slice(min(warmup_bars, len(bars)), len(bars))
-    equity = EquityCurve(live_bars.open_time_ns + bars.timeframe.nanoseconds, to_ticks(live_bars.close, tick), tick)
-    result = EventBacktestResult([], [], trader.stats, equity)
-    closed, marked = 0, -1
-    for plan in bar_plans(bars, tick, instrument.step_size):
-        feed_plan(venue, plan, tick, market.advance)
-        closed += 1
-        live = closed > warmup_bars
-        await _step(trader, clock, plan.bar, live=live)
-        if live and venue.trade_count(ACCOUNT) != marked:  # the balances move only with fills
-            marked = venue.trade_count(ACCOUNT)
-            equity.mark(closed - warmup_bars - 1, *_totals(venue, instrument))
-    result.bars = closed
+    ticks = TickBars(bars, tick)
+    feed = LazyBarFeed(venue, ticks, instrument.step_size, market.advance)
+    live_from = min(warmup_bars, len(bars))
+    equity = EquityCurve(bars.open_time_ns[live_from:] + ticks.span_ns, ticks.close[live_from:], tick)
+    result = EventBacktestResult([], [], trader.stats, equity, bars=len(bars))
+    on_ticks = strategy.on_ticks if strategy.has_tick_face else None
+    span, marked, eager = ticks.span_ns, -1, feed_every_bar
+    next_day = (clock.now_ns() // NS_PER_DAY + 1) * NS_PER_DAY
+    for first, times, opens, highs, lows, closes in ticks.chunks():
+        for k, close in enumerate(closes):
+            row = first + k
+            if on_ticks is not None:
+                signal = on_ticks(opens[k], highs[k], lows[k], close)
+            else:
+                signal = strategy.on_bar(ticks.bar(row))
+            if eager:
+                feed.feed_to(row)
+            close_ns = times[k] + span
+            moved = eager or row == live_from  # the balances move only with fills: after an order, or a bar fed
+            if signal is not _HOLD and row >= live_from:  # the trader acts: the venue, the clock and a Bar catch up
+                feed.feed_to(row)
+                clock.set(max(clock.now_ns(), close_ns))
+                await trader.act(signal, ticks.bar(row))
+                eager, moved = feed_every_bar or feed.resting, True
+            if moved and row >= live_from and venue.trade_count(ACCOUNT) != marked:
+                marked = venue.trade_count(ACCOUNT)
+                equity.mark(row - live_from, *_totals(venue, instrument))
+            if close_ns >= next_day:  # the paper session's DAILY_RESET job, at the first close of a new UTC day
+                clock.set(max(clock.now_ns(), close_ns))
+                trader.risk.daily_reset()
+                next_day = (close_ns // NS_PER_DAY + 1) * NS_PER_DAY
     result.orders = list(ledger.orders.values())
     result.fills = ledger.fills()
     result.position = trader.position.quantity
     return result
-
-
-async def _step(trader: Trader, clock: ManualClock, bar: Bar, *, live: bool) -> None:
-    """One closed candle, exactly as a paper session takes it: clock, decision, boundary jobs."""
-    previous = clock.now_ns()
-    clock.set(max(previous, bar.close_time_ns))
-    if live:
-        await trader.on_bar(bar)
-    else:
-        trader.warm_up(bar)  # history the venue had before the session: learned, never traded
-    for job in due_jobs(previous, clock.now_ns()):
-        if job is Job.DAILY_RESET:
-            trader.risk.daily_reset()
 
 
 def _totals(venue: SimVenue, instrument: Instrument) -> tuple[Decimal, Decimal]:
@@ -133,9 +142,15 @@ def run_event_backtest(
     *,
     warmup_bars: int = 100,
     deposit: Decimal = Decimal(1000),
+    feed_every_bar: bool = False,
 ) -> EventBacktestResult:
-    """Backtest ``settings.strategy`` on ``bars`` through the whole engine core (see module doc)."""
+    """Backtest ``settings.strategy`` on ``bars`` through the whole engine core (see module doc).
+
+    ``feed_every_bar``: replay every bar into the venue as it closes, instead of only the bars an order
+    can see (the same results, tested; slower)."""
     if warmup_bars < 0:
         raise ValueError("warmup_bars must be >= 0")
     venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
-    return asyncio.run(_run(settings, instrument, bars, warmup_bars, deposit, venue_info))
+    return run_returning(
+        _run(settings, instrument, bars, warmup_bars, deposit, venue_info, feed_every_bar=feed_every_bar)
+    )

@@ -29,7 +29,6 @@ The vectorised faces equal the bar-by-bar ones (tested with the strategies).
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
+from thunes.app.aio import run_returning
 from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
 from thunes.app.event_backtest import ACCOUNT, VENUE, VENUE_FEE_RATE, EventBacktestResult
@@ -177,7 +177,7 @@ def run_engine_core_backtest(
     """The fast path through the real engine core at every signal bar: the reference the kernel is
     held to, and what runs when the kernel cannot (see module doc)."""
     venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
-    return asyncio.run(_run(settings, instrument, bars, warmup_bars, deposit, venue_info))
+    return run_returning(_run(settings, instrument, bars, warmup_bars, deposit, venue_info))
 
 
 def run_fast_backtest(

@@ -148,7 +148,7 @@ class Trader:
         """The quantity a MARKET SELL can offer, or None when what is held is dust (SPEC §1)."""
         # The risk ledger forgets dust it cannot sell; never offer more than it believes is held.
         symbol = self.instrument.symbol
-        held = next((p.quantity for p in self.risk.snapshot().positions if p.symbol == symbol), Decimal(0))
+        held = self.risk.held(symbol)
         qty = round_quantity(self.instrument, min(self.position.quantity, held), OrderType.MARKET)
         if qty <= 0 or qty * price < self.instrument.min_notional_for(OrderType.MARKET):
             return None

@@ -129,6 +129,11 @@ class RiskEngine:
         with self._lock:
             return self._ledger.open_symbols()
 
+    def held(self, symbol: Symbol) -> Decimal:
+        """The quantity of ``symbol`` the risk ledger believes is held (zero when flat)."""
+        with self._lock:
+            return self._ledger.held(symbol)
+
     def snapshot(self) -> RiskSnapshot:
         """The current state, as the store holds it."""
         with self._lock:

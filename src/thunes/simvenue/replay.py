@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
+from typing import TypeVar
 
 from thunes.domain.market import Bar
 from thunes.features.ohlcv import OHLCV, iter_bars
@@ -34,9 +35,12 @@ __all__ = [
     "bar_plans",
     "between",
     "feed_plan",
+    "path_points",
+    "plan_bar",
 ]  # fmt: skip
 
 NS_PER_MS = 1_000_000
+P = TypeVar("P", Decimal, int)  # a price, as Decimal or as integer ticks
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,22 +137,31 @@ def bar_plans(
     bars: OHLCV, tick_size: Decimal, step_size: Decimal, *, quote_qty: Decimal | None = None
 ) -> Iterator[BarPlan]:
     """One :class:`BarPlan` per bar, in time order (see :func:`bar_events` for ``quote_qty``)."""
-    previous: Bar | None = None
-    previous_part = Decimal(0)
+    previous: BarPlan | None = None
     for bar in iter_bars(bars, tick_size):
-        start, span = bar.open_time_ns, bar.timeframe.nanoseconds
-        context = None
-        if previous is not None:
-            spread = float((previous.high - previous.low) / previous.close) if previous.close else 0.0
-            context = (previous.volume, spread)
-        part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size  # a quarter, on the step
-        shown = quote_qty
-        if shown is None:  # a quarter of the previous bar's volume (this bar's for the first), at least a step
-            shown = max(step_size, previous_part if previous is not None else part)
-        o, a, b, c = _path(bar)
-        points = ((start, o), (start + span // 4, a), (start + (span * 2) // 4, b), (start + span - NS_PER_MS, c))
-        yield BarPlan(bar, str(bar.symbol), context, points, part, shown)
-        previous, previous_part = bar, part
+        previous = plan_bar(bar, previous, step_size, quote_qty)
+        yield previous
+
+
+def plan_bar(bar: Bar, previous: BarPlan | None, step_size: Decimal, quote_qty: Decimal | None = None) -> BarPlan:
+    """``bar``'s plan given the previous bar's (None for the first bar): all a plan depends on."""
+    start, span = bar.open_time_ns, bar.timeframe.nanoseconds
+    context = None
+    if previous is not None:
+        last = previous.bar
+        context = (last.volume, float((last.high - last.low) / last.close) if last.close else 0.0)
+    part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size  # a quarter, on the step
+    shown = quote_qty
+    if shown is None:  # a quarter of the previous bar's volume (this bar's for the first), at least a step
+        shown = max(step_size, previous.part if previous is not None else part)
+    return BarPlan(bar, str(bar.symbol), context, path_points(start, span, *_path(bar)), part, shown)
+
+
+def path_points(start_ns: int, span_ns: int, o: P, a: P, b: P, c: P) -> tuple[tuple[int, P], ...]:
+    """The four ``(ts_ns, price)`` points of a bar opened at ``start_ns`` whose path is ``o, a, b, c``:
+    at the open, a quarter and half way through, and 1 ms before the close."""
+    return ((start_ns, o), (start_ns + span_ns // 4, a), (start_ns + (span_ns * 2) // 4, b),
+            (start_ns + span_ns - NS_PER_MS, c))  # fmt: skip
 
 
 def feed_plan(venue: SimVenue, plan: BarPlan, tick_size: Decimal, advance: Callable[[int], None]) -> None:

@@ -83,6 +83,17 @@ class Strategy(ABC):
         text = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()
 
+    def on_ticks(self, open_: int, high: int, low: int, close: int) -> Signal:
+        """``on_bar`` for a bar given as integer ticks (volume unseen): the event backtest's hot loop calls it
+        on every bar and builds a ``Bar`` only where a signal acts. Optional; see :attr:`has_tick_face`."""
+        raise NotImplementedError(f"{type(self).__name__} decides from whole bars only (on_bar)")
+
+    @property
+    def has_tick_face(self) -> bool:
+        """True when the strategy overrides :meth:`on_ticks`; its ``on_bar`` must then be ``on_ticks`` of
+        the bar's ticks, so both give the same signals."""
+        return type(self).on_ticks is not Strategy.on_ticks
+
     def ticks(self, price: Decimal) -> int:
         """``price`` in integer ticks (exact: bars are snapped to the tick)."""
         return int((price / self.tick_size).to_integral_value())

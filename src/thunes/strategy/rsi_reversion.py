@@ -107,10 +107,12 @@ class RsiReversion(Strategy):
         return Signal.HOLD
 
     def on_bar(self, bar: Bar) -> Signal:
+        return self.on_ticks(self.ticks(bar.open), self.ticks(bar.high), self.ticks(bar.low), self.ticks(bar.close))
+
+    def on_ticks(self, open_: int, high: int, low: int, close: int) -> Signal:
         s = self._s
-        close = self.ticks(bar.close)
         if s.pending_entry:
-            s.pending_entry, s.entry_price = False, self.ticks(bar.open)
+            s.pending_entry, s.entry_price = False, open_
         rsi = self._update_rsi(s, close)
         signal = self._decide(rsi, close, s.entry_price)
         if signal is Signal.ENTER_LONG:

@@ -20,6 +20,8 @@ from thunes.strategy.base import Signal, SignalArray, Strategy
 
 __all__ = ["SmaCross"]
 
+_HOLD, _ENTER, _EXIT = Signal.HOLD, Signal.ENTER_LONG, Signal.EXIT_LONG  # globals: read on every bar
+
 
 class SmaCross(Strategy):
     """Fast/slow simple moving average crossover (defaults 20/50)."""
@@ -52,22 +54,28 @@ class SmaCross(Strategy):
         self._above: bool | None = None
 
     def on_bar(self, bar: Bar) -> Signal:
-        price = self.ticks(bar.close)
+        return self.on_ticks(self.ticks(bar.open), self.ticks(bar.high), self.ticks(bar.low), self.ticks(bar.close))
+
+    def on_ticks(self, open_: int, high: int, low: int, close: int) -> Signal:
         window = self._window
-        if len(window) == self.slow:
-            self._sum_slow -= window[0]
-        if len(window) >= self.fast:
-            self._sum_fast -= window[-self.fast]
-        window.append(price)
-        self._sum_slow += price
-        self._sum_fast += price
-        if len(window) < self.slow:
-            return Signal.HOLD
+        filled = len(window)
+        if filled == self.slow:  # steady state: one bar in, one out of each sum
+            self._sum_slow += close - window[0]
+            self._sum_fast += close - window[-self.fast]
+            window.append(close)
+        else:
+            if filled >= self.fast:
+                self._sum_fast -= window[-self.fast]
+            window.append(close)
+            self._sum_slow += close
+            self._sum_fast += close
+            if filled + 1 < self.slow:
+                return _HOLD
         above = self.slow * self._sum_fast > self.fast * self._sum_slow
         previous, self._above = self._above, above
         if previous is None or previous == above:
-            return Signal.HOLD
-        return Signal.ENTER_LONG if above else Signal.EXIT_LONG
+            return _HOLD
+        return _ENTER if above else _EXIT
 
     def signals(self, bars: OHLCV) -> SignalArray:
         out = np.zeros(len(bars), dtype=np.int8)

@@ -1,0 +1,105 @@
+"""Replay bars into a venue only when someone is about to look: the event backtest's market feed.
+
+A bar replayed into :class:`SimVenue` changes a symbol's market in four ways: the quote (overwritten
+by the next bar), the slippage context (the previous bar's, set by each bar), the last price and the
+``avgPrice`` window (each trade; trades older than ``avgPriceMins`` drop out) and, only while orders
+rest, fills. So when nothing rests, the market an order meets at the close of bar ``row`` is what
+this follows: the trades of the bars still in the window, back to the last bar that traded at all,
+then bar ``row`` itself replayed in full through :func:`~thunes.simvenue.replay.feed_plan`, as the
+eager replay does. A test holds lazy and eager replays equal, order for order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
+import numpy.typing as npt
+
+from thunes.features.tick_bars import TickBars
+from thunes.simvenue.core import SimVenue
+from thunes.simvenue.replay import NS_PER_MS, BarPlan, feed_plan, path_points, plan_bar
+
+__all__ = ["LazyBarFeed", "part_lots"]
+
+
+def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArray[np.int64]:
+    """Each bar's replayed trade size in lots: ``floor(Decimal(repr(volume)) / 4 / step)``, as
+    :func:`~thunes.simvenue.replay.plan_bar` computes it; floats where they are surely right, ``Decimal``
+    for the rows whose quotient lies too close to a whole number for a float to tell."""
+    quotient = volume / (4 * float(step_size))
+    lots = np.floor(quotient).astype(np.int64)
+    unsure = np.abs(quotient - np.rint(quotient)) <= 1e-9 * np.maximum(1.0, quotient)
+    for row in np.flatnonzero(unsure).tolist():
+        exact = Decimal(repr(volume.item(row))) / 4 / step_size
+        lots[row] = int(exact.to_integral_value(ROUND_FLOOR))
+    return lots
+
+
+class LazyBarFeed:
+    """Feeds ``bars`` (one symbol) to ``venue`` on demand; ``advance(ts_ns)`` moves the venue's clock."""
+
+    def __init__(self, venue: SimVenue, bars: TickBars, step_size: Decimal, advance: Callable[[int], None]) -> None:
+        self.venue, self.bars, self.step_size, self._advance = venue, bars, step_size, advance
+        self._market = venue.market(str(bars.symbol))
+        self._window_ns = self._market.avg_mins_ms * NS_PER_MS
+        self._parts = part_lots(bars.ohlcv.volume, step_size)
+        self._trading_rows = np.flatnonzero(self._parts > 0)
+        self.fed = -1  # the last row replayed
+        self._last: BarPlan | None = None  # its plan, when it was replayed in full
+
+    @property
+    def resting(self) -> bool:
+        """Whether orders rest on the symbol: then every bar matters (it may fill them) and is replayed."""
+        return self._market.buy_top is not None or self._market.sell_top is not None
+
+    def feed_to(self, row: int) -> None:
+        """Leave the venue's market as replaying every bar up to ``row`` (its close) would have."""
+        if row <= self.fed:
+            return
+        start = self.fed + 1
+        if not self.resting:
+            start = max(start, self._first_needed(row))
+            for skipped in range(start, row):  # quotes and contexts the next bar overwrites: their trades only
+                self._record_trades(skipped)
+            start = row
+        previous = self._last if start == self.fed + 1 else self._stub(start - 1)
+        tick, step, venue, advance = self.bars.tick_size, self.step_size, self.venue, self._advance
+        for r in range(start, row + 1):
+            previous = plan_bar(self.bars.bar(r), previous, step)
+            feed_plan(venue, previous, tick, advance)
+        self.fed, self._last = row, previous
+
+    def _first_needed(self, row: int) -> int:
+        """The first row whose trades can still show at the close of ``row``.
+
+        A bar's last trade is at its close minus 1 ms, so a bar opened at or before ``close - window -
+        span`` has left the avgPrice window (times are whole ms apart: it is out by at least 1 ms). The
+        last bar that traded before that is kept too: its price is the venue's last price until another trades.
+        """
+        bars = self.bars
+        close_ns = bars.ohlcv.open_time_ns.item(row) + bars.span_ns
+        first = bars.first_row_at_or_after(close_ns - self._window_ns - bars.span_ns + 1)
+        traded = self._trading_rows
+        k = int(traded.searchsorted(first, side="left"))  # does some row in first..row trade?
+        if k < len(traded) and traded.item(k) <= row:
+            return first
+        return int(traded.item(k - 1)) if k > 0 else 0  # back to the last that traded, or the start
+
+    def _record_trades(self, row: int) -> None:
+        """Bar ``row``'s four trades (what ``feed_plan`` records of it), without its quotes."""
+        lots = self._parts.item(row)
+        if lots <= 0:
+            return
+        bars, tick, record = self.bars, self.bars.tick_size, self._market.record_trade
+        o, c = bars.open.item(row), bars.close.item(row)
+        lo, hi = bars.low.item(row), bars.high.item(row)
+        a, b = (lo, hi) if c >= o else (hi, lo)
+        qty = lots * self.step_size
+        for ts, price in path_points(bars.ohlcv.open_time_ns.item(row), bars.span_ns, o, a, b, c):
+            record(price * tick, qty, ts // NS_PER_MS)
+
+    def _stub(self, row: int) -> BarPlan | None:
+        """A plan of ``row`` good as the *previous* of the next: its bar and its part are exact."""
+        return plan_bar(self.bars.bar(row), None, self.step_size) if row >= 0 else None

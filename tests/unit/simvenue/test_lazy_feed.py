@@ -1,0 +1,117 @@
+"""The lazy feed leaves the venue's market exactly where replaying every bar leaves it, at every row
+an order could arrive, including quiet stretches where bars do not trade at all."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from thunes.adapters.datastore.synthetic import generate_ohlcv
+from thunes.adapters.exchange_info_file import builtin_exchange_info
+from thunes.domain import OrderType, Side, Timeframe, TimeInForce
+from thunes.features.ohlcv import OHLCV
+from thunes.features.tick_bars import TickBars
+from thunes.simvenue.core import SimVenue
+from thunes.simvenue.lazy_feed import LazyBarFeed, part_lots
+from thunes.simvenue.replay import bar_plans, feed_plan
+from thunes.simvenue.validation import OrderParams
+
+D = Decimal
+BTC = builtin_exchange_info().get("BTCUSDT")
+STEP = BTC.step_size
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def __call__(self) -> int:
+        return self.ns
+
+    def advance(self, ns: int) -> None:
+        self.ns = max(self.ns, ns)
+
+
+def _venue() -> tuple[SimVenue, _Clock]:
+    clock = _Clock()
+    venue = SimVenue({BTC.symbol: BTC}, clock, seed=1)
+    venue.deposit("a", "USDT", D(100_000))
+    return venue, clock
+
+
+def _quiet(bars: OHLCV, rows: slice) -> OHLCV:
+    """``bars`` with the volume of ``rows`` below four steps: those bars replay no trade."""
+    volume = bars.volume.copy()
+    volume[rows] = 3 * float(STEP)
+    return dataclasses.replace(bars, volume=volume)
+
+
+def _market(venue: SimVenue, clock: _Clock) -> tuple[object, ...]:
+    m = venue.market("BTCUSDT")
+    now_ms = clock.ns // 1_000_000
+    return (m.bid, m.bid_qty, m.ask, m.ask_qty, m.last_price, m.bar_volume, m.bar_range, m.avg_price(now_ms), clock.ns)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 1_000),
+    timeframe=st.sampled_from([Timeframe.M1, Timeframe.M5, Timeframe.H1]),
+    quiet_from=st.integers(0, 150),
+    quiet_len=st.integers(0, 40),
+    gaps=st.lists(st.integers(1, 30), min_size=1, max_size=12),
+)
+def test_feed_to_when_rows_are_skipped_then_market_equals_the_eager_replay(
+    seed: int, timeframe: Timeframe, quiet_from: int, quiet_len: int, gaps: list[int]
+) -> None:
+    bars = _quiet(generate_ohlcv("BTCUSDT", timeframe, 200, seed=seed), slice(quiet_from, quiet_from + quiet_len))
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    plans = bar_plans(bars, BTC.tick_size, STEP)
+    row, eager_row = -1, -1
+    for gap in gaps:
+        row = min(row + gap, len(bars) - 1)
+        while eager_row < row:
+            feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
+            eager_row += 1
+        feed.feed_to(row)
+        assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+
+
+def test_feed_to_when_an_order_rests_then_every_bar_is_replayed_and_it_fills_as_in_the_eager_replay() -> None:
+    bars = generate_ohlcv("BTCUSDT", Timeframe.M1, 300, seed=7)
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    plans = list(bar_plans(bars, BTC.tick_size, STEP))
+    for plan in plans[:51]:
+        feed_plan(eager_venue, plan, BTC.tick_size, eager_clock.advance)
+    feed.feed_to(50)
+    price = (D(float(bars.low[51:].min())) / BTC.tick_size).to_integral_value(ROUND_FLOOR) * BTC.tick_size + 100
+    order = OrderParams("BTCUSDT", Side.BUY, OrderType.LIMIT, D("0.001"), price=price, time_in_force=TimeInForce.GTC)
+    for venue in (lazy_venue, eager_venue):
+        assert venue.place_order("a", order).is_open
+    assert feed.resting
+
+    feed.feed_to(299)  # one call: the resting order makes every bar count
+    for plan in plans[51:]:
+        feed_plan(eager_venue, plan, BTC.tick_size, eager_clock.advance)
+
+    lazy_trades, eager_trades = lazy_venue.my_trades("a", "BTCUSDT"), eager_venue.my_trades("a", "BTCUSDT")
+    assert len(eager_trades) == 1 and lazy_trades == eager_trades
+    assert not feed.resting
+    assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lots=st.integers(0, 10**9), offset=st.sampled_from([-1, 0, 1]), scale=st.sampled_from([1, 3, 4, 7]))
+def test_part_lots_when_volume_sits_on_or_beside_a_boundary_then_equals_the_decimal_rule(
+    lots: int, offset: int, scale: int
+) -> None:
+    volume = float(D(4 * lots + offset * scale) * STEP / 4)  # on a boundary, or a hair either side
+    want = int((D(repr(volume)) / 4 / STEP).to_integral_value(ROUND_FLOOR))
+    assert part_lots(np.array([volume]), STEP).tolist() == [want]
