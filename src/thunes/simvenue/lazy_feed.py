@@ -21,7 +21,11 @@ from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import NS_PER_MS, BarPlan, feed_plan, path_points, plan_bar
 
-__all__ = ["LazyBarFeed", "part_lots"]
+__all__ = ["TOO_MANY_LOTS", "LazyBarFeed", "part_lots"]
+
+
+TOO_MANY_LOTS = -1
+"""``part_lots``'s mark for a part beyond int64 (absurd volumes, but data is data): exact in ``Decimal`` on use."""
 
 
 def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArray[np.int64]:
@@ -29,12 +33,17 @@ def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArra
     :func:`~thunes.simvenue.replay.plan_bar` computes it; floats where they are surely right, ``Decimal``
     for the rows whose quotient lies too close to a whole number for a float to tell."""
     quotient = volume / (4 * float(step_size))
-    lots = np.floor(quotient).astype(np.int64)
-    unsure = np.abs(quotient - np.rint(quotient)) <= 1e-9 * np.maximum(1.0, quotient)
+    huge = quotient >= 2.0**62
+    lots = np.floor(np.where(huge, 0.0, quotient)).astype(np.int64)
+    unsure = (np.abs(quotient - np.rint(quotient)) <= 1e-9 * np.maximum(1.0, quotient)) & ~huge
     for row in np.flatnonzero(unsure).tolist():
-        exact = Decimal(repr(volume.item(row))) / 4 / step_size
-        lots[row] = int(exact.to_integral_value(ROUND_FLOOR))
+        lots[row] = int(_exact_part(volume.item(row), step_size) / step_size)
+    lots[huge] = TOO_MANY_LOTS
     return lots
+
+
+def _exact_part(volume: float, step_size: Decimal) -> Decimal:
+    return (Decimal(repr(volume)) / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size
 
 
 class LazyBarFeed:
@@ -45,7 +54,7 @@ class LazyBarFeed:
         self._market = venue.market(str(bars.symbol))
         self._window_ns = self._market.avg_mins_ms * NS_PER_MS
         self._parts = part_lots(bars.ohlcv.volume, step_size)
-        self._trading_rows = np.flatnonzero(self._parts > 0)
+        self._trading_rows = np.flatnonzero(self._parts != 0)
         self.fed = -1  # the last row replayed
         self._last: BarPlan | None = None  # its plan, when it was replayed in full
 
@@ -90,13 +99,17 @@ class LazyBarFeed:
     def _record_trades(self, row: int) -> None:
         """Bar ``row``'s four trades (what ``feed_plan`` records of it), without its quotes."""
         lots = self._parts.item(row)
-        if lots <= 0:
+        if lots == 0:
             return
         bars, tick, record = self.bars, self.bars.tick_size, self._market.record_trade
         o, c = bars.open.item(row), bars.close.item(row)
         lo, hi = bars.low.item(row), bars.high.item(row)
         a, b = (lo, hi) if c >= o else (hi, lo)
-        qty = lots * self.step_size
+        qty = (
+            lots * self.step_size
+            if lots != TOO_MANY_LOTS
+            else _exact_part(self.bars.ohlcv.volume.item(row), self.step_size)
+        )
         for ts, price in path_points(bars.ohlcv.open_time_ns.item(row), bars.span_ns, o, a, b, c):
             record(price * tick, qty, ts // NS_PER_MS)
 

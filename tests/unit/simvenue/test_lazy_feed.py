@@ -16,7 +16,7 @@ from thunes.domain import OrderType, Side, Timeframe, TimeInForce
 from thunes.features.ohlcv import OHLCV
 from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
-from thunes.simvenue.lazy_feed import LazyBarFeed, part_lots
+from thunes.simvenue.lazy_feed import TOO_MANY_LOTS, LazyBarFeed, part_lots
 from thunes.simvenue.replay import bar_plans, feed_plan
 from thunes.simvenue.validation import OrderParams
 
@@ -43,11 +43,15 @@ def _venue() -> tuple[SimVenue, _Clock]:
     return venue, clock
 
 
+def _with_volume(bars: OHLCV, rows: slice, volume: float) -> OHLCV:
+    column = bars.volume.copy()
+    column[rows] = volume
+    return dataclasses.replace(bars, volume=column)
+
+
 def _quiet(bars: OHLCV, rows: slice) -> OHLCV:
     """``bars`` with the volume of ``rows`` below four steps: those bars replay no trade."""
-    volume = bars.volume.copy()
-    volume[rows] = 3 * float(STEP)
-    return dataclasses.replace(bars, volume=volume)
+    return _with_volume(bars, rows, 3 * float(STEP))
 
 
 def _market(venue: SimVenue, clock: _Clock) -> tuple[object, ...]:
@@ -80,6 +84,20 @@ def test_feed_to_when_rows_are_skipped_then_market_equals_the_eager_replay(
             eager_row += 1
         feed.feed_to(row)
         assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+
+
+def test_feed_to_when_a_bar_trades_more_lots_than_int64_holds_then_its_trades_are_exact() -> None:
+    bars = _with_volume(generate_ohlcv("BTCUSDT", Timeframe.M1, 40, seed=2), slice(20, 21), 7.59452243282731e18)
+    assert part_lots(bars.volume, STEP)[20] == TOO_MANY_LOTS
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    for plan in list(bar_plans(bars, BTC.tick_size, STEP))[:24]:
+        feed_plan(eager_venue, plan, BTC.tick_size, eager_clock.advance)
+
+    feed.feed_to(23)  # bar 20 is in the window, replayed as trades only
+
+    assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock)
 
 
 def test_feed_to_when_an_order_rests_then_every_bar_is_replayed_and_it_fills_as_in_the_eager_replay() -> None:
