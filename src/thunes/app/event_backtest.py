@@ -12,9 +12,10 @@ a lockstep paper session on the venue server.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import count
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
@@ -39,7 +40,7 @@ from thunes.risk import RiskEngine
 from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.lazy_feed import LazyBarFeed
-from thunes.strategy.base import Signal
+from thunes.strategy.base import Signal, Strategy
 
 __all__ = ["ACCOUNT", "VENUE_FEE_RATE", "EventBacktestResult", "run_event_backtest"]
 
@@ -86,45 +87,79 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     risk = RiskEngine(risk_limits(settings), clock.now_ns, InMemoryRiskStore())
     orders = OrderManager(InProcessVenue(venue, ACCOUNT, info), InMemoryJournal(), bus, clock.now_ns, VENUE)
     strategy = strategy_for(settings, instrument.tick_size)
-    trader = Trader(
-        strategy, instrument, risk, orders, ledger, bus, TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate)
-    )
-    tick = instrument.tick_size
-    ticks = TickBars(bars, tick)
+    trader = Trader(strategy, instrument, risk, orders, ledger, bus,
+                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    ticks = TickBars(bars, instrument.tick_size)
     feed = LazyBarFeed(venue, ticks, instrument.step_size, market.advance)
-    live_from = min(warmup_bars, len(bars))
-    equity = EquityCurve(bars.open_time_ns[live_from:] + ticks.span_ns, ticks.close[live_from:], tick)
-    result = EventBacktestResult([], [], trader.stats, equity, bars=len(bars))
-    on_ticks = strategy.on_ticks if strategy.has_tick_face else None
-    span, marked, eager = ticks.span_ns, -1, feed_every_bar
-    next_day = (clock.now_ns() // NS_PER_DAY + 1) * NS_PER_DAY
+    replay = _Replay(trader, clock, feed, min(warmup_bars, len(bars)), eager=feed_every_bar)
+    on_ticks = strategy.on_ticks if strategy.has_tick_face else _bar_face(strategy, ticks)
+    quiet = replay.quiet_until(-1)
     for first, times, opens, highs, lows, closes in ticks.chunks():
-        for k, close in enumerate(closes):
-            row = first + k
-            if on_ticks is not None:
-                signal = on_ticks(opens[k], highs[k], lows[k], close)
-            else:
-                signal = strategy.on_bar(ticks.bar(row))
-            if eager:
-                feed.feed_to(row)
-            close_ns = times[k] + span
-            moved = eager or row == live_from  # the balances move only with fills: after an order, or a bar fed
-            if signal is not _HOLD and row >= live_from:  # the trader acts: the venue, the clock and a Bar catch up
-                feed.feed_to(row)
-                clock.set(max(clock.now_ns(), close_ns))
-                await trader.act(signal, ticks.bar(row))
-                eager, moved = feed_every_bar or feed.resting, True
-            if moved and row >= live_from and venue.trade_count(ACCOUNT) != marked:
-                marked = venue.trade_count(ACCOUNT)
-                equity.mark(row - live_from, *_totals(venue, instrument))
-            if close_ns >= next_day:  # the paper session's DAILY_RESET job, at the first close of a new UTC day
-                clock.set(max(clock.now_ns(), close_ns))
-                trader.risk.daily_reset()
-                next_day = (close_ns // NS_PER_DAY + 1) * NS_PER_DAY
-    result.orders = list(ledger.orders.values())
-    result.fills = ledger.fills()
-    result.position = trader.position.quantity
-    return result
+        row = first - 1
+        for t, o, h, lo, c in zip(times, opens, highs, lows, closes, strict=True):  # the hot loop: a call a bar
+            row += 1
+            signal = on_ticks(o, h, lo, c)
+            if signal is not _HOLD or t >= quiet:
+                quiet = await replay.step(row, t, signal)
+    return EventBacktestResult(list(ledger.orders.values()), ledger.fills(), trader.stats, replay.equity,
+                               bars=len(bars), position=trader.position.quantity)  # fmt: skip
+
+
+def _bar_face(strategy: Strategy, ticks: TickBars) -> Callable[[int, int, int, int], Signal]:
+    """``on_ticks`` for a strategy that decides from whole bars: the bar of each row in turn."""
+    rows = count()
+
+    def on_ticks(open_: int, high: int, low: int, close: int) -> Signal:
+        return strategy.on_bar(ticks.bar(next(rows)))
+
+    return on_ticks
+
+
+class _Replay:
+    """What happens at a bar besides the strategy's call: the trader's act on a signal, the balances
+    marked, the daily job. The hot loop calls :meth:`step` only on a signal or once ``quiet_until``
+    has passed, so a quiet bar costs one comparison."""
+
+    def __init__(self, trader: Trader, clock: ManualClock, feed: LazyBarFeed, live_from: int, *, eager: bool) -> None:
+        self.trader, self.clock, self.feed, self.live_from = trader, clock, feed, live_from
+        self.always_feed = self.eager = eager
+        bars, tick = feed.bars, feed.bars.tick_size
+        self.span = bars.span_ns
+        self.equity = EquityCurve(bars.ohlcv.open_time_ns[live_from:] + self.span, bars.close[live_from:], tick)
+        self.first_live_ns = int(bars.ohlcv.open_time_ns[live_from]) if live_from < len(bars) else 0
+        self.next_day = (clock.now_ns() // NS_PER_DAY + 1) * NS_PER_DAY
+        self.marked = -1
+
+    def quiet_until(self, row: int) -> int:
+        """Bars opened before this time need no :meth:`step` unless they signal: no day boundary at their
+        close, not the first live bar, no bar replayed every time (orders resting, or asked to)."""
+        if self.eager:
+            return -1
+        quiet = self.next_day - self.span
+        return min(quiet, self.first_live_ns) if row < self.live_from else quiet
+
+    async def step(self, row: int, open_ns: int, signal: Signal) -> int:
+        """Bar ``row`` closed with ``signal``, exactly as the paper session takes it: the order (the venue,
+        the clock and a Bar catch up first), the balances, then the boundary jobs. Returns :meth:`quiet_until`."""
+        trader, clock, feed, live = self.trader, self.clock, self.feed, row >= self.live_from
+        close_ns = open_ns + self.span
+        if self.eager:
+            feed.feed_to(row)
+        moved = self.eager or row == self.live_from  # the balances move only with fills
+        if signal is not _HOLD and live:
+            feed.feed_to(row)
+            clock.set(max(clock.now_ns(), close_ns))
+            await trader.act(signal, feed.bar(row))
+            self.eager, moved = self.always_feed or feed.resting, True
+        venue = feed.venue
+        if moved and live and venue.trade_count(ACCOUNT) != self.marked:
+            self.marked = venue.trade_count(ACCOUNT)
+            self.equity.mark(row - self.live_from, *_totals(venue, trader.instrument))
+        if close_ns >= self.next_day:  # the paper session's DAILY_RESET job, at the first close of a new UTC day
+            clock.set(max(clock.now_ns(), close_ns))
+            trader.risk.daily_reset()
+            self.next_day = (close_ns // NS_PER_DAY + 1) * NS_PER_DAY
+        return self.quiet_until(row)
 
 
 def _totals(venue: SimVenue, instrument: Instrument) -> tuple[Decimal, Decimal]:

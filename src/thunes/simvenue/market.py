@@ -143,6 +143,11 @@ class MarketState:
         ages out before anyone asked for the average never costs a multiplication: most of a replay's)."""
         horizon, window = now_ms - self.avg_mins_ms, self.window
         summed = len(window) - self.unsummed
+        if summed and window[summed - 1][0] < horizon:  # every summed trade leaves: the sums start afresh
+            for _ in range(summed):
+                window.popleft()
+            self.window_qty = self.window_notional = _ZERO
+            summed = 0
         while window and window[0][0] < horizon:
             _, price, qty = window.popleft()
             if summed:
