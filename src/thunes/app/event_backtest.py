@@ -85,12 +85,13 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     clock = ManualClock(int(bars.open_time_ns[0]))
     bus, ledger = InMemoryBus(), InMemoryLedger()
     risk = RiskEngine(risk_limits(settings), clock.now_ns, InMemoryRiskStore())
-    orders = OrderManager(InProcessVenue(venue, ACCOUNT, info), InMemoryJournal(), bus, clock.now_ns, VENUE)
+    ticks = TickBars(bars, instrument.tick_size)
+    feed = LazyBarFeed(venue, ticks, instrument.step_size, market.advance)
+    port = InProcessVenue(venue, ACCOUNT, info, sync=feed.catch_up)  # the market catches up when an order arrives
+    orders = OrderManager(port, InMemoryJournal(), bus, clock.now_ns, VENUE)
     strategy = strategy_for(settings, instrument.tick_size)
     trader = Trader(strategy, instrument, risk, orders, ledger, bus,
                     TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
-    ticks = TickBars(bars, instrument.tick_size)
-    feed = LazyBarFeed(venue, ticks, instrument.step_size, market.advance)
     replay = _Replay(trader, clock, feed, min(warmup_bars, len(bars)), eager=feed_every_bar)
     on_ticks = strategy.on_ticks if strategy.has_tick_face else _bar_face(strategy, ticks)
     quiet = replay.quiet_until(-1)
@@ -147,7 +148,7 @@ class _Replay:
             feed.feed_to(row)
         moved = self.eager or row == self.live_from  # the balances move only with fills
         if signal is not _HOLD and live:
-            feed.feed_to(row)
+            feed.due(row)
             clock.set(max(clock.now_ns(), close_ns))
             await trader.act(signal, feed.bar(row))
             self.eager, moved = self.always_feed or feed.resting, True

@@ -68,11 +68,21 @@ class LazyBarFeed:
         self._trading_rows = np.flatnonzero(self._parts != 0)
         self.fed = -1  # the last row replayed
         self._last: BarPlan | None = None  # its plan, when it was replayed in full
+        self.target = -1  # the last row declared due
+        self._kept: tuple[int, Bar] | None = None
 
     @property
     def resting(self) -> bool:
         """Whether orders rest on the symbol: then every bar matters (it may fill them) and is replayed."""
         return self._market.buy_top is not None or self._market.sell_top is not None
+
+    def due(self, row: int) -> None:
+        """Bar ``row`` has closed: :meth:`catch_up` replays up to it (the venue need not see it before)."""
+        self.target = row
+
+    def catch_up(self) -> None:
+        """Replay up to the bar last declared :meth:`due` (a no-op when already there)."""
+        self.feed_to(self.target)
 
     def feed_to(self, row: int) -> None:
         """Leave the venue's market as replaying every bar up to ``row`` (its close) would have."""
@@ -81,13 +91,13 @@ class LazyBarFeed:
         start = self.fed + 1
         if not self.resting:
             start = max(start, self._first_needed(row))
-            for skipped in range(start, row):  # quotes and contexts the next bar overwrites: their trades only
-                self._record_trades(skipped)
+            if start < row:  # quotes and contexts the next bar overwrites: their trades only
+                self._market.record_trades([trade for r in range(start, row) for trade in self._trades(r)])
             start = row
         previous = self._last if start == self.fed + 1 else self._stub(start - 1)
         tick, step, venue, advance = self.bars.tick_size, self.step_size, self.venue, self._advance
         for r in range(start, row + 1):
-            previous = plan_bar(self.bars.bar(r), previous, step)
+            previous = plan_bar(self.bar(r), previous, step)
             feed_plan(venue, previous, tick, advance)
         self.fed, self._last = row, previous
 
@@ -107,23 +117,27 @@ class LazyBarFeed:
             return first
         return int(traded.item(k - 1)) if k > 0 else 0  # back to the last that traded, or the start
 
-    def _record_trades(self, row: int) -> None:
-        """Bar ``row``'s four trades (what ``feed_plan`` records of it), without its quotes."""
+    def _trades(self, row: int) -> list[tuple[int, Decimal, Decimal]]:
+        """Bar ``row``'s four trades as ``(time ms, price, qty)``: what ``feed_plan`` records of it."""
         lots = self._parts.item(row)
         if lots == 0:
-            return
-        bars, tick, record = self.bars, self.bars.tick_size, self._market.record_trade
+            return []
+        bars, tick = self.bars, self.bars.tick_size
         o, c = bars.open.item(row), bars.close.item(row)
         lo, hi = bars.low.item(row), bars.high.item(row)
         a, b = (lo, hi) if c >= o else (hi, lo)
         qty = self._part(row)
-        for ts, price in path_points(bars.ohlcv.open_time_ns.item(row), bars.span_ns, o, a, b, c):
-            record(price * tick, qty, ts // NS_PER_MS)
+        points = path_points(bars.ohlcv.open_time_ns.item(row), bars.span_ns, o, a, b, c)
+        return [(ts // NS_PER_MS, price * tick, qty) for ts, price in points]
 
     def bar(self, row: int) -> Bar:
-        """Bar ``row`` (the one just replayed in full, when it is)."""
-        last = self._last
-        return last.bar if last is not None and row == self.fed else self.bars.bar(row)
+        """Bar ``row`` (the last one asked for is kept: the trader and the replay both want it)."""
+        kept = self._kept
+        if kept is not None and kept[0] == row:
+            return kept[1]
+        bar = self.bars.bar(row)
+        self._kept = (row, bar)
+        return bar
 
     def _part(self, row: int) -> Decimal:
         lots = self._parts.item(row)

@@ -131,6 +131,18 @@ class MarketState:
             self._expire(time_ms)
             self._catch_up()
 
+    def record_trades(self, trades: list[tuple[int, Decimal, Decimal]]) -> None:
+        """:meth:`record_trade` for each ``(time ms, price, qty)`` in time order, in one call."""
+        if not trades:
+            return
+        self.last_price = trades[-1][1]
+        self.window.extend(trades)
+        self.unsummed += len(trades)
+        self._avg_dirty = True
+        if self.unsummed > _CATCH_UP_EVERY:
+            self._expire(trades[-1][0])
+            self._catch_up()
+
     def _catch_up(self) -> None:
         """Fold the trades appended since the last call into the running sums."""
         for _, price, qty in islice(reversed(self.window), self.unsummed):

@@ -3,6 +3,7 @@ server exposes, without a socket. Errors map like the ccxt adapter's: venue erro
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from thunes.domain.enums import Liquidity, OrderType, TimeInForce
@@ -18,6 +19,12 @@ from thunes.simvenue.validation import OrderParams
 __all__ = ["InProcessVenue", "report_of"]
 
 NS_PER_MS = 1_000_000
+
+
+def _in_sync() -> None:
+    """The venue's market is always current (fed as it happens)."""
+
+
 _UNKNOWN_ORDER = (-2013, -2011)
 
 
@@ -39,13 +46,19 @@ def report_of(order: SimOrder) -> OrderReport:
 class InProcessVenue:
     """One account of a ``SimVenue``; implements ``thunes.execution.ports.VenuePort``."""
 
-    def __init__(self, venue: SimVenue, account: str, info: ExchangeInfo) -> None:
+    def __init__(
+        self, venue: SimVenue, account: str, info: ExchangeInfo, *, sync: Callable[[], None] | None = None
+    ) -> None:
+        """``sync`` runs before every call that reads or changes the venue: a backtest that replays its
+        market lazily brings it up to date there, and only when an order really reaches the venue."""
         self._venue, self._account, self._info = venue, account, info
+        self._sync = sync if sync is not None else _in_sync
 
     async def exchange_info(self) -> ExchangeInfo:
         return self._info
 
     async def submit(self, request: OrderRequest) -> OrderReport:
+        self._sync()
         tif = request.time_in_force
         if tif is None and request.order_type is OrderType.LIMIT:
             tif = TimeInForce.GTC  # Binance requires it for LIMIT; GTC is what a resting order means
@@ -57,6 +70,7 @@ class InProcessVenue:
             raise RejectedByVenueError(e.msg, e.code) from e
 
     async def lookup(self, symbol: Symbol, client_order_id: ClientOrderId) -> OrderReport | None:
+        self._sync()
         try:
             return report_of(self._venue.get_order(self._account, str(symbol), client_id=str(client_order_id)))
         except VenueError as e:
@@ -65,12 +79,14 @@ class InProcessVenue:
             raise RejectedByVenueError(e.msg, e.code) from e
 
     async def cancel(self, symbol: Symbol, client_order_id: ClientOrderId) -> OrderReport:
+        self._sync()
         try:
             return report_of(self._venue.cancel_order(self._account, str(symbol), client_id=str(client_order_id)))
         except VenueError as e:
             raise RejectedByVenueError(e.msg, e.code) from e
 
     async def amend(self, symbol: Symbol, client_order_id: ClientOrderId, new_qty: Decimal) -> OrderReport:
+        self._sync()
         try:
             order = self._venue.amend_order(self._account, str(symbol), new_qty, client_id=str(client_order_id))
         except VenueError as e:
@@ -78,12 +94,15 @@ class InProcessVenue:
         return report_of(order)
 
     async def open_orders(self, symbol: Symbol | None = None) -> list[OrderReport]:
+        self._sync()
         return [report_of(o) for o in self._venue.open_orders(self._account, None if symbol is None else str(symbol))]
 
     async def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        self._sync()
         return {a: (b.free, b.locked) for a, b in self._venue.balances(self._account).items()}
 
     async def my_trades(self, symbol: Symbol, since_ms: int) -> list[Fill]:
+        self._sync()
         orders = {o.order_id: o for o in self._venue.all_orders(self._account, str(symbol))}
         return [
             _fill(orders[t.order_id], t)
