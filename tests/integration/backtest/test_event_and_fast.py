@@ -4,17 +4,22 @@ on the real data."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from thunes.app import event_backtest
 from thunes.app.config import load_settings
 from thunes.app.event_backtest import EventBacktestResult, run_event_backtest
 from thunes.app.fast_backtest import run_engine_core_backtest, run_fast_backtest
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.enums import Side
-from thunes.domain.market import Timeframe
+from thunes.domain.market import Bar, Timeframe
+from thunes.features.ohlcv import OHLCV, iter_bars
+from thunes.strategy.base import Signal, SignalArray, Strategy
+from thunes.strategy.sma_cross import SmaCross
 
 
 def _world(shared_data: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, timeframe: str) -> tuple[Any, ...]:
@@ -69,3 +74,67 @@ def test_event_backtest_when_run_twice_then_identical_and_equity_marked_every_tr
     assert len(first.equity) == len(bars) - 100
     assert first.equity[0][1] == 1000  # nothing traded during the warm-up
     assert first.bars == len(bars)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("strategy", "timeframe"), [("sma_cross", "5m"), ("rsi_reversion", "1h")])
+def test_event_backtest_when_bars_are_replayed_lazily_then_same_as_replaying_every_bar(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, strategy: str, timeframe: str
+) -> None:
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, strategy, timeframe)
+    bars = bars.slice(0, 30_000)
+
+    lazy = run_event_backtest(settings, instrument, bars, info)
+    eager = run_event_backtest(settings, instrument, bars, info, feed_every_bar=True)
+
+    assert len(lazy.fills) > 50
+    assert _trades(lazy) == _trades(eager)
+    assert lazy.orders == eager.orders
+    assert lazy.stats == eager.stats
+    assert list(lazy.equity) == list(eager.equity)
+
+
+class _WholeBars(Strategy):
+    """An SMA crossover that decides from whole bars only (no ``on_ticks``), as a user's strategy may."""
+
+    name = "whole_bars"
+    version = "1"
+
+    def __init__(self, tick_size: Decimal) -> None:
+        self.inner = SmaCross(tick_size=tick_size)
+        super().__init__(self.inner.strategy_id, tick_size)  # the same ids: the same orders
+
+    parameters = property(lambda self: self.inner.parameters)
+    warmup = property(lambda self: self.inner.warmup)
+
+    def on_bar(self, bar: Bar) -> Signal:
+        self.bars_seen.append(bar)
+        return self.inner.on_bar(bar)
+
+    def signals(self, bars: OHLCV) -> SignalArray:
+        return self.inner.signals(bars)
+
+    def reset(self) -> None:
+        self.bars_seen: list[Bar] = []
+        self.inner.reset()
+
+
+def test_event_backtest_when_the_strategy_has_no_tick_face_then_it_sees_every_bar_and_trades_the_same(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
+    bars = bars.slice(0, 3_000)
+    whole = _WholeBars(instrument.tick_size)
+    whole.reset()
+    assert not whole.has_tick_face and SmaCross(tick_size=instrument.tick_size).has_tick_face
+    monkeypatch.setattr(event_backtest, "strategy_for", lambda settings, tick_size: whole)
+
+    by_bars = run_event_backtest(settings, instrument, bars, info)
+    monkeypatch.undo()
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
+    by_ticks = run_event_backtest(settings, instrument, bars.slice(0, 3_000), info)
+
+    assert whole.bars_seen == list(iter_bars(bars.slice(0, 3_000), instrument.tick_size))
+    assert len(by_ticks.fills) > 10
+    assert _trades(by_bars) == _trades(by_ticks)
+    assert by_bars.stats == by_ticks.stats

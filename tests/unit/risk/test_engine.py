@@ -372,3 +372,15 @@ def test_every_state_change_is_saved_before_return_and_denials_save_nothing() ->
     assert stored is not None
     current = engine.snapshot()
     assert (stored.kill_switch, stored.reservations) == (current.kill_switch, current.reservations)
+
+
+def test_held_when_a_position_opens_and_closes_then_follows_the_ledger() -> None:
+    engine, _, _ = make_engine()
+    assert engine.held(Symbol("BTCUSDT")) == 0
+
+    open_position(engine, "BTCUSDT", "b1", quantity="0.0003")
+    assert engine.held(Symbol("BTCUSDT")) == Decimal("0.0003")
+    assert engine.held(Symbol("ETHUSDT")) == 0
+
+    close_position(engine, "BTCUSDT", "s1", "51000", quantity="0.0003")
+    assert engine.held(Symbol("BTCUSDT")) == 0

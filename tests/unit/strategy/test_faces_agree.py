@@ -10,7 +10,7 @@ import pytest
 from pyarrow import feather
 
 from thunes.domain import Timeframe
-from thunes.features import OHLCV, iter_bars
+from thunes.features import OHLCV, iter_bars, to_ticks
 from thunes.strategy import RsiReversion, Signal, SmaCross, Strategy
 
 TICK = Decimal("0.01")  # BTCUSDT and ETHUSDT PRICE_FILTER tickSize in the exchangeInfo dump
@@ -59,6 +59,21 @@ def test_signals_when_real_data_then_vectorised_equals_incremental(
     assert mismatch.size == 0, f"first mismatch at row {mismatch[:5]}"
     assert (vectorised == Signal.ENTER_LONG).sum() >= 10  # a real test: signals do occur
     assert (vectorised == Signal.EXIT_LONG).sum() >= 10
+
+
+@pytest.mark.parametrize("make", STRATEGIES)
+def test_on_ticks_when_real_data_then_equals_on_bar(shared_data: Path, make: object) -> None:
+    bars = _load(shared_data / "binance" / "ohlcv" / DATASETS[0][0], DATASETS[0][1])
+    strategy = make()  # type: ignore[operator]
+    ticks = [to_ticks(column, TICK).tolist() for column in (bars.open, bars.high, bars.low, bars.close)]
+
+    by_bars = _incremental(strategy, bars)
+    strategy.reset()
+    by_ticks = np.array([strategy.on_ticks(*row) for row in zip(*ticks, strict=True)], dtype=np.int8)
+
+    assert strategy.has_tick_face
+    assert (by_ticks != Signal.HOLD).sum() >= 20
+    assert by_ticks.tolist() == by_bars.tolist()
 
 
 @pytest.mark.parametrize("make", STRATEGIES)
