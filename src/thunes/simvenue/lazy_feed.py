@@ -4,9 +4,10 @@ A bar replayed into :class:`SimVenue` changes a symbol's market in four ways: th
 by the next bar), the slippage context (the previous bar's, set by each bar), the last price and the
 ``avgPrice`` window (each trade; trades older than ``avgPriceMins`` drop out) and, only while orders
 rest, fills. So when nothing rests, the market an order meets at the close of bar ``row`` is what
-this follows: the trades of the bars still in the window, back to the last bar that traded at all,
-then bar ``row`` itself replayed in full through :func:`~thunes.simvenue.replay.feed_plan`, as the
-eager replay does. A test holds lazy and eager replays equal, order for order.
+this sets, straight from the integer columns: the trades of the bars still in the window, back to the
+last bar that traded at all, then bar ``row``'s context, quote and clock. While orders rest, bars are
+replayed in full through :func:`~thunes.simvenue.replay.feed_plan`, as the eager replay does. Tests
+hold lazy and eager replays equal: the market at any row, and a backtest order for order.
 """
 
 from __future__ import annotations
@@ -88,18 +89,39 @@ class LazyBarFeed:
         """Leave the venue's market as replaying every bar up to ``row`` (its close) would have."""
         if row <= self.fed:
             return
-        start = self.fed + 1
-        if not self.resting:
-            start = max(start, self._first_needed(row))
-            if start < row:  # quotes and contexts the next bar overwrites: their trades only
-                self._market.record_trades([trade for r in range(start, row) for trade in self._trades(r)])
-            start = row
-        previous = self._last if start == self.fed + 1 else self._stub(start - 1)
+        if self.resting:  # every bar may fill a resting order: replay each in full, as the eager replay does
+            self._replay(self.fed + 1, row)
+            return
+        start = max(self.fed + 1, self._first_needed(row))
+        self._market.record_trades([trade for r in range(start, row + 1) for trade in self._trades(r)])
+        self._show_close(row)
+        self.fed, self._last = row, None
+
+    def _replay(self, start: int, stop: int) -> None:
+        """Rows ``start..stop`` through :func:`~thunes.simvenue.replay.feed_plan`, one after the other."""
+        previous = self._last if self._last is not None and start == self.fed + 1 else self._stub(start - 1)
         tick, step, venue, advance = self.bars.tick_size, self.step_size, self.venue, self._advance
-        for r in range(start, row + 1):
+        for r in range(start, stop + 1):
             previous = plan_bar(self.bar(r), previous, step)
             feed_plan(venue, previous, tick, advance)
-        self.fed, self._last = row, previous
+        self.fed, self._last = stop, previous
+
+    def _show_close(self, row: int) -> None:
+        """What bar ``row``'s replay leaves besides its trades: the previous bar's volume and range as the
+        slippage context, the quote one tick around the close showing the previous bar's part (at least a
+        step; its own for the first bar), and the clock at the close. As :func:`plan_bar` computes them."""
+        bars, tick, step, symbol = self.bars, self.bars.tick_size, self.step_size, str(self.bars.symbol)
+        if row > 0:
+            last = row - 1
+            high, low, close = bars.high.item(last), bars.low.item(last), bars.close.item(last)
+            spread = float(Decimal(high - low) / Decimal(close)) if close else 0.0  # (h - l) / c of the ticks' prices
+            self.venue.on_bar_context(symbol, Decimal(repr(bars.ohlcv.volume.item(last))), spread)
+        shown = max(step, self._part(row - 1 if row > 0 else row))
+        price = bars.close.item(row) * tick
+        self.venue.on_quote(symbol, price - tick, shown, price + tick, shown)
+        open_ns = bars.ohlcv.open_time_ns.item(row)
+        self._advance(open_ns)
+        self._advance(open_ns + bars.span_ns)
 
     def _first_needed(self, row: int) -> int:
         """The first row whose trades can still show at the close of ``row``.
@@ -118,7 +140,8 @@ class LazyBarFeed:
         return int(traded.item(k - 1)) if k > 0 else 0  # back to the last that traded, or the start
 
     def _trades(self, row: int) -> list[tuple[int, Decimal, Decimal]]:
-        """Bar ``row``'s four trades as ``(time ms, price, qty)``: what ``feed_plan`` records of it."""
+        """Bar ``row``'s four trades as ``(time ms, price, qty)``: what ``feed_plan`` records of it (a trade
+        is never stamped before the close of the bar before, where that replay leaves the clock)."""
         lots = self._parts.item(row)
         if lots == 0:
             return []
@@ -127,8 +150,13 @@ class LazyBarFeed:
         lo, hi = bars.low.item(row), bars.high.item(row)
         a, b = (lo, hi) if c >= o else (hi, lo)
         qty = self._part(row)
-        points = path_points(bars.ohlcv.open_time_ns.item(row), bars.span_ns, o, a, b, c)
-        return [(ts // NS_PER_MS, price * tick, qty) for ts, price in points]
+        open_ns = bars.ohlcv.open_time_ns.item(row)
+        floor_ns = max(open_ns, bars.ohlcv.open_time_ns.item(row - 1) + bars.span_ns) if row > 0 else open_ns
+        floor_ms = floor_ns // NS_PER_MS
+        return [
+            (max(ts // NS_PER_MS, floor_ms), price * tick, qty)
+            for ts, price in path_points(open_ns, bars.span_ns, o, a, b, c)
+        ]
 
     def bar(self, row: int) -> Bar:
         """Bar ``row`` (the last one asked for is kept: the trader and the replay both want it)."""

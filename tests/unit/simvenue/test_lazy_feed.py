@@ -86,6 +86,24 @@ def test_feed_to_when_rows_are_skipped_then_market_equals_the_eager_replay(
         assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
 
 
+def test_feed_to_when_bars_overlap_then_trades_are_stamped_as_the_eager_replay_stamps_them() -> None:
+    """Open times closer than the timeframe (bad data, but allowed): the eager replay's clock is already
+    past a bar's first points when it starts, so they are stamped at that clock, never earlier."""
+    regular = generate_ohlcv("BTCUSDT", Timeframe.M5, 120, seed=9)
+    bars = dataclasses.replace(regular, open_time_ns=regular.open_time_ns[0] + np.arange(120) * 100_000_000_000)
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    plans = bar_plans(bars, BTC.tick_size, STEP)
+    for row in range(120):
+        feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
+        if row % 7 == 6:
+            feed.feed_to(row)
+            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
+            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
+            assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+
+
 def test_feed_to_when_a_bar_trades_more_lots_than_int64_holds_then_its_trades_are_exact() -> None:
     bars = _with_volume(generate_ohlcv("BTCUSDT", Timeframe.M1, 40, seed=2), slice(20, 21), 7.59452243282731e18)
     assert part_lots(bars.volume, STEP)[20] == TOO_MANY_LOTS
