@@ -2,12 +2,15 @@
 manager, ledger) against the in-process matching core, fed the very market events the embedded
 venue replays, on a simulated clock.
 
-Why it equals paper trading: the events come from the same bar plans as ``bar_events`` (fed to the
-venue directly, without building event objects), the venue is the same
-``SimVenue`` (same fees, slippage and filters), the trader is the same ``Trader`` and it acts at the
-same point (right after each candle closes, before any event of the next one), with the same
-warm-up, the same clock and the same daily jobs. ``thunes parity`` checks it order by order against
-a lockstep paper session on the venue server.
+Why it equals paper trading: the market is the one ``bar_events`` replays (the venue is brought up to
+a bar only when an order reaches it, by :class:`~thunes.simvenue.lazy_feed.LazyBarFeed`, which a test
+holds equal to replaying every bar), the venue is the same ``SimVenue`` (same fees, slippage and
+filters), the trader is the same ``Trader`` and it acts at the same point (right after each candle
+closes, before any event of the next one), with the same warm-up, the same clock and the same daily
+jobs. ``thunes parity`` checks it order by order against a lockstep paper session on the venue server.
+
+Why it is fast: the strategy sees every bar as integer ticks (``on_ticks``), and everything else (a
+``Bar``, the venue's market, the clock, the balances) is built only where a signal acts.
 """
 
 from __future__ import annotations
