@@ -97,9 +97,15 @@ def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_posi
 ) -> None:
     rng = random.Random(20261125)
     crashed, killed_ns = 0, []
-    for _ in range(KILLS):
+    marks = tmp_path / "paper" / SESSION_MARKS_FILE
+    for run in range(KILLS):
+        started = _starts(marks)
         trader = _trader(venue, tmp_path, shared_data, duration=60)
-        time.sleep(rng.uniform(1.0, 3.0))
+        if run % 2:  # while trading: some time after the session reconciled and began (a slow machine starts late)
+            _wait_for_start(marks, started, trader)
+            time.sleep(rng.uniform(0.3, 1.5))
+        else:  # anywhere: during start-up, recovery or reconciliation as much as while trading
+            time.sleep(rng.uniform(1.0, 3.0))
         if trader.poll() is None:
             trader.send_signal(signal.SIGKILL)
             killed_ns.append(time.time_ns())
@@ -130,6 +136,22 @@ def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_posi
     assert venue_trades <= {f.trade_id for f in ledger}  # no venue fill missing from the ledger
     assert ledger_btc == venue_btc  # position equals the venue balance
     assert in_doubt == []  # no order left with an unknown outcome
+
+
+def _starts(marks: Path) -> int:
+    """How many sessions have written their START mark so far."""
+    if not marks.exists():
+        return 0
+    return sum(1 for line in marks.read_text().splitlines() if line.strip() and json.loads(line)["kind"] == "START")
+
+
+def _wait_for_start(marks: Path, before: int, trader: subprocess.Popen[bytes]) -> None:
+    """Until the session just launched has written its START mark (it trades from there)."""
+    deadline = time.monotonic() + 60
+    while _starts(marks) <= before:
+        if trader.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the trader never started: {trader.stderr.read().decode() if trader.stderr else ''}")
+        time.sleep(0.05)
 
 
 def _recovery_seconds(marks: Path, killed_ns: list[int]) -> list[float]:

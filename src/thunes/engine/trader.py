@@ -85,7 +85,8 @@ class Trader:
         for fill in fills:
             position = position.apply(fill)
         self.position = position
-        self.risk.sync_position(position)
+        last_sell = fills[-1].price if fills and fills[-1].side is Side.SELL else None
+        self.risk.sync_position(position, dust_price=last_sell)  # a sell's unsellable remainder stays dust
 
     def warm_up(self, bar: Bar) -> None:
         """Feed a bar that was already traded before a restart: the strategy learns, nothing is sent."""

@@ -255,10 +255,11 @@ class RiskEngine:
         elif trip_pnl > 0:
             self._cool_down_until_ns = None
 
-    def sync_position(self, position: Position) -> None:
-        """Adopt the venue's view of one position (start-up, reconciliation); flat removes it."""
+    def sync_position(self, position: Position, *, dust_price: Decimal | None = None) -> None:
+        """Adopt the venue's view of one position (start-up, reconciliation); flat removes it.
+        ``dust_price``: the price of the SELL that left it, to tell unsellable dust (see the ledger's ``sync``)."""
         with self._lock:
-            self._ledger.sync(position)
+            self._ledger.sync(position, dust_price=dust_price)
             self._save(self._clock_ns())
 
     def update_equity(self, equity: Decimal) -> None:

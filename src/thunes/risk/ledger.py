@@ -80,13 +80,23 @@ class Ledger:
         """Drop the reservation of an order that is done; False when there was none."""
         return self._reservations.pop(client_order_id, None) is not None
 
-    def sync(self, position: Position) -> None:
-        """Replace the book's view of ``position.symbol`` (reconciliation); a flat one removes it."""
-        self._dust.pop(position.symbol, None)
-        if position.is_open:
-            self._positions[position.symbol] = position
+    def sync(self, position: Position, *, dust_price: Decimal | None = None) -> None:
+        """Replace the book's view of ``position.symbol`` (reconciliation); a flat one removes it.
+
+        ``dust_price``: the price of the SELL that left ``position``; a remainder worth less than the
+        dust notional there is dust, as :meth:`apply` judged it when that fill was booked (a restart
+        must not turn it back into an open position that blocks every entry on the symbol).
+        """
+        symbol = position.symbol
+        self._dust.pop(symbol, None)
+        if position.is_open and dust_price is not None and position.quantity * dust_price < self._dust_notional:
+            self._positions.pop(symbol, None)
+            self._dust[symbol] = Position(symbol, position.base_asset, position.quote_asset, position.quantity,
+                                          position.cost_basis)  # fmt: skip
+        elif position.is_open:
+            self._positions[symbol] = position
         else:
-            self._positions.pop(position.symbol, None)
+            self._positions.pop(symbol, None)
 
     def _assets(self, fill: Fill) -> tuple[str, str] | None:
         reservation = self._reservations.get(fill.client_order_id)

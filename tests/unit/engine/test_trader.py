@@ -121,3 +121,27 @@ def test_trader_when_order_notional_limit_below_minimum_then_entries_denied(shar
     assert core.my_trades("me", "BTCUSDT") == []
     assert trader.stats.denied  # every entry refused before reaching the venue
     assert trader.stats.submitted == 0
+
+
+def test_restore_when_the_ledger_ends_with_a_sell_that_left_dust_then_entries_are_not_blocked(
+    shared_data: Path, store: SqlStore
+) -> None:
+    bars = _bars(shared_data, 1500)
+    cut = next(  # a point where the last round trip is closed and left an unsellable remainder
+        n
+        for n in range(100, 1500, 10)
+        if (t := _run(bars.slice(0, n), _scratch(), RiskLimits())[0]).position.quantity > 0
+        and "BTCUSDT" not in t.risk.open_symbols()
+    )
+    before, _, _, _ = _run(bars.slice(0, cut), store, RiskLimits())
+    fills = store.fills("BTCUSDT")
+    assert fills[-1].side.value == "SELL" and before.position.quantity > 0  # dust, not a position
+
+    clock = ManualClock(int(bars.open_time_ns[cut]))
+    restarted = Trader(before.strategy, before.instrument, RiskEngine(RiskLimits(), clock.now_ns), before.orders,
+                       store, InMemoryBus(), TraderConfig(VENUE))  # fmt: skip
+    restarted.restore(fills)
+
+    assert restarted.position.quantity == before.position.quantity  # the ledger's view is kept in full
+    assert restarted.risk.open_symbols() == frozenset()  # but risk sees no open position: entries pass
+    assert restarted.risk.held(restarted.instrument.symbol) == 0
