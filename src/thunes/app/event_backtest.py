@@ -83,7 +83,7 @@ class _Market:
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo, *, feed_every_bar: bool) -> EventBacktestResult:  # fmt: skip
     market = _Market()
-    venue = SimVenue(info.instruments, market, fee_rate=VENUE_FEE_RATE, seed=0)
+    venue = SimVenue(info.instruments, market, fee_rate=VENUE_FEE_RATE, seed=0, user_stream=False)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
     bus, ledger = InMemoryBus(), InMemoryLedger()

@@ -74,7 +74,7 @@ def signal_rows(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
     clock_ns = [0]
-    venue = SimVenue(info.instruments, lambda: clock_ns[0], fee_rate=VENUE_FEE_RATE, seed=0)
+    venue = SimVenue(info.instruments, lambda: clock_ns[0], fee_rate=VENUE_FEE_RATE, seed=0, user_stream=False)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
     ledger = InMemoryLedger()

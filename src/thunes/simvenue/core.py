@@ -65,13 +65,16 @@ class SimVenue:
         fee_overrides: Mapping[str, Decimal] | None = None,
         slippage: SlippageModel | None = None,
         seed: int = 0,
+        user_stream: bool = True,
     ) -> None:
+        """``user_stream=False``: no account's reports are queued for :meth:`drain` (an in-process user
+        that reads orders and balances directly; the queue would otherwise grow with every order)."""
         overrides = fee_overrides or {}
         model = slippage or SlippageModel()
         self._markets = {str(s): MarketState(i, overrides.get(str(s), fee_rate), model) for s, i in instruments.items()}
         self._clock_ns = clock_ns
         self._rng = random.Random(seed)  # noqa: S311 - reproducible ids, not security
-        self._accounts = Accounts()
+        self._accounts = Accounts(streams=user_stream)
         self._orders: dict[int, SimOrder] = {}
         self._sequence = 0
         self._next_order_id = 1
@@ -103,7 +106,7 @@ class SimVenue:
         """Replace all accounts with ``data`` from :meth:`export_state`; open orders rest again."""
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"unsupported venue state version {data.get('version')!r}")
-        self._accounts = load_accounts(data["accounts"])
+        self._accounts = load_accounts(data["accounts"], streams=self._accounts.streams)
         self._orders = {i: o for a in self._accounts.values() for i, o in a.orders.items()}
         self._next_order_id, self._sequence = int(data["next_order_id"]), int(data["sequence"])
         for symbol, market in self._markets.items():
@@ -118,7 +121,8 @@ class SimVenue:
         self._listeners.append(callback)
 
     def drain(self, account: str) -> list[ExecutionReport | AccountUpdate]:
-        """Reports emitted for ``account`` since the last call (the user data stream's feed)."""
+        """Reports emitted for ``account`` since the last call (the user data stream's feed; always
+        empty on a venue made with ``user_stream=False``)."""
         box = self._accounts[account].outbox
         out, box[:] = list(box), []
         return out
@@ -303,7 +307,8 @@ class SimVenue:
         acct.orders[order_id] = order
         remember_client_id(acct, client_id, order_id)
         self._orders[order_id] = order
-        emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"), self._listeners)
+        if acct.streams:
+            emit(acct, ExecutionReport(now_ms, order.snapshot(), "NEW"), self._listeners)
         last = execute(m, acct, order, levels, now_ms, self._listeners)
         if order.is_open:  # it rests: one more open order (one that ends at once never counts)
             acct.open[order_id] = order

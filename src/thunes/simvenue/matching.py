@@ -30,6 +30,8 @@ _ENDS_NOW = (TimeInForce.IOC, TimeInForce.FOK)
 
 def emit(acct: Account, report: ExecutionReport, listeners: Listeners) -> None:
     """Queue an ``executionReport`` for the account and tell the listeners it has news."""
+    if not acct.streams:
+        return
     acct.outbox.append(report)
     for listener in listeners:
         listener(report.order.account)
@@ -37,6 +39,8 @@ def emit(acct: Account, report: ExecutionReport, listeners: Listeners) -> None:
 
 def emit_balances(acct: Account, now_ms: int, assets: tuple[str, ...], listeners: Listeners) -> None:
     """Queue an ``outboundAccountPosition`` with the current balances of ``assets``."""
+    if not acct.streams:
+        return
     balances = acct.balances
     if len(assets) == 1:
         asset = assets[0]
@@ -139,11 +143,13 @@ def fill(
         order.status = _FILLED if order.executed_qty >= order.orig_qty else _PARTIAL
         order.update_time_ms = now_ms
         snapshot = order.snapshot()
-        emit(acct, ExecutionReport(now_ms, snapshot, "TRADE", trade), listeners)
-    rows = ((base_asset, base.free, base.locked), (quote_asset, quote.free, quote.locked))
-    acct.outbox.append(AccountUpdate(now_ms, rows))  # emit_balances(acct, now_ms, (base, quote)), inlined
-    for listener in listeners:
-        listener(acct.name)
+        if acct.streams:
+            emit(acct, ExecutionReport(now_ms, snapshot, "TRADE", trade), listeners)
+    if acct.streams:
+        rows = ((base_asset, base.free, base.locked), (quote_asset, quote.free, quote.locked))
+        acct.outbox.append(AccountUpdate(now_ms, rows))  # emit_balances(acct, now_ms, (base, quote)), inlined
+        for listener in listeners:
+            listener(acct.name)
     return snapshot
 
 

@@ -174,6 +174,7 @@ class Account:
     by_client: dict[str, int | list[int]] = field(default_factory=dict)
     trades: list[SimTrade] = field(default_factory=list)
     outbox: list[ExecutionReport | AccountUpdate] = field(default_factory=list)
+    streams: bool = True  # False: nobody reads the user data stream (in-process), so no report is queued
 
 
 def remember_client_id(account: Account, client_id: str, order_id: int) -> None:
@@ -196,9 +197,13 @@ def ids_of_client_id(account: Account, client_id: str) -> list[int]:
 
 
 class Accounts(dict[str, Account]):
-    """Accounts by name, opened on first use (a deposit or a query)."""
+    """Accounts by name, opened on first use (a deposit or a query); ``streams`` as :attr:`Account.streams`."""
+
+    def __init__(self, *, streams: bool = True) -> None:
+        super().__init__()
+        self.streams = streams
 
     def __missing__(self, name: str) -> Account:
-        account = Account(name)
+        account = Account(name, streams=self.streams)
         self[name] = account
         return account

@@ -66,11 +66,11 @@ def _order(row: dict[str, Any], trades: dict[tuple[str, int], SimTrade]) -> SimO
     return order
 
 
-def load_accounts(data: dict[str, Any]) -> Accounts:
+def load_accounts(data: dict[str, Any], *, streams: bool = True) -> Accounts:
     """Accounts rebuilt from :func:`dump_accounts` output (open-order and client-id indexes too)."""
-    accounts = Accounts()
+    accounts = Accounts(streams=streams)
     for name, saved in data.items():
-        account = Account(name)
+        account = Account(name, streams=streams)
         for asset, (free, locked) in saved["balances"].items():
             account.balances[asset] = Balance(Decimal(free), Decimal(locked))
         account.trades = [_trade(row) for row in saved["trades"]]
