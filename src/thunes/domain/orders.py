@@ -78,12 +78,20 @@ class OrderRequest:
                 raise ValueError(f"{name} must be a positive finite number, got {value}")
 
     def with_values(self, *, quantity: Decimal | None = None, price: Decimal | None = None) -> OrderRequest:
-        """A copy with normalised quantity and/or price."""
+        """A copy with normalised quantity and/or price (``self`` when they already are exactly these:
+        same value and same digits, so what is sent does not change)."""
+        if _same(quantity, self.quantity) and _same(price, self.price):
+            return self
         return replace(
             self,
             quantity=self.quantity if quantity is None else quantity,
             price=self.price if price is None else price,
         )
+
+
+def _same(new: Decimal | None, old: Decimal | None) -> bool:
+    """``new`` leaves ``old`` as it is: nothing given, or the very same number and representation."""
+    return new is None or new is old or (old is not None and new.compare_total(old) == 0)
 
 
 @dataclass(frozen=True, slots=True)

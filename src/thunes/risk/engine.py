@@ -183,7 +183,8 @@ class RiskEngine:
         denial = _first_denial(self._order_rules, ctx)
         if denial is None:
             order, denial = apply_exchange_filters(ctx)
-            ctx = replace(ctx, order=order)
+            if order is not ctx.order:
+                ctx = replace(ctx, order=order)
         if denial is None and ctx.order.side is Side.BUY:
             denial = _first_denial(self._entry_rules, ctx)
         if denial is None:

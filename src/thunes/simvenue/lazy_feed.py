@@ -93,7 +93,7 @@ class LazyBarFeed:
             self._replay(self.fed + 1, row)
             return
         start = max(self.fed + 1, self._first_needed(row))
-        self._market.record_trades([trade for r in range(start, row + 1) for trade in self._trades(r)])
+        self._market.record_trades(self._trades(start, row))
         self._show_close(row)
         self.fed, self._last = row, None
 
@@ -139,24 +139,31 @@ class LazyBarFeed:
             return first
         return int(traded.item(k - 1)) if k > 0 else 0  # back to the last that traded, or the start
 
-    def _trades(self, row: int) -> list[tuple[int, Decimal, Decimal]]:
-        """Bar ``row``'s four trades as ``(time ms, price, qty)``: what ``feed_plan`` records of it (a trade
-        is never stamped before the close of the bar before, where that replay leaves the clock)."""
-        lots = self._parts.item(row)
-        if lots == 0:
+    def _trades(self, start: int, stop: int) -> list[tuple[int, Decimal, Decimal]]:
+        """The trades of rows ``start..stop`` as ``(time ms, price, qty)``: four a bar, what ``feed_plan``
+        records of it (a trade is never stamped before the close of the bar before, where that replay
+        leaves the clock). The rows' columns are read in one slice each."""
+        bars, tick, span = self.bars, self.bars.tick_size, self.bars.span_ns
+        rows, before = slice(start, stop + 1), max(start - 1, 0)
+        lots = self._parts[rows].tolist()
+        if not any(lots):
             return []
-        bars, tick = self.bars, self.bars.tick_size
-        o, c = bars.open.item(row), bars.close.item(row)
-        lo, hi = bars.low.item(row), bars.high.item(row)
-        a, b = (lo, hi) if c >= o else (hi, lo)
-        qty = self._part(row)
-        open_ns = bars.ohlcv.open_time_ns.item(row)
-        floor_ns = max(open_ns, bars.ohlcv.open_time_ns.item(row - 1) + bars.span_ns) if row > 0 else open_ns
-        floor_ms = floor_ns // NS_PER_MS
-        return [
-            (max(ts // NS_PER_MS, floor_ms), price * tick, qty)
-            for ts, price in path_points(open_ns, bars.span_ns, o, a, b, c)
-        ]
+        times = bars.ohlcv.open_time_ns[before : stop + 1].tolist()
+        if start == 0:
+            times.insert(0, times[0] - span)  # the first bar has no bar before: its own open is the floor
+        opens, highs, lows, closes = (bars.open[rows].tolist(), bars.high[rows].tolist(), bars.low[rows].tolist(),
+                                      bars.close[rows].tolist())  # fmt: skip
+        trades: list[tuple[int, Decimal, Decimal]] = []
+        for i, n in enumerate(lots):
+            if n == 0:
+                continue
+            o, hi, lo, c, open_ns = opens[i], highs[i], lows[i], closes[i], times[i + 1]
+            a, b = (lo, hi) if c >= o else (hi, lo)
+            qty = self._part(start + i) if n == TOO_MANY_LOTS else n * self.step_size
+            floor_ms = max(open_ns, times[i] + span) // NS_PER_MS
+            trades += [(max(ts // NS_PER_MS, floor_ms), price * tick, qty)
+                       for ts, price in path_points(open_ns, span, o, a, b, c)]  # fmt: skip
+        return trades
 
     def bar(self, row: int) -> Bar:
         """Bar ``row`` (the last one asked for is kept: the trader and the replay both want it)."""

@@ -128,3 +128,15 @@ def test_identifiers_when_distinct_types_then_repr_names_the_type() -> None:
     assert repr(Symbol("ETHUSDT")) == "Symbol('ETHUSDT')"
     with pytest.raises(ValueError, match="symbol"):
         Symbol("eth/usdt")
+
+
+def test_with_values_when_already_exactly_those_then_self_else_a_copy_with_the_new_digits() -> None:
+    request = OrderRequest(COID, BTC, Side.BUY, OrderType.LIMIT, quantity=Decimal("0.00100"), price=Decimal("30000.0"))
+
+    assert request.with_values(quantity=Decimal("0.00100"), price=Decimal("30000.0")) is request
+    assert request.with_values() is request
+    same_value = request.with_values(quantity=Decimal("0.001"))  # equal, but sent as other digits: a copy
+    assert same_value is not request
+    assert (str(same_value.quantity), same_value.price) == ("0.001", request.price)
+    moved = request.with_values(price=Decimal("29999.99"))
+    assert (moved.quantity, moved.price) == (request.quantity, Decimal("29999.99"))

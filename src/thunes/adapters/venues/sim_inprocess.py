@@ -26,20 +26,23 @@ def _in_sync() -> None:
 
 
 _UNKNOWN_ORDER = (-2013, -2011)
+_MAKER, _TAKER = Liquidity.MAKER, Liquidity.TAKER
 
 
-def _fill(order: SimOrder, trade: SimTrade) -> Fill:
-    return Fill(ClientOrderId(order.client_order_id), str(trade.trade_id), Symbol(trade.symbol), trade.side,
-                trade.price, trade.quantity, trade.commission, trade.commission_asset,
-                Liquidity.MAKER if trade.is_maker else Liquidity.TAKER, trade.time_ms * NS_PER_MS)  # fmt: skip
+def _fill(order: SimOrder, trade: SimTrade, cid: ClientOrderId | None = None, symbol: Symbol | None = None) -> Fill:
+    """``trade`` as a domain ``Fill``; ``cid`` and ``symbol``: the order's, when already validated."""
+    return Fill(cid or ClientOrderId(order.client_order_id), str(trade.trade_id), symbol or Symbol(trade.symbol),
+                trade.side, trade.price, trade.quantity, trade.commission, trade.commission_asset,
+                _MAKER if trade.is_maker else _TAKER, trade.time_ms * NS_PER_MS)  # fmt: skip
 
 
 def report_of(order: SimOrder) -> OrderReport:
-    """A venue order as the domain's ``OrderReport``."""
+    """A venue order as the domain's ``OrderReport`` (its ids validated once, for the fills too)."""
+    cid, symbol = ClientOrderId(order.client_order_id), Symbol(order.symbol)
     return OrderReport(
-        ClientOrderId(order.client_order_id), VenueOrderId(str(order.order_id)), Symbol(order.symbol), order.side,
-        order.order_type, order.status, order.orig_qty, order.executed_qty, order.cumulative_quote, order.price,
-        order.update_time_ms * NS_PER_MS, tuple(_fill(order, t) for t in order.fills),
+        cid, VenueOrderId(str(order.order_id)), symbol, order.side, order.order_type, order.status, order.orig_qty,
+        order.executed_qty, order.cumulative_quote, order.price, order.update_time_ms * NS_PER_MS,
+        tuple([_fill(order, t, cid, symbol) for t in order.fills]),
     )  # fmt: skip
 
 
