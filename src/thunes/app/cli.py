@@ -1,63 +1,99 @@
-"""The ``thunes`` command line: one entry point, sub-commands mounted from their own modules."""
+"""The ``thunes`` command line: one entry point, sub-commands mounted from their own modules.
+
+Only the module of the sub-command asked for is imported: all of them together (ccxt, the venue
+server, Optuna, the report libraries) take seconds to import, and ``thunes status`` or ``thunes
+backtest`` should not wait for them. ``thunes --help`` (or an unknown command) mounts them all.
+"""
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import cache
+from importlib import import_module
+from typing import Any
 
 import typer
 
 from thunes import __version__
-from thunes.app.cli_audit import audit_app
-from thunes.app.cli_backtest import backtest
-from thunes.app.cli_capital import capital_app
-from thunes.app.cli_config import config_app
-from thunes.app.cli_data import data_app
-from thunes.app.cli_optimize import optimize, walk_forward
-from thunes.app.cli_params import params_app
-from thunes.app.cli_parity import parity
-from thunes.app.cli_report import report_app
-from thunes.app.cli_research import lookahead
-from thunes.app.cli_research import report as backtest_report
-from thunes.app.cli_risk import kill_switch_app
-from thunes.app.cli_secrets import secrets_app
-from thunes.app.cli_session import orders, positions, status
-from thunes.app.cli_trade import trade
-from thunes.app.cli_venue import venue_app
 
-__all__ = ["app", "main"]
+__all__ = ["COMMANDS", "build_app", "main"]
 
-app = typer.Typer(
-    name="thunes",
-    help="THUNES: a crypto trading system whose backtests and live trading share one engine core.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
-app.add_typer(config_app, name="config")
-app.add_typer(data_app, name="data")
-app.add_typer(venue_app, name="venue")
-app.add_typer(kill_switch_app, name="kill-switch")
-app.add_typer(audit_app, name="audit")
-app.add_typer(params_app, name="params")
-app.add_typer(secrets_app, name="secrets")
-app.add_typer(capital_app, name="capital")
-report_app.command("backtest")(backtest_report)
-app.add_typer(report_app, name="report")
-app.command("lookahead")(lookahead)
-app.command("parity")(parity)
-app.command("optimize")(optimize)
-app.command("walk-forward")(walk_forward)
-app.command("backtest")(backtest)
-app.command("trade")(trade)
-app.command("status")(status)
-app.command("positions")(positions)
-app.command("orders")(orders)
+# name -> (module, attribute, kind): "group" is a Typer mounted under the name, "command" a function.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "config": ("thunes.app.cli_config", "config_app", "group"),
+    "data": ("thunes.app.cli_data", "data_app", "group"),
+    "venue": ("thunes.app.cli_venue", "venue_app", "group"),
+    "kill-switch": ("thunes.app.cli_risk", "kill_switch_app", "group"),
+    "audit": ("thunes.app.cli_audit", "audit_app", "group"),
+    "params": ("thunes.app.cli_params", "params_app", "group"),
+    "secrets": ("thunes.app.cli_secrets", "secrets_app", "group"),
+    "capital": ("thunes.app.cli_capital", "capital_app", "group"),
+    "report": ("thunes.app.cli_report", "report_app", "group"),
+    "lookahead": ("thunes.app.cli_research", "lookahead", "command"),
+    "parity": ("thunes.app.cli_parity", "parity", "command"),
+    "optimize": ("thunes.app.cli_optimize", "optimize", "command"),
+    "walk-forward": ("thunes.app.cli_optimize", "walk_forward", "command"),
+    "backtest": ("thunes.app.cli_backtest", "backtest", "command"),
+    "trade": ("thunes.app.cli_trade", "trade", "command"),
+    "status": ("thunes.app.cli_session", "status", "command"),
+    "positions": ("thunes.app.cli_session", "positions", "command"),
+    "orders": ("thunes.app.cli_session", "orders", "command"),
+}
 
 
-@app.command()
+def _report_group(report_app: typer.Typer) -> typer.Typer:
+    """``thunes report`` also holds ``report backtest`` (the research report), mounted once."""
+    if not any(c.name == "backtest" for c in report_app.registered_commands):
+        report_app.command("backtest")(import_module("thunes.app.cli_research").report)
+    return report_app
+
+
 def version() -> None:
     """Print the THUNES version."""
     typer.echo(f"thunes {__version__}")
 
 
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``thunes`` app with every sub-command, or with ``only`` that one (and ``version``)."""
+    app = typer.Typer(
+        name="thunes",
+        help="THUNES: a crypto trading system whose backtests and live trading share one engine core.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    for name, (module, attribute, kind) in COMMANDS.items():
+        if only is not None and name != only:
+            continue
+        target: Any = getattr(import_module(module), attribute)
+        if kind == "group":
+            app.add_typer(_report_group(target) if name == "report" else target, name=name)
+        else:
+            command: Callable[..., Any] = target
+            app.command(name)(command)
+    app.command("version")(version)  # also keeps a one-command app a group: `thunes backtest` keeps its name
+    return app
+
+
+def _asked(argv: list[str]) -> str | None:
+    """The sub-command named on the command line, when it is one of :data:`COMMANDS`."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
+
+
+@cache
+def _whole() -> typer.Typer:
+    return build_app()
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``app``: the whole command line (tests and tools that drive it in-process), built on first use."""
+    if name != "app":
+        raise AttributeError(name)
+    return _whole()
+
+
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: mounts only what the command line asks for."""
+    build_app(_asked(sys.argv[1:]))()
