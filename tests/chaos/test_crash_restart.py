@@ -5,11 +5,13 @@ is in the local ledger, and the position equals the venue balance."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,7 +27,7 @@ import pytest
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
-from thunes.domain import Symbol
+from thunes.domain import Fill, Symbol
 from thunes.governance.rodage import SESSION_MARKS_FILE
 
 KILLS = 20
@@ -136,6 +138,43 @@ def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_posi
     assert venue_trades <= {f.trade_id for f in ledger}  # no venue fill missing from the ledger
     assert ledger_btc == venue_btc  # position equals the venue balance
     assert in_doubt == []  # no order left with an unknown outcome
+
+
+@pytest.mark.slow
+def test_restart_when_a_crash_came_between_journal_and_ledger_then_the_unbooked_fills_are_booked(
+    venue: str, tmp_path: Path, shared_data: Path
+) -> None:
+    first = _trader(venue, tmp_path, shared_data, duration=20)
+    assert first.wait(timeout=90) == 0, first.stderr.read().decode() if first.stderr else ""
+    # The crash window, made exact: the journal marked the venue's answer, the ledger never booked it
+    # (the newest order not at all; the one before only its order row, not its fills).
+    with contextlib.closing(sqlite3.connect(tmp_path / "paper" / "ledger.db")) as conn, conn:
+        newest, before = (r[0] for r in conn.execute("SELECT client_order_id FROM orders ORDER BY ts_ns DESC LIMIT 2"))
+        states = dict(conn.execute("SELECT client_order_id, state FROM order_journal"))
+        conn.execute("DELETE FROM fills WHERE client_order_id IN (?, ?)", (newest, before))
+        conn.execute("DELETE FROM orders WHERE client_order_id = ?", (newest,))
+    assert {states[newest], states[before]} <= {"DONE", "ACCEPTED"}  # nothing in doubt for the journal
+
+    second = _trader(venue, tmp_path, shared_data, duration=3)
+    assert second.wait(timeout=60) == 0, second.stderr.read().decode() if second.stderr else ""
+
+    _, venue_trades, venue_btc = asyncio.run(_venue_view(venue))
+    store = SqlStore(f"sqlite:///{tmp_path / 'paper' / 'ledger.db'}")
+    try:
+        ledger, unbooked = store.fills("BTCUSDT"), store.unbooked()
+    finally:
+        store.close()
+    booked = {f.client_order_id for f in ledger}
+    assert {newest, before} <= booked
+    assert venue_trades <= {f.trade_id for f in ledger}
+    assert _held(ledger) == venue_btc
+    assert unbooked == []
+
+
+def _held(ledger: list[Fill]) -> Decimal:
+    """The base asset the ledger's fills add up to (fees in base taken off)."""
+    return sum(((f.quantity - (f.commission if f.commission_asset == "BTC" else 0)) * (1 if f.side.value == "BUY" else -1)
+                for f in ledger), Decimal(0))  # fmt: skip
 
 
 def _starts(marks: Path) -> int:

@@ -162,9 +162,7 @@ async def run_paper(
         trader, orders, bus = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
         start_operator(closing, bus, trader, store, status, config.data_dir, control_port=config.control_port,
                        telegram=config.telegram)  # fmt: skip
-        for report in await orders.recover():  # orders whose answer a crash swallowed
-            trader.book(report)
-        trader.restore(store.fills(str(instrument.symbol)))
+        await _recover(trader, orders, store)
         status.equity_start = telemetry.equity_baseline(
             await _equity(client, instrument.quote_asset, instrument.base_asset, None)
         )
@@ -262,6 +260,20 @@ def _engine(
     AuditRecorder(audit, audit_context(settings), risk.snapshot, clock.now_ns).attach(bus)
     telemetry.attach(bus, trader)
     return trader, orders, bus
+
+
+async def _recover(trader: Trader, orders: OrderManager, store: SqlStore) -> None:
+    """After a restart: the position from the ledger, then every order a crash left unbooked, oldest
+    first, booked on top of it (a SELL booked before its BUY was restored would sell nothing held)."""
+    unbooked = store.unbooked()  # the venue answered, but the crash came before the ledger booked it
+    found = list(await orders.recover())  # the answer itself was lost
+    for entry in unbooked:
+        report = await orders.refresh(entry.request.symbol, entry.request.client_order_id)
+        if report is not None:
+            found.append(report)
+    trader.restore(store.fills(str(trader.instrument.symbol)))
+    for report in sorted(found, key=lambda r: r.ts_ns):
+        trader.book(report)
 
 
 async def _settle(

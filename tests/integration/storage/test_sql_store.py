@@ -12,7 +12,19 @@ from pathlib import Path
 import pytest
 
 from thunes.adapters.storage.sql_store import SqlStore
-from thunes.domain import ClientOrderId, Fill, Liquidity, OrderRequest, OrderType, Side, Symbol, TimeInForce
+from thunes.domain import (
+    ClientOrderId,
+    Fill,
+    Liquidity,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Side,
+    Symbol,
+    TimeInForce,
+    VenueOrderId,
+)
+from thunes.domain.venue import OrderReport
 from thunes.execution.ports import JournalState
 
 D = Decimal
@@ -84,6 +96,31 @@ def test_journal_when_marked_and_attempted_then_unresolved_tracks_state(store: S
     assert [e.request.client_order_id for e in store.unresolved()] == ["b"]
     with pytest.raises(KeyError):
         store.mark(ClientOrderId("missing"), JournalState.DONE, 4)
+
+
+def test_unbooked_when_answers_were_journaled_but_not_booked_then_exactly_those_are_listed(store: SqlStore) -> None:
+    def report(cid: str, filled: str) -> OrderReport:
+        return OrderReport(ClientOrderId(cid), VenueOrderId("1"), Symbol("BTCUSDT"), Side.BUY, OrderType.MARKET,
+                           OrderStatus.FILLED, D("0.0002"), D(filled), D(6), None, 1)  # fmt: skip
+
+    def fill(cid: str, trade_id: str, qty: str) -> Fill:
+        return Fill(ClientOrderId(cid), trade_id, Symbol("BTCUSDT"), Side.BUY, D(30_000), D(qty), D(0), "BTC",
+                    Liquidity.TAKER, 1)  # fmt: skip
+
+    states = {"booked": JournalState.DONE, "no_row": JournalState.DONE, "short": JournalState.DONE,
+              "resting": JournalState.ACCEPTED, "sent": JournalState.INTENT, "refused": JournalState.REJECTED}  # fmt: skip
+    for cid, state in states.items():
+        store.record_intent(_request(cid), 1)
+        if state is not JournalState.INTENT:
+            store.mark(ClientOrderId(cid), state, 2)
+    store.record_report(report("booked", "0.0002"))
+    store.record_fill(fill("booked", "1", "0.0001"))
+    store.record_fill(fill("booked", "2", "0.0001"))
+    store.record_report(report("short", "0.0002"))  # the crash came between the order row and its second fill
+    store.record_fill(fill("short", "3", "0.0001"))
+    store.record_report(report("resting", "0"))
+
+    assert sorted(e.request.client_order_id for e in store.unbooked()) == ["no_row", "short"]
 
 
 def test_ledger_when_fill_recorded_twice_then_kept_once_exactly(store: SqlStore) -> None:

@@ -92,6 +92,25 @@ class SqlStore:
             rows = conn.execute(select(order_journal).where(order_journal.c.state.in_(states))).all()
         return [_entry(r._mapping) for r in rows]
 
+    def unbooked(self) -> list[JournalEntry]:
+        """Orders the venue answered (ACCEPTED or DONE here) whose booking the ledger lacks: no order
+        row, or fills short of its filled quantity. The journal is marked before the trader books the
+        answer, in another transaction: a crash between the two leaves exactly these, and a restart
+        must fetch and book them or their fills are lost."""
+        answered = [JournalState.ACCEPTED.value, JournalState.DONE.value]
+        with self._tx() as conn:
+            journal = conn.execute(select(order_journal).where(order_journal.c.state.in_(answered))).all()
+            booked = dict(conn.execute(select(orders.c.client_order_id, orders.c.filled_quantity)).tuples().all())
+            filled: dict[str, Decimal] = {}
+            for cid, quantity in conn.execute(select(fills.c.client_order_id, fills.c.quantity)).tuples():
+                filled[cid] = filled.get(cid, Decimal(0)) + Decimal(quantity)
+        return [
+            _entry(r._mapping)
+            for r in journal
+            if r.client_order_id not in booked
+            or Decimal(booked[r.client_order_id]) > filled.get(r.client_order_id, Decimal(0))
+        ]
+
     # --- ledger ---------------------------------------------------------------------------------
     def record_report(self, report: OrderReport) -> None:
         """Insert or update the order's latest state."""
