@@ -41,6 +41,7 @@ class InMemoryBus:
 
     def __init__(self) -> None:
         self._handlers: dict[type, list[Handler]] = defaultdict(list)
+        self._routes: dict[type, tuple[Handler, ...]] = {}  # a message type's handlers, its bases' included
         self._lock = threading.RLock()
         self.published = 0
         self.handler_errors = 0
@@ -48,11 +49,15 @@ class InMemoryBus:
     def subscribe(self, message_type: type[M], handler: Callable[[M], None]) -> None:
         with self._lock:
             self._handlers[message_type].append(handler)
+            self._routes.clear()
 
     def publish(self, message: object) -> None:
         with self._lock:
             self.published += 1
-            handlers = [h for cls in type(message).__mro__ for h in self._handlers.get(cls, ())]
+            kind = type(message)
+            handlers = self._routes.get(kind)
+            if handlers is None:  # resolved once per type (every order publishes several messages)
+                handlers = self._routes[kind] = tuple(h for cls in kind.__mro__ for h in self._handlers.get(cls, ()))
         for handler in handlers:
             try:
                 handler(message)

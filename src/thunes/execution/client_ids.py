@@ -7,7 +7,6 @@ Binance accepts ``^[a-zA-Z0-9-_]{1,36}$`` for ``newClientOrderId``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 from thunes.domain.enums import Side
@@ -16,6 +15,9 @@ from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol
 __all__ = ["client_order_id"]
 
 _PREFIX = "th"
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower-cased
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two letters
+_SHIFTS = range(140, -1, -10)  # the 15 letter pairs of 150 bits, most significant first
 
 
 def client_order_id(strategy_id: StrategyId, symbol: Symbol, side: Side, intent_key: str) -> ClientOrderId:
@@ -27,5 +29,7 @@ def client_order_id(strategy_id: StrategyId, symbol: Symbol, side: Side, intent_
     if not intent_key:
         raise ValueError("intent_key must not be empty")
     digest = hashlib.sha256(f"{strategy_id}|{symbol}|{side.value}|{intent_key}".encode()).digest()
-    text = base64.b32encode(digest[:20]).decode().lower()  # the first 30 of its 32 letters: 150 bits of the hash
-    return ClientOrderId(f"{_PREFIX}{text[:30]}")
+    # The first 30 letters of the lower-cased base32 of digest[:20] (150 bits of the hash), built from one
+    # integer: base64.b32encode is pure Python on 3.11 and cost more than the hash on every order.
+    bits = int.from_bytes(digest[:19], "big") >> 2
+    return ClientOrderId(_PREFIX + "".join([_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS]))

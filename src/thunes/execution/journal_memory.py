@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 
 from thunes.domain.identifiers import ClientOrderId
 from thunes.domain.orders import OrderRequest
@@ -29,13 +28,16 @@ class InMemoryJournal:
     def mark(self, client_order_id: ClientOrderId, state: JournalState, ts_ns: int, detail: str = "") -> None:
         with self._lock:
             entry = self._entries[client_order_id]
-            self._entries[client_order_id] = replace(entry, state=state, ts_ns=ts_ns, detail=detail)
+            self._entries[client_order_id] = JournalEntry(entry.request, state, ts_ns, entry.attempts, detail)
 
     def count_attempt(self, client_order_id: ClientOrderId) -> int:
         with self._lock:
             entry = self._entries[client_order_id]
-            self._entries[client_order_id] = replace(entry, attempts=entry.attempts + 1)
-            return entry.attempts + 1
+            attempts = entry.attempts + 1
+            self._entries[client_order_id] = JournalEntry(
+                entry.request, entry.state, entry.ts_ns, attempts, entry.detail
+            )
+            return attempts
 
     def get(self, client_order_id: ClientOrderId) -> JournalEntry | None:
         with self._lock:

@@ -67,6 +67,11 @@ class LazyBarFeed:
         self._window_ns = self._market.avg_mins_ms * NS_PER_MS
         self._parts = part_lots(bars.ohlcv.volume, step_size)
         self._trading_rows = np.flatnonzero(self._parts != 0)
+        # Where a bar's four trades fall after its open. When each offset is whole ms (every timeframe's
+        # is), a trade's ms is its open's ms plus the offset's, whatever the open's sub-ms part.
+        offsets = [ts for ts, _ in path_points(0, bars.span_ns, 0, 0, 0, 0)]
+        self._whole_ms = all(offset % NS_PER_MS == 0 for offset in offsets)
+        self._offsets_ms = tuple(offset // NS_PER_MS for offset in offsets)
         self.fed = -1  # the last row replayed
         self._last: BarPlan | None = None  # its plan, when it was replayed in full
         self.target = -1  # the last row declared due
@@ -142,7 +147,8 @@ class LazyBarFeed:
     def _trades(self, start: int, stop: int) -> list[tuple[int, Decimal, Decimal]]:
         """The trades of rows ``start..stop`` as ``(time ms, price, qty)``: four a bar, what ``feed_plan``
         records of it (a trade is never stamped before the close of the bar before, where that replay
-        leaves the clock). The rows' columns are read in one slice each."""
+        leaves the clock). The rows' columns are read in one slice each; a bar opened after the bar before
+        has closed (the usual case) needs no clamp and takes the short way."""
         bars, tick, span = self.bars, self.bars.tick_size, self.bars.span_ns
         rows, before = slice(start, stop + 1), max(start - 1, 0)
         lots = self._parts[rows].tolist()
@@ -153,16 +159,28 @@ class LazyBarFeed:
             times.insert(0, times[0] - span)  # the first bar has no bar before: its own open is the floor
         opens, highs, lows, closes = (bars.open[rows].tolist(), bars.high[rows].tolist(), bars.low[rows].tolist(),
                                       bars.close[rows].tolist())  # fmt: skip
+        _, d1, d2, d3 = self._offsets_ms
+        whole_ms, step = self._whole_ms, self.step_size
         trades: list[tuple[int, Decimal, Decimal]] = []
         for i, n in enumerate(lots):
             if n == 0:
                 continue
-            o, hi, lo, c, open_ns = opens[i], highs[i], lows[i], closes[i], times[i + 1]
-            a, b = (lo, hi) if c >= o else (hi, lo)
-            qty = self._part(start + i) if n == TOO_MANY_LOTS else n * self.step_size
-            floor_ms = max(open_ns, times[i] + span) // NS_PER_MS
-            trades += [(max(ts // NS_PER_MS, floor_ms), price * tick, qty)
-                       for ts, price in path_points(open_ns, span, o, a, b, c)]  # fmt: skip
+            o, c, open_ns = opens[i], closes[i], times[i + 1]
+            a, b = (lows[i], highs[i]) if c >= o else (highs[i], lows[i])
+            qty = n * step if n != TOO_MANY_LOTS else self._part(start + i)
+            floor_ns = times[i] + span  # the close of the bar before
+            if whole_ms and floor_ns <= open_ns:
+                t = open_ns // NS_PER_MS
+                trades += (
+                    (t, o * tick, qty),
+                    (t + d1, a * tick, qty),
+                    (t + d2, b * tick, qty),
+                    (t + d3, c * tick, qty),
+                )
+            else:
+                floor_ms = max(open_ns, floor_ns) // NS_PER_MS
+                trades += [(max(ts // NS_PER_MS, floor_ms), price * tick, qty)
+                           for ts, price in path_points(open_ns, span, o, a, b, c)]  # fmt: skip
         return trades
 
     def bar(self, row: int) -> Bar:

@@ -33,6 +33,21 @@ def test_publish_when_subscribed_to_base_then_subclass_messages_delivered_in_ord
     assert subject_of(Child) == "thunes.Child"
 
 
+def test_publish_when_a_subscriber_joins_after_a_type_was_published_then_it_receives_the_next_ones() -> None:
+    """Routes are resolved once per message type: a later subscription, to the type or to a base of
+    it, must still be seen by the next publish."""
+    bus = InMemoryBus()
+    child, base = [], []
+    bus.publish(Child(1))  # resolves Child's route while nobody listens
+    bus.subscribe(Child, child.append)
+    bus.publish(Child(2))
+    bus.subscribe(Base, base.append)
+    bus.publish(Child(3))
+
+    assert child == [Child(2), Child(3)]
+    assert base == [Child(3)]
+
+
 def test_publish_when_a_subscriber_fails_then_others_still_receive_and_error_counted() -> None:
     bus = InMemoryBus()
     got: list[Base] = []

@@ -104,6 +104,24 @@ def test_feed_to_when_bars_overlap_then_trades_are_stamped_as_the_eager_replay_s
             assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
 
 
+def test_feed_to_when_opens_are_not_whole_milliseconds_then_trades_are_stamped_as_the_eager_replay() -> None:
+    """The lazy feed stamps a bar's trades as its open's ms plus each point's offset in ms: that must
+    hold for an open with a sub-ms part too (the eager replay floors each point's own time)."""
+    regular = generate_ohlcv("BTCUSDT", Timeframe.M1, 90, seed=4)
+    bars = dataclasses.replace(regular, open_time_ns=regular.open_time_ns + 999_999)
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    plans = bar_plans(bars, BTC.tick_size, STEP)
+    for row in range(90):
+        feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
+        if row % 11 == 10:
+            feed.feed_to(row)
+            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
+            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
+            assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+
+
 def test_feed_to_when_a_bar_trades_more_lots_than_int64_holds_then_its_trades_are_exact() -> None:
     bars = _with_volume(generate_ohlcv("BTCUSDT", Timeframe.M1, 40, seed=2), slice(20, 21), 7.59452243282731e18)
     assert part_lots(bars.volume, STEP)[20] == TOO_MANY_LOTS

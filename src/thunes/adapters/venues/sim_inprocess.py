@@ -36,9 +36,13 @@ def _fill(order: SimOrder, trade: SimTrade, cid: ClientOrderId | None = None, sy
                 _MAKER if trade.is_maker else _TAKER, trade.time_ms * NS_PER_MS)  # fmt: skip
 
 
-def report_of(order: SimOrder) -> OrderReport:
-    """A venue order as the domain's ``OrderReport`` (its ids validated once, for the fills too)."""
-    cid, symbol = ClientOrderId(order.client_order_id), Symbol(order.symbol)
+def report_of(order: SimOrder, cid: ClientOrderId | None = None, symbol: Symbol | None = None) -> OrderReport:
+    """A venue order as the domain's ``OrderReport``: its ids validated once, for the fills too, or
+    not at all when the caller passes them already validated (the request's, on submit)."""
+    if cid is None or cid != order.client_order_id:
+        cid = ClientOrderId(order.client_order_id)
+    if symbol is None or symbol != order.symbol:
+        symbol = Symbol(order.symbol)
     return OrderReport(
         cid, VenueOrderId(str(order.order_id)), symbol, order.side, order.order_type, order.status, order.orig_qty,
         order.executed_qty, order.cumulative_quote, order.price, order.update_time_ms * NS_PER_MS,
@@ -68,7 +72,7 @@ class InProcessVenue:
         params = OrderParams(str(request.symbol), request.side, request.order_type, request.quantity,
                              request.quote_quantity, request.price, tif, str(request.client_order_id))  # fmt: skip
         try:
-            return report_of(self._venue.place_order(self._account, params))
+            return report_of(self._venue.place_order(self._account, params), request.client_order_id, request.symbol)
         except VenueError as e:
             raise RejectedByVenueError(e.msg, e.code) from e
 
