@@ -86,40 +86,34 @@ def test_feed_to_when_rows_are_skipped_then_market_equals_the_eager_replay(
         assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
 
 
+def _assert_lazy_stamps_as_eager(bars: OHLCV, every: int) -> None:
+    """Feed every bar eagerly and every ``every``-th row lazily: the latest trades and the market agree."""
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    plans = bar_plans(bars, BTC.tick_size, STEP)
+    for row in range(len(bars)):
+        feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
+        if row % every == every - 1:
+            feed.feed_to(row)
+            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
+            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
+            assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+
+
 def test_feed_to_when_bars_overlap_then_trades_are_stamped_as_the_eager_replay_stamps_them() -> None:
     """Open times closer than the timeframe (bad data, but allowed): the eager replay's clock is already
     past a bar's first points when it starts, so they are stamped at that clock, never earlier."""
     regular = generate_ohlcv("BTCUSDT", Timeframe.M5, 120, seed=9)
     bars = dataclasses.replace(regular, open_time_ns=regular.open_time_ns[0] + np.arange(120) * 100_000_000_000)
-    lazy_venue, lazy_clock = _venue()
-    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
-    eager_venue, eager_clock = _venue()
-    plans = bar_plans(bars, BTC.tick_size, STEP)
-    for row in range(120):
-        feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
-        if row % 7 == 6:
-            feed.feed_to(row)
-            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
-            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
-            assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+    _assert_lazy_stamps_as_eager(bars, every=7)
 
 
 def test_feed_to_when_opens_are_not_whole_milliseconds_then_trades_are_stamped_as_the_eager_replay() -> None:
     """The lazy feed stamps a bar's trades as its open's ms plus each point's offset in ms: that must
     hold for an open with a sub-ms part too (the eager replay floors each point's own time)."""
     regular = generate_ohlcv("BTCUSDT", Timeframe.M1, 90, seed=4)
-    bars = dataclasses.replace(regular, open_time_ns=regular.open_time_ns + 999_999)
-    lazy_venue, lazy_clock = _venue()
-    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
-    eager_venue, eager_clock = _venue()
-    plans = bar_plans(bars, BTC.tick_size, STEP)
-    for row in range(90):
-        feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
-        if row % 11 == 10:
-            feed.feed_to(row)
-            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
-            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
-            assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+    _assert_lazy_stamps_as_eager(dataclasses.replace(regular, open_time_ns=regular.open_time_ns + 999_999), every=11)
 
 
 def test_feed_to_when_a_bar_trades_more_lots_than_int64_holds_then_its_trades_are_exact() -> None:
