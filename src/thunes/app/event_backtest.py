@@ -9,12 +9,14 @@ filters), the trader is the same ``Trader`` and it acts at the same point (right
 closes, before any event of the next one), with the same warm-up, the same clock and the same daily
 jobs. ``thunes parity`` checks it order by order against a lockstep paper session on the venue server.
 
-Why it is fast: the strategy sees every bar as integer ticks (``on_ticks``), and everything else (a
-``Bar``, the venue's market, the clock, the balances) is built only where a signal acts.
+Why it is fast: the strategy sees every bar as integer ticks (``on_ticks``, or its ``scan`` over a run
+of them), and everything else (a ``Bar``, the venue's market, the clock, the balances) is built only
+where a signal acts.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -50,6 +52,7 @@ __all__ = ["ACCOUNT", "VENUE_FEE_RATE", "EventBacktestResult", "run_event_backte
 ACCOUNT = "paper"  # the account name the embedded venue uses: ids and reports come out the same
 VENUE = VenueId("sim")
 _HOLD = Signal.HOLD
+Scan = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, int], tuple[int, Signal]]
 VENUE_FEE_RATE = Decimal("0.001")  # the backtests' SimVenue fee (Binance's spot base rate); the fast path's too
 
 
@@ -96,27 +99,37 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     trader = Trader(strategy, instrument, risk, orders, ledger, bus,
                     TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
     replay = _Replay(trader, clock, feed, min(warmup_bars, len(bars)), eager=feed_every_bar)
-    on_ticks = strategy.on_ticks if strategy.has_tick_face else _bar_face(strategy, ticks)
+    scan = strategy.scan if strategy.has_tick_face else _bar_face(strategy, ticks)
     quiet = replay.quiet_until(-1)
     for first, times, opens, highs, lows, closes in ticks.chunks():
-        row = first - 1
-        for t, o, h, lo, c in zip(times, opens, highs, lows, closes, strict=True):  # the hot loop: a call a bar
-            row += 1
-            signal = on_ticks(o, h, lo, c)
-            if signal is not _HOLD or t >= quiet:
-                quiet = await replay.step(row, t, signal)
+        row, end = 0, len(times)
+        while row < end:  # the hot loop: the strategy scans bars until one signals or a step is due anyway
+            due = bisect_left(times, quiet, row)  # the first bar opened at or after quiet_until (times increase)
+            hit, signal = scan(opens, highs, lows, closes, row, min(due + 1, end))
+            if signal is _HOLD:
+                if due == end:
+                    break
+                hit = due  # scanned up to it, quietly: it steps all the same
+            quiet = await replay.step(first + hit, times[hit], signal)
+            row = hit + 1
     return EventBacktestResult(list(ledger.orders.values()), ledger.fills(), trader.stats, replay.equity,
                                bars=len(bars), position=trader.position.quantity)  # fmt: skip
 
 
-def _bar_face(strategy: Strategy, ticks: TickBars) -> Callable[[int, int, int, int], Signal]:
-    """``on_ticks`` for a strategy that decides from whole bars: the bar of each row in turn."""
+def _bar_face(strategy: Strategy, ticks: TickBars) -> Scan:
+    """``scan`` for a strategy that decides from whole bars: the bar of each row in turn (rows are
+    scanned once each, in order, so a counter knows the row across chunks)."""
     rows = count()
 
-    def on_ticks(open_: int, high: int, low: int, close: int) -> Signal:
-        return strategy.on_bar(ticks.bar(next(rows)))
+    def scan(opens: Sequence[int], highs: Sequence[int], lows: Sequence[int], closes: Sequence[int],
+             start: int, stop: int) -> tuple[int, Signal]:  # fmt: skip
+        for row in range(start, stop):
+            signal = strategy.on_bar(ticks.bar(next(rows)))
+            if signal is not _HOLD:
+                return row, signal
+        return stop, _HOLD
 
-    return on_ticks
+    return scan
 
 
 class _Replay:

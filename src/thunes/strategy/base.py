@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -39,6 +39,9 @@ class Signal(IntEnum):
     EXIT_LONG = -1
     HOLD = 0
     ENTER_LONG = 1
+
+
+_HOLD = Signal.HOLD
 
 
 class Strategy(ABC):
@@ -87,6 +90,19 @@ class Strategy(ABC):
         """``on_bar`` for a bar given as integer ticks (volume unseen): the event backtest's hot loop calls it
         on every bar and builds a ``Bar`` only where a signal acts. Optional; see :attr:`has_tick_face`."""
         raise NotImplementedError(f"{type(self).__name__} decides from whole bars only (on_bar)")
+
+    def scan(self, opens: Sequence[int], highs: Sequence[int], lows: Sequence[int], closes: Sequence[int],
+             start: int, stop: int) -> tuple[int, Signal]:  # fmt: skip
+        """:meth:`on_ticks` on rows ``start..stop-1`` of the columns, in order, stopping after the first row
+        that signals: ``(that row, its signal)``, or ``(stop, HOLD)`` when none does. The event backtest
+        feeds bars this way; a strategy may override it with a tighter loop that must leave it in the
+        state, and give the signals, that :meth:`on_ticks` row by row would (tested per strategy)."""
+        on_ticks = self.on_ticks
+        for row in range(start, stop):
+            signal = on_ticks(opens[row], highs[row], lows[row], closes[row])
+            if signal is not _HOLD:
+                return row, signal
+        return stop, _HOLD
 
     @property
     def has_tick_face(self) -> bool:

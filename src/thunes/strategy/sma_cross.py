@@ -7,7 +7,7 @@ Prices are integer ticks, so the averages are compared exactly: ``fast_sma > slo
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -76,6 +76,33 @@ class SmaCross(Strategy):
         if previous is None or previous == above:
             return _HOLD
         return _ENTER if above else _EXIT
+
+    def scan(self, opens: Sequence[int], highs: Sequence[int], lows: Sequence[int], closes: Sequence[int],
+             start: int, stop: int) -> tuple[int, Signal]:  # fmt: skip
+        """:meth:`on_ticks` row by row, with the sums in locals once the window is full: the event
+        backtest's per-bar cost, halved (the same arithmetic; tested equal, state included)."""
+        row, window, slow = start, self._window, self.slow
+        while row < stop and len(window) < slow:  # warm-up: the general way
+            signal = self.on_ticks(opens[row], highs[row], lows[row], closes[row])
+            row += 1
+            if signal is not _HOLD:
+                return row - 1, signal
+        fast, sum_fast, sum_slow, above = self.fast, self._sum_fast, self._sum_slow, self._above
+        append = window.append
+        try:
+            for i in range(row, stop):
+                close = closes[i]
+                sum_slow += close - window[0]
+                sum_fast += close - window[-fast]
+                append(close)
+                now = slow * sum_fast > fast * sum_slow
+                if now is not above:  # bools are singletons
+                    previous, above = above, now
+                    if previous is not None:
+                        return i, _ENTER if now else _EXIT
+            return stop, _HOLD
+        finally:
+            self._sum_fast, self._sum_slow, self._above = sum_fast, sum_slow, above
 
     def signals(self, bars: OHLCV) -> SignalArray:
         out = np.zeros(len(bars), dtype=np.int8)

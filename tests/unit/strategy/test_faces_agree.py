@@ -76,6 +76,44 @@ def test_on_ticks_when_real_data_then_equals_on_bar(shared_data: Path, make: obj
     assert by_ticks.tolist() == by_bars.tolist()
 
 
+def _scanned(strategy: Strategy, ticks: list[list[int]], cuts: list[int]) -> list[int]:
+    """Signals per row from ``scan`` over runs ending at ``cuts`` (resumed after each signal), then
+    ``on_ticks`` on the remaining rows: a scan must leave the state that feeding row by row leaves."""
+    out = [0] * len(ticks[0])
+    row = 0
+    for stop in cuts:
+        while row < stop:
+            hit, signal = strategy.scan(*ticks, row, stop)
+            if signal is not Signal.HOLD:
+                assert row <= hit < stop
+                out[hit] = int(signal)
+            row = hit + 1 if signal is not Signal.HOLD else stop
+    for i in range(row, len(out)):
+        out[i] = int(strategy.on_ticks(ticks[0][i], ticks[1][i], ticks[2][i], ticks[3][i]))
+    return out
+
+
+@pytest.mark.parametrize("make", STRATEGIES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_scan_when_real_data_cut_anywhere_then_equals_on_ticks_row_by_row(
+    shared_data: Path, make: object, seed: int
+) -> None:
+    """The event backtest feeds bars through ``scan`` (SmaCross's own tight loop, RsiReversion's the
+    base class's): runs of random length, warm-up included, give every signal ``on_ticks`` gives."""
+    bars = _load(shared_data / "binance" / "ohlcv" / DATASETS[0][0], DATASETS[0][1]).slice(0, 4000)
+    strategy = make()  # type: ignore[operator]
+    ticks = [to_ticks(column, TICK).tolist() for column in (bars.open, bars.high, bars.low, bars.close)]
+    cuts = sorted(set(np.random.default_rng(seed).integers(0, 3000, size=40).tolist()))
+
+    strategy.reset()
+    by_ticks = [int(strategy.on_ticks(*row)) for row in zip(*ticks, strict=True)]
+    strategy.reset()
+    by_scan = _scanned(strategy, ticks, cuts)
+
+    assert sum(1 for s in by_ticks if s) >= 20
+    assert by_scan == by_ticks
+
+
 @pytest.mark.parametrize("make", STRATEGIES)
 def test_signals_when_future_bars_removed_then_past_signals_unchanged(shared_data: Path, make: object) -> None:
     bars = _load(shared_data / "binance/ohlcv/marketlab_2024-09_2026-02/BTC_USDT-1h.feather", Timeframe.H1)
