@@ -18,7 +18,9 @@ from thunes.features.ohlcv import OHLCV, to_ticks
 
 __all__ = ["TickBars", "TickChunk"]
 
-_CHUNK = 65_536  # bars turned into Python lists at a time: a million bars never sit in lists
+# Bars turned into Python lists at a time: a million bars never sit in lists, and the collector, which
+# walks every item of a young list at each of its passes, meets short ones (65,536 cost 3% of a backtest).
+_CHUNK = 4_096
 
 TickChunk = tuple[int, list[int], list[int], list[int], list[int], list[int]]
 """``(first row, open times ns, open, high, low, close ticks)`` of consecutive bars."""

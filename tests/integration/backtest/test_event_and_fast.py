@@ -4,6 +4,7 @@ on the real data."""
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,25 @@ def test_event_backtest_when_run_twice_then_identical_and_equity_marked_every_tr
     assert len(first.equity) == len(bars) - 100
     assert first.equity[0][1] == 1000  # nothing traded during the warm-up
     assert first.bars == len(bars)
+    assert gc.get_freeze_count() == 0  # the objects set aside for the run are back in the collector's sight
+
+
+def test_event_backtest_when_it_fails_then_the_collector_sees_every_object_again(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
+    frozen_during: list[int] = []
+
+    def broken_scan(*args: object) -> tuple[int, Signal]:
+        frozen_during.append(gc.get_freeze_count())
+        raise RuntimeError("strategy bug")
+
+    monkeypatch.setattr(SmaCross, "scan", broken_scan)
+    with pytest.raises(RuntimeError, match="strategy bug"):
+        run_event_backtest(settings, instrument, bars.slice(0, 500), info)
+
+    assert frozen_during and frozen_during[0] > 0  # set aside during the run
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.slow
