@@ -17,6 +17,7 @@ where a signal acts.
 from __future__ import annotations
 
 import gc
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -211,13 +212,23 @@ def run_event_backtest(
         )
 
 
+_runs_lock = threading.Lock()
+_runs = [0]  # event backtests in progress in this process (threads may run several)
+
+
 @contextmanager
 def _older_objects_set_aside() -> Iterator[None]:
     """What was alive before the run (modules, settings, caches) is not the run's garbage: the cycle
-    collector's full passes skip it during the run (``gc.freeze``) and see it again after. A run keeps
-    every order and fill it makes, so those passes come round; without this each walked the whole heap."""
-    gc.freeze()
+    collector's full passes skip it during the run (``gc.freeze``) and see it again after the last run
+    in progress ends. A run keeps every order and fill it makes, so those passes come round; without
+    this each walked the whole heap."""
+    with _runs_lock:
+        _runs[0] += 1
+        gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        with _runs_lock:
+            _runs[0] -= 1
+            if _runs[0] == 0:
+                gc.unfreeze()

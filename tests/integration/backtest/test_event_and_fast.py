@@ -5,6 +5,7 @@ on the real data."""
 from __future__ import annotations
 
 import gc
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,18 @@ def test_event_backtest_when_run_twice_then_identical_and_equity_marked_every_tr
     assert first.equity[0][1] == 1000  # nothing traded during the warm-up
     assert first.bars == len(bars)
     assert gc.get_freeze_count() == 0  # the objects set aside for the run are back in the collector's sight
+
+
+def test_event_backtest_when_runs_overlap_in_threads_then_the_collector_sees_every_object_after_the_last(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
+    bars = bars.slice(0, 3_000)
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_event_backtest(settings, instrument, bars, info), range(4)))
+
+    assert all(_trades(r) == _trades(results[0]) for r in results) and results[0].fills
+    assert gc.get_freeze_count() == 0
 
 
 def test_event_backtest_when_it_fails_then_the_collector_sees_every_object_again(
