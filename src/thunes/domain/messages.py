@@ -12,6 +12,7 @@ from enum import StrEnum
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId, VenueOrderId
 from thunes.domain.orders import Fill, OrderRequest
+from thunes.domain.quick_init import quick_init
 
 __all__ = [
     "AmendOrder",
@@ -86,6 +87,7 @@ class Event:
     client_order_id: ClientOrderId
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderDenied(Event):
     """The risk gate refused the order; it never reached the venue. ``detail`` names the filter;
@@ -97,6 +99,7 @@ class OrderDenied(Event):
     side: Side | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderSubmitted(Event):
     """Journaled and sent to the venue; the answer is not known yet."""
@@ -104,6 +107,7 @@ class OrderSubmitted(Event):
     request: OrderRequest
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderAccepted(Event):
     venue_order_id: VenueOrderId
@@ -117,6 +121,7 @@ class OrderRejected(Event):
     message: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderFilled(Event):
     fill: Fill

@@ -14,6 +14,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from thunes.domain.enums import OrderType, Side
 from thunes.domain.instrument import FilterName, Instrument, LotSizeFilter
 from thunes.domain.orders import OrderRequest
+from thunes.domain.quick_init import quick_init
 
 __all__ = [
     "MarketContext",
@@ -41,6 +42,7 @@ class Violation:
         return f"FILTERS_{self.filter.value}"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MarketContext:
     """What the filters need beyond the order itself.
@@ -56,6 +58,7 @@ class MarketContext:
     base_position: Decimal = ZERO
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ValidationResult:
     """Either a normalised order (no violations) or the list of filters it breaks."""

@@ -15,6 +15,7 @@ from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import Fill
 from thunes.domain.position import Position, PositionError
+from thunes.domain.quick_init import quick_init
 from thunes.risk.state import Reservation
 
 __all__ = ["FillEffect", "Ledger"]
@@ -22,6 +23,7 @@ __all__ = ["FillEffect", "Ledger"]
 ZERO = Decimal(0)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FillEffect:
     """What one fill did to the book.

@@ -18,6 +18,7 @@ from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
 from thunes.domain.messages import DenialReason
 from thunes.domain.orders import OrderRequest
+from thunes.domain.quick_init import quick_init
 from thunes.domain.rules import MarketContext, normalize_order
 from thunes.domain.sizing import is_exit_feasible
 from thunes.risk.decision import RiskIntent
@@ -47,6 +48,7 @@ ONE = Decimal(1)
 NS_PER_SECOND = 1_000_000_000
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Denial:
     """Why a rule refuses the order."""
@@ -55,6 +57,7 @@ class Denial:
     detail: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """One consistent view of the engine for one check, built under the engine lock.
