@@ -7,6 +7,7 @@ the same :func:`to_ticks` snapping, the same ``Decimal(repr(volume))``.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -18,12 +19,12 @@ from thunes.features.ohlcv import OHLCV, to_ticks
 
 __all__ = ["TickBars", "TickChunk"]
 
-# Bars turned into Python lists at a time: a million bars never sit in lists, and the collector, which
-# walks every item of a young list at each of its passes, meets short ones (65,536 cost 3% of a backtest).
-_CHUNK = 4_096
+_CHUNK = 4_096  # bars handed out at a time
 
-TickChunk = tuple[int, list[int], list[int], list[int], list[int], list[int]]
-"""``(first row, open times ns, open, high, low, close ticks)`` of consecutive bars."""
+TickChunk = tuple[int, "array[int]", "array[int]", "array[int]", "array[int]", "array[int]"]
+"""``(first row, open times ns, open, high, low, close ticks)`` of consecutive bars. ``array('q')``, not
+lists: indexed as fast, and not containers the cycle collector must walk (it walked every item of
+every young list at each of its passes: 3% of a backtest)."""
 
 
 class TickBars:
@@ -51,11 +52,12 @@ class TickBars:
                              "low/high do not bound open/close, or volume < 0")  # fmt: skip
 
     def chunks(self, start: int = 0) -> Iterator[TickChunk]:
-        """Rows ``start..`` as Python lists, ``_CHUNK`` rows at a time."""
+        """Rows ``start..`` as int64 arrays, ``_CHUNK`` rows at a time."""
+        columns = (self.ohlcv.open_time_ns, self.open, self.high, self.low, self.close)
         for first in range(start, len(self), _CHUNK):
             rows = slice(first, first + _CHUNK)
-            yield (first, self.ohlcv.open_time_ns[rows].tolist(), self.open[rows].tolist(),
-                   self.high[rows].tolist(), self.low[rows].tolist(), self.close[rows].tolist())  # fmt: skip
+            times, opens, highs, lows, closes = (array("q", column[rows].tobytes()) for column in columns)
+            yield first, times, opens, highs, lows, closes
 
     def bar(self, row: int) -> Bar:
         """Row ``row`` as a domain bar (equal to the one :func:`iter_bars` yields)."""
