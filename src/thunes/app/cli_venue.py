@@ -1,10 +1,18 @@
-"""``thunes venue serve``: the embedded Binance-compatible paper venue on loopback."""
+"""``thunes venue serve``: the embedded Binance-compatible paper venue on loopback.
+
+Its ``/admin`` endpoints (``thunes venue fault ...``) need a bearer token: ``$THUNES_VENUE_ADMIN_TOKEN``
+when set, else a new one in ``venue-admin-<port>.token`` (0600) next to ``--state-file`` (or in the
+working directory), removed on a clean stop; ``thunes venue fault`` reads the same file. Serving
+beyond loopback needs an API key and secret of your own: the paper defaults are published.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -16,11 +24,14 @@ import numpy as np
 import typer
 
 from thunes.adapters.datastore.errors import DataFileError
+from thunes.adapters.hosts import is_loopback_host
+from thunes.adapters.venues.simserver.admin_auth import ADMIN_TOKEN_ENV
 from thunes.adapters.venues.simserver.server import VenueConfig, build_state, serve_forever, start
-from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
-from thunes.app.config import ConfigError, load_settings
+from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET, ServerState
+from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
 from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.app.token_file import env_token, new_token, read_token_file, write_token_file
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
@@ -64,9 +75,26 @@ def _deposits(items: list[str]) -> dict[str, Decimal]:
     return out
 
 
+def _token_file_name(port: int) -> str:
+    return f"venue-admin-{port}.token"
+
+
+def _own_keys(settings: Settings, host: str) -> tuple[str, str]:
+    """The venue's API key and secret: the settings', else the published paper defaults (loopback only)."""
+    key = settings.venue.api_key.get_secret_value() if settings.venue.api_key else PAPER_API_KEY
+    secret = settings.venue.api_secret.get_secret_value() if settings.venue.api_secret else PAPER_API_SECRET
+    if not is_loopback_host(host) and (key == PAPER_API_KEY or secret == PAPER_API_SECRET):
+        fail(f"--host {host} is not loopback: anyone who can reach it could trade with the published paper key; "
+             "set your own venue.api_key and venue.api_secret (THUNES_VENUE__API_KEY, THUNES_VENUE__API_SECRET) "
+             "first")  # fmt: skip
+    return key, secret
+
+
 @venue_app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Bind address; keep loopback unless you know why.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Bind address; beyond loopback it needs your own venue.api_key and api_secret.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8765,
     symbol: Annotated[str, typer.Option(help="Symbol to replay.")] = "BTCUSDT",
     timeframe: Annotated[str, typer.Option(help="Candle interval of the replayed data.")] = "1h",
@@ -85,10 +113,18 @@ def serve(
     end_at: Annotated[
         str | None, typer.Option("--end", help="Replay until this UTC time (ISO 8601, excluded).")
     ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the admin token here (0600); default venue-admin-PORT.token next to --state-file "
+            f"or in the working directory. Unused when ${ADMIN_TOKEN_ENV} is set."
+        ),
+    ] = None,
 ) -> None:
     """Serve Binance's spot REST and WebSocket API on loopback over a replayed market."""
     try:
         settings = load_settings()
+        admin_token = env_token(os.environ, ADMIN_TOKEN_ENV)
         tf = Timeframe.parse(timeframe)
         factor = None if speed == "max" else float(speed)
         start_ns, end_ns = _utc_ns(start_at, "--start"), _utc_ns(end_at, "--end")
@@ -102,9 +138,8 @@ def serve(
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")
     served = ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None)
+    key, secret = _own_keys(settings, host)
     state = build_state(served, tf)
-    key = settings.venue.api_key.get_secret_value() if settings.venue.api_key else PAPER_API_KEY
-    secret = settings.venue.api_secret.get_secret_value() if settings.venue.api_secret else PAPER_API_SECRET
     state.add_api_key("paper", key=key, secret=secret)
     balances = _deposits(deposit or ["USDT=10000"])
     if loaded is None:
@@ -119,30 +154,75 @@ def serve(
             fail("no candles between --start and --end")
         events, origin = bar_events(bars, instrument.tick_size, instrument.step_size), loaded.source
     config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
-                         latency_ms=latency_ms, jitter_ms=jitter_ms)  # fmt: skip
+                         latency_ms=latency_ms, jitter_ms=jitter_ms,
+                         admin_token=admin_token or new_token())  # fmt: skip
+    token_dir = state_file.parent if state_file is not None else Path()
+    token_at = None if admin_token is not None else admin_token_file or token_dir / _token_file_name(port)
+    asyncio.run(_serve(state, events, config, {"paper": balances}, key, f"{origin} at speed {speed}", token_at))
 
-    async def main() -> None:
-        running = await start(state, events, config, {"paper": balances})
-        typer.echo(f"venue on {running.rest_url} (ws {running.ws_url}), replaying {origin} at speed {speed}")
-        shown = key if key == PAPER_API_KEY else "from your settings (not shown)"  # never echo a configured key
-        typer.echo(f"api key {shown} (account 'paper'); the secret comes from your settings")
+
+async def _serve(state: ServerState, events: Iterable[ReplayEvent], config: VenueConfig,
+                 deposits: dict[str, dict[str, Decimal]], key: str, replaying: str,
+                 token_at: Path | None) -> None:  # fmt: skip
+    """Start, write the admin token file (``token_at``; None: the token came from the environment),
+    say where everything is, serve until stopped."""
+    running = await start(state, events, config, deposits)
+    token_path = token_at
+    if token_path is not None and token_path.name == _token_file_name(0):  # --port 0: name it by the real port
+        token_path = token_path.with_name(_token_file_name(running.port))
+    if token_path is not None:
+        try:
+            write_token_file(token_path, running.admin_token)
+        except OSError as e:
+            await running.stop()
+            fail(f"cannot write the admin token file {token_path}: {e.strerror or e}")
+    typer.echo(f"venue on {running.rest_url} (ws {running.ws_url}), replaying {replaying}")
+    shown = key if key == PAPER_API_KEY else "from your settings (not shown)"  # never echo a configured key
+    typer.echo(f"api key {shown} (account 'paper'); the secret comes from your settings")
+    where = f"${ADMIN_TOKEN_ENV}" if token_path is None else f"{token_path.resolve()} (0600)"
+    typer.echo(f"admin token (thunes venue fault) in {where}")
+    try:
         await serve_forever(running)
-
-    asyncio.run(main())
+    finally:
+        if token_path is not None:
+            token_path.unlink(missing_ok=True)
 
 
 fault_app = typer.Typer(help="Inject faults into a running venue (loopback admin API).", no_args_is_help=True)
 venue_app.add_typer(fault_app, name="fault")
 UrlOption = Annotated[str, typer.Option(help="Base URL of the running venue.")]
+TokenFileOption = Annotated[
+    Path | None,
+    typer.Option(help=f"The venue's admin token file (default venue-admin-PORT.token here; ${ADMIN_TOKEN_ENV} wins)."),
+]
 DEFAULT_URL = "http://127.0.0.1:8765"
 
 
-def _admin(url: str, path: str, body: dict[str, Any] | None = None) -> None:
+def _admin_token(url: str, token_file: Path | None) -> str:
+    """``$THUNES_VENUE_ADMIN_TOKEN``, else the token file the venue wrote for ``url``'s port."""
+    try:
+        given = env_token(os.environ, ADMIN_TOKEN_ENV)
+        port = urllib.parse.urlsplit(url).port
+    except ValueError as e:
+        fail(str(e) if ADMIN_TOKEN_ENV in str(e) else f"--url has no valid port: {url!r}")
+    if given is not None:
+        return given
+    path = token_file or Path(_token_file_name(port or (443 if url.startswith("https") else 80)))
+    try:
+        return read_token_file(path)
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        fail(f"no admin token for {url}: cannot read {path} ({why}); pass --token-file or set ${ADMIN_TOKEN_ENV}")
+
+
+def _admin(url: str, path: str, body: dict[str, Any] | None = None, token_file: Path | None = None) -> None:
     if not url.startswith(("http://", "https://")):
         fail(f"--url must be an http(s) URL, got {url!r}")
+    token = _admin_token(url, token_file)
     data = json.dumps(body).encode() if body is not None else None
     method = "POST" if data is not None else "GET"
-    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method)  # noqa: S310 - checked above
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)  # noqa: S310 - checked above
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the operator's own venue URL
             typer.echo(response.read().decode())
@@ -158,11 +238,13 @@ def errors(
     status: Annotated[int, typer.Option(help="HTTP status: 500-599, or 429.")] = 503,
     retry_after: Annotated[int, typer.Option(help="Retry-After seconds on 429.")] = 1,
     url: UrlOption = DEFAULT_URL,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Answer the next COUNT API requests with STATUS."""
     if not (status == 429 or 500 <= status <= 599):
         fail(f"--status must be 429 or 5xx, got {status}")
-    _admin(url, "/admin/faults", {"error_count": count, "error_status": status, "retry_after_s": retry_after})
+    body = {"error_count": count, "error_status": status, "retry_after_s": retry_after}
+    _admin(url, "/admin/faults", body, token_file=token_file)
 
 
 @fault_app.command("latency")
@@ -170,44 +252,45 @@ def latency(
     ms: Annotated[float, typer.Option(help="Fixed latency in ms.")] = 200.0,
     jitter: Annotated[float, typer.Option(help="Random extra up to this, in ms.")] = 0.0,
     url: UrlOption = DEFAULT_URL,
+    token_file: TokenFileOption = None,
 ) -> None:
     """Delay every request."""
-    _admin(url, "/admin/faults", {"latency_ms": ms, "jitter_ms": jitter})
+    _admin(url, "/admin/faults", {"latency_ms": ms, "jitter_ms": jitter}, token_file=token_file)
 
 
 @fault_app.command("silence")
 def silence(seconds: Annotated[float, typer.Option(help="How long to stop answering.")] = 10.0,
-            url: UrlOption = DEFAULT_URL) -> None:  # fmt: skip
+            url: UrlOption = DEFAULT_URL, token_file: TokenFileOption = None) -> None:  # fmt: skip
     """Stop answering requests for SECONDS."""
-    _admin(url, "/admin/faults/silence", {"seconds": seconds})
+    _admin(url, "/admin/faults/silence", {"seconds": seconds}, token_file=token_file)
 
 
 @fault_app.command("drop-order-responses")
 def drop_order_responses(count: Annotated[int, typer.Option(help="Orders to accept silently.")] = 1,
-                         url: UrlOption = DEFAULT_URL) -> None:  # fmt: skip
+                         url: UrlOption = DEFAULT_URL, token_file: TokenFileOption = None) -> None:  # fmt: skip
     """Place the next COUNT orders but lose their responses."""
-    _admin(url, "/admin/faults", {"drop_order_responses": count})
+    _admin(url, "/admin/faults", {"drop_order_responses": count}, token_file=token_file)
 
 
 @fault_app.command("drop-ws")
-def drop_ws(url: UrlOption = DEFAULT_URL) -> None:
+def drop_ws(url: UrlOption = DEFAULT_URL, token_file: TokenFileOption = None) -> None:
     """Close every WebSocket connection."""
-    _admin(url, "/admin/ws/drop", {})
+    _admin(url, "/admin/ws/drop", {}, token_file=token_file)
 
 
 @fault_app.command("restart")
-def restart(url: UrlOption = DEFAULT_URL) -> None:
+def restart(url: UrlOption = DEFAULT_URL, token_file: TokenFileOption = None) -> None:
     """Persist the venue, drop connections and restore from the state file."""
-    _admin(url, "/admin/restart", {})
+    _admin(url, "/admin/restart", {}, token_file=token_file)
 
 
 @fault_app.command("clear")
-def clear(url: UrlOption = DEFAULT_URL) -> None:
+def clear(url: UrlOption = DEFAULT_URL, token_file: TokenFileOption = None) -> None:
     """Remove every active fault."""
-    _admin(url, "/admin/faults/clear", {})
+    _admin(url, "/admin/faults/clear", {}, token_file=token_file)
 
 
 @fault_app.command("status")
-def status(url: UrlOption = DEFAULT_URL) -> None:
+def status(url: UrlOption = DEFAULT_URL, token_file: TokenFileOption = None) -> None:
     """Show the active faults and how many fired."""
-    _admin(url, "/admin/faults")
+    _admin(url, "/admin/faults", token_file=token_file)

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import os
-import secrets
 import threading
 from collections.abc import Coroutine, Mapping
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from thunes.adapters.storage.control_file import ControlFile
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.app.paper_jobs import ControlApplied, DailySummary, PaperStatus
 from thunes.app.session_control import SessionControl
+from thunes.app.token_file import env_token, new_token, write_token_file
 from thunes.engine.bus import Bus
 from thunes.engine.trader import Trader
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
@@ -56,17 +56,11 @@ _log = structlog.get_logger(__name__)
 def control_token(data_dir: Path, environ: Mapping[str, str]) -> tuple[str, Path | None]:
     """The API's bearer token: ``THUNES_CONTROL_TOKEN``, else a new one written to ``control.token``
     (0600, readable by the session's user only) and that file's path."""
-    given = environ.get(CONTROL_TOKEN_ENV, "").strip()
-    if given:
-        if len(given) < 16:
-            raise ValueError(f"{CONTROL_TOKEN_ENV} must be at least 16 characters")
+    given = env_token(environ, CONTROL_TOKEN_ENV)
+    if given is not None:
         return given, None
-    token = secrets.token_urlsafe(32)
-    path = data_dir / TOKEN_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)  # a file left by an older session keeps its mode through O_CREAT
-        handle.write(token)
+    path, token = data_dir / TOKEN_FILE, new_token()
+    write_token_file(path, token)
     return token, path
 
 

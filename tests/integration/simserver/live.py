@@ -50,9 +50,11 @@ class LiveVenue:
         self.ws_url = self.running.ws_url
 
     def admin(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        """POST (or GET without a body) to an ``/admin`` endpoint; the decoded JSON answer."""
+        """POST (or GET without a body) to an ``/admin`` endpoint with the venue's admin token; the decoded JSON answer."""
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method="POST" if data else "GET")
+        headers = {"Authorization": f"Bearer {self.running.admin_token}", "Content-Type": "application/json"}
+        request = urllib.request.Request(self.base_url + path, data=data, headers=headers,
+                                         method="POST" if data else "GET")  # fmt: skip
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             answer: dict[str, Any] = json.loads(response.read())
         return answer

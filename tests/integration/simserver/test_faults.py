@@ -177,7 +177,7 @@ def test_cli_when_fault_commands_used_then_venue_state_changes_and_bad_input_is_
 
     from thunes.app.cli import app
 
-    runner = CliRunner()
+    runner = CliRunner(env={"THUNES_VENUE_ADMIN_TOKEN": live.running.admin_token})
     armed = runner.invoke(app, ["venue", "fault", "errors", "--count", "4", "--status", "502", "--url", live.base_url])
     shown = runner.invoke(app, ["venue", "fault", "status", "--url", live.base_url])
     bad = runner.invoke(app, ["venue", "fault", "errors", "--status", "404", "--url", live.base_url])

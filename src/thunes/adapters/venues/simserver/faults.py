@@ -2,7 +2,8 @@
 
 Real exchanges fail in a handful of ways a trading system must survive: 5xx storms, 429s, slow
 answers, silence, dropped WebSockets, and the worst one, an order accepted whose answer never
-arrives. Each is one switch here. The admin endpoints refuse any client that is not on loopback.
+arrives. Each is one switch here. The admin endpoints answer only the operator's loopback tools
+that hold the admin token (:mod:`.admin_auth`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from thunes.adapters.venues.simserver.admin_auth import admin_guard
 from thunes.adapters.venues.simserver.hub import StreamHub
 from thunes.adapters.venues.simserver.rest import LIMITER
 from thunes.simvenue.core import SimVenue
@@ -187,14 +189,17 @@ def register(
     venue: SimVenue,
     wall_ns: Any,
     *,
+    admin_token: str,
     state_file: Path | None = None,
     seed: int = 0,
 ) -> FaultState:
-    """Install the fault middleware (first, so it wraps everything) and the admin routes."""
+    """Install the fault middleware (first, so it wraps everything) and the admin routes, behind
+    the admin guard (before even the faults: a silenced venue still refuses a stranger at once)."""
     faults = FaultState()
     app[FAULTS] = faults
     app[_RNG] = random.Random(seed)  # noqa: S311 - reproducible jitter, not security
     app.middlewares.insert(0, _middleware(faults, app[_RNG], wall_ns))
+    app.middlewares.insert(0, admin_guard(admin_token))
     admin = _Admin(faults, hub, venue, wall_ns, state_file)
     app.router.add_get("/admin/faults", admin.get)
     app.router.add_post("/admin/faults", admin.set)

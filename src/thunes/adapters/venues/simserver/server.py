@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,8 @@ __all__ = ["RunningVenue", "VenueConfig", "build_state", "serve_forever", "start
 
 @dataclass(frozen=True, slots=True)
 class VenueConfig:
-    """How to run the venue; ``speed`` None replays as fast as possible."""
+    """How to run the venue; ``speed`` None replays as fast as possible; ``admin_token`` None: a
+    random one (see :attr:`RunningVenue.admin_token`)."""
 
     host: str = "127.0.0.1"
     port: int = 8765
@@ -45,6 +47,7 @@ class VenueConfig:
     state_file: Path | None = None
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
+    admin_token: str | None = field(default=None, repr=False)
 
 
 def build_state(
@@ -69,7 +72,8 @@ def build_state(
 
 @dataclass
 class RunningVenue:
-    """A started server: its URL, state, replay driver and the tasks to stop."""
+    """A started server: its URL (on the address really bound), state, replay driver, the tasks
+    to stop, and the bearer token of its ``/admin`` endpoints."""
 
     state: ServerState
     runner: web.AppRunner
@@ -77,14 +81,20 @@ class RunningVenue:
     config: VenueConfig
     port: int
     replay_task: asyncio.Task[None]
+    host: str = "127.0.0.1"
+    admin_token: str = field(default="", repr=False)
+
+    @property
+    def _netloc(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self._netloc}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self._netloc}"
 
     async def stop(self) -> None:
         """Stop the replay and the server, saving the venue's state when it has a state file."""
@@ -107,7 +117,9 @@ async def start(
     """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay."""
     app = build_app(state)
     hub = streams.register(app, state, streams.StreamSettings(config.ping_interval, config.max_connection_seconds))
-    fault_state = faults.register(app, hub, state.venue, state.wall_ns, state_file=config.state_file, seed=config.seed)
+    admin_token = config.admin_token or secrets.token_urlsafe(32)
+    fault_state = faults.register(app, hub, state.venue, state.wall_ns, admin_token=admin_token,
+                                  state_file=config.state_file, seed=config.seed)  # fmt: skip
     fault_state.latency_ms, fault_state.jitter_ms = config.latency_ms, config.jitter_ms
     if config.state_file is not None and config.state_file.is_file():
         faults.load_state(state.venue, config.state_file)
@@ -128,9 +140,9 @@ async def start(
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
-    port = runner.addresses[0][1]
+    host, port = runner.addresses[0][:2]
     task = asyncio.ensure_future(driver.run())
-    return RunningVenue(state, runner, driver, config, port, task)
+    return RunningVenue(state, runner, driver, config, port, task, str(host), admin_token)
 
 
 async def serve_forever(running: RunningVenue) -> None:
