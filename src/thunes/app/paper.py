@@ -4,14 +4,14 @@ code (ccxt REST + ccxt.pro streams) and the same engine core.
 
 In a replay the clock is the market's: risk's UTC day, journal times and order ids follow the
 candles, so an accelerated session behaves like the days it replays. A live session's clock is the
-wall's, and it never wipes its ledger.
+wall's, and it never wipes its ledger. A fresh paper session discards only what an earlier paper
+session wrote in its data directory (``session_dir``): never a live one, nor one with other files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ from thunes.adapters.alerts import TelegramSettings
 from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.control_file import ControlFile
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.session_dir import SessionKind, prepare_session_dir
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
@@ -120,6 +121,13 @@ class PaperConfig:
         """Real money: Binance in live mode (wherever its endpoints point)."""
         return self.venue is not None and self.venue.mode == "live"
 
+    @property
+    def kind(self) -> SessionKind:
+        """What the data directory is marked with: a paper or testnet one may be discarded, a live one never."""
+        if self.live:
+            return SessionKind.LIVE
+        return SessionKind.PAPER if self.credentials is None else SessionKind.TESTNET
+
 
 async def _equity(client: BinanceClient, quote: str, base: str, price: Decimal | None) -> Decimal:
     balances = await patiently(client.balances)
@@ -144,10 +152,8 @@ async def run_paper(
     bt = settings.backtest
     timeframe = Timeframe(bt.timeframe)
     gate = BarGate() if config.lockstep else None
+    prepare_session_dir(config.data_dir, config.kind, fresh=config.fresh)  # never deletes what it did not write
     client, running, first_ns, live_from_ns = await _connect(settings, config, gate)
-    if config.fresh and config.data_dir.exists():
-        shutil.rmtree(config.data_dir)
-    config.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
     status = PaperStatus()
     closing = contextlib.ExitStack()  # the audit trail and the metrics endpoint, closed last
