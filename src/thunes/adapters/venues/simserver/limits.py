@@ -11,9 +11,17 @@ From rest-api.md, "LIMITS":
 * successful order placements carry ``X-MBX-ORDER-COUNT-(intervalNum)(intervalLetter)`` for each
   ORDERS limit, counted per account; going over answers 429, code -1015.
 
+The ORDERS limits count *unfilled* orders (``faqs/order_count_decrement.md``, "Spot Unfilled Order
+Count Rules"): every accepted order adds one, and "when an order is filled for the first time
+(partially or fully), your unfilled order count is decremented by one order for all intervals of
+the ORDERS rate limit", in the *current* interval, never below zero; cancels and expiries change
+nothing. The placement's own answer still shows the count with the new order (the FAQ's taker
+example: 3, then 2 once it fills; "there is a short delay"); the next request sees the decrement.
+The FAQ's larger decrements for maker fills ("may be decremented by more than one") are not modelled:
+one per order. Resting orders are watched through the venue's report listener (:meth:`RateLimiter.watch`).
+
 Windows are fixed and aligned to the epoch (a minute window resets on the minute, as Binance's
-``X-MBX-USED-WEIGHT-1M`` does). RAW_REQUESTS limits are not enforced, and the unfilled-order
-count is not decremented by fills (``faqs/order_count_decrement.md``): every accepted order counts.
+``X-MBX-USED-WEIGHT-1M`` does). RAW_REQUESTS limits are not enforced.
 Time is the injected wall clock (ns), so tests drive windows and bans without sleeping.
 """
 
@@ -24,7 +32,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from thunes.domain.exchange_info import RateLimit
+from thunes.simvenue.core import SimVenue
 from thunes.simvenue.errors import VenueError
+from thunes.simvenue.models import SimOrder
 
 __all__ = ["RateLimitError", "RateLimiter", "interval_seconds"]
 
@@ -81,6 +91,8 @@ class _IpState:
 @dataclass(slots=True)
 class _AccountOrders:
     counters: list[_Counter] = field(default_factory=list)
+    unfilled: dict[int, str] = field(default_factory=dict)  # counted orders not filled yet: id -> symbol
+    trades_seen: int = 0  # the account's trade count when ``unfilled`` was last checked
 
 
 class RateLimiter:
@@ -102,6 +114,7 @@ class RateLimiter:
         self._max_ban_s = max_ban_s
         self._ips: dict[str, _IpState] = {}
         self._accounts: dict[str, _AccountOrders] = {}
+        self._venue: SimVenue | None = None
         self.bans = 0  # 418s earned by clients that ignored a Retry-After (reported by /admin/faults)
 
     # --- request weight -----------------------------------------------------------------------
@@ -196,15 +209,54 @@ class RateLimiter:
                     counter.reset_in_s(now),
                 )
 
-    def count_order(self, account: str) -> dict[str, str]:
-        """Count an accepted order; the ``X-MBX-ORDER-COUNT-*`` headers to send with it."""
+    def count_order(self, account: str, order: SimOrder | None = None) -> dict[str, str]:
+        """Count an accepted order; the ``X-MBX-ORDER-COUNT-*`` headers to send with it (this order
+        included). An ``order`` that already traded is then taken off again; one resting unfilled is
+        watched until its first fill."""
         now = self._clock_ns()
+        state = self._orders(account)
         headers: dict[str, str] = {}
-        for counter in self._orders(account).counters:
+        for counter in state.counters:
             counter.current(now)
             counter.used += 1
             headers[f"X-MBX-ORDER-COUNT-{_header_suffix(counter.limit)}"] = str(counter.used)
+        if order is not None and order.executed_qty > 0:
+            self._filled(state)
+        elif order is not None and order.is_open:
+            state.unfilled[order.order_id] = order.symbol
         return headers
+
+    def _filled(self, state: _AccountOrders) -> None:
+        """An order's first fill: one off every ORDERS count of the current window, never below zero."""
+        now = self._clock_ns()
+        for counter in state.counters:
+            counter.current(now)
+            counter.used = max(0, counter.used - 1)
+
+    def watch(self, venue: SimVenue) -> None:
+        """Follow ``venue``'s reports, so a resting order's first fill lowers its account's count."""
+        self._venue = venue
+        venue.add_listener(self._on_reports)
+
+    def _on_reports(self, account: str) -> None:
+        state, venue = self._accounts.get(account), self._venue
+        if state is None or not state.unfilled or venue is None:
+            return
+        trades = venue.trade_count(account)
+        if trades == state.trades_seen:  # no execution since the last look: no first fill either
+            return
+        state.trades_seen = trades
+        for order_id, symbol in list(state.unfilled.items()):
+            try:
+                order = venue.get_order(account, symbol, order_id)
+            except VenueError:  # gone (a restored state without it): nothing to count any more
+                del state.unfilled[order_id]
+                continue
+            if order.executed_qty > 0:
+                del state.unfilled[order_id]
+                self._filled(state)
+            elif not order.is_open:  # cancelled or expired unfilled: still counts (the FAQ)
+                del state.unfilled[order_id]
 
     def order_usage(self, account: str) -> list[tuple[RateLimit, int]]:
         """Current count per ORDERS limit (``GET /api/v3/rateLimit/order``)."""

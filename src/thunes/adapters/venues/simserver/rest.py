@@ -126,6 +126,7 @@ def register(app: web.Application, state: ServerState) -> None:
         return state.wall_ns()
 
     limiter = RateLimiter(state.exchange_info.rate_limits, wall_ns)
+    limiter.watch(state.venue)  # fills lower the unfilled order count
     app[LIMITER] = limiter
     started_ms = state.wall_ns() // NS_PER_MS
     for ep in ENDPOINTS:

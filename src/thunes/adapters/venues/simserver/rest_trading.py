@@ -87,7 +87,7 @@ def _place(ctx: Ctx) -> Reply:
     params, response = parse_new_order(ctx)
     ctx.limiter.check_orders(ctx.account)
     order = ctx.state.venue.place_order(ctx.account, params)
-    return Reply(fmt.new_order_response(order, response), headers=ctx.limiter.count_order(ctx.account))
+    return Reply(fmt.new_order_response(order, response), headers=ctx.limiter.count_order(ctx.account, order))
 
 
 def _test_order(ctx: Ctx) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def _replace_place(ctx: Ctx, params: OrderParams, response: str, cancel: Any) ->
             (-2021, "Order cancel-replace partially failed.") if cancel_ok else (-2022, "Order cancel-replace failed.")
         )
         return _replace_failure(code, msg, 409 if cancel_ok else 400, cancel, e.as_json())
-    headers = ctx.limiter.count_order(ctx.account)
+    headers = ctx.limiter.count_order(ctx.account, order)
     new = fmt.new_order_response(order, response)
     if not cancel_ok:
         body = {"code": -2021, "msg": "Order cancel-replace partially failed.",
