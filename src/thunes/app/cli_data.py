@@ -17,7 +17,8 @@ from rich.table import Table
 from thunes.adapters.datastore.errors import DataFileError, DataStoreError
 
 if TYPE_CHECKING:
-    from thunes.adapters.datastore.store import WriteResult
+    from thunes.adapters.datastore.store import ParquetStore, WriteResult
+    from thunes.features.ohlcv import OHLCV
 from thunes.app.config import ConfigError, load_settings
 from thunes.app.errors import fail
 from thunes.domain.market import Timeframe
@@ -71,19 +72,23 @@ def import_files(
     venue: Annotated[str, typer.Option(help="Venue the candles come from.")] = "binance",
     symbol: Annotated[str | None, typer.Option(help="Symbol, when the file name does not say (BTCUSDT).")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Timeframe, when the file name does not say (1h).")] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Overwrite stored candles the files give other values for.")
+    ] = False,
     store: StoreOption = None,
 ) -> None:
-    """Load each file, check it, and merge it into the store (re-importing the same file is harmless)."""
+    """Load and check every file, then merge them into the store (re-importing the same file is harmless).
+
+    Files that would change stored candles, or disagree with each other, are refused before anything is
+    written, naming the first differing open time, unless --replace is given.
+    """
     tf = None if timeframe is None else _parse_timeframe(timeframe)
     missing = [p for p in paths if not p.exists()]
     if missing:
         fail(f"{missing[0]}: file not found")
-    from thunes.adapters.datastore.loaders import load_ohlcv  # pyarrow, only for this command
     from thunes.adapters.datastore.store import ParquetStore
 
     parquet_store = ParquetStore(_store_root(store))
-    results: list[tuple[Path, str, Timeframe, WriteResult]] = []
-    error: str | None = None
     err_console = Console(stderr=True)
     progress = Progress(
         TextColumn("{task.description}"),
@@ -94,40 +99,86 @@ def import_files(
         disable=not err_console.is_terminal,  # no bar noise in pipes and logs
     )
     with progress:  # stopped before any error is printed, so the error stays the only stderr line
-        task = progress.add_task("importing", total=len(paths))
-        for path in paths:
-            progress.update(task, description=f"importing {path.name}")
-            try:
-                candles = load_ohlcv(path, symbol=symbol, timeframe=tf)
-                results.append((path, candles.symbol, candles.timeframe, parquet_store.write(venue, candles)))
-            except (DataFileError, DataStoreError) as e:
-                error = str(e)
-            except OSError as e:
-                error = f"{path}: {e.strerror or e}"
-            if error is not None:
-                break
-            progress.advance(task)
+        loaded, error = _load_all(progress, paths, parquet_store, venue, symbol, tf, replace=replace)
+        results: list[tuple[Path, str, Timeframe, WriteResult]] = []
+        if error is None:
+            task = progress.add_task("importing", total=len(loaded))
+            for path, candles in loaded:
+                progress.update(task, description=f"importing {path.name}")
+                try:
+                    results.append(
+                        (path, candles.symbol, candles.timeframe, parquet_store.write(venue, candles, replace=replace))
+                    )
+                except DataStoreError as e:
+                    error = f"{path}: {e}"
+                except OSError as e:
+                    error = f"{path}: {e.strerror or e}"
+                if error is not None:
+                    break
+                progress.advance(task)
     if error is not None:
         fail(error)
-    Console().print(_import_table(results, parquet_store.root))
+    Console().print(_import_table(results, parquet_store.root, show_replaced=replace))
 
 
-def _import_table(results: list[tuple[Path, str, Timeframe, WriteResult]], root: Path) -> Table:
+def _load_all(
+    progress: Progress,
+    paths: list[Path],
+    parquet_store: ParquetStore,
+    venue: str,
+    symbol: str | None,
+    timeframe: Timeframe | None,
+    *,
+    replace: bool,
+) -> tuple[list[tuple[Path, OHLCV]], str | None]:
+    """Every file loaded and checked against the store and the files before it; the first error, if any."""
+    from thunes.adapters.datastore.loaders import load_ohlcv  # pyarrow, only for this command
+    from thunes.adapters.datastore.store import conflict_between
+
+    loaded: list[tuple[Path, OHLCV]] = []
+    task = progress.add_task("checking", total=len(paths))
+    hint = "nothing imported; pass --replace to overwrite them"
+    for path in paths:
+        progress.update(task, description=f"checking {path.name}")
+        try:
+            candles = load_ohlcv(path, symbol=symbol, timeframe=timeframe)
+            conflict = None if replace else parquet_store.check(venue, candles)
+            if conflict is not None:
+                return loaded, f"{path}: would change stored candles: {conflict.describe()}; {hint}"
+            for other_path, other in loaded if not replace else ():
+                if (other.symbol, other.timeframe) != (candles.symbol, candles.timeframe):
+                    continue
+                conflict = conflict_between(other, candles)
+                if conflict is not None:
+                    clash = conflict.describe(f"in {other_path.name}", "here")
+                    return loaded, f"{path}: disagrees with {other_path}: {clash}; {hint}"
+        except (DataFileError, DataStoreError) as e:
+            return loaded, str(e)
+        except OSError as e:
+            return loaded, f"{path}: {e.strerror or e}"
+        loaded.append((path, candles))
+        progress.advance(task)
+    return loaded, None
+
+
+def _import_table(results: list[tuple[Path, str, Timeframe, WriteResult]], root: Path, *, show_replaced: bool) -> Table:
     table = Table(title=f"imported into {root}")
-    for column in ("file", "symbol", "timeframe", "written", "new", "months"):
+    numbers = ("written", "new", "replaced") if show_replaced else ("written", "new")
+    for column in ("file", "symbol", "timeframe", *numbers, "months"):
         table.add_column(
             column,
-            justify="right" if column in ("written", "new") else "left",
+            justify="right" if column in numbers else "left",
             overflow="fold",
             no_wrap=column != "file",
         )
     for path, symbol, timeframe, result in results:
         months = f"{result.months[0]}..{result.months[-1]}" if result.months else "-"
-        table.add_row(path.name, symbol, timeframe.value, str(result.rows_written), str(result.rows_new), months)
+        counts = (result.rows_written, result.rows_new, result.rows_replaced)[: len(numbers)]
+        table.add_row(path.name, symbol, timeframe.value, *map(str, counts), months)
     if len(results) > 1:
-        written = sum(r.rows_written for *_, r in results)
-        new = sum(r.rows_new for *_, r in results)
-        table.add_row("total", "", "", str(written), str(new), "", style="bold")
+        totals = [sum(r.rows_written for *_, r in results), sum(r.rows_new for *_, r in results)]
+        totals.append(sum(r.rows_replaced for *_, r in results))
+        table.add_row("total", "", "", *map(str, totals[: len(numbers)]), "", style="bold")
     return table
 
 

@@ -16,7 +16,7 @@ import numpy.typing as npt
 from thunes.domain.identifiers import Symbol
 from thunes.domain.market import Bar, Timeframe
 
-__all__ = ["OHLCV", "OHLCVError", "iter_bars", "to_ticks"]
+__all__ = ["OHLCV", "OHLCVError", "candle_problem", "iter_bars", "to_ticks"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -96,6 +96,33 @@ class OHLCV:
 
 
 _CHUNK = 65_536  # bars converted at a time by iter_bars
+
+
+def candle_problem(
+    open_: FloatArray, high: FloatArray, low: FloatArray, close: FloatArray, volume: FloatArray
+) -> tuple[int, str] | None:
+    """The first row that no market can print, and why; ``None`` when every row is a possible candle.
+
+    A possible candle has positive prices, ``low <= open, close <= high`` and a volume ``>= 0`` (zero is a
+    quiet minute). Anything else (a zero price, a swapped high and low) makes every return computed on
+    it meaningless, so loaders refuse the file. Vectorised: a million rows take a few milliseconds, and
+    NaN fails every comparison, so it is refused too.
+    """
+    bad = ~(low > 0) | ~(high >= low) | ~(volume >= 0)
+    bad |= ~((open_ >= low) & (open_ <= high) & (close >= low) & (close <= high))
+    if not bool(bad.any()):
+        return None
+    i = int(np.argmax(bad))
+    o, h, lo, c, v = (float(a[i]) for a in (open_, high, low, close, volume))
+    for name, price in (("open", o), ("high", h), ("low", lo), ("close", c)):
+        if not price > 0:
+            return i, f"{name} price {price!r} is not positive"
+    if not h >= lo:
+        return i, f"high {h!r} is below low {lo!r}"
+    for name, price in (("open", o), ("close", c)):
+        if not lo <= price <= h:
+            return i, f"{name} {price!r} is outside [low {lo!r}, high {h!r}]"
+    return i, f"volume {v!r} is negative"
 
 
 def to_ticks(prices: FloatArray, tick_size: Decimal) -> IntArray:

@@ -6,10 +6,7 @@ file, so the CLI can print it and a user can fix the file without reading a trac
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,41 +15,38 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pa_csv
-import pyarrow.feather as pa_feather
-import pyarrow.parquet as pa_parquet
 
 from thunes.adapters.datastore.errors import DataFileError
+from thunes.adapters.datastore.readers import NUMBER, VALUE_COLUMNS, read_batches
 from thunes.domain.market import Timeframe
-from thunes.features.ohlcv import OHLCV, OHLCVError
+from thunes.features.ohlcv import OHLCV, OHLCVError, candle_problem
 
 __all__ = ["DataFileError", "format_ns", "infer_symbol_timeframe", "load_ohlcv", "normalise_symbol"]
 
 #: Accepted names of the candle open-time column, in order of preference.
 TIME_COLUMNS = ("open_time_ns", "open_time", "date", "timestamp", "time", "datetime")
-VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
-#: data.binance.vision spot/futures kline CSV layout (headerless for spot).
-_KLINE_TAIL = ("close_time", "quote_volume", "count", "taker_buy_base", "taker_buy_quote", "ignore")
-BINANCE_KLINE_COLUMNS = ("open_time", *VALUE_COLUMNS, *_KLINE_TAIL)
+#: A file is refused above these: its arrays (48 bytes a candle) must fit in memory beside a backtest.
+MAX_ROWS = 10_000_000  # 19 years of 1m candles
+MAX_BYTES = 2**30  # 1 GiB: 4.6 years of 1m data.binance.vision CSV rows (~130 bytes each)
 
 _NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)-(?P<timeframe>\d+[a-zA-Z])(?:-.*)?$")
-_NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?\s*$")
-_SUFFIXES = {".feather": "feather", ".arrow": "feather", ".ipc": "feather", ".parquet": "parquet", ".pq": "parquet"}
-_SUFFIXES |= {".csv": "csv", ".txt": "csv", ".zip": "zip"}
+_NUMBER = NUMBER
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
 class _Source:
-    """A file read into an Arrow table; ``first_line`` maps data rows to CSV line numbers (None: not text)."""
+    """A block of a file's rows; ``first_line`` maps data rows to CSV line numbers (None: not text)."""
 
     path: Path
     table: pa.Table
     first_line: int | None = None
+    offset: int = 0  # rows of the file before this block
 
     def row(self, index: int) -> str:
-        """Human row label for 0-based data row ``index``."""
+        """Human row label for 0-based row ``index`` of this block."""
+        index += self.offset
         if self.first_line is None:
             return f"row {index + 1}"
         return f"row {index + 1} (line {index + self.first_line})"
@@ -97,11 +91,22 @@ def infer_symbol_timeframe(path: Path) -> tuple[str | None, Timeframe | None]:
     return symbol, timeframe
 
 
-def load_ohlcv(path: Path, *, symbol: str | None = None, timeframe: Timeframe | None = None) -> OHLCV:
-    """Load one candle file, sorted by open time, exact duplicate rows dropped.
+def load_ohlcv(
+    path: Path,
+    *,
+    symbol: str | None = None,
+    timeframe: Timeframe | None = None,
+    max_rows: int = MAX_ROWS,
+    max_bytes: int = MAX_BYTES,
+) -> OHLCV:
+    """Load one candle file, checked row by row as it streams in.
 
+    Refused (one :class:`DataFileError` line naming the file and row): a candle no market can print
+    (see :func:`candle_problem`), open times not strictly increasing (unsorted or duplicated), off the
+    ``timeframe`` grid, or never one ``timeframe`` apart (a 1h file read as 5m), and a file above
+    ``max_bytes`` or ``max_rows``. Memory stays bounded by the candles read so far plus one block.
     The format comes from the extension, or the content when the extension is unknown. ``symbol``
-    and ``timeframe`` default to what the file name says. Raises :class:`DataFileError`.
+    and ``timeframe`` default to what the file name says.
     """
     path = Path(path)
     if not path.exists():
@@ -109,8 +114,18 @@ def load_ohlcv(path: Path, *, symbol: str | None = None, timeframe: Timeframe | 
     if not path.is_file():
         raise DataFileError(path, "not a regular file")
     symbol, timeframe = _resolve_names(path, symbol, timeframe)
-    source = _read(path)
-    return _to_ohlcv(source, symbol, timeframe)
+    found: list[tuple[str, dict[str, str]]] = []
+
+    def select(names: list[str]) -> list[str]:
+        found.append(_find_columns(path, names))
+        return [found[0][0], *found[0][1].values()]
+
+    batches = read_batches(path, select, max_bytes)
+    candles = _Candles(path, timeframe, max_rows)
+    for table in batches.tables:
+        time_name, value_names = found[0]
+        candles.add(_Source(path, table, batches.first_line, candles.rows), time_name, value_names)
+    return candles.finish(symbol)
 
 
 def _maybe_symbol(text: str) -> str | None:
@@ -145,108 +160,20 @@ def _resolve_names(path: Path, symbol: str | None, timeframe: Timeframe | None) 
     return symbol, timeframe
 
 
-def _detect(path: Path, head: bytes) -> str:
-    """Format name from the extension, else from the first bytes."""
-    kind = _SUFFIXES.get(path.suffix.lower())
-    if kind is not None:
-        return kind
-    if head.startswith(b"PAR1"):
-        return "parquet"
-    if head.startswith((b"ARROW1", b"FEA1")):
-        return "feather"
-    if head.startswith(b"PK\x03\x04"):
-        return "zip"
-    first_line = head.split(b"\n", 1)[0]
-    if b"\x00" not in head and first_line.count(b",") >= len(VALUE_COLUMNS):
-        return "csv"
-    raise DataFileError(
-        path, f"unknown format (extension {path.suffix!r}); expected .feather, .arrow, .parquet, .csv or .zip"
-    )
-
-
-def _read(path: Path) -> _Source:
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(4096)
-    except OSError as e:
-        raise DataFileError(path, f"cannot read file: {e.strerror or e}") from e
-    if not head:
-        raise DataFileError(path, "file is empty")
-    kind = _detect(path, head)
-    try:
-        if kind == "feather":
-            return _Source(path, pa_feather.read_table(path))
-        if kind == "parquet":
-            return _Source(path, pa_parquet.ParquetFile(path).read())
-        if kind == "zip":
-            return _read_csv(path, _unzip_single(path))
-        return _read_csv(path, path.read_bytes())
-    except (pa.ArrowException, OSError, zipfile.BadZipFile) as e:
-        label = {"feather": "Feather/Arrow", "parquet": "Parquet", "zip": "zip"}.get(kind, "CSV")
-        raise DataFileError(path, f"not a valid {label} file ({e})") from e
-
-
-def _unzip_single(path: Path) -> bytes:
-    """data.binance.vision ships one CSV per zip."""
-    with zipfile.ZipFile(path) as archive:
-        names = [n for n in archive.namelist() if not n.endswith("/")]
-        if len(names) != 1:
-            raise DataFileError(path, f"zip holds {len(names)} files; expected exactly one CSV")
-        return archive.read(names[0])
-
-
-def _read_csv(path: Path, data: bytes) -> _Source:
-    """Read every column as text so that bad values are reported by row, not by Arrow block."""
-    try:
-        text_head = data[:65536].decode("utf-8")
-    except UnicodeDecodeError as e:
-        if b"\x00" in data[:65536] or e.start < len(data[:65536]) - 4:
-            raise DataFileError(path, "not a text CSV file (binary content)") from e
-        text_head = data[: e.start].decode("utf-8")
-    if "\x00" in text_head:
-        raise DataFileError(path, "not a text CSV file (binary content)")
-    first = next((row for row in csv.reader(io.StringIO(text_head.lstrip("\ufeff"))) if row), None)
-    if first is None:
-        raise DataFileError(path, "CSV has no rows")
-    if _NUMBER.match(first[0]):
-        if len(first) != len(BINANCE_KLINE_COLUMNS):
-            raise DataFileError(
-                path,
-                f"headerless CSV with {len(first)} columns; expected a header row "
-                f"(date, open, high, low, close, volume) or the 12-column data.binance.vision kline layout",
-            )
-        names = list(BINANCE_KLINE_COLUMNS)
-        read = pa_csv.ReadOptions(column_names=names)
-        first_line = 1
-    else:
-        names = first  # as Arrow will see them (stripped after reading)
-        read = pa_csv.ReadOptions()
-        first_line = 2
-    convert = pa_csv.ConvertOptions(
-        column_types=dict.fromkeys(names, pa.string()), null_values=[""], strings_can_be_null=True
-    )
-    try:
-        table = pa_csv.read_csv(io.BytesIO(data), read_options=read, convert_options=convert)
-    except pa.ArrowInvalid as e:
-        raise DataFileError(path, f"malformed CSV: {e}".replace("CSV parse error: ", "")) from e
-    return _Source(path, table.rename_columns([n.strip() for n in table.column_names]), first_line)
-
-
-def _find_columns(source: _Source) -> tuple[str, dict[str, str]]:
+def _find_columns(path: Path, names: list[str]) -> tuple[str, dict[str, str]]:
     """The actual names of the time column and the five value columns (matched case-insensitively)."""
     by_lower: dict[str, str] = {}
-    for name in source.table.column_names:
+    for name in names:
         by_lower.setdefault(name.strip().lower(), name)
     time_name = next((by_lower[c] for c in TIME_COLUMNS if c in by_lower), None)
-    found = ", ".join(source.table.column_names) or "none"
+    found = ", ".join(names) or "none"
     if time_name is None:
-        raise DataFileError(
-            source.path, f"missing time column (one of date, timestamp, open_time, time); found columns: {found}"
-        )
+        expected = "one of date, timestamp, open_time, time"
+        raise DataFileError(path, f"missing time column ({expected}); found columns: {found}")
     values: dict[str, str] = {}
     for column in VALUE_COLUMNS:
         if column not in by_lower:
-            raise DataFileError(source.path, f"missing column {column!r}; found columns: {found}")
+            raise DataFileError(path, f"missing column {column!r}; found columns: {found}")
         values[column] = by_lower[column]
     return time_name, values
 
@@ -343,35 +270,89 @@ def _text_time_ns(source: _Source, name: str, array: pa.ChunkedArray) -> IntArra
     return result
 
 
-def _to_ohlcv(source: _Source, symbol: str, timeframe: Timeframe) -> OHLCV:
-    time_name, value_names = _find_columns(source)
-    if source.table.num_rows == 0:
-        raise DataFileError(source.path, "no candles in file")
-    times = _time_column_ns(source, time_name)
-    values = np.vstack([_float_column(source, value_names[c]) for c in VALUE_COLUMNS])
-    order = np.argsort(times, kind="stable")
-    times, values = times[order], values[:, order]
-    same_time = times[1:] == times[:-1]
-    if same_time.any():
-        conflict = np.flatnonzero(same_time & np.any(values[:, 1:] != values[:, :-1], axis=0))
-        if len(conflict):
-            i = int(conflict[0])
+def _span(ns: int) -> str:
+    """A time step as a timeframe name when it is one (``1h``), else in hours or minutes."""
+    for timeframe in Timeframe:
+        if timeframe.nanoseconds == ns:
+            return timeframe.value
+    minutes = ns / 60e9
+    return f"{minutes / 60:g}h" if minutes >= 60 else f"{minutes:g}m"
+
+
+class _Candles:
+    """The checked columns of a file so far: each block is validated as it arrives, then kept."""
+
+    def __init__(self, path: Path, timeframe: Timeframe, max_rows: int) -> None:
+        self.path, self.timeframe, self.max_rows = path, timeframe, max_rows
+        self.rows = 0
+        self._times: list[IntArray] = []
+        self._values: list[FloatArray] = []
+        self._last: tuple[int, str] | None = None  # open time and row label of the previous row
+        self._closest: tuple[int, str] | None = None  # smallest step between rows, and where
+
+    def add(self, source: _Source, time_name: str, value_names: dict[str, str]) -> None:
+        n = source.table.num_rows
+        if n == 0:
+            return
+        if self.rows + n > self.max_rows:
+            limit = f"more than {self.max_rows:,} candles"
+            raise DataFileError(self.path, f"{limit}; split the file (by month or year) and import the parts")
+        values = np.vstack([_float_column(source, value_names[c]) for c in VALUE_COLUMNS])
+        problem = candle_problem(*values)
+        if problem is not None:
+            raise DataFileError(self.path, f"impossible candle at {source.row(problem[0])}: {problem[1]}")
+        times = _time_column_ns(source, time_name)
+        self._check_times(source, times)
+        self._times.append(times)
+        self._values.append(values)
+        self.rows += n
+
+    def _check_times(self, source: _Source, times: IntArray) -> None:
+        """Strictly increasing (continuing the previous block), on the grid; track the closest step."""
+        steps = np.diff(times)
+        if self._last is not None:
+            steps = np.concatenate([[times[0] - self._last[0]], steps])
+        back = np.flatnonzero(steps <= 0)
+        if len(back):
+            i = int(back[0]) + (0 if self._last is not None else 1)  # row of times that breaks the order
+            before = self._last[1] if i == 0 and self._last is not None else source.row(i - 1)
+            what = "duplicates the open time of" if steps[back[0]] == 0 else "goes back in time from"
             raise DataFileError(
-                source.path,
-                f"conflicting duplicate rows for open time {format_ns(int(times[i]))} "
-                f"({source.row(int(order[i]))} and {source.row(int(order[i + 1]))})",
+                self.path,
+                f"open time {format_ns(int(times[i]))} at {source.row(i)} {what} {before}; "
+                f"candles must be sorted by open time, one row per candle",
             )
-        keep = np.concatenate([[True], ~same_time])
-        times, values, order = times[keep], values[:, keep], order[keep]
-    off_grid = np.flatnonzero(times % timeframe.nanoseconds != 0)
-    if len(off_grid):
-        i = int(off_grid[0])
-        raise DataFileError(
-            source.path,
-            f"open time {format_ns(int(times[i]))} at {source.row(int(order[i]))} is not on the "
-            f"{timeframe.value} grid; is the timeframe right?",
-        )
-    try:
-        return OHLCV.from_arrays(symbol, timeframe, times, *values)
-    except OHLCVError as e:
-        raise DataFileError(source.path, str(e)) from e
+        off_grid = np.flatnonzero(times % self.timeframe.nanoseconds != 0)
+        if len(off_grid):
+            i = int(off_grid[0])
+            raise DataFileError(
+                self.path,
+                f"open time {format_ns(int(times[i]))} at {source.row(i)} is not on the "
+                f"{self.timeframe.value} grid; is the timeframe right?",
+            )
+        if len(steps):
+            j = int(np.argmin(steps))
+            if self._closest is None or steps[j] < self._closest[0]:
+                i = j + (0 if self._last is not None else 1)
+                self._closest = (int(steps[j]), source.row(i))
+        self._last = (int(times[-1]), source.row(len(times) - 1))
+
+    def finish(self, symbol: str) -> OHLCV:
+        """The candles, once the whole file is read: refuses an empty file and a timeframe mismatch."""
+        if self.rows == 0:
+            raise DataFileError(self.path, "no candles in file")
+        step = self.timeframe.nanoseconds
+        if self._closest is not None and self._closest[0] != step:
+            spacing, where = _span(self._closest[0]), self._closest[1]
+            raise DataFileError(
+                self.path,
+                f"candles are at least {spacing} apart (closest at {where}) but the timeframe is "
+                f"{self.timeframe.value}: this looks like a {spacing} file; pass the right timeframe",
+            )
+        times = np.concatenate(self._times)
+        values = np.concatenate(self._values, axis=1)
+        self._times, self._values = [], []
+        try:
+            return OHLCV.from_arrays(symbol, self.timeframe, times, *values)
+        except OHLCVError as e:
+            raise DataFileError(self.path, str(e)) from e

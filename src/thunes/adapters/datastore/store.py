@@ -24,9 +24,21 @@ from thunes.adapters.datastore.errors import DataStoreError, SeriesNotFoundError
 from thunes.adapters.datastore.loaders import format_ns, normalise_symbol
 from thunes.adapters.storage.durable import fsync_dir
 from thunes.domain.market import Timeframe
-from thunes.features.ohlcv import OHLCV
+from thunes.features.ohlcv import OHLCV, candle_problem
 
-__all__ = ["DataStoreError", "Gap", "ParquetStore", "SeriesNotFoundError", "StoreEntry", "WriteResult", "find_gaps"]
+__all__ = [
+    "Conflict",
+    "DataConflictError",
+    "DataStoreError",
+    "Gap",
+    "ParquetStore",
+    "SeriesNotFoundError",
+    "StoreEntry",
+    "WriteResult",
+    "conflict_between",
+    "find_conflict",
+    "find_gaps",
+]
 
 _VALUE_COLUMNS = ("open", "high", "low", "close", "volume")
 SCHEMA = pa.schema([("open_time_ns", pa.int64())] + [(c, pa.float64()) for c in _VALUE_COLUMNS])
@@ -43,11 +55,35 @@ IntArray = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    """``rows_written``: incoming candles; ``rows_new``: those whose open time was not stored yet."""
+    """``rows_written``: incoming candles; ``rows_new``: those whose open time was not stored yet;
+    ``rows_replaced``: stored candles overwritten with other values (only with ``replace=True``)."""
 
     rows_written: int
     rows_new: int
     months: tuple[str, ...]
+    rows_replaced: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """Candles present on both sides with other values: the first one, its differing fields, how many."""
+
+    open_time_ns: int
+    fields: tuple[tuple[str, float, float], ...]  # (column, stored/first value, incoming value)
+    count: int
+
+    def describe(self, first: str = "stored", second: str = "in the file") -> str:
+        diffs = ", ".join(f"{name} {a!r} {first} vs {b!r} {second}" for name, a, b in self.fields)
+        plural = "candle differs" if self.count == 1 else "candles differ"
+        return f"{self.count} {plural}, first at open time {format_ns(self.open_time_ns)} ({diffs})"
+
+
+class DataConflictError(DataStoreError):
+    """A write would change stored candles and ``replace`` was not asked for; nothing was written."""
+
+    def __init__(self, conflict: Conflict) -> None:
+        self.conflict = conflict
+        super().__init__(f"{conflict.describe()}; nothing written (replace them explicitly to overwrite)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,29 +127,54 @@ class ParquetStore:
             raise DataStoreError(str(e)) from e
         return self._root / f"venue={venue}" / f"symbol={symbol}" / f"timeframe={Timeframe(timeframe).value}"
 
-    def write(self, venue: str, ohlcv: OHLCV) -> WriteResult:
-        """Merge ``ohlcv`` into the store: per month, incoming candles replace stored ones at the same open time.
+    def write(self, venue: str, ohlcv: OHLCV, *, replace: bool = False) -> WriteResult:
+        """Merge ``ohlcv`` into the store, month by month.
 
-        Idempotent: writing the same candles again rewrites nothing and reports ``rows_new == 0``.
+        Candles at new open times are added; identical ones are a no-op (writing the same candles again
+        rewrites nothing, ``rows_new == 0``). Stored candles with other values are history being
+        rewritten: refused with :class:`DataConflictError` before any file changes, unless ``replace``.
         """
         series = self.series_dir(venue, ohlcv.symbol, ohlcv.timeframe)
         times = ohlcv.open_time_ns
         if len(times) == 0:
             return WriteResult(0, 0, ())
-        off_grid = np.flatnonzero(times % ohlcv.timeframe.nanoseconds != 0)
-        if len(off_grid):
-            first = format_ns(int(times[off_grid[0]]))
-            raise DataStoreError(f"open time {first} is not on the {ohlcv.timeframe.value} grid; refusing to store it")
+        _check_candles(ohlcv, "refusing to store it")
+        plan = self._plan(series, ohlcv)
+        conflicts = [c for *_, c in plan if c is not None]
+        replaced = sum(c.count for c in conflicts)
+        if conflicts and not replace:
+            raise DataConflictError(Conflict(conflicts[0].open_time_ns, conflicts[0].fields, replaced))
+        rows_new = 0
+        for path, incoming, old, conflict in plan:
+            rows_new += self._merge_month(path, incoming, old, changed=conflict is not None)
+        return WriteResult(
+            len(times), rows_new, tuple(p.parent.name.removeprefix("month=") for p, *_ in plan), replaced
+        )
+
+    def check(self, venue: str, ohlcv: OHLCV) -> Conflict | None:
+        """What :meth:`write` would refuse without ``replace`` (all months counted), without writing."""
+        if len(ohlcv) == 0:
+            return None
+        series = self.series_dir(venue, ohlcv.symbol, ohlcv.timeframe)
+        conflicts = [c for *_, c in self._plan(series, ohlcv) if c is not None]
+        if not conflicts:
+            return None
+        return Conflict(conflicts[0].open_time_ns, conflicts[0].fields, sum(c.count for c in conflicts))
+
+    def _plan(self, series: Path, ohlcv: OHLCV) -> builtins.list[_MonthPlan]:
+        """Per month: its file, the incoming slice, the stored columns (None: new file), and any conflict."""
+        times = ohlcv.open_time_ns
         month_index = times.astype("datetime64[ns]").astype("datetime64[M]")
         starts = np.flatnonzero(np.concatenate([[True], month_index[1:] != month_index[:-1]]))
         stops = np.append(starts[1:], len(times))
-        months: list[str] = []
-        rows_new = 0
+        plan: builtins.list[_MonthPlan] = []
         for start, stop in zip(starts, stops, strict=True):
-            month = str(month_index[start])
-            months.append(month)
-            rows_new += self._merge_month(series / f"month={month}" / _FILE, ohlcv.slice(int(start), int(stop)))
-        return WriteResult(len(times), rows_new, tuple(months))
+            path = series / f"month={month_index[start]}" / _FILE
+            incoming = ohlcv.slice(int(start), int(stop))
+            old = _read_month(path) if path.exists() else None
+            conflict = None if old is None else find_conflict(*old, incoming.open_time_ns, _values(incoming))
+            plan.append((path, incoming, old, conflict))
+        return plan
 
     def read(
         self,
@@ -130,7 +191,9 @@ class ParquetStore:
             "end": _INT64_MAX if end_ns is None else int(end_ns),
         }
         data = self._query(_READ_SQL, files, bounds)
-        return OHLCV.from_arrays(normalise_symbol(symbol), Timeframe(timeframe), *(data[name] for name in SCHEMA.names))
+        ohlcv = OHLCV.from_arrays(normalise_symbol(symbol), Timeframe(timeframe), *(data[n] for n in SCHEMA.names))
+        _check_candles(ohlcv, f"in store {self._root}; re-import the month with replace")
+        return ohlcv
 
     def list(self) -> builtins.list[StoreEntry]:
         """Every stored series with its row count and first/last open time, sorted by name."""
@@ -204,26 +267,69 @@ class ParquetStore:
             raise DataStoreError(f"cannot query store {self._root}: {str(e).splitlines()[0]}") from e
         return result
 
-    def _merge_month(self, path: Path, incoming: OHLCV) -> int:
+    def _merge_month(self, path: Path, incoming: OHLCV, old: _Columns | None, *, changed: bool) -> int:
         """Merge one month into ``path``; returns how many open times were new. Skips no-op rewrites."""
-        new_times = incoming.open_time_ns
-        new_values = np.vstack([getattr(incoming, c) for c in _VALUE_COLUMNS])
-        if not path.exists():
+        new_times, new_values = incoming.open_time_ns, _values(incoming)
+        if old is None:
             _write_atomic(path, new_times, new_values)
             return len(new_times)
-        old_times, old_values = _read_month(path)
-        known = np.isin(new_times, old_times)
-        rows_new = int(len(new_times) - known.sum())
-        if rows_new == 0:
-            at = np.searchsorted(old_times, new_times)
-            if np.array_equal(old_values[:, at], new_values):
-                return 0
+        old_times, old_values = old
         keep = ~np.isin(old_times, new_times)
+        rows_new = int(len(new_times) - (len(old_times) - keep.sum()))
+        if rows_new == 0 and not changed:
+            return 0
         times = np.concatenate([old_times[keep], new_times])
         values = np.concatenate([old_values[:, keep], new_values], axis=1)
         order = np.argsort(times, kind="stable")
         _write_atomic(path, times[order], values[:, order])
         return rows_new
+
+
+_Columns = tuple[IntArray, npt.NDArray[np.float64]]
+_MonthPlan = tuple[Path, OHLCV, _Columns | None, Conflict | None]
+
+
+def _values(ohlcv: OHLCV) -> npt.NDArray[np.float64]:
+    return np.vstack([getattr(ohlcv, c) for c in _VALUE_COLUMNS])
+
+
+def _check_candles(ohlcv: OHLCV, context: str) -> None:
+    """Grid and candle invariants: a store never holds what a loader would refuse."""
+    times = ohlcv.open_time_ns
+    off_grid = np.flatnonzero(times % ohlcv.timeframe.nanoseconds != 0)
+    if len(off_grid):
+        first = format_ns(int(times[off_grid[0]]))
+        raise DataStoreError(f"open time {first} is not on the {ohlcv.timeframe.value} grid; {context}")
+    problem = candle_problem(ohlcv.open, ohlcv.high, ohlcv.low, ohlcv.close, ohlcv.volume)
+    if problem is not None:
+        series = f"{ohlcv.symbol}/{ohlcv.timeframe.value}"
+        when = format_ns(int(times[problem[0]]))
+        raise DataStoreError(f"impossible {series} candle at open time {when}: {problem[1]}; {context}")
+
+
+def conflict_between(first: OHLCV, second: OHLCV) -> Conflict | None:
+    """:func:`find_conflict` of two candle series (of the same symbol and timeframe)."""
+    return find_conflict(first.open_time_ns, _values(first), second.open_time_ns, _values(second))
+
+
+def find_conflict(
+    old_times: IntArray, old_values: npt.NDArray[np.float64], new_times: IntArray, new_values: npt.NDArray[np.float64]
+) -> Conflict | None:
+    """Open times on both sides (sorted, unique) whose five values differ; None when all agree."""
+    _, old_at, new_at = np.intersect1d(old_times, new_times, assume_unique=True, return_indices=True)
+    if len(old_at) == 0:
+        return None
+    differ = np.any(old_values[:, old_at] != new_values[:, new_at], axis=0)
+    if not differ.any():
+        return None
+    first = int(np.argmax(differ))
+    i, j = int(old_at[first]), int(new_at[first])
+    fields = tuple(
+        (name, float(old_values[k, i]), float(new_values[k, j]))
+        for k, name in enumerate(_VALUE_COLUMNS)
+        if old_values[k, i] != new_values[k, j]
+    )
+    return Conflict(int(old_times[i]), fields, int(differ.sum()))
 
 
 def find_gaps(times: IntArray, timeframe: Timeframe) -> list[Gap]:

@@ -108,12 +108,32 @@ def test_load_when_binance_vision_zip_then_reads_the_csv_inside(adabtc_csv: Path
     assert np.array_equal(candles.close, load_ohlcv(adabtc_csv).close)
 
 
-def test_load_when_csv_with_header_unsorted_and_exact_duplicate_then_sorted_and_deduplicated(tmp_path: Path) -> None:
-    # Arrange
+@pytest.mark.parametrize(
+    ("order", "fragments"),
+    [
+        ((3, 0, 4, 1, 2), ("row 2 (line 3)", "goes back in time from row 1 (line 2)", "sorted")),
+        ((0, 1, 1, 2), ("row 3 (line 4)", "duplicates the open time of row 2 (line 3)")),
+    ],
+    ids=["unsorted", "exact-duplicate"],
+)
+def test_load_when_csv_unsorted_or_duplicated_then_refused_naming_the_row(
+    tmp_path: Path, order: tuple[int, ...], fragments: tuple[str, ...]
+) -> None:
+    # Arrange: a file out of order is two files pasted together or a corrupt copy; sorting it would hide that
     rows = _ohlcv_rows(5)
-    path = _write(
-        tmp_path / "ETH_USDT-1h.csv", HEADER + "\n".join([rows[3], rows[0], rows[4], rows[1], rows[2], rows[0]])
-    )
+    path = _write(tmp_path / "ETH_USDT-1h.csv", HEADER + "\n".join(rows[i] for i in order))
+
+    # Act
+    with pytest.raises(DataFileError) as excinfo:
+        load_ohlcv(path)
+
+    # Assert
+    _assert_one_line_error(excinfo, path, *fragments)
+
+
+def test_load_when_csv_with_header_then_rows_in_order(tmp_path: Path) -> None:
+    # Arrange
+    path = _write(tmp_path / "ETH_USDT-1h.csv", HEADER + "\n".join(_ohlcv_rows(5)))
 
     # Act
     candles = load_ohlcv(path)
@@ -156,8 +176,8 @@ def test_load_when_parquet_with_freqtrade_columns_then_loads(tmp_path: Path) -> 
     # Arrange
     table = pa.table(
         {
-            "date": pa.array([T0 + H, T0], pa.timestamp("ns", tz="UTC")),
-            **{c: pa.array([2.0, 1.0]) for c in ("open", "high", "low", "close", "volume")},
+            "date": pa.array([T0, T0 + H], pa.timestamp("ns", tz="UTC")),
+            **{c: pa.array([1.0, 2.0]) for c in ("open", "high", "low", "close", "volume")},
         }
     )
     path = tmp_path / "SOL_USDT-1h.parquet"
@@ -251,7 +271,10 @@ def test_load_when_garbage_bytes_then_one_line_error(tmp_path: Path, name: str, 
         ("timestamp,open,high,low,close\n2024-01-01T00:00:00Z,1,2,0.5,1.5\n", ("missing column 'volume'",)),
         ("open,high,low,close,volume\n1,2,0.5,1.5,3\n", ("missing time column",)),
         (HEADER + "\n".join([*_ohlcv_rows(2), "2024-01-01T02:00:00Z,1,2,0.5,abc,3"]), ("row 3", "'abc'", "'close'")),
-        (HEADER + "\n".join([*_ohlcv_rows(2), "2024-01-01T01:00:00Z,1,2,0.5,9,3"]), ("conflicting duplicate", "row 2")),
+        (
+            HEADER + "\n".join([*_ohlcv_rows(2), "2024-01-01T01:00:00Z,1,2,0.5,1.5,3"]),
+            ("duplicates the open time", "row 3"),
+        ),
         (HEADER + "2024-01-01T00:00:00Z,1,2,0.5,nan,3\n", ("NaN", "'close'")),
         (HEADER + "2024-01-01T00:00:00Z,1,2,0.5,,3\n", ("missing value", "'close'", "row 1")),
         (HEADER + "yesterday,1,2,0.5,1.5,3\n", ("row 1", "bad time 'yesterday'")),

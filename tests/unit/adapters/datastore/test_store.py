@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from thunes.adapters.datastore.loaders import load_ohlcv
-from thunes.adapters.datastore.store import DataStoreError, Gap, ParquetStore
+from thunes.adapters.datastore.store import DataConflictError, DataStoreError, Gap, ParquetStore
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
@@ -79,21 +79,79 @@ def test_write_when_same_candles_twice_then_nothing_changes_on_disk(store: Parqu
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in store.root.rglob("*.parquet")} == before
 
 
-def test_write_when_open_time_already_stored_then_incoming_values_win(store: ParquetStore, candles: OHLCV) -> None:
+def test_write_when_stored_candles_differ_then_refused_and_nothing_changes(store: ParquetStore, candles: OHLCV) -> None:
+    # Arrange: a revision spanning January and February, plus new candles after the stored ones
+    store.write("binance", candles.slice(0, 1_400))
+    before = {p: p.read_bytes() for p in store.root.rglob("*.parquet")}
+    revised = candles.slice(700, 1_500)
+    revised = dataclasses.replace(revised, volume=np.concatenate([revised.volume[:600] * 2, revised.volume[600:]]))
+
+    # Act
+    with pytest.raises(DataConflictError) as excinfo:
+        store.write("binance", revised)
+
+    # Assert: the first differing open time, the differing field, the count; no file touched
+    message = str(excinfo.value)
+    assert excinfo.value.conflict.count == 600
+    assert excinfo.value.conflict.open_time_ns == int(candles.open_time_ns[700])
+    assert "2024-01-30T04:00:00Z" in message
+    assert "volume" in message and "close" not in message
+    assert store.check("binance", revised) == excinfo.value.conflict
+    assert {p: p.read_bytes() for p in store.root.rglob("*.parquet")} == before
+
+
+def test_write_when_replace_then_incoming_values_win_and_count_reported(store: ParquetStore, candles: OHLCV) -> None:
     # Arrange
     store.write("binance", candles)
     original = candles.slice(100, 110)
     revised = dataclasses.replace(original, volume=original.volume * 2)
 
     # Act
-    result = store.write("binance", revised)
+    result = store.write("binance", revised, replace=True)
 
     # Assert
     stored = store.read("binance", "BTCUSDT", Timeframe.H1)
-    assert result.rows_new == 0
+    assert (result.rows_new, result.rows_replaced) == (0, 10)
     assert np.array_equal(stored.volume[100:110], candles.volume[100:110] * 2)
     assert np.array_equal(stored.volume[:100], candles.volume[:100])
     assert len(stored) == len(candles)
+    assert store.check("binance", revised) is None
+
+
+def test_write_when_overlap_identical_then_no_op_even_with_replace(store: ParquetStore, candles: OHLCV) -> None:
+    # Arrange
+    store.write("binance", candles)
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in store.root.rglob("*.parquet")}
+
+    # Act
+    result = store.write("binance", candles.slice(200, 900), replace=True)
+
+    # Assert
+    assert (result.rows_new, result.rows_replaced) == (0, 0)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in store.root.rglob("*.parquet")} == before
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "fragment"),
+    [("low", 0.0, "low price 0.0 is not positive"), ("high", 1.0, "below low"), ("volume", -1.0, "negative")],
+)
+def test_write_or_read_when_impossible_candle_then_refused(
+    store: ParquetStore, candles: OHLCV, column: str, value: float, fragment: str
+) -> None:
+    # Arrange
+    bad = dataclasses.replace(candles, **{column: getattr(candles, column).copy()})
+    getattr(bad, column)[5] = value
+    store.write("binance", candles.slice(0, 10))
+    partition = next(store.root.rglob("data.parquet"))
+    table = pa_parquet.read_table(partition)
+    index = table.schema.get_field_index(column)
+    pa_parquet.write_table(table.set_column(index, column, pa.array(getattr(bad, column)[:10])), partition)
+
+    # Act / Assert: a store never hands out what a loader would refuse, whoever wrote the file
+    with pytest.raises(DataStoreError, match=fragment):
+        store.write("binance", bad)
+    with pytest.raises(DataStoreError, match=fragment):
+        store.read("binance", "BTCUSDT", Timeframe.H1)
 
 
 def test_write_then_layout_is_one_zstd_file_per_month(store: ParquetStore, candles: OHLCV) -> None:
