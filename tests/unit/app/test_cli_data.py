@@ -239,3 +239,83 @@ def test_cli_process_when_file_malformed_then_no_traceback_on_real_stderr(tmp_pa
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"error: {bad}: not a valid Parquet file")
     assert "Traceback" not in done.stderr
+
+
+def _revised_file(folder: Path, rows: slice, scale: float, name: str = "SYN_USDT-1h-revised.parquet") -> Path:
+    """Candles ``rows`` of :func:`_synthetic_file`, with volumes scaled by ``scale`` (1.0: identical)."""
+    candles = generate_ohlcv("SYNUSDT", Timeframe.H1, 300, seed=11)
+    columns = {c: getattr(candles, c)[rows] for c in ("open_time_ns", "open", "high", "low", "close", "volume")}
+    columns["volume"] = columns["volume"] * scale
+    path = folder / name
+    pa_parquet.write_table(pa.table(columns), path)
+    return path
+
+
+def _store_bytes(store: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(store)): p.read_bytes() for p in store.rglob("*") if p.is_file()}
+
+
+def test_import_when_overlap_identical_then_idempotent_no_op(tmp_path: Path) -> None:
+    # Arrange
+    store = tmp_path / "store"
+    runner.invoke(data_app, ["import", str(_synthetic_file(tmp_path)), "--store", str(store)])
+    before = _store_bytes(store)
+
+    # Act
+    result = runner.invoke(
+        data_app, ["import", str(_revised_file(tmp_path, slice(100, 200), 1.0)), "--store", str(store)]
+    )
+
+    # Assert
+    assert result.exit_code == 0, result.stderr
+    assert _store_bytes(store) == before
+
+
+def test_import_when_overlap_differs_then_refused_naming_time_and_field_nothing_written(tmp_path: Path) -> None:
+    # Arrange: the revision also brings 50 new candles, which must not be written either
+    store = tmp_path / "store"
+    runner.invoke(
+        data_app, ["import", str(_synthetic_file(tmp_path, holes=tuple(range(250, 300)))), "--store", str(store)]
+    )
+    before = _store_bytes(store)
+    revised = _revised_file(tmp_path, slice(100, 300), 2.0)
+
+    # Act
+    result = runner.invoke(data_app, ["import", str(revised), "--store", str(store)])
+
+    # Assert
+    _assert_one_line_error(result, str(revised), "150 candles differ", "2024-01-05T04:00:00Z", "volume", "--replace")
+    assert _store_bytes(store) == before
+
+
+def test_import_when_replace_then_overwrites_and_reports_replaced_count(tmp_path: Path) -> None:
+    # Arrange
+    store = tmp_path / "store"
+    runner.invoke(data_app, ["import", str(_synthetic_file(tmp_path)), "--store", str(store)])
+    revised = _revised_file(tmp_path, slice(100, 110), 2.0)
+
+    # Act
+    result = runner.invoke(data_app, ["import", str(revised), "--replace", "--store", str(store)])
+
+    # Assert
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "SYNUSDT" in line)
+    assert [cell.strip() for cell in row.split("│")[4:7]] == ["10", "0", "10"]  # written, new, replaced
+    stored = ParquetStore(store).read("binance", "SYNUSDT", Timeframe.H1)
+    original = generate_ohlcv("SYNUSDT", Timeframe.H1, 300, seed=11)
+    assert np.array_equal(stored.volume[100:110], original.volume[100:110] * 2)
+    assert np.array_equal(stored.volume[:100], original.volume[:100])
+
+
+def test_import_when_two_files_disagree_then_refused_and_first_file_not_written_either(tmp_path: Path) -> None:
+    # Arrange
+    store = tmp_path / "store"
+    first = _synthetic_file(tmp_path)
+    second = _revised_file(tmp_path, slice(0, 10), 3.0)
+
+    # Act
+    result = runner.invoke(data_app, ["import", str(first), str(second), "--store", str(store)])
+
+    # Assert
+    _assert_one_line_error(result, str(second), f"disagrees with {first}", "10 candles differ", "volume")
+    assert not store.exists() or not any(store.rglob("*.parquet"))

@@ -15,7 +15,6 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -34,7 +33,9 @@ NUMBER = re.compile(r"^\s*[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?\s*$")
 _SUFFIXES = {".feather": "feather", ".arrow": "feather", ".ipc": "feather", ".parquet": "parquet", ".pq": "parquet"}
 _SUFFIXES |= {".csv": "csv", ".txt": "csv", ".zip": "zip"}
 _HEAD = 65_536
-_CSV_BLOCK = 1 << 22  # 4 MiB of text per block: ~40k kline rows
+# 512 KiB of text per block (~5k kline rows), parsed on this thread: Arrow's pools grow with the block size
+# and its read-ahead threads, and a bad row in a 200 MB file must not cost 200 MB (tested).
+_CSV_BLOCK = 1 << 19
 _PARQUET_BATCH = 65_536
 _LABELS = {"feather": "Feather/Arrow", "parquet": "Parquet", "zip": "zip"}
 
@@ -71,7 +72,7 @@ def read_batches(path: Path, select: Selector, max_bytes: int) -> Batches:
             return _zip(path, select, max_bytes)
         with path.open("rb") as fh:
             text_head = fh.read(_HEAD)
-        return _csv(path, text_head, lambda: path.open("rb"), select)
+        return _csv(path, text_head, lambda: pa.input_stream(str(path)), select)
     except (pa.ArrowException, OSError, zipfile.BadZipFile) as e:
         raise DataFileError(path, f"not a valid {_LABELS.get(kind, 'CSV')} file ({e})") from e
 
@@ -149,16 +150,16 @@ def _zip(path: Path, select: Selector, max_bytes: int) -> Batches:
         with archive.open(infos[0]) as member:
             text_head = member.read(_HEAD)
 
-    def reopen() -> IO[bytes]:
+    def reopen() -> pa.NativeFile:
         archive = zipfile.ZipFile(path)  # closed with the member: ZipExtFile keeps its own handle
         member = archive.open(infos[0])
         archive.close()
-        return member
+        return pa.PythonFile(member, mode="r")
 
     return _csv(path, text_head, reopen, select)
 
 
-def _csv(path: Path, data: bytes, reopen: Callable[[], IO[bytes]], select: Selector) -> Batches:
+def _csv(path: Path, data: bytes, reopen: Callable[[], pa.NativeFile], select: Selector) -> Batches:
     """Check the header in the first block, then stream the whole file as text columns."""
     try:
         text_head = data.decode("utf-8")
@@ -179,11 +180,11 @@ def _csv(path: Path, data: bytes, reopen: Callable[[], IO[bytes]], select: Selec
                 f"(date, open, high, low, close, volume) or the 12-column data.binance.vision kline layout",
             )
         raw_names = list(BINANCE_KLINE_COLUMNS)
-        read = pa_csv.ReadOptions(column_names=raw_names, block_size=_CSV_BLOCK)
+        read = pa_csv.ReadOptions(column_names=raw_names, block_size=_CSV_BLOCK, use_threads=False)
         first_line = 1
     else:
         raw_names = first  # as Arrow will see them; the caller sees them stripped
-        read = pa_csv.ReadOptions(block_size=_CSV_BLOCK)
+        read = pa_csv.ReadOptions(block_size=_CSV_BLOCK, use_threads=False)
         first_line = 2
     stripped = [n.strip() for n in raw_names]
     if stripped and stripped[0].startswith("\ufeff"):
@@ -200,13 +201,16 @@ def _csv(path: Path, data: bytes, reopen: Callable[[], IO[bytes]], select: Selec
 
 
 def _csv_tables(
-    reopen: Callable[[], IO[bytes]], read: pa_csv.ReadOptions, convert: pa_csv.ConvertOptions, names: list[str]
+    reopen: Callable[[], pa.NativeFile], read: pa_csv.ReadOptions, convert: pa_csv.ConvertOptions, names: list[str]
 ) -> Iterator[pa.Table]:
     with reopen() as stream:
         reader = pa_csv.open_csv(stream, read_options=read, convert_options=convert)
-        empty = True
-        for batch in reader:
-            empty = False
-            yield pa.Table.from_batches([batch]).rename_columns(names)
-        if empty:
-            yield pa.table({n: pa.array([], pa.string()) for n in names})
+        try:
+            empty = True
+            for batch in reader:
+                empty = False
+                yield pa.Table.from_batches([batch]).rename_columns(names)
+            if empty:
+                yield pa.table({n: pa.array([], pa.string()) for n in names})
+        finally:
+            reader.close()
