@@ -25,8 +25,8 @@ from decimal import Decimal
 from thunes.adapters.venues.simserver import market_messages as msg
 from thunes.adapters.venues.simserver.hub import StreamHub
 from thunes.adapters.venues.simserver.state import ServerState
-from thunes.domain.market import Timeframe
 from thunes.simvenue.book import L2Book
+from thunes.simvenue.candles import served_intervals
 from thunes.simvenue.capture_replay import RecordedDepth
 from thunes.simvenue.replay import (
     BarClosed,
@@ -77,6 +77,7 @@ class ReplayDriver:
         self._first_trade: dict[str, int] = {}
         self._last_close: dict[str, int] = {}  # the last closed kline's trade id, to re-push it
         self._recorded: dict[str, RecordedDepth] = {}
+        self._intervals = served_intervals(state.candles.timeframe)  # the kline streams it can feed
 
     def book(self, symbol: str) -> L2Book:
         """The published (depth stream) book of ``symbol``, created on first use."""
@@ -191,15 +192,14 @@ class ReplayDriver:
 
     def _klines(self, symbol: str, event_ms: int, last_trade: int, *, candle_closed: bool) -> None:
         name = symbol.lower()
-        base = self.state.candles.timeframe
-        for interval in Timeframe:
-            stream = f"{name}@kline_{interval.value}"
-            if interval.nanoseconds % base.nanoseconds or not self.hub.wants(stream):
+        for interval in self._intervals:
+            stream = f"{name}@kline_{interval}"
+            if not self.hub.wants(stream):
                 continue
             rows = self.state.candles.klines(symbol, interval, None, None, 1)
             if rows and (not candle_closed or rows[-1].closed):
                 first = self._first_trade.get(symbol, last_trade)
-                self.hub.publish(stream, msg.kline(symbol, interval.value, event_ms, rows[-1], first, last_trade))
+                self.hub.publish(stream, msg.kline(symbol, interval, event_ms, rows[-1], first, last_trade))
 
     def _quote(self, e: ReplayQuote) -> None:
         venue = self.state.venue

@@ -16,7 +16,6 @@ from thunes.adapters.venues.simserver.auth import Security
 from thunes.adapters.venues.simserver.formats import Json, dec, kline
 from thunes.adapters.venues.simserver.rest_params import Params, invalid
 from thunes.adapters.venues.simserver.rest_types import Ctx, Endpoint, endpoint
-from thunes.domain.market import Timeframe
 from thunes.simvenue.book import L2Book
 from thunes.simvenue.errors import VenueError
 from thunes.simvenue.market import MarketState
@@ -102,14 +101,11 @@ def _depth(ctx: Ctx) -> Json:
     return {"lastUpdateId": ctx.replay_ms(), "bids": top_bid, "asks": top_ask}
 
 
-def _interval(p: Params) -> Timeframe:
+def _interval(p: Params) -> str:
     value = p.require("interval")
     if value not in KLINE_INTERVALS:
         raise VenueError(-1120, "Invalid interval.")
-    try:
-        return Timeframe(value)
-    except ValueError:  # 1s, 3d, 1w, 1M: valid on Binance, not produced by this replay
-        raise VenueError(-1120, "Invalid interval.") from None
+    return value
 
 
 def _klines(ctx: Ctx) -> list[list[int | str]]:
@@ -123,7 +119,7 @@ def _klines(ctx: Ctx) -> list[list[int | str]]:
     limit = p.limit(500, 1000)
     try:
         candles = ctx.state.candles.klines(symbol, interval, start, end, limit)
-    except ValueError:  # finer than (or not a multiple of) the replay's timeframe
+    except ValueError:  # finer than the replay's timeframe (e.g. 1s or 30m from 1h candles)
         raise VenueError(-1120, "Invalid interval.") from None
     return [kline(c) for c in candles]
 
