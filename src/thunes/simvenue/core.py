@@ -94,12 +94,15 @@ class SimVenue:
 
     def export_state(self) -> dict[str, Any]:
         """Accounts, orders, trades and id counters as JSON-ready data (see ``persistence``)."""
+        return {**self.export_counters(), "accounts": dump_accounts(self._accounts)}
+
+    def export_counters(self) -> dict[str, Any]:
+        """The id counters of :meth:`export_state` alone (the next order, sequence and trade ids)."""
         return {
             "version": FORMAT_VERSION,
             "next_order_id": self._next_order_id,
             "sequence": self._sequence,
             "next_trade_ids": {s: m.next_trade_id for s, m in self._markets.items()},
-            "accounts": dump_accounts(self._accounts),
         }
 
     def import_state(self, data: dict[str, Any]) -> None:
@@ -115,6 +118,15 @@ class SimVenue:
         for order in self._orders.values():
             if order.is_open and order.order_type is not _MARKET:
                 self._markets[order.symbol].rest(order)
+
+    def accounts_view(self) -> Mapping[str, Account]:
+        """The live accounts, for a journal that persists them as they change: read, never modify."""
+        return self._accounts
+
+    def reseed(self, seed: int) -> None:
+        """Seed the generator of venue-made client order ids afresh: a venue restored from its journal
+        must not issue again the ids its former run issued from the same seed."""
+        self._rng.seed(seed)
 
     def add_listener(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(account)`` whenever that account has new reports to :meth:`drain`."""

@@ -7,6 +7,7 @@ is not (the replay brings it back).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from thunes.simvenue.models import Account, Accounts, Balance, SimOrder, SimTrade, remember_client_id
 
-__all__ = ["FORMAT_VERSION", "dump_accounts", "load_accounts"]
+__all__ = ["FORMAT_VERSION", "dump_accounts", "load_accounts", "order_row", "trade_row"]
 
 FORMAT_VERSION = 1
 _ORDER_FIELDS = [f.name for f in fields(SimOrder) if f.name != "fills"]
@@ -29,19 +30,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def dump_accounts(accounts: Accounts) -> dict[str, Any]:
+def dump_accounts(accounts: Mapping[str, Account]) -> dict[str, Any]:
     """Every account as JSON-ready data; orders refer to their fills by trade id."""
     out: dict[str, Any] = {}
     for name, account in accounts.items():
         out[name] = {
             "balances": {a: [str(b.free), str(b.locked)] for a, b in account.balances.items() if b.total},
-            "orders": [
-                {**{k: _plain(getattr(o, k)) for k in _ORDER_FIELDS}, "fill_ids": [t.trade_id for t in o.fills]}
-                for o in account.orders.values()
-            ],
-            "trades": [{k: _plain(getattr(t, k)) for k in _TRADE_FIELDS} for t in account.trades],
+            "orders": [order_row(o) for o in account.orders.values()],
+            "trades": [trade_row(t) for t in account.trades],
         }
     return out
+
+
+def order_row(order: SimOrder) -> dict[str, Any]:
+    """One order as JSON-ready data; its fills by trade id (the server's journal writes rows one by one)."""
+    return {**{k: _plain(getattr(order, k)) for k in _ORDER_FIELDS}, "fill_ids": [t.trade_id for t in order.fills]}
+
+
+def trade_row(trade: SimTrade) -> dict[str, Any]:
+    """One trade as JSON-ready data."""
+    return {k: _plain(getattr(trade, k)) for k in _TRADE_FIELDS}
 
 
 def _trade(row: dict[str, Any]) -> SimTrade:

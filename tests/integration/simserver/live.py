@@ -34,17 +34,23 @@ class LiveVenue:
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
         holder: list[RunningVenue] = []
+        failed: list[Exception] = []
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
-            holder.append(self.loop.run_until_complete(start(self.state, events, settings, FUNDS)))
-            ready.set()
+            try:
+                holder.append(self.loop.run_until_complete(start(self.state, events, settings, FUNDS)))
+            except Exception as e:  # handed to the test, as the cause of "did not start"
+                failed.append(e)
+                return
+            finally:
+                ready.set()
             self.loop.run_forever()
 
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
-        if not ready.wait(TIMEOUT):
-            raise RuntimeError("venue did not start")
+        if not ready.wait(TIMEOUT) or failed:
+            raise RuntimeError("venue did not start") from (failed[0] if failed else None)
         self.running = holder[0]
         self.base_url = self.running.rest_url
         self.ws_url = self.running.ws_url
@@ -61,5 +67,11 @@ class LiveVenue:
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.running.stop(), self.loop).result(TIMEOUT)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(TIMEOUT)
+
+    def crash(self) -> None:
+        """Stop dead, as a ``kill -9`` would: no clean stop, nothing saved; only what the journal holds
+        survives. Its sockets stay open until the test process ends (a killed process's would close)."""
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(TIMEOUT)

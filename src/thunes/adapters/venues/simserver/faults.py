@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
-import os
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from thunes.adapters.venues.simserver.admin_auth import admin_guard
 from thunes.adapters.venues.simserver.hub import StreamHub
+from thunes.adapters.venues.simserver.journal import load_state, save_state
 from thunes.adapters.venues.simserver.rest import LIMITER
 from thunes.simvenue.core import SimVenue
 
@@ -87,22 +87,6 @@ def _middleware(faults: FaultState, rng: random.Random, wall_ns: Any) -> Middlew
         return response
 
     return middleware
-
-
-def save_state(venue: SimVenue, path: Path) -> None:
-    """Write the venue's accounts to ``path`` atomically (temp file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(venue.export_state(), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def load_state(venue: SimVenue, path: Path) -> None:
-    """Restore the venue's accounts from ``path`` (written by :func:`save_state`)."""
-    venue.import_state(json.loads(path.read_text(encoding="utf-8")))
 
 
 class _Admin:

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import secrets
 import signal
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +21,7 @@ from thunes.adapters.venues.simserver import faults, streams
 from thunes.adapters.venues.simserver.app import build_app
 from thunes.adapters.venues.simserver.driver import ReplayDriver
 from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
+from thunes.adapters.venues.simserver.journal import JournalError, Position, VenueJournal, install, open_journal
 from thunes.adapters.venues.simserver.state import ReplayClock, ServerState
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.market import Timeframe
@@ -83,6 +84,7 @@ class RunningVenue:
     replay_task: asyncio.Task[None]
     host: str = "127.0.0.1"
     admin_token: str = field(default="", repr=False)
+    journal: VenueJournal | None = None
 
     @property
     def _netloc(self) -> str:
@@ -97,13 +99,14 @@ class RunningVenue:
         return f"ws://{self._netloc}"
 
     async def stop(self) -> None:
-        """Stop the replay and the server, saving the venue's state when it has a state file."""
+        """Stop the replay and the server; the journal (when there is one) already holds everything."""
         self.replay_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.replay_task
         await self.runner.cleanup()
-        if self.config.state_file is not None:
-            faults.save_state(self.state.venue, self.config.state_file)
+        if self.journal is not None:
+            self.journal.commit()
+            self.journal.close()
 
 
 async def start(
@@ -113,36 +116,74 @@ async def start(
     deposits: Mapping[str, Mapping[str, Decimal]] | None = None,
     *,
     gate: Callable[[BarClosed], Awaitable[None]] | None = None,
+    halt: Callable[[JournalError], None] | None = None,
 ) -> RunningVenue:
-    """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay."""
+    """Serve ``state`` on ``config.host:config.port`` (0 = any free port) and start the replay.
+
+    With ``config.state_file`` the venue journals to it and resumes from it (:mod:`journal`): accounts, ids
+    and the replay position. ``halt`` is called when a journal commit fails (default: exit at once).
+    """
+    journal = None if config.state_file is None else open_journal(config.state_file, state.venue, halt)
+    if journal is not None:  # its listener goes first: its commit runs before the user data stream's flush
+        state.venue.add_listener(journal.touched)
     app = build_app(state)
     hub = streams.register(app, state, streams.StreamSettings(config.ping_interval, config.max_connection_seconds))
     admin_token = config.admin_token or secrets.token_urlsafe(32)
     fault_state = faults.register(app, hub, state.venue, state.wall_ns, admin_token=admin_token,
                                   state_file=config.state_file, seed=config.seed)  # fmt: skip
     fault_state.latency_ms, fault_state.jitter_ms = config.latency_ms, config.jitter_ms
-    if config.state_file is not None and config.state_file.is_file():
-        faults.load_state(state.venue, config.state_file)
-    iterator = iter(events)
+    iterator = iter(events if journal is None else journal.replayed(events))
     driver = ReplayDriver(state, hub, iterator, speed=config.speed, gate=gate)
-    closed = 0
-    while closed < config.warmup_bars:  # replay some history instantly, before anyone connects
-        event = next(iterator, None)
-        if event is None:
-            break
-        driver.apply(event)
-        closed += isinstance(event, BarClosed)
-    restored = config.state_file is not None and config.state_file.is_file()
+    restored = journal is not None and not journal.is_empty()
+    resume_at = journal.stored_position() if journal is not None and restored else None
+    if journal is not None and resume_at is not None:
+        _resume(journal, driver, iterator, resume_at)
+    else:
+        closed = 0
+        while closed < config.warmup_bars:  # replay some history instantly, before anyone connects
+            event = next(iterator, None)
+            if event is None:
+                break
+            driver.apply(event)
+            closed += isinstance(event, BarClosed)
     for account, assets in ({} if restored else deposits or {}).items():
         for asset, amount in assets.items():
             state.venue.deposit(account, asset, amount)
+    if journal is not None:
+        journal.position = lambda: Position(driver.published, state.clock.ns)
+        if restored:
+            journal.restore()  # after the market is back: the open orders rest again on it
+        journal.snapshot()
+        install(app, journal)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)
     await site.start()
     host, port = runner.addresses[0][:2]
     task = asyncio.ensure_future(driver.run())
-    return RunningVenue(state, runner, driver, config, port, task, str(host), admin_token)
+    return RunningVenue(state, runner, driver, config, port, task, str(host), admin_token, journal)
+
+
+def _resume(journal: VenueJournal, driver: ReplayDriver, events: Iterator[ReplayEvent], at: Position) -> None:
+    """Replay the market instantly up to where the journal's last commit saw it, checking it is the same market."""
+    symbols = journal.symbols()
+    if symbols is not None and symbols != sorted(driver.state.venue.symbols):
+        raise JournalError(
+            f"venue journal {journal.path} is of symbols {symbols}, not {sorted(driver.state.venue.symbols)}"
+        )
+    while driver.published < at.events:
+        event = next(events, None)
+        if event is None:
+            raise JournalError(
+                f"venue journal {journal.path} stopped after {at.events} replayed events; this market has only"
+                f" {driver.published}: start it over the same data (or with another --state-file)"
+            )
+        driver.apply(event)
+    if driver.state.clock.ns != at.clock_ns:
+        raise JournalError(
+            f"venue journal {journal.path} does not match this market: replay time {driver.state.clock.ns} ns"
+            f" after {at.events} events, the journal says {at.clock_ns} ns"
+        )
 
 
 async def serve_forever(running: RunningVenue) -> None:
