@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +28,8 @@ import typer
 from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.hosts import is_loopback_host
 from thunes.adapters.venues.simserver.admin_auth import ADMIN_TOKEN_ENV
-from thunes.adapters.venues.simserver.server import VenueConfig, build_state, serve_forever, start
+from thunes.adapters.venues.simserver.journal import JournalError
+from thunes.adapters.venues.simserver.server import ListenError, VenueConfig, build_state, serve_forever, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET, ServerState
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
@@ -42,6 +45,8 @@ __all__ = ["venue_app"]
 
 
 venue_app = typer.Typer(help="The embedded simulated Binance spot venue.", no_args_is_help=True)
+MAX_PORT = 65535
+_ASSET = re.compile(r"[A-Z0-9]{1,20}")
 
 
 def _utc_ns(text: str | None, option: str) -> int | None:
@@ -65,14 +70,39 @@ def _window(bars: OHLCV, start_ns: int | None, end_ns: int | None) -> OHLCV:
 
 
 def _deposits(items: list[str]) -> dict[str, Decimal]:
+    """``ASSET=AMOUNT`` items: an asset name and a positive, finite amount each."""
     out: dict[str, Decimal] = {}
     for item in items:
         asset, _, amount = item.partition("=")
+        asset = asset.strip().upper()
         try:
-            out[asset.strip().upper()] = Decimal(amount)
+            value = Decimal(amount.strip())
         except InvalidOperation:
             fail(f"--deposit expects ASSET=AMOUNT, got {item!r}")
+        if not _ASSET.fullmatch(asset):
+            fail(f"--deposit expects ASSET=AMOUNT with an asset of letters and digits, got {item!r}")
+        if not value.is_finite() or value <= 0:
+            fail(f"--deposit amount must be a positive number, got {item!r}")
+        out[asset] = value
     return out
+
+
+def _checked(port: int, speed: str, latency_ms: float, jitter_ms: float) -> float | None:
+    """Fail on a port, speed or latency the venue cannot use; the speed factor (None: as fast as possible)."""
+    if not 0 <= port <= MAX_PORT:
+        fail(f"--port must be between 0 and {MAX_PORT}, got {port}")
+    for option, value in (("--latency-ms", latency_ms), ("--jitter-ms", jitter_ms)):
+        if not math.isfinite(value) or value < 0:
+            fail(f"{option} must be a finite number >= 0, got {value}")
+    if speed == "max":
+        return None
+    try:
+        factor = float(speed)
+    except ValueError:
+        factor = math.nan
+    if not math.isfinite(factor) or factor <= 0:
+        fail(f"--speed must be a positive factor or 'max', got {speed!r}")
+    return factor
 
 
 def _token_file_name(port: int) -> str:
@@ -125,8 +155,8 @@ def serve(
     try:
         settings = load_settings()
         admin_token = env_token(os.environ, ADMIN_TOKEN_ENV)
+        factor = _checked(port, speed, latency_ms, jitter_ms)
         tf = Timeframe.parse(timeframe)
-        factor = None if speed == "max" else float(speed)
         start_ns, end_ns = _utc_ns(start_at, "--start"), _utc_ns(end_at, "--end")
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
             fail("--end must be after --start")
@@ -166,7 +196,12 @@ async def _serve(state: ServerState, events: Iterable[ReplayEvent], config: Venu
                  token_at: Path | None) -> None:  # fmt: skip
     """Start, write the admin token file (``token_at``; None: the token came from the environment),
     say where everything is, serve until stopped."""
-    running = await start(state, events, config, deposits)
+    try:
+        running = await start(state, events, config, deposits)
+    except JournalError as e:
+        fail(str(e))
+    except ListenError as e:
+        fail(f"{e} (--host {config.host} --port {config.port})")
     token_path = token_at
     if token_path is not None and token_path.name == _token_file_name(0):  # --port 0: name it by the real port
         token_path = token_path.with_name(_token_file_name(running.port))

@@ -18,6 +18,7 @@ not on disk may be acknowledged. The in-process ``SimVenue`` (backtests) knows n
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sqlite3
@@ -31,6 +32,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from thunes.simvenue.core import SimVenue
+from thunes.simvenue.models import Account
 from thunes.simvenue.persistence import FORMAT_VERSION, dump_accounts, order_row, trade_row
 from thunes.simvenue.replay import BarClosed, ReplayEvent
 
@@ -43,6 +45,7 @@ __all__ = [
     "install",
     "load_state",
     "open_journal",
+    "remove_journal",
     "save_state",
 ]
 
@@ -78,7 +81,8 @@ class _Mark:
     open_ids: set[int] = field(default_factory=set)
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _check_file(path: Path) -> None:
+    """Refuse a path that is no journal (a directory, an unreadable or foreign file) before SQLite opens it."""
     if path.is_dir():
         raise JournalError(f"{path} is a directory, not a venue journal")
     try:
@@ -87,6 +91,11 @@ def _connect(path: Path) -> sqlite3.Connection:
         raise JournalError(f"cannot read {path}: {e.strerror or e}") from e
     if head and not head.startswith(b"SQLite format 3"):
         raise JournalError(f"{path} is not a venue journal (neither SQLite nor a JSON state file)")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    _check_file(path)
+    existed, conn = path.exists(), None
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -98,8 +107,14 @@ def _connect(path: Path) -> sqlite3.Connection:
             conn.execute("INSERT INTO meta VALUES ('format', ?)", (FORMAT,))
         elif found[0] != FORMAT:
             raise JournalError(f"{path} has journal format {found[0]!r}, this venue writes {FORMAT!r}")
-    except sqlite3.Error as e:
-        raise JournalError(f"venue journal {path}: {e}") from e
+    except (sqlite3.Error, JournalError) as e:
+        if conn is not None:
+            conn.close()
+        if not existed:  # nothing of a journal that could not be made is left behind
+            remove_journal(path)
+        if isinstance(e, JournalError):
+            raise
+        raise JournalError(f"cannot open the venue journal {path}: {e}") from e
     return conn
 
 
@@ -119,6 +134,7 @@ class VenueJournal:
         self._next_order_id = 0
         self._last_commit = 0.0
         self._bar_pending = False
+        self._closed = False
 
     # --- start-up -------------------------------------------------------------------------------
     def is_empty(self) -> bool:
@@ -172,7 +188,8 @@ class VenueJournal:
         """``events``, noting closed bars: the position after one is committed (throttled) so that a
         restart does not replay many closed candles again."""
         for event in events:
-            if self._bar_pending and time.monotonic() - self._last_commit >= BAR_COMMIT_S:
+            due = self._bar_pending and time.monotonic() - self._last_commit >= BAR_COMMIT_S
+            if due and self.position is not None:  # serving (not the instant replay of the start-up)
                 self._schedule()
             yield event
             if isinstance(event, BarClosed):
@@ -191,6 +208,8 @@ class VenueJournal:
     def commit(self) -> None:
         """Write what changed since the last commit in one transaction; halt the venue if it fails."""
         self._scheduled = False
+        if self._closed:
+            return
         if self.failed is not None:
             self._halt(self.failed)
             return
@@ -202,25 +221,7 @@ class VenueJournal:
 
         def write(conn: sqlite3.Connection) -> None:
             for name in sorted(dirty):
-                account, mark = accounts[name], self._marks.get(name) or _Mark()
-                conn.executemany(
-                    "INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?)",
-                    [(name, a, str(b.free), str(b.locked)) for a, b in account.balances.items()],
-                )
-                conn.executemany(
-                    "INSERT INTO trades VALUES (?, ?, ?, ?)",
-                    [(name, t.symbol, t.trade_id, json.dumps(trade_row(t))) for t in account.trades[mark.trades :]],
-                )
-                changed = [account.orders[i] for i in mark.open_ids if i in account.orders]
-                for order_id in reversed(account.orders):
-                    if order_id < self._next_order_id:
-                        break
-                    if order_id not in mark.open_ids:
-                        changed.append(account.orders[order_id])
-                conn.executemany(
-                    "INSERT OR REPLACE INTO orders VALUES (?, ?, ?)",
-                    [(o.order_id, name, json.dumps(order_row(o))) for o in changed],
-                )
+                self._write_account(conn, name, accounts[name], self._marks.get(name) or _Mark())
             self._write_meta(conn)
 
         try:
@@ -236,9 +237,26 @@ class VenueJournal:
         self._bar_pending = False
 
     def close(self) -> None:
+        """Close the file; a commit still scheduled then does nothing (the venue has stopped)."""
+        self._closed = True
         self._conn.close()
 
     # --- internals ------------------------------------------------------------------------------
+    def _write_account(self, conn: sqlite3.Connection, name: str, account: Account, mark: _Mark) -> None:
+        """An account's balances, its trades since ``mark``, its orders open at ``mark`` or new since."""
+        balances = [(name, a, str(b.free), str(b.locked)) for a, b in account.balances.items()]
+        conn.executemany("INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?)", balances)
+        trades = [(name, t.symbol, t.trade_id, json.dumps(trade_row(t))) for t in account.trades[mark.trades :]]
+        conn.executemany("INSERT INTO trades VALUES (?, ?, ?, ?)", trades)
+        changed = [account.orders[i] for i in mark.open_ids if i in account.orders]
+        for order_id in reversed(account.orders):  # ids ascend in insertion order: the new ones are last
+            if order_id < self._next_order_id:
+                break
+            if order_id not in mark.open_ids:
+                changed.append(account.orders[order_id])
+        orders = [(o.order_id, name, json.dumps(order_row(o))) for o in changed]
+        conn.executemany("INSERT OR REPLACE INTO orders VALUES (?, ?, ?)", orders)
+
     def _write_meta(self, conn: sqlite3.Connection) -> None:
         rows = [
             ("counters", json.dumps(self.venue.export_counters(), sort_keys=True)),
@@ -347,6 +365,14 @@ def _write_accounts(conn: sqlite3.Connection, accounts: dict[str, Any]) -> None:
         conn.executemany("INSERT INTO orders VALUES (?, ?, ?)", orders)
         trades = [(name, row["symbol"], row["trade_id"], json.dumps(row)) for row in saved["trades"]]
         conn.executemany("INSERT INTO trades VALUES (?, ?, ?, ?)", trades)
+
+
+def remove_journal(path: Path) -> None:
+    """Delete a journal this run created and could not use (its WAL and shared-memory files too)."""
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(OSError):  # best effort: the error that brought us here is the one to report
+            if name.exists():
+                name.unlink()
 
 
 def open_journal(path: Path, venue: SimVenue, halt: Callable[[JournalError], None] | None = None) -> VenueJournal:

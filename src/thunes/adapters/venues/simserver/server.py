@@ -21,7 +21,14 @@ from thunes.adapters.venues.simserver import faults, streams
 from thunes.adapters.venues.simserver.app import build_app
 from thunes.adapters.venues.simserver.driver import ReplayDriver
 from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
-from thunes.adapters.venues.simserver.journal import JournalError, Position, VenueJournal, install, open_journal
+from thunes.adapters.venues.simserver.journal import (
+    JournalError,
+    Position,
+    VenueJournal,
+    install,
+    open_journal,
+    remove_journal,
+)
 from thunes.adapters.venues.simserver.state import ReplayClock, ServerState
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.market import Timeframe
@@ -29,7 +36,11 @@ from thunes.simvenue.candles import CandleHistory
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import BarClosed, ReplayEvent
 
-__all__ = ["RunningVenue", "VenueConfig", "build_state", "serve_forever", "start"]
+__all__ = ["ListenError", "RunningVenue", "VenueConfig", "build_state", "serve_forever", "start"]
+
+
+class ListenError(OSError):
+    """The venue cannot listen on its address (in use, not local, not allowed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +134,7 @@ async def start(
     With ``config.state_file`` the venue journals to it and resumes from it (:mod:`journal`): accounts, ids
     and the replay position. ``halt`` is called when a journal commit fails (default: exit at once).
     """
+    created = config.state_file is not None and not config.state_file.exists()
     journal = None if config.state_file is None else open_journal(config.state_file, state.venue, halt)
     if journal is not None:  # its listener goes first: its commit runs before the user data stream's flush
         state.venue.add_listener(journal.touched)
@@ -134,14 +146,46 @@ async def start(
     fault_state.latency_ms, fault_state.jitter_ms = config.latency_ms, config.jitter_ms
     iterator = iter(events if journal is None else journal.replayed(events))
     driver = ReplayDriver(state, hub, iterator, speed=config.speed, gate=gate)
+    runner = web.AppRunner(app, access_log=None)
+    try:
+        _prepare(state, driver, iterator, journal, config.warmup_bars, deposits)
+        if journal is not None:
+            install(app, journal)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, config.host, config.port).start()
+        except OSError as e:  # the address: in use, not local, not allowed
+            raise ListenError(f"cannot listen on {config.host} port {config.port}: {e.strerror or e}") from e
+    except BaseException:  # a venue that did not start leaves no journal it created behind
+        await runner.cleanup()
+        if journal is not None:
+            journal.close()
+            if created and config.state_file is not None:
+                remove_journal(config.state_file)
+        raise
+    host, port = runner.addresses[0][:2]
+    task = asyncio.ensure_future(driver.run())
+    return RunningVenue(state, runner, driver, config, port, task, str(host), admin_token, journal)
+
+
+def _prepare(
+    state: ServerState,
+    driver: ReplayDriver,
+    events: Iterator[ReplayEvent],
+    journal: VenueJournal | None,
+    warmup_bars: int,
+    deposits: Mapping[str, Mapping[str, Decimal]] | None,
+) -> None:
+    """Bring the market and the accounts to where the venue starts: resumed from the journal, else
+    warmed up and funded (and that written to a new journal)."""
     restored = journal is not None and not journal.is_empty()
     resume_at = journal.stored_position() if journal is not None and restored else None
     if journal is not None and resume_at is not None:
-        _resume(journal, driver, iterator, resume_at)
+        _resume(journal, driver, events, resume_at)
     else:
         closed = 0
-        while closed < config.warmup_bars:  # replay some history instantly, before anyone connects
-            event = next(iterator, None)
+        while closed < warmup_bars:  # replay some history instantly, before anyone connects
+            event = next(events, None)
             if event is None:
                 break
             driver.apply(event)
@@ -154,14 +198,6 @@ async def start(
         if restored:
             journal.restore()  # after the market is back: the open orders rest again on it
         journal.snapshot()
-        install(app, journal)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    task = asyncio.ensure_future(driver.run())
-    return RunningVenue(state, runner, driver, config, port, task, str(host), admin_token, journal)
 
 
 def _resume(journal: VenueJournal, driver: ReplayDriver, events: Iterator[ReplayEvent], at: Position) -> None:
