@@ -91,6 +91,7 @@ class BinanceClient:
         self._clock_ns = clock_ns
         self._client_ids: dict[tuple[str, str], ClientOrderId] = {}  # (symbol, orderId) -> client order id
         self._markets_lock = asyncio.Lock()
+        self._time_rejections = 0  # -1021s in a row (see _resync_time)
         self.limiter: RateLimiter | None = None
         if rate_limits is not None:
             self.use_rate_limits(rate_limits)
@@ -133,6 +134,7 @@ class BinanceClient:
             if isinstance(e, ccxt.InvalidNonce) or error.code == -1021:
                 await self._resync_time()
             raise error from e
+        self._time_rejections = 0  # whichever clock signed, it was accepted
         if self.limiter is not None:
             self.limiter.on_response(self._exchange.last_response_headers or {})
         return result
@@ -156,7 +158,19 @@ class BinanceClient:
             self.limiter.block_for(error.delay_s)
 
     async def _resync_time(self) -> None:
-        """After a -1021, measure the offset to the venue's clock so the retry signs a valid timestamp."""
+        """After a -1021, choose the clock the retry signs with, alternating until one is accepted.
+
+        The first -1021 in a row is taken for a slow request (a silence, a stall): the retry signs a
+        fresh timestamp on our own clock. A second one means our clock is off: measure the offset to
+        the venue's ``serverTime`` and sign with it. A third turns the offset off again, and so on: a
+        replaying venue's ``serverTime`` is its market's clock, which no offset follows (the paper
+        venue checks timestamps on the wall clock; see ``simserver/state.py``).
+        """
+        self._time_rejections += 1
+        if self._time_rejections % 2:
+            self._exchange.options["adjustForTimeDifference"] = False
+            self._exchange.options["timeDifference"] = 0
+            return
         try:
             self._exchange.options["adjustForTimeDifference"] = True
             await self._exchange.load_time_difference()

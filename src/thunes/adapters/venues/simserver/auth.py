@@ -6,7 +6,8 @@
   ``signature`` parameter itself removed. Hex case does not matter (HMAC signatures are not
   case-sensitive). A mismatch is -1022.
 * ``timestamp`` (ms, or µs) must not be 1000 ms or more ahead of the server's wall clock and not
-  older than ``recvWindow`` (default 5000 ms, at most 60000): -1021 otherwise.
+  older than ``recvWindow`` (default 5000 ms, at most 60000): -1021 otherwise. The wall clock, not
+  the replay clock that ``serverTime`` reports: clients sign with their own real time (state.py).
 * A key may lack permissions: trading endpoints need ``can_trade``, reads need ``can_read`` (-2015).
 
 Secrets never leave this module: every error message is a fixed Binance text.

@@ -34,7 +34,7 @@ def _ping(_: Ctx) -> Json:
 
 
 def _time(ctx: Ctx) -> Json:
-    return {"serverTime": ctx.wall_ms()}
+    return {"serverTime": ctx.state.server_time_ms()}  # the replay clock: see state.py
 
 
 def _conflict() -> VenueError:
@@ -68,7 +68,7 @@ def _exchange_info(ctx: Ctx) -> Json:
         selected = []
     if not p.boolean("showPermissionSets", True):
         selected = [{**r, "permissionSets": []} for r in selected]
-    return {**payload, "serverTime": ctx.wall_ms(), "symbols": selected}
+    return {**payload, "serverTime": ctx.state.server_time_ms(), "symbols": selected}
 
 
 def _depth_weight(p: Params) -> int:

@@ -46,7 +46,7 @@ class Ctx:
         return self.state.clock() // NS_PER_MS
 
     def wall_ms(self) -> int:
-        """Now on the wall clock, for serverTime."""
+        """Now on the wall clock (request freshness, rate limits; not serverTime: see state.py)."""
         return self.state.wall_ns() // NS_PER_MS
 
 

@@ -1,8 +1,23 @@
 """Everything the simulated Binance server shares between its REST handlers, streams and replay.
 
-Two clocks, on purpose: market and order timestamps follow the *replay* clock (the recorded
-market's time, possibly accelerated), while request signatures are checked against the *wall*
-clock, because clients sign with their own real time (Binance's ``timestamp``/``recvWindow``).
+Two clocks, on purpose, and each answer says one of them:
+
+* the *replay* clock (the recorded market's time, possibly accelerated) is the venue's "now" for
+  everything a client reads: ``serverTime`` (``/api/v3/time``, ``exchangeInfo``, the WebSocket API's
+  ``time``), klines and market trades, and every order and trade time (``transactTime``, ``time``,
+  ``updateTime``). So a client sees one coherent time: ccxt's ``fetch_time`` and the timestamps of its
+  orders and trades all lie in the replayed market, never two years apart;
+* the *wall* clock checks request freshness only: ``timestamp``/``recvWindow`` of signed requests
+  (and rate-limit windows, bans, faults), because clients sign with their own real time. An
+  unmodified ccxt (``adjustForTimeDifference`` off, its default) signs with its wall clock and is
+  accepted; the recvWindow keeps its meaning (a signed request is replayable for at most 60 s of
+  real time, however fast the replay runs). A client that instead shifts its timestamps by
+  ``serverTime - its clock`` (ccxt's ``adjustForTimeDifference``) cannot work against an accelerated
+  replay whichever clock signatures used, since that offset moves at the replay's speed: THUNES's own
+  client only adopts such an offset after its wall-clock retry was refused too.
+
+The opposite choice (``serverTime`` on the wall clock, orders on it too) would have put orders and
+fills outside the market they traded in (a fill at a 2026 time on a 2024 candle).
 """
 
 from __future__ import annotations
@@ -71,6 +86,10 @@ class ServerState:
                          can_withdraw=can_withdraw)  # fmt: skip
         self.api_keys[api_key.key] = api_key
         return api_key
+
+    def server_time_ms(self) -> int:
+        """The venue's "now" as clients read it (``serverTime``): the replay clock, in ms."""
+        return self.clock() // 1_000_000
 
     def new_listen_key(self, account: str) -> str:
         """A listenKey for ``account``'s user data stream (one per account, reused like Binance)."""

@@ -209,7 +209,7 @@ def _api_ping(state: ServerState, hub: StreamHub, conn: Connection, params: Any,
 
 
 def _api_time(state: ServerState, hub: StreamHub, conn: Connection, params: Any, rid: Any) -> dict[str, Any]:
-    return {"id": rid, "status": 200, "result": {"serverTime": state.wall_ns() // NS_PER_MS}}
+    return {"id": rid, "status": 200, "result": {"serverTime": state.server_time_ms()}}
 
 
 def _api_subscribe(state: ServerState, hub: StreamHub, conn: Connection, params: Any, rid: Any) -> dict[str, Any]:
