@@ -1,9 +1,10 @@
 """``thunes venue serve``: the embedded Binance-compatible paper venue on loopback.
 
 Its ``/admin`` endpoints (``thunes venue fault ...``) need a bearer token: ``$THUNES_VENUE_ADMIN_TOKEN``
-when set, else a new one in ``venue-admin-<port>.token`` (0600) next to ``--state-file`` (or in the
-working directory), removed on a clean stop; ``thunes venue fault`` reads the same file. Serving
-beyond loopback needs an API key and secret of your own: the paper defaults are published.
+when set, else a new one in ``venue-admin-<port>.token`` (0600) in the working directory (the data
+root, like ``data/store``; ``--admin-token-file`` elsewhere), removed on a clean stop. ``thunes venue
+fault`` run from the same directory finds it by the port of its ``--url``. Serving beyond loopback
+needs an API key and secret of your own: the paper defaults are published.
 """
 
 from __future__ import annotations
@@ -146,8 +147,8 @@ def serve(
     admin_token_file: Annotated[
         Path | None,
         typer.Option(
-            help="Write the admin token here (0600); default venue-admin-PORT.token next to --state-file "
-            f"or in the working directory. Unused when ${ADMIN_TOKEN_ENV} is set."
+            help="Write the admin token here (0600); default venue-admin-PORT.token in the working directory, "
+            f"where thunes venue fault looks. Unused when ${ADMIN_TOKEN_ENV} is set."
         ),
     ] = None,
 ) -> None:
@@ -186,8 +187,7 @@ def serve(
     config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
                          latency_ms=latency_ms, jitter_ms=jitter_ms,
                          admin_token=admin_token or new_token())  # fmt: skip
-    token_dir = state_file.parent if state_file is not None else Path()
-    token_at = None if admin_token is not None else admin_token_file or token_dir / _token_file_name(port)
+    token_at = None if admin_token is not None else admin_token_file or Path(_token_file_name(port))
     asyncio.run(_serve(state, events, config, {"paper": balances}, key, f"{origin} at speed {speed}", token_at))
 
 

@@ -177,16 +177,20 @@ def test_serve_when_non_loopback_host_with_published_keys_then_refused(tmp_path:
     assert list(tmp_path.iterdir()) == []  # no token file, nothing served
 
 
-def test_serve_when_own_keys_then_binds_any_host_prints_it_and_token_file_is_0600_until_stop(tmp_path: Path) -> None:
+def test_serve_when_own_keys_then_binds_any_host_prints_it_and_token_file_is_0600_until_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     keys = {"THUNES_VENUE__API_KEY": "k" * 64, "THUNES_VENUE__API_SECRET": "my-own-secret-" + "z" * 30}
-    process = _serve(tmp_path, "--host", "0.0.0.0", env=keys)
+    (tmp_path / "state").mkdir()
+    process = _serve(tmp_path, "--host", "0.0.0.0", "--state-file", "state/venue.json", env=keys)
+    monkeypatch.chdir(tmp_path)  # where the operator started it: thunes venue fault finds the token there
+    monkeypatch.delenv(ADMIN_TOKEN_ENV, raising=False)
     try:
         lines = _startup_lines(process)
         port = int(lines[0].split("http://0.0.0.0:", 1)[1].split(" ", 1)[0])
         token_file = tmp_path / f"venue-admin-{port}.token"
         mode = stat.S_IMODE(token_file.stat().st_mode)
-        shown = CliRunner().invoke(app, ["venue", "fault", "status", "--url", f"http://127.0.0.1:{port}",
-                                         "--token-file", str(token_file)])  # fmt: skip
+        shown = CliRunner().invoke(app, ["venue", "fault", "status", "--url", f"http://127.0.0.1:{port}"])
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=60)
