@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
@@ -93,6 +94,17 @@ async def _venue_view(url: str) -> tuple[Counter[str], set[str], Decimal]:
     return Counter(str(o.client_order_id) for o in orders), {t.trade_id for t in trades}, free + locked
 
 
+def _summary_days(data_dir: Path) -> list[str]:
+    path = data_dir / "daily_summaries.jsonl"
+    return [json.loads(line)["day"] for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def _reserved(data_dir: Path) -> list[str]:
+    """The risk reservations the session left (after a graceful stop: orders still working only)."""
+    snapshot = JsonFileRiskStore(data_dir / "risk.json").load()
+    return [] if snapshot is None else [str(r.client_order_id) for r in snapshot.reservations]
+
+
 @pytest.mark.slow
 def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_position_matches(
     venue: str, tmp_path: Path, shared_data: Path
@@ -138,6 +150,9 @@ def test_trader_when_killed_twenty_times_then_no_duplicate_no_lost_fill_and_posi
     assert venue_trades <= {f.trade_id for f in ledger}  # no venue fill missing from the ledger
     assert ledger_btc == venue_btc  # position equals the venue balance
     assert in_doubt == []  # no order left with an unknown outcome
+    assert _reserved(tmp_path / "paper") == []  # every reservation a kill left was settled (MARKET orders only)
+    days = _summary_days(tmp_path / "paper")
+    assert days and len(days) == len(set(days))  # a restart's warm-up does not summarise a day again
 
 
 @pytest.mark.slow

@@ -42,6 +42,7 @@ from thunes.app.paper_jobs import (
     SessionMarks,
     patiently,
 )
+from thunes.app.recovery import recover_session, settle_reservations
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
@@ -168,7 +169,7 @@ async def run_paper(
         trader, orders, bus = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
         start_operator(closing, bus, trader, store, status, config.data_dir, control_port=config.control_port,
                        telegram=config.telegram)  # fmt: skip
-        await _recover(trader, orders, store)
+        await recover_session(trader, orders, store, lambda: _last_close(client, instrument, timeframe))
         status.equity_start = telemetry.equity_baseline(
             await _equity(client, instrument.quote_asset, instrument.base_asset, None)
         )
@@ -268,18 +269,12 @@ def _engine(
     return trader, orders, bus
 
 
-async def _recover(trader: Trader, orders: OrderManager, store: SqlStore) -> None:
-    """After a restart: the position from the ledger, then every order a crash left unbooked, oldest
-    first, booked on top of it (a SELL booked before its BUY was restored would sell nothing held)."""
-    unbooked = store.unbooked()  # the venue answered, but the crash came before the ledger booked it
-    found = list(await orders.recover())  # the answer itself was lost
-    for entry in unbooked:
-        report = await orders.refresh(entry.request.symbol, entry.request.client_order_id)
-        if report is not None:
-            found.append(report)
-    trader.restore(store.fills(str(trader.instrument.symbol)))
-    for report in sorted(found, key=lambda r: r.ts_ns):
-        trader.book(report)
+async def _last_close(client: BinanceClient, instrument: Instrument, timeframe: Timeframe) -> Decimal | None:
+    """The close of the latest closed candle on the market's clock (None: no candle closed yet)."""
+    forming_ms = await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))
+    start_ms = forming_ms - timeframe.nanoseconds // 1_000_000
+    bars = await patiently(lambda: client.klines(instrument.symbol, timeframe, start_ms, forming_ms - 1))
+    return bars[-1].close if bars else None
 
 
 async def _settle(
@@ -290,6 +285,7 @@ async def _settle(
         async with asyncio.timeout(10):
             for report in await orders.recover():
                 trader.book(report)
+    settle_reservations(trader, store)  # an entry the stop cut short holds no slot
     instrument = trader.instrument
     status.equity_end = await _equity(client, instrument.quote_asset, instrument.base_asset, status.last_close)
     status.venue_trades = len(await patiently(lambda: client.my_trades(instrument.symbol, 0)))

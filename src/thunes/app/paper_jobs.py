@@ -22,6 +22,7 @@ import structlog
 
 from thunes.adapters.proc import peak_rss_bytes
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
+from thunes.adapters.storage.durable import replace_atomically
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient
 from thunes.adapters.venues.binance.feed import StreamStats
@@ -43,6 +44,7 @@ __all__ = [
     "PaperStatus",
     "SessionJobs",
     "SessionMarks",
+    "SummaryFile",
     "patiently",
 ]
 
@@ -116,7 +118,7 @@ class SessionJobs:
                  orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL) -> None:  # fmt: skip
         self.trader, self.orders, self.client, self.store, self.status = trader, orders, client, store, status
         self.orphan_policy = orphan_policy
-        self.summary_path = data_dir / "daily_summaries.jsonl"
+        self.summaries = SummaryFile(data_dir / "daily_summaries.jsonl")
         self.min_interval_s = min_interval_s
         self.last_reconcile = -float("inf")
 
@@ -188,12 +190,45 @@ class SessionJobs:
             "kill_switch": trader.risk.kill_switch.active,
             "trading_state": trader.risk.trading_state.value,
         }
-        with self.summary_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(summary, sort_keys=True) + "\n")
+        if not self.summaries.append(summary):
+            return summary  # written before a restart: a day is summarised once
         status.daily_summaries += 1
         _log.info("daily_summary", **summary)
         trader.bus.publish(DailySummary(now_ns, MappingProxyType(dict(summary))))
         return summary
+
+
+class SummaryFile:
+    """``daily_summaries.jsonl``: one line per market day, written once. A restart replays the days
+    of its warm-up; a day already in the file is not written again. Each append replaces the file
+    atomically, so a crash never leaves a torn line (the file is one short line a day)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.days = {day for day in map(_summary_day, self._read().splitlines()) if day is not None}
+
+    def _read(self) -> str:
+        return self.path.read_text(encoding="utf-8") if self.path.is_file() else ""
+
+    def append(self, summary: Mapping[str, object]) -> bool:
+        """Add ``summary`` (its ``day`` not yet written); False, and nothing written, when it was."""
+        day = str(summary["day"])
+        if day in self.days:
+            return False
+        text = self._read()
+        if text and not text.endswith("\n"):
+            text += "\n"  # a line torn by a crash of an older version stays a line of its own
+        replace_atomically(self.path, (text + json.dumps(summary, sort_keys=True) + "\n").encode())
+        self.days.add(day)
+        return True
+
+
+def _summary_day(line: str) -> str | None:
+    try:
+        day = json.loads(line).get("day")
+    except (ValueError, AttributeError):
+        return None
+    return day if isinstance(day, str) else None
 
 
 class ControlInbox:

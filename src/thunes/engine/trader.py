@@ -8,7 +8,7 @@ Every step is published on the bus; the mode only chooses the venue port and the
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
@@ -74,6 +74,7 @@ class Trader:
         self.ledger, self.bus, self.config = ledger, bus, config
         self.position = Position(instrument.symbol, instrument.base_asset, instrument.quote_asset)
         self.stats = TraderStats()
+        self.pending_exit: OrderRequest | None = None  # an exit a restart interrupted (resume_exit)
 
     def restore(self, fills: list[Fill]) -> None:
         """Rebuild the position from the durable ledger after a restart and hand it to risk.
@@ -93,8 +94,12 @@ class Trader:
         self.strategy.on_bar(bar)
 
     async def on_bar(self, bar: Bar) -> None:
-        """Feed one closed bar; acts on the signal at once (the venue fills at the next price)."""
-        await self.act(self.strategy.on_bar(bar), bar)
+        """Feed one closed bar; acts on the signal at once (the venue fills at the next price). An
+        exit left pending by a restart goes first (:meth:`resume_exit`)."""
+        signal = self.strategy.on_bar(bar)
+        if self.pending_exit is not None:
+            await self.retry_exit(bar.close)
+        await self.act(signal, bar)
 
     async def act(self, signal: Signal, bar: Bar) -> None:
         """Everything after the strategy: sizing, the risk gate, the order, the booking. The fast
@@ -103,14 +108,37 @@ class Trader:
             return
         self.stats.signals += 1
         request = self._order_for(signal, bar)
+        if request is not None:
+            await self._place(request, bar.close)
+
+    def resume_exit(self, request: OrderRequest) -> None:
+        """An exit decided and journaled before a restart but never placed (the crash came first):
+        :meth:`retry_exit` sends it under its own client order id, which the order manager looks
+        up first, so it can never be placed twice."""
+        if request.side is not Side.SELL or request.symbol != self.instrument.symbol:
+            raise ValueError(f"not an exit of {self.instrument.symbol}: {request.side} {request.symbol}")
+        self.pending_exit = request
+
+    async def retry_exit(self, reference_price: Decimal) -> None:
+        """Send the pending exit for what is held now; it stays pending while risk denies it (a
+        breaker open, HALTED), and is dropped when nothing sellable is left (flat, or dust)."""
+        request, self.pending_exit = self.pending_exit, None
         if request is None:
             return
+        quantity = self._sellable(reference_price)
+        if quantity is None:
+            return
+        if not await self._place(replace(request, quantity=quantity), reference_price):
+            self.pending_exit = request
+
+    async def _place(self, request: OrderRequest, reference_price: Decimal) -> bool:
+        """The risk gate, the order, the booking; False when risk denied it."""
         decision = self.risk.check(
             RiskIntent(
                 request,
                 self.strategy.strategy_id,
                 self.config.venue,
-                reference_price=bar.close,
+                reference_price=reference_price,
                 instrument=self.instrument,
                 fee_rate=self.config.fee_rate,
             )
@@ -118,14 +146,15 @@ class Trader:
         if not decision.approved:
             self.stats.denied[decision.reason_code or "?"] += 1
             self.bus.publish(decision.denied_event())
-            return
+            return False
         self.stats.submitted += 1
         outcome = await self.orders.submit(decision.order, self.strategy.strategy_id)
         if isinstance(outcome, OrderRejected):
             self.stats.rejected[outcome.code] += 1
             self.risk.on_order_closed(decision.order.client_order_id)
-            return
-        self.book(outcome)
+        else:
+            self.book(outcome)
+        return True
 
     def _order_for(self, signal: Signal, bar: Bar) -> OrderRequest | None:
         key = f"{bar.open_time_ns}"

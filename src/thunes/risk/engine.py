@@ -13,7 +13,8 @@ but the lock and the store) or from a thread.
 
 Callers' duties:
 - report every order's end with :meth:`RiskEngine.on_order_closed` (or ``on_fill(...,
-  order_complete=True)``), otherwise its reservation keeps a slot;
+  order_complete=True)``), otherwise its reservation keeps a slot; after a restart (the report
+  died with the process) call :meth:`RiskEngine.settle_reservations` with the orders still open;
 - report venue answers to :meth:`RiskEngine.breaker` ``(venue).record(...)``. While a breaker is
   open, ``check`` denies every order with CIRCUIT_OPEN, exits included: nothing can reach the venue
   anyway. Retry exits after ``breaker(venue).seconds_until_probe()``;
@@ -25,7 +26,7 @@ Callers' duties:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -134,6 +135,11 @@ class RiskEngine:
         with self._lock:
             return self._ledger.held(symbol)
 
+    def reservations(self) -> tuple[Reservation, ...]:
+        """The working entries holding a slot, oldest first."""
+        with self._lock:
+            return self._ledger.reservations()
+
     def snapshot(self) -> RiskSnapshot:
         """The current state, as the store holds it."""
         with self._lock:
@@ -217,6 +223,21 @@ class RiskEngine:
             if released:
                 self._save(self._clock_ns())
             return released
+
+    def settle_reservations(self, open_orders: Collection[ClientOrderId]) -> tuple[ClientOrderId, ...]:
+        """Free every reservation whose order is not in ``open_orders`` (the orders still working
+        at the venue); return their ids. For a restart or a stop, once every order in doubt is
+        settled and booked: an order never sent, not placed, rejected or canceled holds no slot,
+        and a filled one holds it through its position (synced from the fill ledger)."""
+        with self._lock:
+            stale = tuple(
+                r.client_order_id for r in self._ledger.reservations() if r.client_order_id not in open_orders
+            )
+            for cid in stale:
+                self._ledger.release(cid)
+            if stale:
+                self._save(self._clock_ns())
+            return stale
 
     def on_fill(
         self, fill: Fill, *, order_complete: bool = False, fee_value_quote: Decimal | None = None

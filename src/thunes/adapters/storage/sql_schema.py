@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Column, Dialect, Integer, MetaData, Numeric, String, Table, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["METADATA", "ExactDecimal", "fills", "order_journal", "orders"]
+__all__ = ["METADATA", "ExactDecimal", "fills", "intent_order", "order_journal", "orders"]
 
 METADATA = MetaData()
 
@@ -54,6 +54,16 @@ order_journal = Table(
     Column("ts_ns", BigInteger, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("detail", Text, nullable=False, default=""),
+)
+
+# The order in which intents were journaled (``order_journal.ts_ns`` moves with every mark, and a
+# replay's clock restarts behind the market after a restart): what the trader decided last.
+# A table of its own, so a ledger written before it existed needs no ALTER (its rows have no seq).
+intent_order = Table(
+    "intent_order",
+    METADATA,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("client_order_id", String(36), nullable=False, unique=True),
 )
 
 orders = Table(

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from thunes.adapters.storage.sql_engine import open_engine
-from thunes.adapters.storage.sql_schema import METADATA, fills, order_journal, orders
+from thunes.adapters.storage.sql_schema import METADATA, fills, intent_order, order_journal, orders
 from thunes.domain.enums import Liquidity, OrderType, Side, TimeInForce
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import Fill, OrderRequest
@@ -53,6 +53,7 @@ class SqlStore:
         try:
             with self._tx() as conn:
                 conn.execute(insert(order_journal).values(**row))
+                conn.execute(insert(intent_order).values(client_order_id=row["client_order_id"]))
         except IntegrityError:
             return False
         return True
@@ -91,6 +92,21 @@ class SqlStore:
         with self._tx() as conn:
             rows = conn.execute(select(order_journal).where(order_journal.c.state.in_(states))).all()
         return [_entry(r._mapping) for r in rows]
+
+    def newest_intent(self, symbol: Symbol) -> JournalEntry | None:
+        """The order the trader decided last on ``symbol`` (journal order; intents journaled before
+        the order was kept come first, by time), or None when it never traded it."""
+        cid = order_journal.c.client_order_id
+        joined = order_journal.outerjoin(intent_order, intent_order.c.client_order_id == cid)
+        query = (
+            select(order_journal, intent_order.c.seq).select_from(joined).where(order_journal.c.symbol == str(symbol))
+        )
+        with self._tx() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return None
+        newest = max(rows, key=lambda r: (r.seq is not None, r.seq or 0, r.ts_ns))
+        return _entry(newest._mapping)
 
     def unbooked(self) -> list[JournalEntry]:
         """Orders the venue answered (ACCEPTED or DONE here) whose booking the ledger lacks: no order

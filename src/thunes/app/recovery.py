@@ -1,0 +1,69 @@
+"""Recovery after a restart (SPEC §4): what a crash left in doubt is settled against the venue, and
+the session's safety state made to agree with it, before the session trades again.
+
+After :func:`recover_session`: no journaled order is in doubt; every venue fill is booked; the
+position (trader and risk) is the fill ledger's; no reservation is held without an order working at
+the venue; and an exit the trader decided but never placed has been sent again under its own client
+order id (or waits, pending, for the next bar when risk denies it or no price is known).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+import structlog
+
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.domain.enums import Side
+from thunes.domain.identifiers import ClientOrderId
+from thunes.engine.trader import Trader
+from thunes.execution.order_manager import OrderManager
+from thunes.execution.ports import JournalState
+
+__all__ = ["recover_session", "settle_reservations"]
+
+_log = structlog.get_logger(__name__)
+
+
+async def recover_session(
+    trader: Trader,
+    orders: OrderManager,
+    store: SqlStore,
+    last_close: Callable[[], Awaitable[Decimal | None]],
+) -> None:
+    """Settle, book, free, resume: see the module. ``last_close``: the latest closed candle's close
+    (the exit's reference price), asked only when an exit is pending."""
+    unbooked = store.unbooked()  # the venue answered, but the crash came before the ledger booked it
+    found = list(await orders.recover())  # the answer itself was lost
+    for entry in unbooked:
+        report = await orders.refresh(entry.request.symbol, entry.request.client_order_id)
+        if report is not None:
+            found.append(report)
+    # The position from the ledger, then every order a crash left unbooked, oldest first, booked on
+    # top of it (a SELL booked before its BUY was restored would sell nothing held).
+    trader.restore(store.fills(str(trader.instrument.symbol)))
+    for report in sorted(found, key=lambda r: r.ts_ns):
+        trader.book(report)
+    settle_reservations(trader, store)
+    newest = store.newest_intent(trader.instrument.symbol)
+    if newest is None or newest.request.side is not Side.SELL or newest.state is not JournalState.NOT_PLACED:
+        return
+    # The trader's last decision was an exit, and the venue never got it: the position is still held.
+    trader.resume_exit(newest.request)
+    _log.info("exit_resumed", client_order_id=str(newest.request.client_order_id))
+    if trader.position.quantity > 0:
+        price = await last_close()
+        if price is not None:
+            await trader.retry_exit(price)
+
+
+def settle_reservations(trader: Trader, store: SqlStore) -> tuple[ClientOrderId, ...]:
+    """Free every risk reservation whose order is neither open in the ledger nor in doubt in the
+    journal (after a restart, or a stop that cut an order short); the ids freed."""
+    working = {ClientOrderId(row["client_order_id"]) for row in store.orders(open_only=True)}
+    working.update(entry.request.client_order_id for entry in store.unresolved())  # still in doubt: kept
+    freed = trader.risk.settle_reservations(working)
+    if freed:
+        _log.warning("reservations_released", client_order_ids=[str(c) for c in freed])
+    return freed

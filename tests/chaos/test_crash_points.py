@@ -1,0 +1,232 @@
+"""Crash at every step of a BUY and of a SELL, then restart: the state agrees with the venue.
+
+The real engine trades a real in-process venue and dies before each of its durable writes in turn
+(and right after the venue answered), as a SIGKILL would (``crashkit``); the restart runs the
+session's own recovery, and can itself die at each of its steps before a last, clean restart.
+Afterwards, whatever the crash points:
+- no order is in doubt, no client order id was placed twice, every venue fill is in the ledger;
+- the ledger's position is the venue's balance, and risk holds that position (or nothing, for dust);
+- no reservation is held without an order working at the venue, and a flat symbol takes a new BUY
+  (a stale reservation denied it DUPLICATE_POSITION for good, issue 15 item 1);
+- an exit decided and journaled is placed exactly once (it was never retried, item 8).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.crashkit import SYMBOL, Crash, Crasher, Life, Market, crash_points, ledger_base
+from thunes.app.paper_jobs import DailySummary, PaperStatus, SessionJobs
+from thunes.domain import ClientOrderId, Side
+from thunes.execution.client_ids import client_order_id
+from thunes.strategy.base import Signal
+
+_SIGNAL = {Side.BUY: Signal.ENTER_LONG, Side.SELL: Signal.EXIT_LONG}
+
+
+def _decided(market: Market, life: Life, side: Side) -> ClientOrderId:
+    """The client order id the scenario's decision gets (deterministic: the bar's open time)."""
+    return client_order_id(life.trader.strategy.strategy_id, SYMBOL, side, f"{market.bar(1).open_time_ns}")
+
+
+async def _live(market: Market, crasher: Crasher) -> None:
+    """A restarted trader's life: it starts, recovers and takes the next bar; a crash ends it early,
+    like a kill."""
+    try:
+        life = market.start(crasher)
+    except Crash:
+        return
+    try:
+        await _restart(market, life)
+    except Crash:
+        pass
+    finally:
+        life.close()
+
+
+async def _restart(market: Market, life: Life) -> None:
+    await market.recover(life)
+    await life.trader.on_bar(market.bar(2))  # an exit still pending goes first
+
+
+async def _scenario(tmp: Path, side: Side, first: int | None, second: int | None) -> tuple[Market, Life, Crasher]:
+    """The decision dies at its tick ``first``, the restart at its tick ``second`` (None: no crash);
+    a clean restart follows. Ticks of a decision count from the decision (set-up excluded)."""
+    market = Market(tmp)
+    setup = market.start(Crasher(armed=False))
+    await _restart(market, setup)
+    if side is Side.SELL:  # a position to exit
+        await setup.trader.act(Signal.ENTER_LONG, market.bar(0))
+        assert setup.trader.position.quantity > 0
+    decision = setup.crasher
+    decision.arm(first)
+    try:
+        await setup.trader.act(_SIGNAL[side], market.bar(1))
+    except Crash:
+        pass
+    finally:
+        setup.close()
+    restart = Crasher(second)
+    await _live(market, restart)
+    final = market.start(Crasher())
+    await _restart(market, final)
+    return market, final, decision if second is None else restart
+
+
+def _check(market: Market, life: Life, side: Side, where: str) -> None:
+    trader, store, risk = life.trader, life.store, life.trader.risk
+    fills = store.fills(str(SYMBOL))
+    held = ledger_base(fills, trader.instrument.base_asset)
+    per_id = market.venue_orders()
+    assert store.unresolved() == [], where
+    assert [cid for cid, n in per_id.items() if n > 1] == [], where  # no client order id placed twice
+    assert market.venue_trades() == {f.trade_id for f in fills}, where  # no fill lost, none invented
+    assert held == market.venue_base() == trader.position.quantity, where  # no position without balance
+    price = market.bar(2).close
+    assert risk.held(SYMBOL) in {held, Decimal(0)}, where
+    assert risk.held(SYMBOL) == held or held * price < risk.limits.dust_notional, where
+    reserved = {str(r.client_order_id) for r in risk.reservations()}
+    assert reserved <= market.venue_open(), where  # no reservation without a working order
+    assert (SYMBOL in risk.open_symbols()) == (risk.held(SYMBOL) > 0 or bool(reserved)), where
+    decided = _decided(market, life, side)
+    if side is Side.SELL and store.get(decided) is not None:  # decided and journaled: placed once
+        assert per_id[decided] == 1, where
+        assert risk.held(SYMBOL) == 0 and trader.pending_exit is None, where
+    elif side is Side.SELL:  # the crash came before the journal: the exit was never decided durably
+        assert per_id[decided] == 0 and risk.held(SYMBOL) > 0, where
+
+
+async def _then_a_new_buy(market: Market, life: Life, where: str) -> None:
+    """A flat symbol takes a new entry; a held one is not entered twice (nothing is denied either way)."""
+    trader = life.trader
+    before = trader.position.quantity
+    await trader.act(Signal.ENTER_LONG, market.bar(3))
+    assert trader.stats.denied == Counter(), where
+    if before == 0:
+        assert trader.position.quantity > 0, where
+    assert trader.risk.reservations() == (), where
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """A tmpfs directory when there is one: the crashes are of the process, not of the machine, so
+    fsync buys nothing here, and some 200 scenarios each fsync a few dozen times."""
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield tmp_path
+        return
+    with tempfile.TemporaryDirectory(dir=shm, prefix="thunes-crash-") as directory:
+        yield Path(directory)
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+def test_crash_at_every_step_of_an_order_and_of_its_recovery_then_state_agrees_with_the_venue(
+    side: Side, scratch: Path
+) -> None:
+    async def run() -> tuple[int, int]:
+        scenarios = 0
+        _, _, clean = await _scenario(scratch / "clean", side, None, None)
+        for first in crash_points(clean.ticks):
+            _, _, restart = await _scenario(scratch / f"{first}", side, first, None)
+            for second in crash_points(restart.ticks):
+                market, life, crasher = await _scenario(scratch / f"{first}-{second}", side, first, second)
+                where = f"{side.value}: crash at {first} {clean.steps[first - 1] if first else '(none)'}, " \
+                        f"restart crash at {second} {crasher.steps[-1] if second else '(none)'}"  # fmt: skip
+                _check(market, life, side, where)
+                if side is Side.BUY:
+                    await _then_a_new_buy(market, life, where)
+                life.close()
+                scenarios += 1
+        return clean.ticks, scenarios
+
+    steps, scenarios = asyncio.run(run())
+    print(f"crash-points: side={side.value} order_steps={steps} scenarios={scenarios}")
+    assert steps >= 8  # risk, journal, send, answer, journal, ledger order, ledger fill, risk
+    assert scenarios > 30
+
+
+def _tick_of(side: Side, step: str) -> int:
+    """The crash point just before ``step`` of a ``side`` decision (counted on a clean run)."""
+
+    async def steps() -> list[str]:
+        with tempfile.TemporaryDirectory() as directory:
+            _, life, crasher = await _scenario(Path(directory), side, None, None)
+            life.close()
+            return crasher.steps
+
+    return asyncio.run(steps()).index(step) + 1
+
+
+def test_restart_when_a_buy_died_before_it_was_sent_then_its_reservation_is_freed_and_a_new_buy_is_taken(
+    scratch: Path,
+) -> None:
+    """Issue 15 item 1: the BUY is NOT_PLACED after the restart; its reservation used to stay, and
+    every later BUY on the symbol was denied DUPLICATE_POSITION ("open position" in ``thunes status``)."""
+
+    before_send = _tick_of(Side.BUY, "send BUY")
+
+    async def run() -> None:
+        market, life, _ = await _scenario(scratch, Side.BUY, before_send, None)
+        assert life.store.get(_decided(market, life, Side.BUY)).state.value == "NOT_PLACED"  # type: ignore[union-attr]
+        assert life.trader.risk.reservations() == ()
+        assert life.trader.risk.open_symbols() == frozenset()
+        await _then_a_new_buy(market, life, "after the restart")
+        life.close()
+
+    asyncio.run(run())
+
+
+def test_restart_when_an_exit_died_before_it_was_sent_then_it_is_placed_once_under_its_own_id(
+    scratch: Path,
+) -> None:
+    """Issue 15 item 8: the SELL was journaled, then the process died; it used to stay NOT_PLACED and
+    the position was held until the next exit signal."""
+
+    before_send = _tick_of(Side.SELL, "send SELL")
+
+    async def run() -> None:
+        market, life, _ = await _scenario(scratch, Side.SELL, before_send, None)
+        decided = _decided(market, life, Side.SELL)
+        assert market.venue_orders()[decided] == 1
+        assert life.trader.risk.held(SYMBOL) == 0
+        assert life.trader.position.quantity * market.bar(2).close < life.trader.risk.limits.dust_notional
+        life.close()
+
+    asyncio.run(run())
+
+
+def test_restart_when_the_warm_up_replays_summarised_days_then_each_day_is_summarised_once(scratch: Path) -> None:
+    """Issue 15 item 9: a restart warms up over candles already traded, its jobs cross the same
+    23:00 boundaries, and ``daily_summaries.jsonl`` repeated those days (and alerted them again)."""
+    market = Market(scratch)
+    day_ns = 86_400_000_000_000
+    at_23 = [(market.bar(0).open_time_ns // day_ns + d) * day_ns + 23 * 3_600_000_000_000 for d in range(3)]
+    published: list[list[DailySummary]] = []
+
+    def session(summary_times: list[int]) -> None:
+        life = market.start(Crasher())
+        seen: list[DailySummary] = []
+        life.trader.bus.subscribe(DailySummary, seen.append)  # type: ignore[attr-defined]
+        jobs = SessionJobs(life.trader, life.orders, None, life.store, PaperStatus(), scratch, 2.0)  # type: ignore[arg-type]
+        for ts in summary_times:
+            jobs.daily_summary(ts)
+        published.append(seen)
+        life.close()
+
+    session(at_23[:2])
+    written = (scratch / "daily_summaries.jsonl").read_bytes()
+    session(at_23)  # the restart's warm-up crosses the first two days again
+
+    days = [json.loads(line)["day"] for line in (scratch / "daily_summaries.jsonl").read_text().splitlines()]
+    assert len(days) == len(set(days)) == 3
+    assert (scratch / "daily_summaries.jsonl").read_bytes().startswith(written)
+    assert [len(seen) for seen in published] == [2, 1]  # no alert for a day already summarised
