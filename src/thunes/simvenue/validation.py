@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import MAX_EMAX, MIN_EMIN, Decimal, localcontext
 
 from thunes.domain.enums import OrderType, Side, TimeInForce
 from thunes.domain.identifiers import ClientOrderId
@@ -35,6 +35,8 @@ __all__ = [
 _MARKET, _LIMIT, _LIMIT_MAKER, _BUY = OrderType.MARKET, OrderType.LIMIT, OrderType.LIMIT_MAKER, Side.BUY
 
 ZERO = Decimal(0)
+_TINY = Decimal("1e-40")  # below every tick, step and minimum: requests carry at most 20 decimals
+_EXACT_DIGITS = 100
 CLIENT_ID = re.compile(r"^[a-zA-Z0-9_-]{1,36}$")
 _CHECK_ID = ClientOrderId("venue-check")
 Level = tuple[Decimal, Decimal]
@@ -96,12 +98,23 @@ def check_filters(
         base = account.balances.get(instrument.base_asset)
         open_buys = (o.remaining for o in account.open.values() if o.symbol == p.symbol and o.side is _BUY)
         position = (base.total if base else ZERO) + sum(open_buys, ZERO)
-    request = OrderRequest(
-        _CHECK_ID, instrument.symbol, p.side, p.order_type, p.quantity, p.price, p.quote_order_qty, p.time_in_force
-    )
-    violations = check_order(instrument, request, MarketContext(avg_price, open_on_symbol, position))
+    quantity, price, quote = (_below_any_minimum(v) for v in (p.quantity, p.price, p.quote_order_qty))
+    request = OrderRequest(_CHECK_ID, instrument.symbol, p.side, p.order_type, quantity, price, quote, p.time_in_force)
+    with localcontext() as exact:  # 20 + 20 digit inputs multiply exactly: no rounding, no InvalidOperation
+        exact.prec, exact.Emax, exact.Emin = _EXACT_DIGITS, MAX_EMAX, MIN_EMIN
+        violations = check_order(instrument, request, MarketContext(avg_price, open_on_symbol, position))
     if violations:
         raise err.filter_failure(violations[0].filter.value)
+    if (quantity, price, quote) != (p.quantity, p.price, p.quote_order_qty):  # zero passed a disabled minimum
+        name = "PRICE_FILTER" if price != p.price else "LOT_SIZE" if quantity != p.quantity else "NOTIONAL"
+        raise err.filter_failure(name)
+
+
+def _below_any_minimum(value: Decimal | None) -> Decimal | None:
+    """Zero (or less) as the smallest positive amount: it breaks the same filter a too-small amount
+    breaks (Binance: ``quantity=0`` is -1013 ``Filter failure: LOT_SIZE``), and the domain's
+    :class:`OrderRequest` only holds positive amounts."""
+    return _TINY if value is not None and value <= 0 else value
 
 
 def check_balance(

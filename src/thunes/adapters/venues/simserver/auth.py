@@ -33,6 +33,7 @@ __all__ = [
     "SIGNED_PARAMS",
     "Security",
     "authenticate",
+    "check_timestamp",
     "lookup_key",
     "signature_payload",
 ]
@@ -98,7 +99,8 @@ def _check_signature(key: ApiKey, params: Params, raw_query: str, raw_body: str)
         raise VenueError(-1022, "Signature for this request is not valid.")
 
 
-def _check_timestamp(params: Params, wall_ns: int) -> None:
+def check_timestamp(params: Params, wall_ns: int) -> None:
+    """``timestamp`` and ``recvWindow`` against the wall clock: -1100/-1102 malformed, -1131, -1021."""
     timestamp = params.long("timestamp", required=True)
     assert timestamp is not None
     sent_ms = Decimal(timestamp) / 1000 if timestamp >= _MICROSECONDS else Decimal(timestamp)
@@ -139,6 +141,6 @@ def authenticate(
         if "signature" not in params:
             raise err.mandatory("signature")
         _check_signature(key, params, raw_query, raw_body)
-        _check_timestamp(params, state.wall_ns())
+        check_timestamp(params, state.wall_ns())
     _check_permission(key, security)
     return key

@@ -25,6 +25,7 @@ from decimal import Decimal
 from thunes.adapters.venues.simserver import market_messages as msg
 from thunes.adapters.venues.simserver.hub import StreamHub
 from thunes.adapters.venues.simserver.state import ServerState
+from thunes.adapters.venues.simserver.tape import PublicTrade
 from thunes.simvenue.book import L2Book
 from thunes.simvenue.candles import served_intervals
 from thunes.simvenue.capture_replay import RecordedDepth
@@ -167,6 +168,7 @@ class ReplayDriver:
         self.state.candles.on_trade(e.symbol, e.ts_ns, e.price, e.quantity, e.buyer_is_maker)
         self._first_trade.setdefault(e.symbol, e.trade_id)
         name, ms = e.symbol.lower(), e.ts_ns // NS_PER_MS
+        self.state.tape.record(e.symbol, PublicTrade(e.trade_id, ms, e.price, e.quantity, e.buyer_is_maker))
         if self.hub.wants(f"{name}@trade"):
             self.hub.publish(
                 f"{name}@trade", msg.trade(e.symbol, ms, e.trade_id, e.price, e.quantity, e.buyer_is_maker)

@@ -89,6 +89,36 @@ def _middleware(faults: FaultState, rng: random.Random, wall_ns: Any) -> Middlew
     return middleware
 
 
+_MAX_SECONDS = 86_400.0  # a day: longer silences, latencies or Retry-After are typos
+_LIMITS: dict[str, tuple[float, float]] = {
+    "error_count": (0, 1_000_000),
+    "error_status": (400, 599),
+    "retry_after_s": (0, _MAX_SECONDS),
+    "latency_ms": (0, _MAX_SECONDS * 1000),
+    "jitter_ms": (0, _MAX_SECONDS * 1000),
+    "silent_until_ns": (0, 2**63 - 1),
+    "drop_order_responses": (0, 1_000_000),
+}
+
+
+def _number(name: str, value: object, maximum: float, minimum: float = 0) -> float:
+    """A finite JSON number in ``[minimum, maximum]`` (booleans, strings, NaN are refused): HTTP 400."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+        raise web.HTTPBadRequest(text=f"{name} must be a number from {minimum:g} to {maximum:g}, got {value!r}")
+    return value
+
+
+def _setting(name: str, value: object) -> int | float:
+    """``value`` for the fault setting ``name``, of its type and in its range (400 otherwise)."""
+    low, high = _LIMITS[name]
+    number = _number(name, value, high, low)
+    if isinstance(FaultState.__dataclass_fields__[name].default, int):
+        if not isinstance(number, int):
+            raise web.HTTPBadRequest(text=f"{name} must be a whole number, got {value!r}")
+        return number
+    return float(number)
+
+
 class _Admin:
     """The ``/admin`` handlers: read and set faults, silence, drop WebSockets, restart."""
 
@@ -103,8 +133,8 @@ class _Admin:
         if not _is_loopback(request):
             raise web.HTTPForbidden(text="admin endpoints answer loopback clients only")
         try:
-            body = json.loads(await request.text() or "{}") if request.can_read_body else {}
-        except ValueError:
+            body = json.loads(await request.read() or b"{}") if request.can_read_body else {}
+        except ValueError:  # bad JSON or bad UTF-8 (UnicodeDecodeError is a ValueError)
             body = None
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="body must be a JSON object")
@@ -124,13 +154,15 @@ class _Admin:
         unknown = set(body) - known
         if unknown:
             raise web.HTTPBadRequest(text=f"unknown fault settings: {sorted(unknown)}; known: {sorted(known)}")
-        for name, value in body.items():
-            setattr(self.faults, name, type(getattr(self.faults, name))(value))
+        values = {name: _setting(name, value) for name, value in body.items()}  # all checked before any is set
+        for name, value in values.items():
+            setattr(self.faults, name, value)
         return self._view(request)
 
     async def silence(self, request: web.Request) -> web.Response:
         body = await self.guard(request)
-        self.faults.silent_until_ns = self.wall_ns() + int(float(body.get("seconds", 0)) * NS_PER_S)
+        seconds = _number("seconds", body.get("seconds", 0), _MAX_SECONDS)
+        self.faults.silent_until_ns = self.wall_ns() + int(seconds * NS_PER_S)
         return self._view(request)
 
     async def clear(self, request: web.Request) -> web.Response:

@@ -4,9 +4,13 @@ Every request goes through the same steps, in Binance's order: parse the query s
 body (query wins on a clash), charge the request weight to the caller's IP (429/418 past the
 limit), check the API key, the parameters the endpoint reads, the signature and the timestamp,
 then run the handler over the matching core. A :class:`VenueError` becomes Binance's JSON error
-``{"code": ..., "msg": ...}`` with its HTTP status; anything unexpected becomes HTTP 500 code -1000,
-logged without parameters or headers (they hold the signature and the API key), never a
-traceback to the client. Every response carries ``X-MBX-USED-WEIGHT-1M``.
+``{"code": ..., "msg": ...}`` with its HTTP status; so do aiohttp's own 4xx answers (unknown path
+404, wrong method 405, body too large 413), which would otherwise be plain text that clients such
+as ccxt cannot map to an error class. A body that is not UTF-8 is -1100, like any illegal character.
+Anything unexpected becomes HTTP 500 code -1000 (a retryable outage for clients, so only a last
+resort: the fuzz test asserts no malformed request reaches it), logged without parameters or
+headers (they hold the signature and the API key), never a traceback to the client. Every
+response carries ``X-MBX-USED-WEIGHT-1M``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from thunes.adapters.venues.simserver import rest_account, rest_market, rest_trading
+from thunes.adapters.venues.simserver import rest_account, rest_market, rest_trades, rest_trading
 from thunes.adapters.venues.simserver.auth import authenticate
 from thunes.adapters.venues.simserver.limits import RateLimiter, RateLimitError
 from thunes.adapters.venues.simserver.rest_params import Params
@@ -28,7 +32,12 @@ from thunes.simvenue.errors import VenueError
 __all__ = ["ENDPOINTS", "LIMITER", "UNKNOWN_ERROR", "register", "serve"]
 
 LIMITER = web.AppKey("simserver_limiter", RateLimiter)
-ENDPOINTS: tuple[Endpoint, ...] = (*rest_market.ENDPOINTS, *rest_trading.ENDPOINTS, *rest_account.ENDPOINTS)
+ENDPOINTS: tuple[Endpoint, ...] = (
+    *rest_market.ENDPOINTS,
+    *rest_trades.ENDPOINTS,
+    *rest_trading.ENDPOINTS,
+    *rest_account.ENDPOINTS,
+)
 UNKNOWN_ERROR_MSG = "An unknown error occured while processing the request."  # sic, Binance's text
 UNKNOWN_ERROR = {"code": -1000, "msg": UNKNOWN_ERROR_MSG}
 _log = structlog.get_logger(__name__)
@@ -51,6 +60,16 @@ def _run(ep: Endpoint, ctx: Ctx, api_key: str | None, raw_query: str, raw_body: 
     return result if isinstance(result, Reply) else Reply(result)
 
 
+def _decode(raw_body: str | bytes) -> str:
+    """The form body as text: UTF-8 only (Binance reads nothing else), -1100 otherwise."""
+    if isinstance(raw_body, str):
+        return raw_body
+    try:
+        return raw_body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise VenueError(-1100, "Illegal characters found in a parameter.") from None
+
+
 def serve(
     ep: Endpoint,
     state: ServerState,
@@ -58,14 +77,16 @@ def serve(
     ip: str,
     api_key: str | None,
     raw_query: str,
-    raw_body: str,
+    raw_body: str | bytes,
     started_ms: int = 0,
 ) -> web.Response:
     """Answer one request to ``ep`` (synchronous: the matching core runs on the server's loop)."""
     params: Params | None = None
     parse_error: VenueError | None = None
+    body = ""
     try:
-        params = Params(raw_query, raw_body)
+        body = _decode(raw_body)
+        params = Params(raw_query, body)
     except VenueError as e:
         parse_error = e
     weight = ep.weight_of(params)
@@ -76,27 +97,31 @@ def serve(
     try:
         if parse_error is not None or params is None:
             raise parse_error or VenueError(-1000, UNKNOWN_ERROR_MSG)
-        reply = _run(ep, Ctx(state, params, None, limiter, started_ms), api_key, raw_query, raw_body)
+        reply = _run(ep, Ctx(state, params, None, limiter, started_ms), api_key, raw_query, body)
     except VenueError as e:
         return _error(e, limiter.weight_headers(ip))
     except Exception as e:  # never a traceback to the client
-        where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-        _log.error(
-            "simserver_unhandled_error",
-            method=ep.method,
-            path=ep.path,
-            error_type=type(e).__name__,
-            location=f"{where.filename}:{where.lineno}" if where else "",
-        )
+        _log_unexpected(e, ep.method, ep.path)
         return _json(UNKNOWN_ERROR, 500, limiter.weight_headers(ip))
     if ep.free_on_success and reply.status == 200:
         limiter.refund(ip, weight)
     return _json(reply.body, reply.status, {**limiter.weight_headers(ip), **reply.headers})
 
 
+def _log_unexpected(e: BaseException, method: str, path: str) -> None:
+    where = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+    _log.error(
+        "simserver_unhandled_error",
+        method=method,
+        path=path,
+        error_type=type(e).__name__,
+        location=f"{where.filename}:{where.lineno}" if where else "",
+    )
+
+
 def _route(ep: Endpoint, state: ServerState, limiter: RateLimiter, started_ms: int) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
-        raw_body = await request.text() if request.method != "GET" and request.body_exists else ""
+        raw_body = await request.read() if request.method != "GET" and request.body_exists else b""
         ip = request.remote or "unknown"
         return serve(ep, state, limiter, ip, request.headers.get("X-MBX-APIKEY"), request.rel_url.raw_query_string,
                      raw_body, started_ms)  # fmt: skip
@@ -104,17 +129,42 @@ def _route(ep: Endpoint, state: ServerState, limiter: RateLimiter, started_ms: i
     return handle
 
 
-def _weight_header(limiter: RateLimiter) -> Middleware:
-    """Unknown paths and methods (aiohttp's 404/405) carry the weight header too."""
+# aiohttp's own refusals, answered as Binance-shaped errors (the HTTP status is kept).
+_UNSUPPORTED = {"code": -1020, "msg": "This operation is not supported."}
+_HTTP_ERRORS: dict[int, dict[str, int | str]] = {
+    413: {"code": -1101, "msg": "Too many parameters sent for this endpoint."},
+}
+
+
+def _is_websocket(request: web.Request) -> bool:
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def _binance_errors(limiter: RateLimiter) -> Middleware:
+    """Every answer carries the weight header; aiohttp's 4xx and any escaped exception become JSON errors.
+
+    ``/admin`` keeps its own plain answers (it is this venue's, not Binance's), and a WebSocket
+    upgrade is left alone: once upgraded, no HTTP response may follow.
+    """
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except web.HTTPException as e:
-            for name, value in limiter.weight_headers(request.remote or "unknown").items():
+            headers = limiter.weight_headers(request.remote or "unknown")
+            for name, value in headers.items():
                 e.headers.setdefault(name, value)
-            raise
+            if e.status < 400 or request.path.startswith("/admin") or e.content_type == "application/json":
+                raise
+            body = _HTTP_ERRORS.get(e.status, _UNSUPPORTED)
+            allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else {}
+            return _json(body, e.status, {**headers, **allow})
+        except Exception as e:  # the last resort; a request reaching it is a bug
+            if _is_websocket(request) or request.path.startswith("/admin"):
+                raise
+            _log_unexpected(e, request.method, request.path)
+            return _json(UNKNOWN_ERROR, 500, limiter.weight_headers(request.remote or "unknown"))
 
     return middleware
 
@@ -131,4 +181,4 @@ def register(app: web.Application, state: ServerState) -> None:
     started_ms = state.wall_ns() // NS_PER_MS
     for ep in ENDPOINTS:
         app.router.add_route(ep.method, ep.path, _route(ep, state, limiter, started_ms))
-    app.middlewares.append(_weight_header(limiter))
+    app.middlewares.append(_binance_errors(limiter))

@@ -2,8 +2,8 @@
 
 Everything comes from what the replay has published so far: the venue's quotes, last trade and
 L2 book, and the closed candles. Without an L2 book, ``/depth`` shows the one level the matching
-core would actually trade against (the quote), never invented depth. The venue keeps no public
-trade ids, so the 24h ticker reports ``firstId``/``lastId`` as -1.
+core would actually trade against (the quote), never invented depth. The 24h ticker reports
+``firstId``/``lastId`` as -1 (its window comes from candles; public trades are in :mod:`.rest_trades`).
 """
 
 from __future__ import annotations
@@ -47,9 +47,12 @@ def _permissions(p: Params) -> set[str] | None:
         return None
     if raw.startswith("["):
         try:
-            return set(json.loads(raw))
-        except json.JSONDecodeError:
-            raise VenueError(-1135, "JSON sent for parameter 'permissions' is not valid") from None
+            listed = json.loads(raw)
+        except ValueError:  # bad JSON, or numbers past Python's digit limit
+            listed = None
+        if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):  # e.g. [[1]]
+            raise VenueError(-1135, "JSON sent for parameter 'permissions' is not valid")
+        return set(listed)
     return {raw}
 
 

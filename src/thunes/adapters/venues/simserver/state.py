@@ -30,6 +30,7 @@ from typing import Any
 
 from aiohttp import web
 
+from thunes.adapters.venues.simserver.tape import TradeTape
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.simvenue.book import L2Book
 from thunes.simvenue.candles import CandleHistory
@@ -67,7 +68,7 @@ class ReplayClock:
 
 @dataclass
 class ServerState:
-    """The venue core, its published candles, exchangeInfo payload, keys and listen keys."""
+    """The venue core, its published candles and trades, exchangeInfo payload, keys and listen keys."""
 
     venue: SimVenue
     exchange_info: ExchangeInfo
@@ -78,6 +79,7 @@ class ServerState:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     listen_keys: dict[str, str] = field(default_factory=dict)  # listenKey -> account
     books: dict[str, L2Book] = field(default_factory=dict)  # the published depth book per symbol
+    tape: TradeTape = field(default_factory=TradeTape)  # the published public trades per symbol
 
     def add_api_key(self, account: str, *, can_withdraw: bool = False, key: str | None = None,
                     secret: str | None = None) -> ApiKey:  # fmt: skip

@@ -8,11 +8,9 @@ both are honoured here, the age limit configurable so tests can exercise reconne
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import hashlib
-import hmac
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,23 +19,33 @@ from aiohttp import WSMsgType, web
 from thunes.adapters.venues.simserver import formats
 from thunes.adapters.venues.simserver.hub import Connection, StreamHub
 from thunes.adapters.venues.simserver.state import STATE, ServerState
+from thunes.adapters.venues.simserver.stream_control import (
+    MAX_STREAMS,
+    STREAM,
+    Invalid,
+    parse_control,
+    verify_ws_signature,
+)
+from thunes.simvenue.errors import VenueError
 from thunes.simvenue.models import ExecutionReport
 
 __all__ = ["HUB", "StreamSettings", "register"]
 
 HUB = web.AppKey("hub", StreamHub)
-_STREAM = re.compile(
-    r"^[a-z0-9]+@(trade|aggTrade|bookTicker|ticker|miniTicker|depth(5|10|20)?(@100ms|@1000ms)?|kline_\w+)$"
-)
 NS_PER_MS = 1_000_000
+NS_PER_S = 1_000_000_000
+MAX_MESSAGES_PER_S = 5  # web-socket-streams.md, "WebSocket Limits": beyond it, the connection is closed
 
 
 class StreamSettings:
-    """Heartbeat and connection age (seconds)."""
+    """Heartbeat and connection age (seconds), and the incoming message limit per second."""
 
-    def __init__(self, ping_interval: float = 20.0, max_age: float = 24 * 3600.0) -> None:
+    def __init__(
+        self, ping_interval: float = 20.0, max_age: float = 24 * 3600.0, max_messages_per_s: int = MAX_MESSAGES_PER_S
+    ) -> None:
         self.ping_interval = ping_interval
         self.max_age = max_age
+        self.max_messages_per_s = max_messages_per_s
 
 
 SETTINGS = web.AppKey("stream_settings", StreamSettings)
@@ -80,18 +88,36 @@ async def _close(ws: web.WebSocketResponse, reason: str) -> None:
     await ws.close(code=1008, message=reason.encode())
 
 
+class _MessageRate:
+    """Incoming messages of one connection in the last second (sliding window, wall clock)."""
+
+    def __init__(self, limit: int, clock_ns: Callable[[], int]) -> None:
+        self._limit, self._clock_ns = limit, clock_ns
+        self._times: collections.deque[int] = collections.deque()
+
+    def exceeded(self) -> bool:
+        """Count one message; True when it is more than ``limit`` within a second."""
+        now = self._clock_ns()
+        self._times.append(now)
+        while self._times[0] <= now - NS_PER_S:
+            self._times.popleft()
+        return len(self._times) > self._limit
+
+
 async def _serve(request: web.Request, conn: Connection) -> web.WebSocketResponse:
     """Run one connection: a writer draining its queue, a reader answering requests, the age limit."""
-    hub, settings = request.app[HUB], request.app[SETTINGS]
+    hub, settings, state = request.app[HUB], request.app[SETTINGS], request.app[STATE]
+    rate = _MessageRate(settings.max_messages_per_s, state.wall_ns)
     hub.add(conn)
     writer = asyncio.ensure_future(_write(conn))
     try:
         async with asyncio.timeout(settings.max_age):
             async for message in conn.ws:
-                if message.type is WSMsgType.TEXT:
-                    reply = await _on_text(request, conn, message.data)
-                    if reply is not None:
-                        conn.offer(json.dumps(reply), droppable=False)
+                if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    if rate.exceeded():
+                        await conn.ws.close(code=1008, message=b"Too many messages")
+                        break
+                    conn.offer(json.dumps(_on_control(hub, conn, message.data)), droppable=False)
                 elif message.type is WSMsgType.ERROR:
                     break
     except TimeoutError:
@@ -115,54 +141,63 @@ def _prepare(request: web.Request) -> web.WebSocketResponse:
     return web.WebSocketResponse(heartbeat=request.app[SETTINGS].ping_interval, autoping=True)
 
 
+def _url_streams(request: web.Request, names: list[str]) -> set[str]:
+    """Streams named in the URL; more than 1024 is refused before the upgrade (HTTP 400, Binance JSON)."""
+    streams = {s for s in names if STREAM.match(s)}
+    if len(streams) > MAX_STREAMS:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"code": -1101, "msg": f"Too many parameters; expected '{MAX_STREAMS}' and received "
+                             f"'{len(streams)}'."}),
+            content_type="application/json",
+        )  # fmt: skip
+    return streams
+
+
 async def _raw(request: web.Request) -> web.WebSocketResponse:
     """``/ws``, ``/ws/<stream>[/<stream>...]`` or ``/ws/<listenKey>``."""
     state = request.app[STATE]
     path = request.match_info.get("path", "")
+    listener = state.listen_keys.get(path)
+    streams = _url_streams(request, path.split("/")) if path and listener is None else set()
     ws = _prepare(request)
     await ws.prepare(request)
     conn = Connection(ws, combined=False, opened_ns=state.wall_ns())
-    if path in state.listen_keys:
-        conn.accounts.add(state.listen_keys[path])
-    elif path:
-        conn.streams.update(s for s in path.split("/") if _STREAM.match(s))
+    if listener is not None:
+        conn.accounts.add(listener)
+    conn.streams.update(streams)
     return await _serve(request, conn)
 
 
 async def _combined(request: web.Request) -> web.WebSocketResponse:
     """``/stream?streams=a/b/c``: every message wrapped as ``{"stream", "data"}``."""
     state = request.app[STATE]
+    streams = _url_streams(request, request.query.get("streams", "").split("/"))
     ws = _prepare(request)
     await ws.prepare(request)
     conn = Connection(ws, combined=True, opened_ns=state.wall_ns())
-    conn.streams.update(s for s in request.query.get("streams", "").split("/") if _STREAM.match(s))
+    conn.streams.update(streams)
     return await _serve(request, conn)
 
 
-async def _on_text(request: web.Request, conn: Connection, text: str) -> dict[str, Any] | None:
-    """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS (web-socket-streams.md, Live subscribing)."""
+def _on_control(hub: StreamHub, conn: Connection, text: str | bytes) -> dict[str, Any]:
+    """SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / SET_PROPERTY / GET_PROPERTY (web-socket-streams.md)."""
     try:
-        message = json.loads(text)
-        method, params, request_id = message["method"], message.get("params", []), message.get("id")
-    except (ValueError, KeyError, TypeError):
-        return {"error": {"code": 3, "msg": "Invalid JSON: expected an object with method, params and id"}, "id": None}
-    hub = request.app[HUB]
+        request = parse_control(text, conn.streams)
+    except Invalid as e:
+        return e.reply
+    method, params, request_id = request.method, request.params, request.request_id
+    result: Any = None
     if method == "SUBSCRIBE":
-        bad = [p for p in params if not isinstance(p, str) or not _STREAM.match(p)]
-        if bad:
-            return {"error": {"code": 2, "msg": f"Invalid request: invalid stream name {bad[0]!r}"}, "id": request_id}
         hub.subscribe(conn, params)
-        return {"result": None, "id": request_id}
-    if method == "UNSUBSCRIBE":
-        hub.unsubscribe(conn, [p for p in params if isinstance(p, str)])
-        return {"result": None, "id": request_id}
-    if method == "LIST_SUBSCRIPTIONS":
-        return {"result": sorted(conn.streams), "id": request_id}
-    return {
-        "error": {"code": 2, "msg": f"Invalid request: unknown variant {method}, expected one of `SUBSCRIBE`, "
-                  "`UNSUBSCRIBE`, `LIST_SUBSCRIPTIONS`"},
-        "id": request_id,
-    }  # fmt: skip
+    elif method == "UNSUBSCRIBE":
+        hub.unsubscribe(conn, params)
+    elif method == "LIST_SUBSCRIPTIONS":
+        result = sorted(conn.streams)
+    elif method == "SET_PROPERTY":
+        conn.combined = params[1]
+    else:  # GET_PROPERTY combined
+        result = conn.combined
+    return {"result": result, "id": request_id}
 
 
 async def _ws_api(request: web.Request) -> web.WebSocketResponse:
@@ -195,12 +230,20 @@ def _ws_api_error(request_id: Any, status: int, code: int, msg: str) -> dict[str
 def _ws_api_call(state: ServerState, hub: StreamHub, conn: Connection, text: str) -> dict[str, Any]:
     try:
         message = json.loads(text)
-        method, params, request_id = message["method"], message.get("params", {}), message.get("id")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, RecursionError):
         return _ws_api_error(None, 400, -1135, "Invalid JSON.")
-    handler = _WS_API.get(method)
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+        return _ws_api_error(None, 400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or "
+                             "malformed.")  # fmt: skip
+    request_id = message.get("id")
+    if isinstance(request_id, dict | list):
+        request_id = None
+    handler = _WS_API.get(message["method"])
     if handler is None:
         return _ws_api_error(request_id, 400, -1020, "This operation is not supported.")
+    params = message.get("params", {})
+    if not isinstance(params, dict):
+        return _ws_api_error(request_id, 400, -1135, "Invalid JSON.")
     return handler(state, hub, conn, params, request_id)
 
 
@@ -214,10 +257,10 @@ def _api_time(state: ServerState, hub: StreamHub, conn: Connection, params: Any,
 
 def _api_subscribe(state: ServerState, hub: StreamHub, conn: Connection, params: Any, rid: Any) -> dict[str, Any]:
     """``userDataStream.subscribe.signature``: user data on this connection, tagged by subscription id."""
-    problem = _verify_ws_signature(state, params if isinstance(params, dict) else {})
-    if problem is not None:
-        return _ws_api_error(rid, 401 if problem[0] == -2015 else 400, *problem)
-    account = state.api_keys[params["apiKey"]].account
+    try:
+        account = verify_ws_signature(state, params).account
+    except VenueError as e:
+        return _ws_api_error(rid, e.http_status, e.code, e.msg)
     sub_id = len(conn.subscription_ids)
     conn.subscription_ids[account] = sub_id
     hub.subscribe_account(conn, account)
@@ -238,24 +281,3 @@ _WS_API: dict[str, Callable[[ServerState, StreamHub, Connection, Any, Any], dict
     "userDataStream.subscribe.signature": _api_subscribe,
     "userDataStream.unsubscribe": _api_unsubscribe,
 }
-
-
-def _verify_ws_signature(state: ServerState, params: dict[str, Any]) -> tuple[int, str] | None:
-    """WebSocket API signing: HMAC-SHA256 over the params sorted by name (web-socket-api.md)."""
-    key = state.api_keys.get(str(params.get("apiKey", "")))
-    if key is None:
-        return -2015, "Invalid API-key, IP, or permissions for action."
-    signature = str(params.get("signature", ""))
-    payload = "&".join(f"{k}={params[k]}" for k in sorted(params) if k != "signature")
-    expected = hmac.new(key.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
-        return -1022, "Signature for this request is not valid."
-    try:
-        timestamp = int(params["timestamp"])
-        window = int(float(params.get("recvWindow", 5000)))
-    except (KeyError, ValueError):
-        return -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed."
-    now_ms = state.wall_ns() // NS_PER_MS
-    if timestamp > now_ms + 1000 or now_ms - timestamp > window:
-        return -1021, "Timestamp for this request is outside of the recvWindow."
-    return None
