@@ -182,10 +182,15 @@ class RawClient:
 
     def request(self, method: str, path: str, query: str = "", body: str = "",
                 headers: dict[str, str] | None = None) -> HttpResult:  # fmt: skip
-        url = self.server.base_url + path + (f"?{query}" if query else "")
-        data = body.encode() if body else None
+        return self.request_bytes(method, path + (f"?{query}" if query else ""), body.encode(), headers)
+
+    def request_bytes(self, method: str, path: str, body: bytes = b"",
+                      headers: dict[str, str] | None = None) -> HttpResult:  # fmt: skip
+        """``request`` with a raw body (any bytes) and the path sent as given, query included."""
+        url = self.server.base_url + path
+        data = body or None
         req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-        if data is not None:
+        if data is not None and not req.has_header("Content-type"):
             req.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:

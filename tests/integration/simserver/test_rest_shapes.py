@@ -41,6 +41,7 @@ RUST_HTTP = {
     "server_time_response.json": ("time", ()),
     "ticker_24hr_response.json": ("ticker_24hr", ()),
     "ticker_price_response.json": ("ticker_price", ()),
+    "trades_response.json": ("trades", ()),
 }
 PY_HTTP = {
     "http_spot_market_avg_price.json": "avg_price",
@@ -52,12 +53,11 @@ PY_HTTP = {
     "http_spot_market_ticker_price.json": "ticker_price",
     "http_spot_market_time.json": "time",
     "http_spot_wallet_account.json": "account",
+    "http_spot_market_agg_trades.json": "agg_trades",
+    "http_spot_market_historical_trades.json": "historical_trades",
+    "http_spot_market_trades.json": "trades",
 }
-NOT_SERVED = {  # public trade lists (the venue keeps no public trade history) and the sapi fee endpoints
-    "trades_response.json",
-    "http_spot_market_agg_trades.json",
-    "http_spot_market_historical_trades.json",
-    "http_spot_market_trades.json",
+NOT_SERVED = {  # the sapi fee endpoints
     "http_wallet_trading_fee.json",
     "http_wallet_trading_fees.json",
 }
@@ -147,6 +147,9 @@ def responses(sim_server, raw) -> dict[str, Any]:
         ("book_ticker", "/api/v3/ticker/bookTicker", {"symbol": "BTCUSDT"}),
         ("ticker_price", "/api/v3/ticker/price", {"symbol": "BTCUSDT"}),
         ("ticker_24hr", "/api/v3/ticker/24hr", {"symbol": "BTCUSDT"}),
+        ("trades", "/api/v3/trades", {"symbol": "BTCUSDT", "limit": 5}),
+        ("historical_trades", "/api/v3/historicalTrades", {"symbol": "BTCUSDT", "limit": 5}),
+        ("agg_trades", "/api/v3/aggTrades", {"symbol": "BTCUSDT", "limit": 5}),
     ):
         out[name] = ok(raw.public(path, **params))
     out["new_order_full"] = ok(raw.signed(key, "POST", "/api/v3/order", symbol="BTCUSDT", side="BUY", type="MARKET",
