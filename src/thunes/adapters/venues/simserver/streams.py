@@ -115,7 +115,7 @@ async def _serve(request: web.Request, conn: Connection) -> web.WebSocketRespons
             async for message in conn.ws:
                 if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                     if rate.exceeded():
-                        await conn.ws.close(code=1008, message=b"Too many messages")
+                        await _close_flushed(hub, conn, "Too many messages")
                         break
                     conn.offer(json.dumps(_on_control(hub, conn, message.data)), droppable=False)
                 elif message.type is WSMsgType.ERROR:
@@ -131,10 +131,22 @@ async def _serve(request: web.Request, conn: Connection) -> web.WebSocketRespons
     return conn.ws
 
 
+async def _close_flushed(hub: StreamHub, conn: Connection, reason: str) -> None:
+    """Close with 1008 after the replies already queued are sent (no new market data is queued)."""
+    hub.remove(conn)
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(1.0):
+            await conn.queue.join()
+    await _close(conn.ws, reason)
+
+
 async def _write(conn: Connection) -> None:
     while True:
         text = await conn.queue.get()
-        await conn.ws.send_str(text)
+        try:
+            await conn.ws.send_str(text)
+        finally:
+            conn.queue.task_done()
 
 
 def _prepare(request: web.Request) -> web.WebSocketResponse:
