@@ -21,7 +21,8 @@ def live() -> Iterator[LiveVenue]:
 
 
 def _post(live: LiveVenue, path: str, body: bytes) -> tuple[int, str]:
-    request = urllib.request.Request(live.base_url + path, data=body, method="POST")
+    headers = {"Authorization": f"Bearer {live.running.admin_token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(live.base_url + path, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             return response.status, response.read().decode()
@@ -56,6 +57,19 @@ def test_admin_faults_when_value_malformed_then_400_and_faults_unchanged(live: L
 
     assert status == 400, text
     assert live.admin("/admin/faults") == before
+
+
+@pytest.mark.parametrize(
+    ("body", "name"), [({"latency_ms": -5}, "latency_ms"), ({"error_count": "abc"}, "error_count")]
+)
+def test_admin_faults_when_value_out_of_range_then_json_error_names_the_setting(
+    live: LiveVenue, body: dict[str, Any], name: str
+) -> None:
+    status, text = _post(live, "/admin/faults", json.dumps(body).encode())
+
+    answer = json.loads(text)
+    assert (status, answer["code"]) == (400, -1130)
+    assert f"'{name}'" in answer["msg"]
 
 
 @pytest.mark.parametrize("seconds", ['"abc"', "null", "-1", "1e308", "NaN", "[1]", "true"])

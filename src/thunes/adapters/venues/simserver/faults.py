@@ -101,10 +101,16 @@ _LIMITS: dict[str, tuple[float, float]] = {
 }
 
 
+def _bad(name: str, why: str) -> web.HTTPBadRequest:
+    """HTTP 400 with Binance's -1130 (invalid data for a parameter), naming the setting and the rule."""
+    msg = f"Data sent for parameter '{name}' is not valid: {why}"
+    return web.HTTPBadRequest(text=json.dumps({"code": -1130, "msg": msg}), content_type="application/json")
+
+
 def _number(name: str, value: object, maximum: float, minimum: float = 0) -> float:
     """A finite JSON number in ``[minimum, maximum]`` (booleans, strings, NaN are refused): HTTP 400."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
-        raise web.HTTPBadRequest(text=f"{name} must be a number from {minimum:g} to {maximum:g}, got {value!r}")
+        raise _bad(name, f"a number from {minimum:g} to {maximum:g} is expected, got {json.dumps(value)[:40]}")
     return value
 
 
@@ -114,7 +120,7 @@ def _setting(name: str, value: object) -> int | float:
     number = _number(name, value, high, low)
     if isinstance(FaultState.__dataclass_fields__[name].default, int):
         if not isinstance(number, int):
-            raise web.HTTPBadRequest(text=f"{name} must be a whole number, got {value!r}")
+            raise _bad(name, f"a whole number is expected, got {value!r}")
         return number
     return float(number)
 
