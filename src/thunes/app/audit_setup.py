@@ -40,5 +40,10 @@ def audit_context(settings: Settings) -> AuditContext:
 
 def open_audit(data_dir: Path) -> tuple[AuditLog, SqlAuditSink]:
     """``data_dir/audit/audit-YYYY-Www.jsonl`` and the ``audit_records`` table of ``data_dir/audit.db``."""
-    sink = SqlAuditSink(f"sqlite:///{data_dir / 'audit.db'}")
-    return AuditLog(data_dir / "audit", sinks=[sink]), sink
+    copy = data_dir / "audit.db"
+    sink = SqlAuditSink(f"sqlite:///{copy}")
+    try:
+        return AuditLog(data_dir / "audit", sinks=[sink], copy=copy), sink
+    except BaseException:
+        sink.close()
+        raise

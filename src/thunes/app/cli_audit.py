@@ -1,7 +1,9 @@
 """``thunes audit verify|show``: check the audit trail's hash chain, and read it (SPEC §5).
 
 ``verify`` is what an operator or a cron job runs to prove nothing was edited, deleted, reordered
-or lost: exit 0 with the counts, or exit 1 naming the file and line of the first problem.
+or lost: the files' hash chain, against the head (count and last hash of what was appended) and the
+database copy (``audit.db`` beside the directory). Exit 0 with the counts, or exit 1 naming the file
+and line of the first problem. It writes nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from thunes.adapters.storage.audit_jsonl import read_records
-from thunes.adapters.storage.audit_verify import verify
+from thunes.adapters.storage.audit_verify import COPY_NAME, VerifyResult, verify
 from thunes.app.errors import fail
 from thunes.governance import AuditEvent, AuditRecord, AuditRecordError
 
@@ -35,13 +37,32 @@ def _directory(directory: Path) -> Path:
     return directory
 
 
+def _summary(result: VerifyResult) -> str:
+    parts = [f"audit OK: {result.files} files, {result.records} records, chain from {result.anchor}"]
+    if result.head is not None:
+        parts.append(f"head at record {result.head}")
+    if result.copy_rows is not None:
+        parts.append(f"database copy identical ({result.copy_rows} rows compared)")
+    if result.unacknowledged:
+        parts.append(f"{result.unacknowledged} records after the head (a crash before it was rewritten)")
+    return "; ".join(parts)
+
+
 @audit_app.command("verify")
-def verify_command(directory: AuditDir = DEFAULT_DIR) -> None:
-    """Walk every file in chain order; exit 1 at the first edited, missing, reordered or garbled line."""
-    result = verify(_directory(directory))
+def verify_command(
+    directory: AuditDir = DEFAULT_DIR,
+    db: Annotated[Path | None, typer.Option(help="The database copy (default: audit.db beside --dir).")] = None,
+) -> None:
+    """Walk every file in chain order against the head and the database copy; exit 1 at the first edited,
+    missing, reordered or garbled line, cut-off tail, or difference from the copy."""
+    if db is not None and not db.is_file():
+        fail(f"no database copy at {db}")
+    if not directory.is_dir() and not (db or directory.parent / COPY_NAME).is_file():
+        fail(f"no audit directory at {directory}")
+    result = verify(directory, db)  # a directory gone while its copy holds records is a failure, not a typo
     if result.problem is not None:
         fail(f"audit FAILED at {result.problem}", code=EXIT_TAMPERED)
-    typer.echo(f"audit OK: {result.files} files, {result.records} records, chain from {result.anchor}")
+    typer.echo(_summary(result))
 
 
 def _instant(text: str | None, option: str) -> int | None:

@@ -22,6 +22,7 @@ from thunes.adapters.control import ControlEndpointError
 from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.metrics import MetricsEndpointError
 from thunes.adapters.secrets import SecretsError, open_provider
+from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.app.cli_secrets import SECRETS_ENV
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
@@ -256,7 +257,8 @@ def _run(settings: Settings, session: PaperConfig, title: str, venue: str | None
 
     try:
         final = asyncio.run(main())
-    except (DataFileError, ExchangeInfoError, VenueError, MetricsEndpointError, ControlEndpointError, ValueError) as e:
+    except (DataFileError, ExchangeInfoError, VenueError, MetricsEndpointError, ControlEndpointError, ValueError,
+            AuditLogError) as e:  # fmt: skip
         fail(str(e))
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
+from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.app.cli import app
 from thunes.app.config import load_settings
 from thunes.app.paper import PaperConfig, run_paper
@@ -57,3 +58,22 @@ def test_audit_when_session_ran_then_verify_accepts_and_an_edited_line_is_named(
 
     assert tampered.exit_code == 1
     assert f"{target.name}:{victim + 1}" in tampered.output
+
+
+def test_audit_when_a_sessions_newest_records_are_cut_then_verify_fails_and_resume_is_refused(
+    settings,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    data_dir = tmp_path / "paper"
+    asyncio.run(run_paper(settings, PaperConfig(duration_s=4.0, speed=72_000.0, data_dir=data_dir), lambda s: None))
+    audit_dir = data_dir / "audit"
+    newest = sorted(audit_dir.glob("audit-*.jsonl"))[-1]
+    newest.write_text("".join(newest.read_text().splitlines(keepends=True)[:-1]))  # the last record cut off
+
+    verdict = CliRunner().invoke(app, ["audit", "verify", "--dir", str(audit_dir)])
+    config = PaperConfig(duration_s=4.0, speed=72_000.0, data_dir=data_dir, fresh=False)
+
+    assert verdict.exit_code == 1, verdict.output
+    assert "TRUNCATED" in verdict.output
+    with pytest.raises(AuditLogError, match="cut off"):
+        asyncio.run(run_paper(settings, config, lambda s: None))

@@ -82,11 +82,15 @@ def test_verify_when_a_line_deleted_then_fails_where_it_was(trail: Path) -> None
     assert "deleted" in result.problem.detail
 
 
-def test_verify_when_last_line_deleted_then_undetectable_from_files_alone(trail: Path) -> None:
+def test_verify_when_last_line_deleted_then_the_head_catches_the_cut_tail(trail: Path) -> None:
     path = trail / FILE
     rewrite(path, lines(path)[:-1])
 
-    assert verify(trail).ok  # documented limit: the database copy catches a cut tail
+    result = verify(trail)
+
+    assert result.problem is not None
+    assert result.problem.kind is ProblemKind.TRUNCATED
+    assert "head counts 10 records, the files hold 9" in result.problem.detail
 
 
 def test_verify_when_first_line_deleted_then_fails_at_line_one(trail: Path) -> None:

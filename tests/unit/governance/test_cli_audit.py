@@ -34,7 +34,7 @@ def test_verify_when_trail_intact_then_exit_0_and_one_ok_line_with_counts(trail:
     result = runner.invoke(audit_app, ["verify", "--dir", str(trail)])
 
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "audit OK: 1 files, 6 records, chain from genesis"
+    assert result.output.strip() == "audit OK: 1 files, 6 records, chain from genesis; head at record 6"
 
 
 def test_verify_when_a_line_was_edited_then_exit_1_naming_file_and_line(trail: Path) -> None:

@@ -7,8 +7,14 @@ it was never acknowledged, so reopening cuts it off (and logs it) before the cha
 Rotation: the file is chosen by the ISO week (UTC) of the record's ``ts_ns``, but the log never goes
 back to an older file: a late record lands in the current one, so file order is chain order. The
 chain continues across files. When more than ``keep`` files exist the oldest are deleted, and the
-last hash of what was deleted is written to ``audit-anchor.json`` first, so ``verify`` can tell a
-pruned history from a deleted file.
+last hash and record count of what was deleted are written to ``audit-anchor.json`` first, so
+``verify`` can tell a pruned history from a deleted file.
+
+Head: after every durable append (and after the database copy got it) ``audit-head.json`` holds the
+record count since genesis and the last hash (:mod:`audit_head`): a cut tail or a deleted newest file
+is then a trail shorter than its head. Reopening a trail shorter than its head is refused, so a
+truncation is never papered over by the next session. The database copy catches up on open with the
+records a crash kept from it (a sink implementing :class:`ResumableSink`).
 """
 
 from __future__ import annotations
@@ -17,24 +23,29 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import structlog
 
+from thunes.adapters.storage.audit_head import HEAD_NAME, HeadError, read_head, write_json_atomically
 from thunes.adapters.storage.durable import fsync_dir
 from thunes.governance.audit_ports import AuditSink
 from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal
 
 __all__ = [
     "ANCHOR_NAME",
+    "HEAD_NAME",
+    "Anchor",
     "AuditLog",
     "AuditLogError",
+    "ResumableSink",
     "audit_files",
+    "count_records",
     "file_name_for",
     "read_anchor",
     "read_records",
@@ -65,16 +76,45 @@ def audit_files(directory: Path) -> list[Path]:
     return sorted((p for p in directory.iterdir() if _FILE.fullmatch(p.name) and p.is_file()), key=lambda p: p.name)
 
 
-def read_anchor(directory: Path) -> tuple[str, str] | None:
-    """(last pruned file, its last hash), or None when nothing was ever pruned."""
+@runtime_checkable
+class ResumableSink(Protocol):
+    """A sink that can say what it holds, so the log sends it what a crash kept from it."""
+
+    def write(self, record: AuditRecord) -> None: ...
+
+    def last_hash(self) -> str | None: ...
+
+
+class Anchor(NamedTuple):
+    """Where pruning left the chain: the last pruned file, its last hash, and how many records were
+    pruned through it (None in anchors written before counts were kept)."""
+
+    pruned_through: str
+    last_hash: str
+    records: int | None
+
+
+def read_anchor(directory: Path) -> Anchor | None:
+    """Where pruning left the chain, or None when nothing was ever pruned."""
     path = directory / ANCHOR_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return str(data["pruned_through"]), str(data["last_hash"])
+        count = data.get("count")
+        return Anchor(str(data["pruned_through"]), str(data["last_hash"]), None if count is None else int(count))
     except FileNotFoundError:
         return None
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise AuditLogError(f"{path}: unreadable anchor ({e})") from e
+
+
+def count_records(paths: Sequence[Path]) -> int:
+    """Newline-terminated lines in ``paths`` (a torn last line is not a record)."""
+    total = 0
+    for path in paths:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                total += chunk.count(b"\n")
+    return total
 
 
 def read_records(directory: Path) -> Iterator[tuple[Path, int, AuditRecord | AuditRecordError]]:
@@ -151,21 +191,27 @@ class AuditLog:
         keep: int = DEFAULT_KEEP,
         sinks: Sequence[AuditSink] = (),
         fsync: bool = True,
+        copy: Path | None = None,
     ) -> None:
         if keep < 1:
             raise ValueError("keep at least one file")
         self.directory = Path(directory)
         self.keep, self._sinks, self._fsync_each = keep, tuple(sinks), fsync
+        self._copy = None if copy is None else os.path.relpath(copy, self.directory)
         self.sink_errors = 0
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._current: str | None = None
         self._dirty = False
         self._closed = False
+        self._count = 0  # records since genesis, pruned ones included
+        self._head_count = -1  # what audit-head.json says
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock_fd = _lock_directory(self.directory)
         try:
             self._last_hash = self._resume()
+            self._catch_up_sinks()
+            self._write_head()
         except BaseException:
             os.close(self._lock_fd)
             raise
@@ -196,17 +242,21 @@ class AuditLog:
                 done = seal(record, self._last_hash)
                 self._write((done.to_json() + "\n").encode("utf-8"))
                 self._last_hash = done.hash
+                self._count += 1
                 sealed.append(done)
             if self._fsync_each:
                 self._sync()
             for done in sealed:
                 self._to_sinks(done)
+            if self._fsync_each:
+                self._write_head()  # last: the head never names a record the file or the copy lacks
             return sealed
 
     def flush(self) -> None:
         """Make everything appended so far crash-safe."""
         with self._lock:
             self._sync()
+            self._write_head()
 
     def close(self) -> None:
         """Sync, close the file and release the directory for another writer. Idempotent."""
@@ -214,6 +264,7 @@ class AuditLog:
             if self._closed:
                 return
             self._sync()
+            self._write_head()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
@@ -228,11 +279,31 @@ class AuditLog:
 
     # --- files ---------------------------------------------------------------------------------
     def _resume(self) -> str:
-        """The hash to chain from: the newest record on disk, the anchor, or genesis."""
+        """The hash to chain from (the newest record on disk, the anchor, or genesis), after checking
+        that the trail still reaches its head: a shorter trail lost its newest records."""
         files = audit_files(self.directory)
         if files:
             self._current = files[-1].name
             self._cut_torn_tail(files[-1])
+        anchor = read_anchor(self.directory)
+        self._count = (0 if anchor is None else anchor.records or 0) + count_records(files)
+        last = self._newest_hash(files)
+        last = last if last is not None else GENESIS_HASH if anchor is None else anchor.last_hash
+        try:
+            head = read_head(self.directory)
+        except HeadError as e:
+            raise AuditLogError(f"{e}; run `thunes audit verify`") from e
+        if head is None and (files or anchor is not None):
+            _log.warning("audit_head_missing_adopted", directory=str(self.directory), records=self._count)
+        elif head is not None and (head.count > self._count or (head.count == self._count and head.last_hash != last)):
+            raise AuditLogError(
+                f"{self.directory}: the trail holds {self._count} records but its head says {head.count} (last hash "
+                f"{head.last_hash[:12]}): records were cut off or files deleted; run `thunes audit verify`"
+            )
+        return last
+
+    @staticmethod
+    def _newest_hash(files: list[Path]) -> str | None:
         for path in reversed(files):
             line = _last_line(path)
             if line is None:
@@ -241,8 +312,39 @@ class AuditLog:
                 return record_from_json(line).hash
             except AuditRecordError as e:
                 raise AuditLogError(f"{path.name}: last record unreadable ({e}); run `thunes audit verify`") from e
-        anchor = read_anchor(self.directory)
-        return GENESIS_HASH if anchor is None else anchor[1]
+        return None
+
+    def _catch_up_sinks(self) -> None:
+        """Send each resumable sink the records after the last one it holds (a crash between the file and
+        the copy); a sink holding a record the files lack is left alone for ``verify`` to report."""
+        for sink in self._sinks:
+            if not isinstance(sink, ResumableSink):
+                continue
+            theirs = sink.last_hash()
+            if theirs == self._last_hash:
+                continue
+            anchor = read_anchor(self.directory)
+            found = theirs is None or (anchor is not None and theirs == anchor.last_hash)
+            for _path, _line, item in read_records(self.directory):
+                if isinstance(item, AuditRecordError):
+                    break
+                if found:
+                    _log.warning("audit_sink_catching_up", sink=type(sink).__name__, event_id=item.event_id)
+                    self._to_sinks(item, only=sink)
+                found = found or item.hash == theirs
+            if not found:
+                _log.error("audit_sink_diverged", sink=type(sink).__name__, last_hash=theirs)
+
+    def _write_head(self) -> None:
+        """Record the durable count and last hash (only when they moved); never raises."""
+        if self._head_count == self._count:
+            return
+        head = {"count": self._count, "last_hash": self._last_hash, "database": self._copy}
+        try:  # a head lost by a crash lags behind the files, which verify tolerates: no directory fsync
+            write_json_atomically(self.directory, HEAD_NAME, head, sync_dir=False)
+            self._head_count = self._count
+        except OSError as e:
+            _log.error("audit_head_write_failed", error=str(e))
 
     def _cut_torn_tail(self, path: Path) -> None:
         """Drop an unterminated last line: a write the crash interrupted, never acknowledged."""
@@ -290,8 +392,8 @@ class AuditLog:
             os.fsync(self._fd)
             self._dirty = False
 
-    def _to_sinks(self, record: AuditRecord) -> None:
-        for sink in self._sinks:
+    def _to_sinks(self, record: AuditRecord, only: AuditSink | None = None) -> None:
+        for sink in self._sinks if only is None else (only,):
             try:
                 sink.write(record)
             except Exception:
@@ -307,23 +409,15 @@ class AuditLog:
         try:
             last = next((line for p in reversed(doomed) if (line := _last_line(p)) is not None), None)
             if last is not None:
-                self._write_anchor(doomed[-1].name, record_from_json(last).hash)
+                anchor = read_anchor(self.directory)
+                pruned = (0 if anchor is None else anchor.records or 0) + count_records(doomed)
+                self._write_anchor(doomed[-1].name, record_from_json(last).hash, pruned)
             for path in doomed:
                 path.unlink()
             fsync_dir(self.directory)
-        except (OSError, AuditRecordError) as e:
+        except (OSError, AuditRecordError, AuditLogError) as e:
             _log.error("audit_prune_failed", error=str(e), files=[p.name for p in doomed])
 
-    def _write_anchor(self, pruned_through: str, last_hash: str) -> None:
-        data = json.dumps({"pruned_through": pruned_through, "last_hash": last_hash}, sort_keys=True).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".anchor.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.directory / ANCHOR_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        fsync_dir(self.directory)
+    def _write_anchor(self, pruned_through: str, last_hash: str, count: int) -> None:
+        data = {"pruned_through": pruned_through, "last_hash": last_hash, "count": count}
+        write_json_atomically(self.directory, ANCHOR_NAME, data)

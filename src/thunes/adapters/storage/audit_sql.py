@@ -8,7 +8,8 @@ order; ``event_id`` and ``hash`` are unique, so a record written twice is refuse
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -20,14 +21,16 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    create_engine,
     insert,
     select,
 )
+from sqlalchemy.exc import SQLAlchemyError
 
 from thunes.adapters.storage.sql_engine import open_engine
 from thunes.governance.audit_schema import AuditRecord, record_from_json
 
-__all__ = ["AUDIT_METADATA", "SqlAuditSink", "audit_records"]
+__all__ = ["AUDIT_METADATA", "AuditCopyError", "SqlAuditSink", "audit_records", "stored_rows"]
 
 AUDIT_METADATA = MetaData()
 
@@ -81,6 +84,12 @@ class SqlAuditSink:
         with self.engine.begin() as conn:
             conn.execute(insert(audit_records).values(**row))
 
+    def last_hash(self) -> str | None:
+        """The hash of the newest stored record (None: empty), so the log can send what a crash kept out."""
+        query = select(audit_records.c.hash).order_by(audit_records.c.seq.desc()).limit(1)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one_or_none()
+
     def records(self, *, event: str | None = None, symbol: str | None = None) -> Iterator[AuditRecord]:
         """Stored records in chain order, parsed back from their exact bodies."""
         query = select(audit_records.c.body).order_by(audit_records.c.seq)
@@ -92,3 +101,25 @@ class SqlAuditSink:
             bodies = conn.execute(query).scalars().all()
         for body in bodies:
             yield record_from_json(body)
+
+
+class AuditCopyError(RuntimeError):
+    """The database copy cannot be read (not a database, no ``audit_records`` table)."""
+
+
+def stored_rows(path: Path) -> Generator[tuple[int, str, str]]:
+    """(seq, hash, body) of every row of the SQLite copy at ``path`` in chain order, read without
+    writing anything: a checkpointed file is opened immutable (no -wal/-shm created), one a session
+    is writing (its -wal and -shm exist) read-only through them."""
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    mode = "mode=ro" if wal.exists() and shm.exists() else "immutable=1"
+    engine = create_engine(f"sqlite:///file:{path}?{mode}&uri=true")
+    query = select(audit_records.c.seq, audit_records.c.hash, audit_records.c.body).order_by(audit_records.c.seq)
+    try:
+        with engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1_000).execute(query):
+                yield int(row.seq), str(row.hash), str(row.body)
+    except SQLAlchemyError as e:
+        raise AuditCopyError(f"{path}: unreadable audit copy ({str(e).splitlines()[0]})") from e
+    finally:
+        engine.dispose()
