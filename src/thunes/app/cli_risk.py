@@ -5,36 +5,72 @@ is not running) and posted as a request in the session's control file, which a r
 applies between bars within half a second; a trader started later applies it on start. A trader
 serving its control API gets the request through the API instead (the same control file behind
 it), which answers once the trader has applied it.
+
+Everything is checked before anything is written (the data dir is a session's, the risk state and
+the control file read cleanly, the person is named), so a refused command changes nothing. Only
+the switch changes: the stored day and its realised loss are the session's (its market clock), not
+this command's wall clock. The change is also written to the audit trail when no trader holds it
+(a running trader audits it when it applies the request), so the next start's cross-check of
+``risk.json`` against the audit trail agrees with what a person did.
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from thunes import __version__
 from thunes.adapters.clock import SystemClock
 from thunes.adapters.control import ControlResult
-from thunes.adapters.storage.control_file import ControlAction, ControlFile
+from thunes.adapters.storage.audit_jsonl import AuditLogError
+from thunes.adapters.storage.control_file import ControlAction, ControlFile, ControlFileError
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.safety_state import RISK_FILE, inspect_safety, is_data_dir
 from thunes.app import control_client
+from thunes.app.audit_setup import git_sha, open_audit
 from thunes.app.errors import fail
-from thunes.risk import RiskEngine, RiskLimits, RiskStoreError
+from thunes.app.session_control import check_person
+from thunes.governance import AuditContext
+from thunes.governance.audit_schema import AuditEvent
+from thunes.risk import RiskSnapshot, RiskStoreError, SwitchState
+from thunes.risk.state import utc_day
+from thunes.risk.store import snapshot_to_dict
 
 __all__ = ["kill_switch_app"]
 
 kill_switch_app = typer.Typer(help="The kill-switch: only SELLs that reduce a position pass while it is on.",
                               no_args_is_help=True)  # fmt: skip
 DataDir = Annotated[Path, typer.Option(help="The session's data directory (holds risk.json).")]
+OPERATOR_STRATEGY = "operator"  # the audit context of a record the CLI writes itself
 
 
-def _engine(data_dir: Path) -> RiskEngine:
+def _session_dir(data_dir: Path) -> None:
+    """Refuse a folder no session uses (a typo must not create one and claim a switch is on)."""
+    if not is_data_dir(data_dir):
+        fail(f"{data_dir} is not a THUNES data directory (no risk.json, ledger.db or audit trail in it): "
+             "check --data-dir")  # fmt: skip
+
+
+def _stored(data_dir: Path) -> RiskSnapshot | None:
     try:
-        return RiskEngine(RiskLimits(), SystemClock().now_ns, JsonFileRiskStore(data_dir / "risk.json"))
+        return JsonFileRiskStore(data_dir / RISK_FILE).load()
     except RiskStoreError as e:
         fail(f"cannot read the risk state in {data_dir}: {e}")
+
+
+def _checked(data_dir: Path) -> RiskSnapshot | None:
+    """The stored risk state, once the data dir and the control file have passed (read-only)."""
+    _session_dir(data_dir)
+    try:
+        ControlFile(data_dir).check()
+    except (ControlFileError, OSError) as e:
+        fail(f"{e}; nothing was changed (fix the file by hand first)")
+    return _stored(data_dir)
 
 
 def _live(data_dir: Path, path: str, body: dict[str, str]) -> ControlResult | None:
@@ -45,6 +81,55 @@ def _live(data_dir: Path, path: str, body: dict[str, str]) -> ControlResult | No
         fail(str(e))
 
 
+def _apply(data_dir: Path, before: RiskSnapshot | None, after: RiskSnapshot, action: ControlAction,
+           by: str, reason: str) -> None:  # fmt: skip
+    """Store ``after``, post the request, audit the change: all of it, or (an I/O error) none of the
+    first two: ``risk.json`` is put back as it was."""
+    store, now = JsonFileRiskStore(data_dir / RISK_FILE), SystemClock().now_ns()
+    changed = before is None or before.kill_switch != after.kill_switch
+    try:
+        if changed:
+            store.save(after)
+        ControlFile(data_dir).post(action, by, reason, now)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            if changed and before is not None:
+                store.save(before)
+            elif changed:
+                store.path.unlink(missing_ok=True)  # this command created it a moment ago
+        fail(f"cannot write to {data_dir}: {e.strerror or e}; nothing was changed")
+    if changed:
+        _audit(data_dir, after)
+
+
+def _audit(data_dir: Path, after: RiskSnapshot) -> None:
+    """The switch change as an audit record, when the trail exists and no running trader holds it
+    (that trader records it itself when it applies the request)."""
+    if not (data_dir / "audit").is_dir():
+        return
+    switch = after.kill_switch
+    event = AuditEvent.KILL_SWITCH_ACTIVATED if switch.active else AuditEvent.KILL_SWITCH_DEACTIVATED
+    context = AuditContext(OPERATOR_STRATEGY, "-", __version__, git_sha())
+    record = context.record(event, switch.since_ns or 0, reason=switch.reason, metadata={"by": switch.by},
+                            risk_snapshot=snapshot_to_dict(after))  # fmt: skip
+    try:
+        log, sink = open_audit(data_dir)
+    except (AuditLogError, OSError):
+        return  # a trader holds the trail: it audits the change when it applies the request
+    try:
+        log.append(record)
+    except (AuditLogError, OSError) as e:
+        typer.echo(f"warning: the change is stored but not in the audit trail: {e}", err=True)
+    finally:
+        log.close()
+        sink.close()
+
+
+def _blank() -> RiskSnapshot:
+    """The state written when none is stored: no day yet (a session rolls it to its own clock's)."""
+    return RiskSnapshot(day=utc_day(0))
+
+
 @kill_switch_app.command("on")
 def on(
     reason: Annotated[str, typer.Option(help="Why (recorded with the switch).")] = "manual",
@@ -52,13 +137,20 @@ def on(
     data_dir: DataDir = Path("data/paper"),
 ) -> None:
     """Turn the kill-switch on (persisted before this command returns)."""
+    if not by.strip() or not reason.strip():
+        fail("say who turns the kill-switch on (--by) and why (--reason)")
+    _session_dir(data_dir)
     live = _live(data_dir, "/kill-switch/on", {"by": by, "reason": reason})
     if live is not None:
         typer.echo(control_client.request_text(live, "kill-switch ON"))
         return
-    changed = _engine(data_dir).activate_kill_switch(by, reason)
-    ControlFile(data_dir).post(ControlAction.KILL_SWITCH_ON, by, reason, SystemClock().now_ns())
-    typer.echo("kill-switch ON" + ("" if changed else " (it already was)"))
+    before = _checked(data_dir)
+    current = before or _blank()
+    after = current
+    if not current.kill_switch.active:
+        after = replace(current, kill_switch=SwitchState(True, by.strip(), reason.strip(), SystemClock().now_ns()))
+    _apply(data_dir, before, after, ControlAction.KILL_SWITCH_ON, by.strip(), reason.strip())
+    typer.echo("kill-switch ON" + ("" if after is not current else " (it already was)"))
 
 
 @kill_switch_app.command("off")
@@ -67,24 +159,35 @@ def off(
     data_dir: DataDir = Path("data/paper"),
 ) -> None:
     """Turn the kill-switch off; only a person may, and says who."""
-    live = _live(data_dir, "/kill-switch/off", {"by": by})
+    try:
+        person = check_person(by)
+    except ValueError as e:
+        fail(str(e))
+    _session_dir(data_dir)
+    live = _live(data_dir, "/kill-switch/off", {"by": person})
     if live is not None:
         typer.echo(control_client.request_text(live, "kill-switch off"))
         return
-    try:
-        changed = _engine(data_dir).deactivate(by)
-    except ValueError as e:
-        fail(str(e))
-    ControlFile(data_dir).post(ControlAction.KILL_SWITCH_OFF, by, "manual", SystemClock().now_ns())
-    typer.echo("kill-switch off" + ("" if changed else " (it already was)"))
+    before = _checked(data_dir)
+    current = before or _blank()
+    after = current
+    if current.kill_switch.active or before is None:  # none stored: the person sets it, explicitly off
+        after = replace(current, kill_switch=SwitchState(False, person, "deactivated", SystemClock().now_ns()))
+    _apply(data_dir, before, after, ControlAction.KILL_SWITCH_OFF, person, "manual")
+    typer.echo("kill-switch off" + ("" if current.kill_switch.active else " (it already was)"))
 
 
 @kill_switch_app.command("status")
 def status(data_dir: DataDir = Path("data/paper")) -> None:
-    """Show the kill-switch: on/off, by whom, why, since when."""
-    switch = _engine(data_dir).kill_switch
-    if not switch.active:
+    """Show the kill-switch: on/off, by whom, why, since when (reads only; writes nothing)."""
+    _session_dir(data_dir)
+    _stored(data_dir)  # unreadable: one error line
+    safety = inspect_safety(data_dir)
+    switch = safety.snapshot.kill_switch if safety.snapshot is not None else SwitchState()
+    if switch.active:
+        since = datetime.fromtimestamp((switch.since_ns or 0) / 1e9, tz=UTC).isoformat(timespec="seconds")
+        typer.echo(f"kill-switch ON since {since} by {switch.by}: {switch.reason}")
+    else:
         typer.echo("kill-switch off")
-        return
-    since = datetime.fromtimestamp((switch.since_ns or 0) / 1e9, tz=UTC).isoformat(timespec="seconds")
-    typer.echo(f"kill-switch ON since {since} by {switch.by}: {switch.reason}")
+    if safety.problems:
+        typer.echo(f"the next session starts REDUCING: {safety.reason}")

@@ -14,14 +14,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.safety_state import RISK_FILE, inspect_safety
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.app import control_client
 from thunes.app.errors import fail
 from thunes.domain.identifiers import Symbol
 from thunes.domain.position import Position
-from thunes.risk import RiskEngine, RiskLimits, RiskStoreError
+from thunes.risk import RiskSnapshot, RiskStoreError, TradingState
+from thunes.risk.state import utc_day
 
 __all__ = ["orders", "positions", "status"]
 
@@ -29,10 +30,11 @@ DataDir = Annotated[Path, typer.Option(help="The session's data directory.")]
 
 
 def _store(data_dir: Path) -> SqlStore:
+    """The session's ledger, read-only: these commands never change a file (nor its time)."""
     ledger = data_dir / "ledger.db"
     if not ledger.is_file():
         fail(f"no trading session in {data_dir} (no ledger.db); run `thunes trade --paper` first")
-    return SqlStore(f"sqlite:///{ledger}")
+    return SqlStore.read_only(ledger)
 
 
 def _positions(store: SqlStore) -> list[Position]:
@@ -88,16 +90,24 @@ def status(data_dir: DataDir = Path("data/paper")) -> None:
         return
     store = _store(data_dir)
     try:
-        risk = RiskEngine(RiskLimits(), SystemClock().now_ns, JsonFileRiskStore(data_dir / "risk.json"))
+        snap = JsonFileRiskStore(data_dir / RISK_FILE).load()  # as stored: no day rolled, nothing written
     except RiskStoreError as e:
-        fail(f"cannot read the risk state in {data_dir}: {e}")
-    switch = risk.kill_switch
+        store.close()
+        fail(f"cannot read the risk state in {data_dir}: {e}; the next session starts REDUCING")
+    safety = inspect_safety(data_dir)
+    snap = snap or RiskSnapshot(day=utc_day(0))
+    switch, state = snap.kill_switch, snap.trading_state.value
+    if safety.problems and snap.trading_state is TradingState.ACTIVE:
+        state = f"{TradingState.REDUCING.value} at the next start ({safety.reason})"
+    held = {str(p.symbol) for p in snap.positions if p.is_open} | {str(r.symbol) for r in snap.reservations}
     title = f"session {data_dir}"
     table = Table(title=title, title_justify="left", show_header=False, box=None, min_width=len(title))
-    table.add_row("trading state", risk.trading_state.value)
+    table.add_row("trading state", state)
     table.add_row("kill-switch", f"ON by {switch.by}: {switch.reason}" if switch.active else "off")
-    table.add_row("realised PnL today", f"{risk.realized_pnl_today:.4f}")
-    table.add_row("open positions", ", ".join(sorted(str(s) for s in risk.open_symbols())) or "none")
+    table.add_row("realised PnL today", f"{snap.realized_pnl_today:.4f} (day {snap.day.isoformat()})")
+    table.add_row("open positions", ", ".join(sorted(held)) or "none")
+    if safety.problems and snap.trading_state is not TradingState.ACTIVE:
+        table.add_row("safety state", "; ".join(safety.problems))
     table.add_row("orders in doubt", str(len(store.unresolved())))
     table.add_row("fills in ledger", str(len(store.fills())))
     store.close()

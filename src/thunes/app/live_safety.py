@@ -8,7 +8,8 @@ tests run them against the simulated venue and nothing here knows which Binance 
   without a terminal and without the flag is refused (a cron job must say so explicitly).
 - **Keys that can withdraw are refused** (``GET /sapi/v1/account/apiRestrictions``): a leaked
   trading-only key can lose money through bad trades, a withdrawing key can empty the account.
-- **Kill-switch**: on in the session's ``risk.json`` means a person has not yet cleared it.
+- **Kill-switch**: on in the session's ``risk.json`` means a person has not yet cleared it; a
+  ``risk.json`` that is missing (a session ran there), unreadable or contradicts the audit trail refuses too.
 - **Reconciliation**: run now, read-only, exactly as the session runs it at start (ledger position
   and open orders against the venue's balances and open orders, quote asset and BNB ignored); any
   mismatch refuses. A fresh comparison, not a stored verdict: it knows whether the operator has
@@ -29,7 +30,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from thunes.adapters.secrets import SecretsProvider
-from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.safety_state import inspect_safety
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient
 from thunes.app.composition import capped_limits
@@ -40,7 +41,7 @@ from thunes.domain.instrument import Instrument
 from thunes.domain.position import Position
 from thunes.execution.reconciliation import reconcile
 from thunes.governance.rodage import SESSION_MARKS_FILE
-from thunes.risk import RiskLimits, RiskStoreError
+from thunes.risk import RiskLimits
 
 __all__ = [
     "API_KEY_NAME",
@@ -98,11 +99,16 @@ def capital_problems(limits: RiskLimits, max_capital: Decimal) -> list[str]:
 
 
 def kill_switch_problem(data_dir: Path) -> str | None:
-    """Why the session's persisted risk state forbids a start (``None``: it does not)."""
-    try:
-        snapshot = JsonFileRiskStore(data_dir / "risk.json").load()
-    except RiskStoreError as e:
-        return f"cannot read the risk state: {e}"
+    """Why the session's persisted safety state forbids a start (``None``: it does not): the
+    kill-switch or the halt on, or a risk state that is missing, unreadable or contradicts the audit
+    trail (``safety_state``): a paper session would start REDUCING, a live one does not start."""
+    safety = inspect_safety(data_dir)
+    if safety.damaged:
+        return f"cannot read the risk state: {'; '.join(safety.problems)}"
+    if safety.problems:
+        return (f"{safety.reason}. Restore risk.json, or set the state by hand: `thunes kill-switch on "
+                f"--data-dir {data_dir}`, then a person clears it with `thunes kill-switch off --by NAME`")  # fmt: skip
+    snapshot = safety.snapshot
     if snapshot is None:
         return None
     switch = snapshot.kill_switch

@@ -19,10 +19,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from thunes.adapters.alerts import TelegramSettings
 from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.control_file import ControlFile
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.safety_state import RISK_FILE, SafetyReport, inspect_safety, set_aside
 from thunes.adapters.storage.session_dir import SessionKind, prepare_session_dir
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
@@ -36,6 +39,7 @@ from thunes.app.operator import start_operator
 from thunes.app.paper_jobs import (
     BarGate,
     Checkpoint,
+    ControlApplied,
     ControlInbox,
     PaperStatus,
     SessionJobs,
@@ -56,7 +60,7 @@ from thunes.execution.reconciliation import OrphanPolicy
 from thunes.features.ohlcv import OHLCV
 from thunes.governance import AuditRecorder
 from thunes.governance.rodage import MarkKind
-from thunes.risk import CircuitBreaker, FailureKind, RiskEngine
+from thunes.risk import SAFETY_ACTOR, CircuitBreaker, FailureKind, RiskEngine
 from thunes.simvenue.replay import bar_events
 
 __all__ = ["Credentials", "PaperConfig", "PaperStatus", "run_paper"]
@@ -64,6 +68,7 @@ __all__ = ["Credentials", "PaperConfig", "PaperStatus", "run_paper"]
 PAPER_ACCOUNT = "paper"
 VENUE = VenueId("sim")
 LIVE_VENUE = VenueId("binance")
+_log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +159,9 @@ async def run_paper(
     timeframe = Timeframe(bt.timeframe)
     gate = BarGate() if config.lockstep else None
     prepare_session_dir(config.data_dir, config.kind, fresh=config.fresh)  # never deletes what it did not write
+    safety = inspect_safety(config.data_dir)  # before this run writes its state: fresh, or whole, or not
+    if safety.damaged:
+        _log.error("risk_state_set_aside", kept=str(set_aside(config.data_dir / RISK_FILE)))
     client, running, first_ns, live_from_ns = await _connect(settings, config, gate)
     store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
     status = PaperStatus()
@@ -166,7 +174,11 @@ async def run_paper(
             live_from_ns = (await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))) * 1_000_000
             first_ns = live_from_ns - config.warmup_bars * timeframe.nanoseconds  # warm up on the latest candles
         clock: Clock = SystemClock() if config.live else ManualClock(first_ns)
-        trader, orders, bus = _engine(settings, config, instrument, client, store, clock, closing, telemetry)
+        trader, orders, bus, recorder = _engine(settings, config, instrument, client, store, clock, closing,
+                                                telemetry)  # fmt: skip
+        inbox = ControlInbox(ControlFile(config.data_dir), trader, status)
+        inbox.apply_pending()  # requests posted while no trader ran, before the start-up check's own
+        _fail_closed(trader.risk, safety, recorder)
         start_operator(closing, bus, trader, store, status, config.data_dir, control_port=config.control_port,
                        telegram=config.telegram)  # fmt: skip
         await recover_session(trader, orders, store, lambda: _last_close(client, instrument, timeframe))
@@ -182,7 +194,7 @@ async def run_paper(
         marks = SessionMarks(config.data_dir, timeframe.nanoseconds, subscription.stats)
         marks.write(MarkKind.START, clock.now_ns(), status)
         loop = _Loop(trader, clock, status, telemetry, jobs, Checkpoint(config.data_dir / "checkpoint.json"),
-                     ControlInbox(ControlFile(config.data_dir), trader, status), gate, live_from_ns, marks,
+                     inbox, gate, live_from_ns, marks,
                      clock.now_ns())  # fmt: skip
         finished = running.driver.finished if running is not None and config.lockstep else None
         await loop.run(subscription, stop, finished, config.duration_s)
@@ -250,7 +262,7 @@ def _engine(
     clock: Clock,
     closing: contextlib.ExitStack,
     telemetry: SessionTelemetry,
-) -> tuple[Trader, OrderManager, InMemoryBus]:
+) -> tuple[Trader, OrderManager, InMemoryBus, AuditRecorder]:
     """The engine core on a fresh bus: risk (persisted), execution (journaled), the trader, and the
     audit trail and the metrics subscribed to everything they publish; the bus, for the alerts."""
     bus = InMemoryBus()
@@ -264,9 +276,22 @@ def _engine(
     audit, audit_db = open_audit(config.data_dir)
     closing.callback(audit_db.close)
     closing.callback(audit.close)
-    AuditRecorder(audit, audit_context(settings), risk.snapshot, clock.now_ns).attach(bus)
+    recorder = AuditRecorder(audit, audit_context(settings), risk.snapshot, clock.now_ns)
+    recorder.attach(bus)
+    bus.subscribe(ControlApplied, lambda _: recorder.record_switches())  # audited now, not at the next order
     telemetry.attach(bus, trader)
-    return trader, orders, bus
+    return trader, orders, bus, recorder
+
+
+def _fail_closed(risk: RiskEngine, safety: SafetyReport, recorder: AuditRecorder) -> None:
+    """A missing, unreadable or contradictory safety state starts the session REDUCING, with the
+    problems as the kill-switch's reason (audited, logged, shown by ``thunes status``): only a
+    person turns it off."""
+    if not safety.problems:
+        return
+    risk.activate_kill_switch(SAFETY_ACTOR, safety.reason)  # kept as is when it already was on
+    recorder.record_switches()
+    _log.error("safety_state_reducing", problems=list(safety.problems), trading_state=risk.trading_state.value)
 
 
 async def _last_close(client: BinanceClient, instrument: Instrument, timeframe: Timeframe) -> Decimal | None:

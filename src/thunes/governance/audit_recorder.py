@@ -164,6 +164,12 @@ class AuditRecorder:
         fields: _Fields = {"reason": mismatch.kind.value, "metadata": meta}
         self._emit(self._clock_ns(), [(AuditEvent.RECONCILIATION_MISMATCH, fields)])
 
+    def record_switches(self) -> None:
+        """Write the switch changes made since the last record, without waiting for an event to
+        reveal them: an operator's request or the start-up safety check changed the risk state, and
+        a crash before the next order must not leave the audit trail saying otherwise."""
+        self._emit(self._clock_ns(), [])
+
     # --- plumbing --------------------------------------------------------------------------------
     def _note_order(self, cid: str, symbol: str, side: Side) -> None:
         self._orders[cid] = (symbol, side)
@@ -192,6 +198,8 @@ class AuditRecorder:
                 ordered += self._position_change(snap, filled, ts_ns)
             ordered += after
             records = [self._context.record(e, ts, risk_snapshot=risk, **f) for e, ts, f in ordered]
+            if not records:
+                return
             self._log.append_many(records)
             self.records += len(records)
 

@@ -6,7 +6,7 @@ Pure logic over domain types (SPEC §2): time comes from an injected clock, pers
 
 from thunes.risk.breaker import BreakerConfig, BreakerState, CircuitBreaker, FailureKind
 from thunes.risk.decision import RiskDecision, RiskIntent
-from thunes.risk.engine import AUTOMATIC_ACTORS, RiskEngine
+from thunes.risk.engine import AUTOMATIC_ACTORS, SAFETY_ACTOR, RiskEngine
 from thunes.risk.ledger import FillEffect
 from thunes.risk.limits import RiskLimits
 from thunes.risk.rate_limiter import RateLimiter, WindowUsage
@@ -22,6 +22,7 @@ from thunes.risk.store import (
 
 __all__ = [
     "AUTOMATIC_ACTORS",
+    "SAFETY_ACTOR",
     "BreakerConfig",
     "BreakerState",
     "CheckContext",

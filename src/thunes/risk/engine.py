@@ -50,15 +50,16 @@ from thunes.risk.rules import (
 from thunes.risk.state import Reservation, RiskSnapshot, SwitchState, TradingState, trading_state_of, utc_day
 from thunes.risk.store import InMemoryRiskStore, RiskStateStore
 
-__all__ = ["AUTOMATIC_ACTORS", "RiskEngine"]
+__all__ = ["AUTOMATIC_ACTORS", "SAFETY_ACTOR", "RiskEngine"]
 
 ZERO = Decimal(0)
 NS_PER_SECOND = 1_000_000_000
 ENGINE_ACTOR = "risk-engine"
 RECONCILIATION_ACTOR = "reconciliation"
 MODEL_DRIFT_ACTOR = "model-drift"
+SAFETY_ACTOR = "safety-check"  # a session's start-up check of its persisted safety state
 # Actors that may turn the kill-switch on but never off: only a person turns it off (SPEC §2).
-AUTOMATIC_ACTORS = frozenset({ENGINE_ACTOR, RECONCILIATION_ACTOR, MODEL_DRIFT_ACTOR})
+AUTOMATIC_ACTORS = frozenset({ENGINE_ACTOR, RECONCILIATION_ACTOR, MODEL_DRIFT_ACTOR, SAFETY_ACTOR})
 
 
 def _person(by: str) -> str:

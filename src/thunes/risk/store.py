@@ -66,8 +66,37 @@ def _switch_to(s: SwitchState) -> dict[str, Any]:
     return {"active": s.active, "by": s.by, "reason": s.reason, "since_ns": s.since_ns}
 
 
+def _strict(value: Any, kind: type, what: str) -> Any:
+    """``value`` when it has exactly the JSON type ``kind`` (a bool is not an int); else TypeError.
+
+    The codec reads safety state: ``bool("false")`` is True and ``"abc"`` is not a time, so a value
+    of the wrong type is refused, never coerced.
+    """
+    if type(value) is not kind:
+        raise TypeError(f"{what} must be {kind.__name__}, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _int_or_none(value: Any, what: str) -> int | None:
+    return None if value is None else int(_strict(value, int, what))
+
+
+def _text_or_none(value: Any, what: str) -> str | None:
+    return None if value is None else str(_strict(value, str, what))
+
+
+def _money(value: Any, what: str) -> Decimal:
+    """A finite decimal written as a string (never a float, never NaN or infinity)."""
+    number = Decimal(_strict(value, str, what))
+    if not number.is_finite():
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
 def _switch_from(d: dict[str, Any]) -> SwitchState:
-    return SwitchState(bool(d["active"]), str(d["by"]), str(d["reason"]), d["since_ns"])
+    _strict(d, dict, "a switch")
+    return SwitchState(_strict(d["active"], bool, "active"), _strict(d["by"], str, "by"),
+                       _strict(d["reason"], str, "reason"), _int_or_none(d["since_ns"], "since_ns"))  # fmt: skip
 
 
 def _position_to(p: Position) -> dict[str, Any]:
@@ -84,15 +113,16 @@ def _position_to(p: Position) -> dict[str, Any]:
 
 
 def _position_from(d: dict[str, Any]) -> Position:
+    _strict(d, dict, "a position")
     return Position(
-        symbol=Symbol(d["symbol"]),
-        base_asset=d["base_asset"],
-        quote_asset=d["quote_asset"],
-        quantity=Decimal(d["quantity"]),
-        cost_basis=Decimal(d["cost_basis"]),
-        realized_pnl=Decimal(d["realized_pnl"]),
-        fees_quote=Decimal(d["fees_quote"]),
-        opened_ns=d["opened_ns"],
+        symbol=Symbol(_strict(d["symbol"], str, "symbol")),
+        base_asset=_strict(d["base_asset"], str, "base_asset"),
+        quote_asset=_strict(d["quote_asset"], str, "quote_asset"),
+        quantity=_money(d["quantity"], "quantity"),
+        cost_basis=_money(d["cost_basis"], "cost_basis"),
+        realized_pnl=_money(d["realized_pnl"], "realized_pnl"),
+        fees_quote=_money(d["fees_quote"], "fees_quote"),
+        opened_ns=_int_or_none(d["opened_ns"], "opened_ns"),
     )
 
 
@@ -109,14 +139,15 @@ def _reservation_to(r: Reservation) -> dict[str, Any]:
 
 
 def _reservation_from(d: dict[str, Any]) -> Reservation:
+    _strict(d, dict, "a reservation")
     return Reservation(
-        client_order_id=ClientOrderId(d["client_order_id"]),
-        symbol=Symbol(d["symbol"]),
-        strategy_id=StrategyId(d["strategy_id"]),
-        venue=VenueId(d["venue"]),
-        ts_ns=int(d["ts_ns"]),
-        base_asset=d["base_asset"],
-        quote_asset=d["quote_asset"],
+        client_order_id=ClientOrderId(_strict(d["client_order_id"], str, "client_order_id")),
+        symbol=Symbol(_strict(d["symbol"], str, "symbol")),
+        strategy_id=StrategyId(_strict(d["strategy_id"], str, "strategy_id")),
+        venue=VenueId(_strict(d["venue"], str, "venue")),
+        ts_ns=_strict(d["ts_ns"], int, "ts_ns"),
+        base_asset=_text_or_none(d["base_asset"], "base_asset"),
+        quote_asset=_text_or_none(d["quote_asset"], "quote_asset"),
     )
 
 
@@ -137,17 +168,24 @@ def snapshot_to_dict(snapshot: RiskSnapshot) -> dict[str, Any]:
 
 
 def snapshot_from_dict(data: dict[str, Any]) -> RiskSnapshot:
-    """Inverse of :func:`snapshot_to_dict`; ``ValueError`` for an unknown schema version."""
+    """Inverse of :func:`snapshot_to_dict`: ``ValueError``/``TypeError``/``KeyError`` for an unknown
+    schema version, a missing field or a field of the wrong type (nothing is coerced), and for a
+    stored ``trading_state`` that contradicts the switches."""
+    _strict(data, dict, "the risk state")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:
         raise ValueError(f"risk state schema_version {version!r}, this code reads {SCHEMA_VERSION}")
-    return RiskSnapshot(
-        day=date.fromisoformat(data["day"]),
+    snapshot = RiskSnapshot(
+        day=date.fromisoformat(_strict(data["day"], str, "day")),
         kill_switch=_switch_from(data["kill_switch"]),
         halt=_switch_from(data["halt"]),
-        realized_pnl_today=Decimal(data["realized_pnl_today"]),
-        cool_down_until_ns=data["cool_down_until_ns"],
-        positions=tuple(_position_from(p) for p in data["positions"]),
-        reservations=tuple(_reservation_from(r) for r in data["reservations"]),
-        updated_ns=int(data["updated_ns"]),
+        realized_pnl_today=_money(data["realized_pnl_today"], "realized_pnl_today"),
+        cool_down_until_ns=_int_or_none(data["cool_down_until_ns"], "cool_down_until_ns"),
+        positions=tuple(_position_from(p) for p in _strict(data["positions"], list, "positions")),
+        reservations=tuple(_reservation_from(r) for r in _strict(data["reservations"], list, "reservations")),
+        updated_ns=_strict(data["updated_ns"], int, "updated_ns"),
     )
+    stated = data.get("trading_state", snapshot.trading_state.value)
+    if stated != snapshot.trading_state.value:  # hand-edited: which half is true is unknown
+        raise ValueError(f"trading_state {stated!r} contradicts the switches ({snapshot.trading_state.value})")
+    return snapshot

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.app.cli import app
 from thunes.app.config import load_settings
 from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.risk import RiskSnapshot, utc_day
 
 
 @pytest.fixture
@@ -54,6 +56,8 @@ def test_kill_switch_when_turned_on_by_cli_then_next_session_buys_nothing(
 ) -> None:
     runner = CliRunner()
     data_dir = tmp_path / "session"
+    typo = runner.invoke(app, ["kill-switch", "on", "--data-dir", str(data_dir)])  # no session there yet
+    JsonFileRiskStore(data_dir / "risk.json").save(RiskSnapshot(day=utc_day(0)))  # a session's dir, nothing traded
     on = runner.invoke(app, ["kill-switch", "on", "--reason", "drill", "--data-dir", str(data_dir)])
     refused = runner.invoke(app, ["kill-switch", "off", "--by", "", "--data-dir", str(data_dir)])
     shown = runner.invoke(app, ["kill-switch", "status", "--data-dir", str(data_dir)])
@@ -61,6 +65,8 @@ def test_kill_switch_when_turned_on_by_cli_then_next_session_buys_nothing(
     config = PaperConfig(duration_s=5.0, speed=72_000.0, data_dir=data_dir, fresh=False)
     status = asyncio.run(run_paper(settings, config, lambda s: None))
 
+    assert typo.exit_code == 2
+    assert "is not a THUNES data directory" in typo.output
     assert on.exit_code == 0
     assert refused.exit_code == 2
     assert "kill-switch ON" in shown.output

@@ -153,6 +153,7 @@ def test_trade_live_when_secrets_file_readable_by_others_then_refused_without_it
 
 def test_trade_live_when_kill_switch_on_then_refused_before_any_venue_call(runner: CliRunner, tmp_path: Path) -> None:
     data_dir = tmp_path / "live"
+    engine(data_dir)  # a session's data dir (the CLI refuses a folder no session uses)
     on = runner.invoke(app, ["kill-switch", "on", "--reason", "drift", "--data-dir", str(data_dir)])
     env = {"THUNES_BINANCE_API_KEY": KEY, "THUNES_BINANCE_API_SECRET": SECRET, "THUNES_SECRETS": "env:"}
 
@@ -166,6 +167,7 @@ def test_trade_live_when_kill_switch_on_then_refused_before_any_venue_call(runne
 
 
 def test_trade_live_when_default_data_dir_then_the_live_one_not_the_papers(runner: CliRunner, tmp_path: Path) -> None:
+    engine(tmp_path / "data" / "live")
     runner.invoke(app, ["kill-switch", "on", "--data-dir", str(tmp_path / "data" / "live")])
     env = {"THUNES_BINANCE_API_KEY": KEY, "THUNES_BINANCE_API_SECRET": SECRET, "THUNES_SECRETS": "env:"}
 

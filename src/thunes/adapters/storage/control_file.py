@@ -16,7 +16,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-__all__ = ["ControlAction", "ControlFile", "ControlRequest"]
+__all__ = ["ControlAction", "ControlFile", "ControlFileError", "ControlRequest"]
+
+
+class ControlFileError(ValueError):
+    """``control.jsonl`` or ``control.applied`` holds something that is not a request: a person must
+    look (a garbled line may have been a kill-switch request)."""
 
 
 class ControlAction(StrEnum):
@@ -63,6 +68,29 @@ class ControlFile:
         except FileNotFoundError:
             return 0
 
+    def check(self) -> None:
+        """Read both files strictly (read-only): ``ControlFileError`` naming the first bad line.
+
+        Only a last line without its newline is allowed: a write a crash cut short, never
+        acknowledged (``post`` ends it before appending). ``OSError`` when a file cannot be read.
+        """
+        try:
+            text = self.requests_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = ""
+        except UnicodeDecodeError as e:
+            raise ControlFileError(f"{self.requests_path}: not UTF-8 text ({e.reason})") from None
+        lines = text.split("\n")
+        for number, line in enumerate(lines[:-1], start=1):  # lines[-1]: after the last newline
+            if _request(line) is None:
+                raise ControlFileError(f"{self.requests_path} line {number} is not a control request: {line!r:.60}")
+        try:
+            self.applied()
+        except UnicodeDecodeError as e:
+            raise ControlFileError(f"{self.applied_path}: not UTF-8 text ({e.reason})") from None
+        except ValueError:
+            raise ControlFileError(f"{self.applied_path} does not hold a request number") from None
+
     def pending(self) -> list[ControlRequest]:
         """Requests after the last applied one, oldest first (cheap when the file has not grown)."""
         try:
@@ -71,8 +99,11 @@ class ControlFile:
             return []
         if size == self._seen_size:
             return []
-        text = self.requests_path.read_text(encoding="utf-8")
-        done = self.applied()
+        text = self.requests_path.read_text(encoding="utf-8", errors="replace")
+        try:
+            done = self.applied()
+        except ValueError:  # which ones were applied is unknown: apply none (the start check reports it)
+            return []
         pending = [r for r in _parse(text) if r.seq > done]
         if not pending:
             self._seen_size = size
@@ -89,12 +120,20 @@ class ControlFile:
 
 def _parse(text: str) -> list[ControlRequest]:
     """Every complete, well-formed line; a torn last line (crash mid-write) is not a request yet."""
-    out = []
-    for line in text.splitlines():
-        try:
-            data = json.loads(line)
-            out.append(ControlRequest(int(data["seq"]), ControlAction(data["action"]), str(data["by"]),
-                                      str(data["reason"]), int(data["wall_ns"])))  # fmt: skip
-        except (ValueError, KeyError, TypeError):
-            continue
-    return out
+    return [r for r in map(_request, text.splitlines()) if r is not None]
+
+
+def _request(line: str) -> ControlRequest | None:
+    """The request one line holds, or None when it is not exactly one (types are not coerced)."""
+    try:
+        data = json.loads(line)
+        fields = (data["seq"], data["action"], data["by"], data["reason"], data["wall_ns"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    seq, action, by, reason, wall_ns = fields
+    if not (type(seq) is int and type(wall_ns) is int and isinstance(by, str) and isinstance(reason, str)):
+        return None
+    try:
+        return ControlRequest(seq, ControlAction(action), by, reason, wall_ns)
+    except ValueError:
+        return None

@@ -28,9 +28,11 @@ class JsonFileRiskStore:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
+        except (OSError, ValueError) as e:  # no permission, a directory, not UTF-8
+            raise RiskStoreError(f"{self.path}: unreadable risk state ({e}); fix or remove it by hand") from e
         try:
             return snapshot_from_dict(json.loads(text))
-        except (ValueError, ArithmeticError, KeyError, TypeError) as e:
+        except (ValueError, ArithmeticError, KeyError, TypeError, RecursionError) as e:
             # Never start from a blank state over a damaged one: it could switch the kill-switch off.
             raise RiskStoreError(f"{self.path}: unreadable risk state ({e}); fix or remove it by hand") from e
 

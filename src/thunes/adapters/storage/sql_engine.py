@@ -3,11 +3,14 @@ is on disk when it returns), PostgreSQL or anything else SQLAlchemy speaks by UR
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.pool import NullPool
 
-__all__ = ["open_engine"]
+__all__ = ["connect_readonly", "open_engine", "open_readonly"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -28,3 +31,22 @@ def open_engine(url: str, metadata: MetaData) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     return engine
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """A connection that never writes to the file or its directory (read-only commands).
+
+    With no ``-wal`` file beside it (a session that closed cleanly) the database is opened
+    ``immutable``: no lock, no ``-shm``/``-wal`` created. With one (a session runs, or crashed) it
+    is opened read-only, so the committed pages still in the WAL are read too.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    wal = Path(f"{path}-wal")
+    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
+
+
+def open_readonly(path: Path) -> Engine:
+    """An engine over :func:`connect_readonly`: no pragma, no table created, nothing written."""
+    return create_engine("sqlite://", creator=lambda: connect_readonly(path), poolclass=NullPool)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from thunes.adapters.storage.sql_engine import open_engine
+from thunes.adapters.storage.sql_engine import open_engine, open_readonly
 from thunes.adapters.storage.sql_schema import METADATA, fills, intent_order, order_journal, orders
 from thunes.domain.enums import Liquidity, OrderType, Side, TimeInForce
 from thunes.domain.identifiers import ClientOrderId, Symbol
@@ -30,8 +30,17 @@ __all__ = ["SqlStore", "ledger_fills"]
 class SqlStore:
     """Implements ``OrderJournal`` plus the order/fill ledger over one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = open_engine(url, METADATA)
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        if engine is None:
+            if url is None:
+                raise ValueError("give the ledger's URL or an engine")
+            engine = open_engine(url, METADATA)
+        self.engine: Engine = engine
+
+    @classmethod
+    def read_only(cls, path: Path) -> SqlStore:
+        """The ledger at ``path`` for reading only (``thunes status``): nothing on disk changes."""
+        return cls(engine=open_readonly(path))
 
     def close(self) -> None:
         self.engine.dispose()
