@@ -24,11 +24,13 @@ from typer.testing import CliRunner
 from tests.integration.alerts.fake_bot_api import TOKEN, FakeBotApi
 from thunes.adapters.alerts import TelegramSettings
 from thunes.adapters.control import ControlResult, StatusBody
+from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.app.cli import app
 from thunes.app.config import load_settings
 from thunes.app.control_client import ControlEndpoint, discover
 from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
+from thunes.risk import RiskSnapshot, utc_day
 
 CHAT = 11
 
@@ -78,6 +80,7 @@ def _crashed_run(data_dir: Path) -> None:
     marks = [SessionMark(kind=k, ts_ns=i, run_id="old", cadence_ns=3_600_000_000_000, wall_ns=1_700_000_000_000_000_000)
              for i, k in enumerate((MarkKind.START, MarkKind.BEAT))]  # fmt: skip
     (data_dir / SESSION_MARKS_FILE).write_text("".join(m.to_json() + "\n" for m in marks))
+    JsonFileRiskStore(data_dir / "risk.json").save(RiskSnapshot(day=utc_day(0)))  # saved by its risk engine at start
 
 
 def test_running_session_when_operated_by_telegram_api_and_cli_then_the_trader_obeys_each(
