@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.safety_state import inspect_safety, last_audited_switches
+from thunes.adapters.storage.sql_store import SqlStore
 from thunes.app.cli import app
 from thunes.app.config import Settings
 from thunes.app.paper import PaperConfig, run_paper
@@ -227,12 +228,13 @@ def test_status_when_safety_state_damaged_then_reducing_or_one_error_line_and_no
     assert "ACTIVE" not in result.output
 
 
-def test_inspect_when_fresh_dir_then_active_allowed_and_when_trace_left_then_missing(tmp_path: Path) -> None:
+def test_inspect_when_nothing_recorded_yet_then_fresh_and_when_a_trace_left_then_missing(tmp_path: Path) -> None:
     assert inspect_safety(tmp_path / "nothing").fresh
-    assert inspect_safety(tmp_path).problems == ()
-    (tmp_path / "audit").mkdir()  # an empty audit folder is no trace of a session
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / ".audit.lock").write_bytes(b"")  # a first run killed before it saved anything
+    SqlStore(f"sqlite:///{tmp_path / 'ledger.db'}").close()  # a ledger without a row
     assert inspect_safety(tmp_path).fresh
-    (tmp_path / "ledger.db").write_bytes(b"")
+    (tmp_path / "ledger.db").write_bytes(b"not a database, so maybe one with orders")
 
     report = inspect_safety(tmp_path)
 

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from thunes.adapters.storage.audit_jsonl import audit_files
+from thunes.adapters.storage.audit_jsonl import ANCHOR_NAME, audit_files
 from thunes.adapters.storage.control_file import ControlFile, ControlFileError
 from thunes.adapters.storage.durable import fsync_dir
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
@@ -52,6 +52,7 @@ _SWITCH_EVENTS = {
     AuditEvent.TRADING_HALTED: ("halt", True),
     AuditEvent.TRADING_RESUMED: ("halt", False),
 }
+_TABLES = {"ledger.db": ("orders", "fills", "order_journal"), "audit.db": ("audit_records",)}
 _SWITCH_MARKERS = tuple(f'"{e.value}"'.encode() for e in _SWITCH_EVENTS)
 
 
@@ -82,21 +83,46 @@ class SafetyReport:
 
 
 def session_traces(data_dir: Path) -> list[str]:
-    """The session files present in ``data_dir`` (an empty audit folder is no trace)."""
+    """The session files in ``data_dir`` that hold something a session recorded.
+
+    A file that exists but holds nothing yet (a ledger without a row, an audit folder with only its
+    lock: a first run killed before it saved its risk state) is no trace: that dir is still fresh.
+    """
     found = []
     for name in SESSION_TRACES:
         path = data_dir / name
-        if path.is_dir():
-            if any(path.iterdir()):
-                found.append(name)
-        elif path.exists():
+        if name in _TABLES:
+            recorded = path.exists() and _has_rows(path, _TABLES[name])
+        elif path.is_dir():
+            recorded = bool(audit_files(path)) or (path / ANCHOR_NAME).exists()
+        else:
+            recorded = path.exists() and (not path.is_file() or path.stat().st_size > 0)
+        if recorded:
             found.append(name)
     return found
 
 
 def is_data_dir(data_dir: Path) -> bool:
     """``data_dir`` is a THUNES session's: it holds its risk state or another session file."""
-    return data_dir.is_dir() and ((data_dir / RISK_FILE).exists() or bool(session_traces(data_dir)))
+    names = (RISK_FILE, *SESSION_TRACES)
+    return data_dir.is_dir() and any((data_dir / name).exists() for name in names)
+
+
+def _has_rows(path: Path, tables: tuple[str, ...]) -> bool:
+    """Whether any of ``tables`` holds a row (read-only); a file that cannot be read counts as yes."""
+    try:
+        connection = connect_readonly(path)
+        try:
+            present = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return any(
+                connection.execute(f'SELECT 1 FROM "{table}" LIMIT 1').fetchone() is not None  # noqa: S608 - our names
+                for table in tables
+                if table in present
+            )
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error):
+        return True
 
 
 def inspect_safety(data_dir: Path) -> SafetyReport:
