@@ -24,6 +24,7 @@ from thunes.adapters.storage.audit_jsonl import ANCHOR_NAME, audit_files
 from thunes.adapters.storage.control_file import ControlFile, ControlFileError
 from thunes.adapters.storage.durable import fsync_dir
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
+from thunes.adapters.storage.session_dir import MARKER_NAME
 from thunes.adapters.storage.sql_engine import connect_readonly
 from thunes.governance.audit_schema import AuditEvent, AuditRecordError, record_from_json
 from thunes.governance.rodage import SESSION_MARKS_FILE
@@ -103,8 +104,8 @@ def session_traces(data_dir: Path) -> list[str]:
 
 
 def is_data_dir(data_dir: Path) -> bool:
-    """``data_dir`` is a THUNES session's: it holds its risk state or another session file."""
-    names = (RISK_FILE, *SESSION_TRACES)
+    """``data_dir`` is a THUNES session's: marked by one, or holding its risk state or another session file."""
+    names = (MARKER_NAME, RISK_FILE, *SESSION_TRACES)
     return data_dir.is_dir() and any((data_dir / name).exists() for name in names)
 
 
