@@ -23,9 +23,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.chaos.crashkit import SYMBOL, Crash, Crasher, Life, Market, crash_points, ledger_base
+from thunes.app.cli import app
 from thunes.app.paper_jobs import DailySummary, PaperStatus, SessionJobs
+from thunes.app.recovery import settle_reservations
 from thunes.domain import ClientOrderId, Side
 from thunes.execution.client_ids import client_order_id
 from thunes.strategy.base import Signal
@@ -116,15 +119,16 @@ async def _then_a_new_buy(market: Market, life: Life, where: str) -> None:
     assert trader.risk.reservations() == (), where
 
 
-@pytest.fixture
-def scratch(tmp_path: Path) -> Iterator[Path]:
+def _fast_dir() -> Path | None:
     """A tmpfs directory when there is one: the crashes are of the process, not of the machine, so
     fsync buys nothing here, and some 200 scenarios each fsync a few dozen times."""
     shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    with tempfile.TemporaryDirectory(dir=shm, prefix="thunes-crash-") as directory:
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(dir=_fast_dir(), prefix="thunes-crash-") as directory:
         yield Path(directory)
 
 
@@ -158,7 +162,7 @@ def _tick_of(side: Side, step: str) -> int:
     """The crash point just before ``step`` of a ``side`` decision (counted on a clean run)."""
 
     async def steps() -> list[str]:
-        with tempfile.TemporaryDirectory() as directory:
+        with tempfile.TemporaryDirectory(dir=_fast_dir(), prefix="thunes-crash-") as directory:
             _, life, crasher = await _scenario(Path(directory), side, None, None)
             life.close()
             return crasher.steps
@@ -179,6 +183,11 @@ def test_restart_when_a_buy_died_before_it_was_sent_then_its_reservation_is_free
         assert life.store.get(_decided(market, life, Side.BUY)).state.value == "NOT_PLACED"  # type: ignore[union-attr]
         assert life.trader.risk.reservations() == ()
         assert life.trader.risk.open_symbols() == frozenset()
+        life.close()
+        shown = CliRunner().invoke(app, ["status", "--data-dir", str(scratch)])
+        assert shown.exit_code == 0, shown.output
+        assert [line.split()[-1] for line in shown.output.splitlines() if "open positions" in line] == ["none"]
+        life = market.start(Crasher())
         await _then_a_new_buy(market, life, "after the restart")
         life.close()
 
@@ -230,3 +239,66 @@ def test_restart_when_the_warm_up_replays_summarised_days_then_each_day_is_summa
     assert len(days) == len(set(days)) == 3
     assert (scratch / "daily_summaries.jsonl").read_bytes().startswith(written)
     assert [len(seen) for seen in published] == [2, 1]  # no alert for a day already summarised
+
+
+def test_restart_when_risk_denies_the_resumed_exit_then_it_waits_and_goes_once_trading_resumes(scratch: Path) -> None:
+    """A resumed exit is subject to risk: HALTED (an operator's stop) lets nothing out, so the exit
+    stays pending across bars, and leaves once, under its own id, after the operator resumes."""
+    before_send = _tick_of(Side.SELL, "send SELL")
+
+    async def run() -> None:
+        market = Market(scratch)
+        setup = market.start(Crasher(armed=False))
+        await _restart(market, setup)
+        await setup.trader.act(Signal.ENTER_LONG, market.bar(0))
+        setup.crasher.arm(before_send)
+        with pytest.raises(Crash):
+            await setup.trader.act(Signal.EXIT_LONG, market.bar(1))
+        setup.close()
+        life = market.start(Crasher())
+        life.trader.risk.halt("operator", "drill")
+        decided = _decided(market, life, Side.SELL)
+
+        await _restart(market, life)  # recovery, then a bar: both denied
+        denied_while_halted = life.trader.stats.denied["TRADING_HALTED"]
+        life.trader.risk.resume("operator")
+        await life.trader.on_bar(market.bar(3))
+        await life.trader.on_bar(market.bar(4))
+
+        assert denied_while_halted == 2
+        assert market.venue_orders()[decided] == 1
+        assert life.trader.pending_exit is None
+        assert life.trader.risk.held(SYMBOL) == 0
+        life.close()
+
+    asyncio.run(run())
+
+
+def test_settle_reservations_when_an_order_is_still_in_doubt_then_its_reservation_is_kept(scratch: Path) -> None:
+    """Only an order known not to be working gives its slot back: one in doubt (sent, answer lost,
+    not yet looked up) may be filling at the venue."""
+    after_answer = _tick_of(Side.BUY, "answer BUY")
+
+    async def run() -> None:
+        market = Market(scratch)
+        setup = market.start(Crasher(armed=False))
+        await _restart(market, setup)
+        setup.crasher.arm(after_answer)
+        with pytest.raises(Crash):
+            await setup.trader.act(Signal.ENTER_LONG, market.bar(1))
+        setup.close()
+        life = market.start(Crasher())
+        decided = _decided(market, life, Side.BUY)
+
+        kept = settle_reservations(life.trader, life.store)  # before recovery: the BUY is in doubt
+        reserved_in_doubt = [r.client_order_id for r in life.trader.risk.reservations()]
+        await market.recover(life)  # found filled at the venue: booked, its slot is the position's
+
+        assert kept == ()
+        assert reserved_in_doubt == [decided]
+        assert life.trader.risk.reservations() == ()
+        assert life.trader.risk.held(SYMBOL) == life.trader.position.quantity == market.venue_base() > 0
+        assert life.trader.risk.open_symbols() == frozenset({SYMBOL})
+        life.close()
+
+    asyncio.run(run())
