@@ -137,7 +137,9 @@ def serve(
     speed: Annotated[str, typer.Option(help="Replay speed factor (1 = real time) or 'max'.")] = "3600",
     warmup: Annotated[int, typer.Option(help="Bars replayed instantly before serving.")] = 100,
     deposit: Annotated[list[str] | None, typer.Option(help="Starting balance, e.g. USDT=10000 (repeatable).")] = None,
-    state_file: Annotated[Path | None, typer.Option(help="Persist accounts here; resume from it on start.")] = None,
+    state_file: Annotated[
+        Path | None, typer.Option(help="Journal accounts, orders, trades and the market position here (SQLite).")
+    ] = None,
     latency_ms: Annotated[float, typer.Option(help="Added latency per request, in ms.")] = 0.0,
     jitter_ms: Annotated[float, typer.Option(help="Random extra latency up to this, in ms.")] = 0.0,
     start_at: Annotated[str | None, typer.Option("--start", help="Replay from this UTC time (ISO 8601).")] = None,
