@@ -203,3 +203,14 @@ def test_serve_when_own_keys_then_binds_any_host_prints_it_and_token_file_is_060
     assert '"injected": 0' in shown.output
     assert not token_file.exists()  # removed on a clean stop
     assert "z" * 30 not in "\n".join(lines) + out + err
+
+
+def test_admin_matrix_when_routes_registered_then_every_admin_route_is_in_it(live: LiveVenue) -> None:
+    registered = {
+        (route.method, route.resource.canonical)
+        for route in live.running.runner.app.router.routes()
+        if route.resource is not None and route.resource.canonical.startswith("/admin") and route.method != "HEAD"
+    }
+
+    assert len(registered) >= 6
+    assert registered <= set(ROUTES)  # a new admin route joins the hostile matrix above
