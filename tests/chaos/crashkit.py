@@ -165,7 +165,7 @@ class Life:
 class Market:
     """The venue (it outlives every trader crash) and the candles the trader decides on."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, deposit: Decimal = Decimal(1000)) -> None:
         self.dir = tmp
         tmp.mkdir(parents=True, exist_ok=True)
         info = builtin_exchange_info()
@@ -175,7 +175,7 @@ class Market:
         self.bars = list(iter_bars(bars, self.instrument.tick_size))
         self.clock = ManualClock(int(bars.open_time_ns[0]))
         self.core = SimVenue(info.instruments, self.clock.now_ns)
-        self.core.deposit(ACCOUNT, "USDT", Decimal(1000))
+        self.core.deposit(ACCOUNT, "USDT", deposit)
         for event in bar_events(bars.slice(0, MARKET_BARS), self.instrument.tick_size, self.instrument.step_size):
             self.clock.set(max(self.clock.now_ns(), event.ts_ns))
             if isinstance(event, ReplayQuote):
