@@ -170,7 +170,7 @@ class Market:
         tmp.mkdir(parents=True, exist_ok=True)
         info = builtin_exchange_info()
         self.instrument = info.get(SYMBOL)
-        bars = generate_ohlcv(str(SYMBOL), Timeframe.H1, MARKET_BARS + 10, seed=11,
+        bars = generate_ohlcv(str(SYMBOL), Timeframe.H1, MARKET_BARS + 100, seed=11,
                               tick_size=float(self.instrument.tick_size))  # fmt: skip
         self.bars = list(iter_bars(bars, self.instrument.tick_size))
         self.clock = ManualClock(int(bars.open_time_ns[0]))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -87,7 +88,8 @@ async def _scenario(
     return market, final, decision if second is None else restart
 
 
-def _check(market: Market, life: Life, side: Side, where: str) -> None:
+def _agree(market: Market, life: Life, where: str) -> None:
+    """What must hold after any restart, whatever came before."""
     trader, store, risk = life.trader, life.store, life.trader.risk
     fills = store.fills(str(SYMBOL))
     held = ledger_base(fills, trader.instrument.base_asset)
@@ -102,6 +104,15 @@ def _check(market: Market, life: Life, side: Side, where: str) -> None:
     reserved = {str(r.client_order_id) for r in risk.reservations()}
     assert reserved <= market.venue_open(), where  # no reservation without a working order
     assert (SYMBOL in risk.open_symbols()) == (risk.held(SYMBOL) > 0 or bool(reserved)), where
+    newest = store.newest_intent(SYMBOL)
+    if newest is not None and newest.request.side is Side.SELL:  # the last decision, an exit, was placed
+        assert per_id[newest.request.client_order_id] == 1 or held * price < risk.limits.dust_notional, where
+
+
+def _check(market: Market, life: Life, side: Side, where: str) -> None:
+    _agree(market, life, where)
+    trader, store, risk = life.trader, life.store, life.trader.risk
+    per_id = market.venue_orders()
     decided = _decided(market, life, side)
     if side is Side.SELL and store.get(decided) is not None:  # decided and journaled: placed once
         assert per_id[decided] == 1, where
@@ -309,3 +320,48 @@ def test_settle_reservations_when_an_order_is_still_in_doubt_then_its_reservatio
         life.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_trading_when_killed_at_random_steps_of_many_orders_then_every_restart_agrees_with_the_venue(
+    seed: int, scratch: Path
+) -> None:
+    """Many entries and exits, each life killed at a random step (or not), every restart checked:
+    what a crash left interacts with what the next lives decide (an exit left pending, a freed slot)."""
+    rng = random.Random(seed)
+    market = Market(scratch)
+
+    async def run() -> Counter[str]:
+        counted: Counter[str] = Counter()
+        bar = 0
+        for n in range(30):
+            crasher = Crasher(None if rng.random() < 0.3 else rng.randint(1, 30))
+            try:
+                life = market.start(crasher)
+            except Crash:
+                counted["killed"] += 1
+                continue
+            try:
+                await market.recover(life)
+                _agree(market, life, f"seed {seed}, life {n}")
+                counted["restarts checked"] += 1
+                for _ in range(rng.randint(1, 3)):
+                    bar += 1
+                    signal = Signal.EXIT_LONG if life.trader.risk.held(SYMBOL) > 0 else Signal.ENTER_LONG
+                    await life.trader.act(signal, market.bars[bar])
+                    counted[signal.name] += 1
+            except Crash:
+                counted["killed"] += 1
+            finally:
+                life.close()
+        return counted
+
+    counted = asyncio.run(run())
+    final = market.start(Crasher())
+    asyncio.run(market.recover(final))
+    _agree(market, final, f"seed {seed}, final")
+    final.close()
+    print(f"crash-walk: seed={seed} lives=30 killed={counted['killed']} restarts={counted['restarts checked']} "
+          f"entries={counted['ENTER_LONG']} exits={counted['EXIT_LONG']} venue_orders={sum(market.venue_orders().values())}")  # fmt: skip
+    assert counted["killed"] >= 5
+    assert sum(market.venue_orders().values()) >= 10
