@@ -3,6 +3,10 @@
 The recorded depth drives the book the venue trades against and the book it publishes: a client syncs
 to it by Binance's procedure (REST snapshot + ``@depth@100ms`` diffs with the recorded ``U``/``u``), and
 an unmodified ``ccxt.binance`` MARKET order walks the recorded ask levels.
+
+The capture is 650 s long, about 11 s of wall time at 60x, so the paced venue starts with its replay
+paused at the first synced book and each test resumes it once its client is listening: on a loaded
+machine a replay started earlier could end before the client subscribed (the test then timed out).
 """
 
 from __future__ import annotations
@@ -10,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -32,7 +35,7 @@ from thunes.simvenue.capture_replay import RecordedDepth, capture_events
 from thunes.simvenue.replay import ReplayDepthDiff, ReplayDepthSnapshot
 
 D = Decimal
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a deadline, generous for a loaded machine; nothing waits for it when all goes well
 SNAPSHOT_ID = 50_093_239_218  # lastUpdateId of the capture's REST snapshot
 LAST_ID = 50_093_696_318  # u of its last diff
 FUNDS = {"trader": {"USDT": D(10_000_000)}}
@@ -46,7 +49,7 @@ def _paths(shared_data: Path) -> list[Path]:
 class CaptureVenue:
     """The full server (REST, streams, replay of the capture at ``speed``) in a background thread."""
 
-    def __init__(self, paths: list[Path], speed: float | None) -> None:
+    def __init__(self, paths: list[Path], speed: float | None, *, paused: bool = False) -> None:
         info = builtin_exchange_info()
         self.instrument = info.get("BTCUSDT")
         self.state = build_state(info, Timeframe.M1)
@@ -56,10 +59,15 @@ class CaptureVenue:
         ready = threading.Event()
         holder: list[RunningVenue] = []
 
+        async def started() -> RunningVenue:
+            running = await start(self.state, events, VenueConfig(port=0, speed=speed), FUNDS)
+            if paused:  # before the replay's first step: not one event applied yet
+                running.driver.pause()
+            return running
+
         def run() -> None:
             asyncio.set_event_loop(self.loop)
-            holder.append(self.loop.run_until_complete(start(self.state, events, VenueConfig(port=0, speed=speed),
-                                                             FUNDS)))  # fmt: skip
+            holder.append(self.loop.run_until_complete(started()))
             ready.set()
             self.loop.run_forever()
 
@@ -78,11 +86,20 @@ class CaptureVenue:
 
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(TIMEOUT)
 
-    def wait_until(self, condition: Callable[[], bool]) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while not self.on_loop(condition):
-            assert time.monotonic() < deadline, "condition not reached"
-            time.sleep(0.01)
+    def replay_until(self, condition: Callable[[], bool]) -> None:
+        """Resume the paused replay and pause it again as soon as ``condition`` holds (checked between
+        two replayed events on the server's loop, so the market stops right there, however loaded)."""
+
+        async def replay() -> None:
+            self.running.driver.resume()
+            while not condition():
+                await asyncio.sleep(0)
+            self.running.driver.pause()
+
+        asyncio.run_coroutine_threadsafe(replay(), self.loop).result(TIMEOUT)
+
+    def resume(self) -> None:
+        self.on_loop(self.running.driver.resume)
 
     def depth(self, limit: int) -> dict[str, Any]:
         url = f"{self.base_url}/api/v3/depth?symbol=BTCUSDT&limit={limit}"
@@ -96,10 +113,19 @@ class CaptureVenue:
         self.thread.join(TIMEOUT)
 
 
+@pytest.fixture(scope="module")
+def recorded_diffs(shared_data: Path) -> list[ReplayDepthDiff]:
+    """The capture's depth diffs, read once and before any paced venue starts."""
+    instrument = builtin_exchange_info().get("BTCUSDT")
+    return [e for e in capture_events(_paths(shared_data), "BTCUSDT", instrument) if isinstance(e, ReplayDepthDiff)]
+
+
 @pytest.fixture
 def paced(shared_data: Path) -> Iterator[CaptureVenue]:
-    """The capture at 60x: a recorded 100 ms diff every 1.7 ms, slow enough for a client to keep up."""
-    venue = CaptureVenue(_paths(shared_data), speed=60.0)
+    """The capture at 60x (a recorded 100 ms diff every 1.7 ms), paused at its first synced book:
+    the test resumes it when its client listens."""
+    venue = CaptureVenue(_paths(shared_data), speed=60.0, paused=True)
+    venue.replay_until(_book_synced(venue))
     yield venue
     venue.stop()
 
@@ -109,14 +135,9 @@ def _book_synced(venue: CaptureVenue) -> Callable[[], bool]:
 
 
 def test_depth_stream_when_synced_from_rest_snapshot_then_recorded_ids_and_book_matches_book_ticker(
-    paced: CaptureVenue, shared_data: Path
+    paced: CaptureVenue, recorded_diffs: list[ReplayDepthDiff]
 ) -> None:
-    recorded_ids = {
-        (e.first_update_id, e.final_update_id)
-        for e in capture_events(_paths(shared_data), "BTCUSDT", paced.instrument)
-        if isinstance(e, ReplayDepthDiff)
-    }
-    paced.wait_until(_book_synced(paced))
+    recorded_ids = {(e.first_update_id, e.final_update_id) for e in recorded_diffs}
 
     async def scenario() -> tuple[L2Book, list[tuple[int, int]], int, int]:
         book = L2Book(D("0.01"), D("0.00001"), qty_unit=WIRE_QTY_UNIT)
@@ -125,6 +146,7 @@ def test_depth_stream_when_synced_from_rest_snapshot_then_recorded_ids_and_book_
         matched = mismatched = applied = 0
         url = f"{paced.ws_url}/stream?streams=btcusdt@depth@100ms/btcusdt@bookTicker"
         async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            await asyncio.to_thread(paced.resume)
             async with asyncio.timeout(TIMEOUT):
                 buffered = [json.loads((await ws.receive()).data)]  # open the stream first, then the snapshot
                 async with session.get(f"{paced.base_url}/api/v3/depth?symbol=BTCUSDT&limit=1000") as resp:
@@ -160,13 +182,9 @@ def test_depth_stream_when_synced_from_rest_snapshot_then_recorded_ids_and_book_
 
 
 def test_partial_depth_stream_when_replaying_then_top_levels_at_recorded_update_ids(
-    paced: CaptureVenue, shared_data: Path
+    paced: CaptureVenue, recorded_diffs: list[ReplayDepthDiff]
 ) -> None:
-    finals = {
-        e.final_update_id
-        for e in capture_events(_paths(shared_data), "BTCUSDT", paced.instrument)
-        if isinstance(e, ReplayDepthDiff)
-    }
+    finals = {e.final_update_id for e in recorded_diffs}
 
     async def scenario() -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -174,6 +192,7 @@ def test_partial_depth_stream_when_replaying_then_top_levels_at_recorded_update_
             aiohttp.ClientSession() as session,
             session.ws_connect(f"{paced.ws_url}/ws/btcusdt@depth5@100ms") as ws,
         ):
+            await asyncio.to_thread(paced.resume)
             async with asyncio.timeout(TIMEOUT):
                 while len(out) < 5:
                     out.append(json.loads((await ws.receive()).data))
@@ -192,8 +211,7 @@ def test_partial_depth_stream_when_replaying_then_top_levels_at_recorded_update_
 def test_market_buy_when_replay_paused_then_fills_walk_the_recorded_ask_levels(paced: CaptureVenue) -> None:
     exchange = ccxt_binance(paced, paced.key)  # type: ignore[arg-type]
     exchange.load_markets()
-    paced.wait_until(_book_synced(paced))
-    paced.on_loop(paced.running.driver.pause)
+    paced.replay_until(lambda: paced.running.driver.published >= 5_000)  # a book the recorded diffs have shaped
     before = paced.depth(20)
     step = paced.instrument.step_size
     asks = [(D(p), D(q)) for p, q in before["asks"]]
@@ -209,7 +227,6 @@ def test_market_buy_when_replay_paused_then_fills_walk_the_recorded_ask_levels(p
 
     order = exchange.create_order("BTC/USDT", "market", "buy", str(quantity))
     after = paced.depth(20)
-    paced.on_loop(paced.running.driver.resume)
 
     expected = [*asks[:whole], (asks[whole][0], quantity - taken)]
     fills = [(D(f["price"]), D(f["qty"])) for f in order["info"]["fills"]]
