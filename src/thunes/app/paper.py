@@ -46,7 +46,7 @@ from thunes.app.paper_jobs import (
     SessionMarks,
     patiently,
 )
-from thunes.app.recovery import recover_session, settle_reservations
+from thunes.app.recovery import last_close, recover_session, settle_reservations
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
@@ -181,7 +181,7 @@ async def run_paper(
         _fail_closed(trader.risk, safety, recorder)
         start_operator(closing, bus, trader, store, status, config.data_dir, control_port=config.control_port,
                        telegram=config.telegram)  # fmt: skip
-        await recover_session(trader, orders, store, lambda: _last_close(client, instrument, timeframe))
+        await recover_session(trader, orders, store, lambda: last_close(client, instrument.symbol, timeframe))
         status.equity_start = telemetry.equity_baseline(
             await _equity(client, instrument.quote_asset, instrument.base_asset, None)
         )
@@ -292,14 +292,6 @@ def _fail_closed(risk: RiskEngine, safety: SafetyReport, recorder: AuditRecorder
     risk.activate_kill_switch(SAFETY_ACTOR, safety.reason)  # kept as is when it already was on
     recorder.record_switches()
     _log.error("safety_state_reducing", problems=list(safety.problems), trading_state=risk.trading_state.value)
-
-
-async def _last_close(client: BinanceClient, instrument: Instrument, timeframe: Timeframe) -> Decimal | None:
-    """The close of the latest closed candle on the market's clock (None: no candle closed yet)."""
-    forming_ms = await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))
-    start_ms = forming_ms - timeframe.nanoseconds // 1_000_000
-    bars = await patiently(lambda: client.klines(instrument.symbol, timeframe, start_ms, forming_ms - 1))
-    return bars[-1].close if bars else None
 
 
 async def _settle(

@@ -15,13 +15,16 @@ from decimal import Decimal
 import structlog
 
 from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.binance import BinanceClient
+from thunes.app.paper_jobs import patiently
 from thunes.domain.enums import Side
-from thunes.domain.identifiers import ClientOrderId
+from thunes.domain.identifiers import ClientOrderId, Symbol
+from thunes.domain.market import Timeframe
 from thunes.engine.trader import Trader
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import JournalState
 
-__all__ = ["recover_session", "settle_reservations"]
+__all__ = ["last_close", "recover_session", "settle_reservations"]
 
 _log = structlog.get_logger(__name__)
 
@@ -67,3 +70,12 @@ def settle_reservations(trader: Trader, store: SqlStore) -> tuple[ClientOrderId,
     if freed:
         _log.warning("reservations_released", client_order_ids=[str(c) for c in freed])
     return freed
+
+
+async def last_close(client: BinanceClient, symbol: Symbol, timeframe: Timeframe) -> Decimal | None:
+    """The close of the latest closed candle on the market's clock (None: none closed yet): the
+    reference price of a resumed exit. Retries through a fault burst (:func:`patiently`)."""
+    forming_ms = await patiently(lambda: client.forming_open_ms(symbol, timeframe))
+    start_ms = forming_ms - timeframe.nanoseconds // 1_000_000
+    bars = await patiently(lambda: client.klines(symbol, timeframe, start_ms, forming_ms - 1))
+    return bars[-1].close if bars else None
