@@ -125,9 +125,9 @@ class SqlStore:
         answered = [JournalState.ACCEPTED.value, JournalState.DONE.value]
         with self._tx() as conn:
             journal = conn.execute(select(order_journal).where(order_journal.c.state.in_(answered))).all()
-            booked = dict(conn.execute(select(orders.c.client_order_id, orders.c.filled_quantity)).tuples().all())
+            booked = {cid: qty for cid, qty in conn.execute(select(orders.c.client_order_id, orders.c.filled_quantity))}
             filled: dict[str, Decimal] = {}
-            for cid, quantity in conn.execute(select(fills.c.client_order_id, fills.c.quantity)).tuples():
+            for cid, quantity in conn.execute(select(fills.c.client_order_id, fills.c.quantity)):
                 filled[cid] = filled.get(cid, Decimal(0)) + Decimal(quantity)
         return [
             _entry(r._mapping)
