@@ -33,10 +33,10 @@ async def recover_session(
     trader: Trader,
     orders: OrderManager,
     store: SqlStore,
-    last_close: Callable[[], Awaitable[Decimal | None]],
+    reference_price: Callable[[], Awaitable[Decimal | None]],
 ) -> None:
-    """Settle, book, free, resume: see the module. ``last_close``: the latest closed candle's close
-    (the exit's reference price), asked only when an exit is pending."""
+    """Settle, book, free, resume: see the module. ``reference_price``: the latest closed candle's
+    close (:func:`last_close`), asked only when an exit is pending and something is held."""
     unbooked = store.unbooked()  # the venue answered, but the crash came before the ledger booked it
     found = list(await orders.recover())  # the answer itself was lost
     for entry in unbooked:
@@ -52,11 +52,11 @@ async def recover_session(
     newest = store.newest_intent(trader.instrument.symbol)
     if newest is None or newest.request.side is not Side.SELL or newest.state is not JournalState.NOT_PLACED:
         return
-    # The trader's last decision was an exit, and the venue never got it: the position is still held.
+    # The trader's last decision was an exit, and the venue never got it: what it was to sell is held.
     trader.resume_exit(newest.request)
     _log.info("exit_resumed", client_order_id=str(newest.request.client_order_id))
     if trader.position.quantity > 0:
-        price = await last_close()
+        price = await reference_price()
         if price is not None:
             await trader.retry_exit(price)
 
