@@ -139,6 +139,7 @@ CASES = [
     ("no read permission", _no_permission, "cannot be read", True),
     ("contradicts the audit trail", _stale_copy, "audit trail's last record", False),
     ("control.jsonl garbled", _control_garbled, "operator request may be lost", False),
+    ("older than the ledger", _retype(_set("updated_ns", 1)), "a stale copy", False),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -156,7 +157,7 @@ def _damaged(baseline: Path, tmp_path: Path, damage: Callable[[Path], None], nam
 @pytest.mark.parametrize(("name", "damage", "words", "unreadable"), CASES, ids=IDS)
 def test_paper_start_when_safety_state_damaged_then_reducing_with_the_reason(
     settings: Settings, baseline: Path, tmp_path: Path, name: str, damage: Callable[[Path], None], words: str,
-    unreadable: bool,
+    unreadable: bool, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     data_dir = _damaged(baseline, tmp_path, damage, name)
     damaged_bytes = None if not unreadable or name == "a directory" else (data_dir / "risk.json").read_bytes()
@@ -173,12 +174,16 @@ def test_paper_start_when_safety_state_damaged_then_reducing_with_the_reason(
     assert status.filled == 0  # no BUY passes REDUCING (and the restarted venue holds nothing to sell)
     audited = last_audited_switches(data_dir)["kill_switch"]
     assert audited.active
-    if stored.kill_switch.by == SAFETY_ACTOR:  # switched on by the check (not already on by alice)
+    logged = [line for line in capsys.readouterr().out.splitlines() if "safety_state_reducing" in line]
+    assert len(logged) == 1
+    assert words in logged[0]
+    if stored.kill_switch.by == SAFETY_ACTOR:  # switched on by the check (not still on by alice, kept as first cause)
         assert words in stored.kill_switch.reason
         assert audited.by == SAFETY_ACTOR
         assert words in audited.reason
     else:
-        assert name == "control.jsonl garbled"
+        assert stored.kill_switch.by == "alice"
+        assert name in ("control.jsonl garbled", "older than the ledger")
     if unreadable:  # set aside, kept as it was: never overwritten, never deleted
         kept = list(data_dir.glob("risk.json.damaged-*"))
         assert len(kept) == 1

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from thunes.adapters.storage.durable import fsync_dir
+
 __all__ = ["ControlAction", "ControlFile", "ControlFileError", "ControlRequest"]
 
 
@@ -50,6 +52,7 @@ class ControlFile:
     def post(self, action: ControlAction, by: str, reason: str, wall_ns: int) -> int:
         """Append one request and return its number (durable when this returns)."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        created = not self.requests_path.exists()
         with self.requests_path.open("a+", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # two CLI calls at once still get distinct numbers
             handle.seek(0)
@@ -60,6 +63,8 @@ class ControlFile:
             handle.write(("\n" if torn else "") + json.dumps(line, sort_keys=True) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+        if created:
+            fsync_dir(self.directory)  # the new file's name is durable too
         return seq
 
     def applied(self) -> int:
@@ -116,6 +121,7 @@ class ControlFile:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, self.applied_path)
+        fsync_dir(self.directory)
 
 
 def _parse(text: str) -> list[ControlRequest]:

@@ -34,6 +34,7 @@ from thunes.risk.state import RiskSnapshot
 __all__ = [
     "RISK_FILE",
     "SESSION_TRACES",
+    "STALE_AFTER_NS",
     "AuditedSwitch",
     "SafetyReport",
     "inspect_safety",
@@ -53,6 +54,11 @@ _SWITCH_EVENTS = {
     AuditEvent.TRADING_HALTED: ("halt", True),
     AuditEvent.TRADING_RESUMED: ("halt", False),
 }
+NS_PER_DAY = 86_400 * 10**9
+# The risk engine saves after every fill it books, stamped with its own clock; a fill may carry the
+# venue's time a little after that (the candle closes, then the order fills). A day apart is no
+# such lag: risk.json missed the fills since (restored from an old copy).
+STALE_AFTER_NS = NS_PER_DAY
 _TABLES = {"ledger.db": ("orders", "fills", "order_journal"), "audit.db": ("audit_records",)}
 _SWITCH_MARKERS = tuple(f'"{e.value}"'.encode() for e in _SWITCH_EVENTS)
 
@@ -109,6 +115,23 @@ def is_data_dir(data_dir: Path) -> bool:
     return data_dir.is_dir() and any((data_dir / name).exists() for name in names)
 
 
+def _newest_fill_ns(path: Path) -> int | None:
+    """The time of the ledger's newest fill (read-only; None: no ledger, no fill, or unreadable)."""
+    try:
+        connection = connect_readonly(path)
+        try:
+            row = connection.execute("SELECT MAX(ts_ns) FROM fills").fetchone()
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error):
+        return None
+    return row[0] if row is not None and isinstance(row[0], int) else None
+
+
+def _days(ns: int) -> str:
+    return f"{ns / NS_PER_DAY:.1f} days"
+
+
 def _has_rows(path: Path, tables: tuple[str, ...]) -> bool:
     """Whether any of ``tables`` holds a row (read-only); a file that cannot be read counts as yes."""
     try:
@@ -147,6 +170,10 @@ def inspect_safety(data_dir: Path) -> SafetyReport:
     except (ControlFileError, OSError) as e:
         problems.append(f"an operator request may be lost: {_short(e)}")
     audited = last_audited_switches(data_dir)
+    newest_fill = _newest_fill_ns(data_dir / "ledger.db")
+    if snapshot is not None and newest_fill is not None and newest_fill - snapshot.updated_ns > STALE_AFTER_NS:
+        problems.append(f"{risk_path} was last saved {_days(newest_fill - snapshot.updated_ns)} before the ledger's "
+                        "newest fill: a stale copy, the day's loss it holds is not the ledger's")  # fmt: skip
     if snapshot is not None:
         for name, state in (("kill_switch", snapshot.kill_switch), ("halt", snapshot.halt)):
             last = audited.get(name)
