@@ -9,18 +9,22 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from thunes.adapters.storage.audit_jsonl import read_records
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.safety_state import inspect_safety, last_audited_switches
 from thunes.app.audit_setup import open_audit
 from thunes.app.cli import app
 from thunes.app.config import Settings
-from thunes.app.paper import PaperConfig, run_paper
+from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.risk import RiskSnapshot
 from thunes.risk.state import utc_day
 
@@ -233,4 +237,55 @@ def test_kill_switch_off_when_risk_json_missing_then_a_person_sets_it_and_the_ne
     done = runner.invoke(app, ["kill-switch", "off", "--by", "alice", "--data-dir", str(data_dir)])
 
     assert done.exit_code == 0, done.output
+    assert inspect_safety(data_dir).problems == ()
+
+
+# --- a running trader (no control API) holds the audit trail: it audits what it applies -----------
+def _until(check: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_kill_switch_when_a_trader_runs_without_api_then_it_audits_each_request_and_the_next_start_is_clean(
+    module_settings: Settings, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "running"
+    config = PaperConfig(duration_s=300.0, speed=36_000.0, data_dir=data_dir)
+    trading, stop = threading.Event(), asyncio.Event()
+    seen: dict[str, object] = {}
+    statuses: list[PaperStatus] = []
+
+    def operate(loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            assert trading.wait(120)
+            runner = CliRunner()
+            seen["on"] = runner.invoke(app, ["kill-switch", "on", "--by", "alice", "--data-dir", str(data_dir)])
+            _until(lambda: statuses[-1].control_requests >= 1 and statuses[-1].kill_switch)
+            seen["off"] = runner.invoke(app, ["kill-switch", "off", "--by", "bob", "--data-dir", str(data_dir)])
+            _until(lambda: statuses[-1].control_requests >= 2 and not statuses[-1].kill_switch)
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+
+    def on_bar(status: PaperStatus) -> None:
+        statuses.append(status)
+        if status.bars >= 3:
+            trading.set()
+
+    async def main() -> PaperStatus:
+        operator = threading.Thread(target=operate, args=(asyncio.get_running_loop(),))
+        operator.start()
+        try:
+            return await run_paper(module_settings, config, on_bar, stop)
+        finally:
+            await asyncio.to_thread(operator.join, 120)
+
+    asyncio.run(main())
+
+    assert getattr(seen["on"], "exit_code", None) == 0
+    assert getattr(seen["off"], "exit_code", None) == 0
+    events = [(r.event.value, (r.metadata or {}).get("by")) for _, _, r in read_records(data_dir / "audit")
+              if not isinstance(r, Exception) and r.event.value.startswith("KILL_SWITCH")]  # fmt: skip
+    assert events == [("KILL_SWITCH_ACTIVATED", "alice"), ("KILL_SWITCH_DEACTIVATED", "bob")]
     assert inspect_safety(data_dir).problems == ()
