@@ -81,14 +81,14 @@ def _live(data_dir: Path, path: str, body: dict[str, str]) -> ControlResult | No
         fail(str(e))
 
 
-def _apply(data_dir: Path, before: RiskSnapshot | None, after: RiskSnapshot, action: ControlAction,
+def _apply(data_dir: Path, before: RiskSnapshot | None, after: RiskSnapshot | None, action: ControlAction,
            by: str, reason: str) -> None:  # fmt: skip
-    """Store ``after``, post the request, audit the change: all of it, or (an I/O error) none of the
-    first two: ``risk.json`` is put back as it was."""
+    """Store ``after`` (None: leave ``risk.json`` alone), post the request, audit the change: all of
+    it, or (an I/O error) none of the first two: ``risk.json`` is put back as it was."""
     store, now = JsonFileRiskStore(data_dir / RISK_FILE), SystemClock().now_ns()
-    changed = before is None or before.kill_switch != after.kill_switch
+    changed = after is not None and (before is None or before.kill_switch != after.kill_switch)
     try:
-        if changed:
+        if changed and after is not None:
             store.save(after)
         ControlFile(data_dir).post(action, by, reason, now)
     except OSError as e:
@@ -98,7 +98,7 @@ def _apply(data_dir: Path, before: RiskSnapshot | None, after: RiskSnapshot, act
             elif changed:
                 store.path.unlink(missing_ok=True)  # this command created it a moment ago
         fail(f"cannot write to {data_dir}: {e.strerror or e}; nothing was changed")
-    if changed:
+    if changed and after is not None:
         _audit(data_dir, after)
 
 
@@ -136,7 +136,11 @@ def on(
     by: Annotated[str, typer.Option(help="Who turns it on.")] = "operator",
     data_dir: DataDir = Path("data/paper"),
 ) -> None:
-    """Turn the kill-switch on (persisted before this command returns)."""
+    """Turn the kill-switch on (persisted before this command returns).
+
+    Never blocked by a damaged safety file: a damaged ``risk.json`` is left as it is (the next
+    session starts REDUCING anyway) and the request still reaches a running trader; each is said.
+    """
     if not by.strip() or not reason.strip():
         fail("say who turns the kill-switch on (--by) and why (--reason)")
     _session_dir(data_dir)
@@ -144,13 +148,26 @@ def on(
     if live is not None:
         typer.echo(control_client.request_text(live, "kill-switch ON"))
         return
-    before = _checked(data_dir)
-    current = before or _blank()
-    after = current
-    if not current.kill_switch.active:
-        after = replace(current, kill_switch=SwitchState(True, by.strip(), reason.strip(), SystemClock().now_ns()))
-    _apply(data_dir, before, after, ControlAction.KILL_SWITCH_ON, by.strip(), reason.strip())
-    typer.echo("kill-switch ON" + ("" if after is not current else " (it already was)"))
+    warnings, already = [], False
+    try:
+        ControlFile(data_dir).check()
+    except (ControlFileError, OSError) as e:
+        warnings.append(f"{e}: the next session starts REDUCING until it is fixed")
+    try:
+        before = JsonFileRiskStore(data_dir / RISK_FILE).load()
+    except RiskStoreError as e:
+        warnings.append(f"{e}; left as it is: the next session starts REDUCING")
+        _apply(data_dir, None, None, ControlAction.KILL_SWITCH_ON, by.strip(), reason.strip())
+    else:
+        current = before or _blank()
+        after = current
+        if not current.kill_switch.active:
+            after = replace(current, kill_switch=SwitchState(True, by.strip(), reason.strip(), SystemClock().now_ns()))
+        _apply(data_dir, before, after, ControlAction.KILL_SWITCH_ON, by.strip(), reason.strip())
+        already = after is current
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo("kill-switch ON" + (" (it already was)" if already else ""))
 
 
 @kill_switch_app.command("off")

@@ -162,29 +162,87 @@ GARBLED = {
 }
 
 
-@pytest.mark.parametrize("garble", GARBLED, ids=list(GARBLED))
-@pytest.mark.parametrize("args", [["off", "--by", "alice"], ["on", "--reason", "drill"]], ids=["off", "on"])
-def test_kill_switch_when_control_file_garbled_then_one_error_exit_2_and_nothing_half_applied(
-    tmp_path: Path, garble: str, args: list[str]
-) -> None:
-    data_dir = _synthetic(tmp_path / "s")
-    runner = CliRunner()
-    if args[0] == "off":  # something to turn off
-        assert runner.invoke(app, ["kill-switch", "on", "--data-dir", str(data_dir)]).exit_code == 0
+def _garble(data_dir: Path, garble: str) -> None:
     content = GARBLED[garble]
     if content is None:
         (data_dir / "control.applied").write_text("seven")
     else:
         (data_dir / "control.jsonl").write_bytes(content)
+
+
+@pytest.mark.parametrize("garble", GARBLED, ids=list(GARBLED))
+def test_kill_switch_off_when_control_file_garbled_then_one_error_exit_2_and_nothing_half_applied(
+    tmp_path: Path, garble: str
+) -> None:
+    data_dir = _synthetic(tmp_path / "s")
+    runner = CliRunner()
+    assert runner.invoke(app, ["kill-switch", "on", "--data-dir", str(data_dir)]).exit_code == 0
+    _garble(data_dir, garble)
     before = files(data_dir)
 
-    done = runner.invoke(app, ["kill-switch", *args, "--data-dir", str(data_dir)])
+    done = runner.invoke(app, ["kill-switch", "off", "--by", "alice", "--data-dir", str(data_dir)])
 
     assert done.exit_code == 2, done.output
     assert done.output.startswith("error: ")
     assert done.output.count("\n") == 1
     assert "nothing was changed" in done.output
     assert files(data_dir) == before
+
+
+@pytest.mark.parametrize("garble", GARBLED, ids=list(GARBLED))
+def test_kill_switch_on_when_control_file_garbled_then_still_on_with_a_warning_and_the_garbled_lines_kept(
+    tmp_path: Path, garble: str
+) -> None:
+    """Turning the switch on is never blocked: it is the safe direction (a running trader still gets
+    the request); the damage is reported and left for a person."""
+    data_dir = _synthetic(tmp_path / "s")
+    _garble(data_dir, garble)
+    kept = (data_dir / "control.jsonl").read_bytes() if GARBLED[garble] is not None else None
+
+    done = CliRunner().invoke(app, ["kill-switch", "on", "--by", "alice", "--data-dir", str(data_dir)])
+
+    assert done.exit_code == 0, done.output
+    assert done.stdout == "kill-switch ON\n"
+    assert done.stderr.startswith("warning: ") and "starts REDUCING" in done.stderr
+    stored = JsonFileRiskStore(data_dir / "risk.json").load()
+    assert stored is not None and stored.kill_switch.active
+    if kept is not None:
+        assert (data_dir / "control.jsonl").read_bytes().startswith(kept.rstrip(b"\n"))
+    assert inspect_safety(data_dir).problems  # the next start is REDUCING until a person fixes the file
+
+
+def test_kill_switch_when_risk_json_damaged_then_on_posts_without_touching_it_and_off_refuses(tmp_path: Path) -> None:
+    data_dir = _synthetic(tmp_path / "s")
+    (data_dir / "risk.json").write_text('{"schema_version": 1, "kill_switch": {"active": "no"')
+    runner = CliRunner()
+    before = files(data_dir)
+
+    refused = runner.invoke(app, ["kill-switch", "off", "--by", "alice", "--data-dir", str(data_dir)])
+    unchanged = files(data_dir)
+    on = runner.invoke(app, ["kill-switch", "on", "--by", "carol", "--data-dir", str(data_dir)])
+
+    assert refused.exit_code == 2 and refused.output.startswith("error: cannot read the risk state")
+    assert unchanged == before
+    assert on.exit_code == 0
+    assert "left as it is" in on.stderr
+    assert (data_dir / "risk.json").read_bytes() == before["risk.json"][0]
+    posted = [json.loads(line) for line in (data_dir / "control.jsonl").read_text().splitlines()]
+    assert [(r["action"], r["by"]) for r in posted] == [("KILL_SWITCH_ON", "carol")]
+
+
+def test_control_file_when_applied_mark_past_the_requests_then_a_problem_and_new_requests_numbered_after_it(
+    tmp_path: Path,
+) -> None:
+    data_dir = _synthetic(tmp_path / "s")
+    (data_dir / "control.applied").write_text("7")  # control.jsonl lost, its applied mark kept
+
+    report = inspect_safety(data_dir)
+    on = CliRunner().invoke(app, ["kill-switch", "on", "--data-dir", str(data_dir)])
+
+    assert any("requests were lost" in p for p in report.problems)
+    assert on.exit_code == 0
+    posted = [json.loads(line) for line in (data_dir / "control.jsonl").read_text().splitlines()]
+    assert [r["seq"] for r in posted] == [8]  # a running trader applies it: 8 > 7
 
 
 # --- the switch changes; the session's day and loss do not ----------------------------------------

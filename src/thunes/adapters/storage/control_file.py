@@ -53,11 +53,12 @@ class ControlFile:
         """Append one request and return its number (durable when this returns)."""
         self.directory.mkdir(parents=True, exist_ok=True)
         created = not self.requests_path.exists()
-        with self.requests_path.open("a+", encoding="utf-8") as handle:
+        with self.requests_path.open("a+", encoding="utf-8", errors="replace") as handle:  # a garbled line stays as is
             fcntl.flock(handle, fcntl.LOCK_EX)  # two CLI calls at once still get distinct numbers
             handle.seek(0)
             text = handle.read()
-            seq = 1 + max((r.seq for r in _parse(text)), default=0)
+            # Past the applied mark too: a request numbered at or below it would never be applied.
+            seq = 1 + max(max((r.seq for r in _parse(text)), default=0), self._applied_or_zero())
             line = {"seq": seq, "action": action.value, "by": by, "reason": reason, "wall_ns": wall_ns}
             torn = bool(text) and not text.endswith("\n")  # end a line a crash left unfinished
             handle.write(("\n" if torn else "") + json.dumps(line, sort_keys=True) + "\n")
@@ -73,6 +74,12 @@ class ControlFile:
         except FileNotFoundError:
             return 0
 
+    def _applied_or_zero(self) -> int:
+        try:
+            return self.applied()
+        except ValueError:
+            return 0
+
     def check(self) -> None:
         """Read both files strictly (read-only): ``ControlFileError`` naming the first bad line.
 
@@ -86,15 +93,21 @@ class ControlFile:
         except UnicodeDecodeError as e:
             raise ControlFileError(f"{self.requests_path}: not UTF-8 text ({e.reason})") from None
         lines = text.split("\n")
+        last = 0
         for number, line in enumerate(lines[:-1], start=1):  # lines[-1]: after the last newline
-            if _request(line) is None:
+            request = _request(line)
+            if request is None:
                 raise ControlFileError(f"{self.requests_path} line {number} is not a control request: {line!r:.60}")
+            last = max(last, request.seq)
         try:
-            self.applied()
+            applied = self.applied()
         except UnicodeDecodeError as e:
             raise ControlFileError(f"{self.applied_path}: not UTF-8 text ({e.reason})") from None
         except ValueError:
             raise ControlFileError(f"{self.applied_path} does not hold a request number") from None
+        if applied > last:
+            raise ControlFileError(f"{self.applied_path} says request {applied} was applied, but "
+                                   f"{self.requests_path.name} ends at {last}: requests were lost")  # fmt: skip
 
     def pending(self) -> list[ControlRequest]:
         """Requests after the last applied one, oldest first (cheap when the file has not grown)."""
