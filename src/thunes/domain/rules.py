@@ -4,13 +4,18 @@ This is the -1013 guard: an order that passes :func:`check_order` satisfies ever
 ``filters.md`` (Binance spot API docs) states it, so the venue can never answer
 ``Filter failure: <NAME>``. Rounding follows SPEC §1: limit prices round toward the passive side
 (BUY down, SELL up), quantities always round down to the step.
+
+Every computation is exact for any finite ``Decimal`` (:mod:`thunes.domain.exact`), whatever its digits
+or the thread's decimal context; a value that is NaN, infinite or beyond exact reach breaks the filter
+it meets (a violation, never an exception).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
+from thunes.domain import exact
 from thunes.domain.enums import OrderType, Side
 from thunes.domain.instrument import FilterName, Instrument, LotSizeFilter
 from thunes.domain.orders import OrderRequest
@@ -72,24 +77,27 @@ class ValidationResult:
 
 
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
-    """Largest multiple of ``step`` not above ``value``; ``step == 0`` leaves it unchanged."""
-    if step == 0:
+    """Largest multiple of ``step`` not above ``value``; ``step == 0`` or a non-finite ``value`` leaves it.
+
+    Raises :class:`~thunes.domain.exact.OutOfRangeError` only for magnitudes no order has (``1e-20000``).
+    """
+    if step == 0 or not value.is_finite():
         return value
-    return (value / step).to_integral_value(ROUND_FLOOR) * step
+    return exact.floor_div(value, step)[0]
 
 
 def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
-    """Smallest multiple of ``step`` not below ``value``; ``step == 0`` leaves it unchanged."""
-    if step == 0:
+    """Smallest multiple of ``step`` not below ``value``; ``step == 0`` or a non-finite ``value`` leaves it."""
+    if step == 0 or not value.is_finite():
         return value
-    return (value / step).to_integral_value(ROUND_CEILING) * step
+    return exact.floor_div(value.copy_negate(), step)[0].copy_negate()
 
 
 def round_price(instrument: Instrument, price: Decimal, side: Side) -> Decimal:
     """Round to the tick toward the passive side: BUY down, SELL up (SPEC §1)."""
     tick = instrument.price_filter.tick_size
     rounded = floor_to_step(price, tick) if side is Side.BUY else ceil_to_step(price, tick)
-    return rounded.normalize() if rounded else rounded
+    return exact.normalize(rounded) if rounded and rounded.is_finite() else rounded
 
 
 def round_quantity(instrument: Instrument, quantity: Decimal, order_type: OrderType) -> Decimal:
@@ -98,21 +106,24 @@ def round_quantity(instrument: Instrument, quantity: Decimal, order_type: OrderT
     market = instrument.market_lot_size
     if order_type is OrderType.MARKET and market is not None:
         rounded = floor_to_step(rounded, market.step_size)
-    return rounded.normalize() if rounded else rounded
+    return exact.normalize(rounded) if rounded and rounded.is_finite() else rounded
 
 
-def _on_step(value: Decimal, step: Decimal) -> bool:
-    return step == 0 or value % step == 0
+def _not_finite(name: FilterName, what: str, value: Decimal) -> Violation:
+    """The violation for a value no filter can judge (NaN, infinite)."""
+    return Violation(name, f"{what} {value} is not a finite number")
 
 
 def _price_filter(instrument: Instrument, price: Decimal) -> list[Violation]:
     f = instrument.price_filter
+    if not price.is_finite():
+        return [_not_finite(FilterName.PRICE_FILTER, "price", price)]
     out: list[Violation] = []
     if f.min_price > 0 and price < f.min_price:
         out.append(Violation(FilterName.PRICE_FILTER, f"price {price} < minPrice {f.min_price}"))
     if f.max_price > 0 and price > f.max_price:
         out.append(Violation(FilterName.PRICE_FILTER, f"price {price} > maxPrice {f.max_price}"))
-    if not _on_step(price, f.tick_size):
+    if f.tick_size and not exact.is_multiple(price, f.tick_size):
         out.append(Violation(FilterName.PRICE_FILTER, f"price {price} is not a multiple of tickSize {f.tick_size}"))
     return out
 
@@ -120,35 +131,42 @@ def _price_filter(instrument: Instrument, price: Decimal) -> list[Violation]:
 def _lot_filter(name: FilterName, f: LotSizeFilter, qty: Decimal) -> list[Violation]:
     # For MARKET_LOT_SIZE a zero bound means "no bound" (it is published as all zeros when unused).
     market = name is FilterName.MARKET_LOT_SIZE
+    if not qty.is_finite():
+        return [_not_finite(name, "quantity", qty)]
     out: list[Violation] = []
     if qty < f.min_qty:
         out.append(Violation(name, f"quantity {qty} < minQty {f.min_qty}"))
     if not (market and f.max_qty == 0) and qty > f.max_qty:
         out.append(Violation(name, f"quantity {qty} > maxQty {f.max_qty}"))
-    if not _on_step(qty, f.step_size):
+    if f.step_size and not exact.is_multiple(qty, f.step_size):
         out.append(Violation(name, f"quantity {qty} is not a multiple of stepSize {f.step_size}"))
     return out
 
 
 def _percent_price(instrument: Instrument, side: Side, price: Decimal, ref: Decimal) -> list[Violation]:
-    out: list[Violation] = []
+    bands: list[tuple[FilterName, Decimal, Decimal]] = []
     by_side = instrument.percent_price_by_side
     if by_side is not None:
-        up, down = (
-            (by_side.bid_multiplier_up, by_side.bid_multiplier_down)
-            if side is Side.BUY
-            else (by_side.ask_multiplier_up, by_side.ask_multiplier_down)
-        )
-        if price > ref * up or price < ref * down:
-            out.append(
-                Violation(
-                    FilterName.PERCENT_PRICE_BY_SIDE,
-                    f"{side.value} price {price} outside [{ref * down}, {ref * up}] around average {ref}",
-                )
-            )
+        if side is Side.BUY:
+            bands.append((FilterName.PERCENT_PRICE_BY_SIDE, by_side.bid_multiplier_up, by_side.bid_multiplier_down))
+        else:
+            bands.append((FilterName.PERCENT_PRICE_BY_SIDE, by_side.ask_multiplier_up, by_side.ask_multiplier_down))
     legacy = instrument.percent_price
-    if legacy is not None and (price > ref * legacy.multiplier_up or price < ref * legacy.multiplier_down):
-        out.append(Violation(FilterName.PERCENT_PRICE, f"price {price} outside the band around average {ref}"))
+    if legacy is not None:
+        bands.append((FilterName.PERCENT_PRICE, legacy.multiplier_up, legacy.multiplier_down))
+    out: list[Violation] = []
+    for name, up, down in bands:
+        if not (price.is_finite() and ref.is_finite()):
+            out.append(_not_finite(name, "average price", ref))
+            continue
+        try:
+            low, high = exact.multiply(ref, down), exact.multiply(ref, up)
+        except exact.OutOfRangeError as e:
+            out.append(Violation(name, f"average price {ref} out of range: {e}"))
+            continue
+        if price > high or price < low:
+            what = f"{side.value} price" if name is FilterName.PERCENT_PRICE_BY_SIDE else "price"
+            out.append(Violation(name, f"{what} {price} outside [{low}, {high}] around average {ref}"))
     return out
 
 
@@ -168,6 +186,8 @@ def _notional(instrument: Instrument, order_type: OrderType, notional: Decimal |
     for name, kind, bound in checks:
         if notional is None:
             out.append(Violation(name, "MARKET order notional unknown: no reference (average) price given"))
+        elif not notional.is_finite():
+            out.append(Violation(name, f"notional {notional} is not a finite number"))
         elif kind == "min" and notional < bound:
             out.append(Violation(name, f"notional {notional} < minNotional {bound}"))
         elif kind == "max" and notional > bound:
@@ -180,7 +200,14 @@ def _order_notional(request: OrderRequest, ctx: MarketContext) -> Decimal | None
         return request.quote_quantity
     assert request.quantity is not None  # OrderRequest guarantees one of the two
     price = request.price if request.price is not None else ctx.reference_price
-    return None if price is None else price * request.quantity
+    if price is None:
+        return None
+    if not (price.is_finite() and request.quantity.is_finite()):
+        return Decimal("NaN")  # judged unusable by every notional rule
+    try:
+        return exact.multiply(price, request.quantity)
+    except exact.OutOfRangeError:
+        return Decimal("NaN")
 
 
 def _quantity_rules(instrument: Instrument, request: OrderRequest, ctx: MarketContext) -> list[Violation]:
@@ -191,11 +218,24 @@ def _quantity_rules(instrument: Instrument, request: OrderRequest, ctx: MarketCo
     if request.order_type is OrderType.MARKET and instrument.market_lot_size is not None:
         out += _lot_filter(FilterName.MARKET_LOT_SIZE, instrument.market_lot_size, qty)
     max_position = instrument.max_position
-    if max_position is not None and request.side is Side.BUY and ctx.base_position + qty > max_position.max_position:
-        out.append(
-            Violation(FilterName.MAX_POSITION, f"position {ctx.base_position + qty} > maxPosition {max_position}")
-        )
+    if max_position is not None and request.side is Side.BUY:
+        position = _sum(ctx.base_position, qty)
+        if position is None:
+            text = f"position {ctx.base_position} + {qty} is not a finite number"
+            out.append(Violation(FilterName.MAX_POSITION, text))
+        elif position > max_position.max_position:
+            out.append(Violation(FilterName.MAX_POSITION, f"position {position} > maxPosition {max_position}"))
     return out
+
+
+def _sum(a: Decimal, b: Decimal) -> Decimal | None:
+    """``a + b`` exactly, or None when either is not finite or they are too far apart to add exactly."""
+    if not (a.is_finite() and b.is_finite()):
+        return None
+    try:
+        return exact.add(a, b)
+    except exact.OutOfRangeError:
+        return None
 
 
 def check_order(
@@ -222,10 +262,18 @@ def normalize_order(
     """Round price and quantity per SPEC §1, then check every filter on the rounded order."""
     quantity = request.quantity
     if quantity is not None:
-        quantity = round_quantity(instrument, quantity, request.order_type)
+        try:
+            quantity = round_quantity(instrument, quantity, request.order_type)
+        except exact.OutOfRangeError as e:
+            violation = Violation(FilterName.LOT_SIZE, f"quantity {request.quantity} out of range: {e}")
+            return ValidationResult(request, (violation,))
     price = request.price
     if price is not None:
-        price = round_price(instrument, price, request.side)
+        try:
+            price = round_price(instrument, price, request.side)
+        except exact.OutOfRangeError as e:
+            violation = Violation(FilterName.PRICE_FILTER, f"price {request.price} out of range: {e}")
+            return ValidationResult(request, (violation,))
     if quantity is not None and quantity <= 0:
         violation = Violation(
             FilterName.LOT_SIZE, f"quantity {request.quantity} rounds to zero at step {instrument.step_size}"

@@ -19,6 +19,7 @@ from decimal import Decimal
 from math import gcd
 
 from thunes.domain.enums import OrderType, Side
+from thunes.domain.exact import multiply
 from thunes.domain.instrument import Instrument
 
 __all__ = ["FastFilters"]
@@ -157,7 +158,7 @@ class FastFilters:
             notional: Decimal | None = quote
         else:
             reference = price if price is not None else ref
-            notional = None if reference is None or qty is None else reference * qty
+            notional = None if reference is None or qty is None else multiply(reference, qty)
         return self._notional_ok(notional, market)
 
     def _price_ok(self, side: Side, price: Decimal, ref: Decimal | None) -> bool:
@@ -194,11 +195,15 @@ class FastFilters:
     def _new_ref(self, ref: Decimal) -> None:
         """Band edges for a new average price: ``ref * down <= price <= ref * up`` for every band.
 
-        Computed exactly as ``check_order`` computes them (same ``Decimal`` products), then in ticks.
+        Computed exactly as ``check_order`` computes them (exact ``Decimal`` products), then in ticks.
         """
         now: dict[Side, tuple[Decimal, Decimal]] = {}
         for side, bands in self._bands.items():
-            now[side] = (max(ref * d for _, d in bands), min(ref * u for u, _ in bands)) if bands else (-_INF, _INF)
+            now[side] = (
+                (max(multiply(ref, d) for _, d in bands), min(multiply(ref, u) for u, _ in bands))
+                if bands
+                else (-_INF, _INF)
+            )
         ticks: dict[Side, tuple[int, int]] = {}
         if self.tick_api and self._tick is not None:
             unit = _ratio(self._tick)
@@ -246,7 +251,7 @@ class FastFilters:
         """:meth:`accepts` for ``qty == lots * stepSize`` at ``ticks * tickSize`` (``ticks`` ignored for MARKET).
 
         MARKET orders are priced at ``ref``, a ``Decimal``: their notional ``ref * qty`` is checked in
-        ``Decimal``, as the full check does it. May raise ``ArithmeticError`` like :meth:`accepts`.
+        exact ``Decimal``, as the full check does it. May raise ``ArithmeticError`` like :meth:`accepts`.
         """
         if self.full_check_only or (self._max_orders is not None and open_orders >= self._max_orders):
             return False
@@ -257,7 +262,7 @@ class FastFilters:
             mlot = self._market_lot_lots
             if mlot is not None and (not mlot[0] <= lots <= mlot[1] or lots % mlot[2]):
                 return False
-            return self._notional_ok(None if ref is None else ref * qty, True)
+            return self._notional_ok(None if ref is None else multiply(ref, qty), True)
         return self._limit_ticks_ok(side, lots, ticks, ref)
 
     def _limit_ticks_ok(self, side: Side, lots: int, ticks: int, ref: Decimal | None) -> bool:
