@@ -49,18 +49,37 @@ def _venue() -> LiveVenue:
     return venue
 
 
-def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple[float, str, dict[str, Any]]],
+async def after_bars(traded: Callable[[], int], bars: int) -> None:
+    """Until the session has traded ``bars`` live candles (1m at 240x: about 4 a second).
+
+    Faults are placed in the session's trading by its progress, never by wall time since launch: on a
+    loaded machine the start-up (connect, recover, reconcile) can take seconds, and a fault timed from
+    launch would hit the start-up instead, or hit a stream still reconnecting from the previous fault.
+    """
+    while traded() < bars:
+        await asyncio.sleep(0.02)
+
+
+def _session(settings: Any, venue: LiveVenue, tmp_path: Path, faults: list[tuple[int, str, dict[str, Any]]],
              on_bar: Callable[[PaperStatus], None] = lambda s: None) -> tuple[PaperStatus, Counter[str], int]:  # fmt: skip
+    """A 12 s paper session against ``venue``; each fault ``(bars, path, body)`` is posted once the
+    session has traded that many live candles (0: before it starts)."""
+    traded = [0]
+
+    def counted(status: PaperStatus) -> None:
+        traded[0] = status.bars
+        on_bar(status)
+
     async def scenario() -> PaperStatus:
         async def inject() -> None:
-            for at, path, body in faults:
-                await asyncio.sleep(at)
+            for bars, path, body in faults:
+                await after_bars(lambda: traded[0], bars)
                 await asyncio.to_thread(venue.admin, path, body)
 
         injector = asyncio.ensure_future(inject())
         config = PaperConfig(duration_s=12.0, data_dir=tmp_path / "paper", venue_url=venue.base_url)
         try:
-            return await run_paper(settings, config, on_bar)
+            return await run_paper(settings, config, counted)
         finally:
             injector.cancel()
 
@@ -97,7 +116,7 @@ def test_ws_drop_when_trading_then_stream_returns_and_no_candle_is_missed(settin
     venue = _venue()
     try:
         status, per_id, in_doubt = _session(
-            settings, venue, tmp_path, [(4.0, "/admin/ws/drop", {}), (3.0, "/admin/ws/drop", {})]
+            settings, venue, tmp_path, [(12, "/admin/ws/drop", {}), (26, "/admin/ws/drop", {})]
         )
         injected = venue.admin("/admin/faults")["injected"]
     finally:
@@ -117,7 +136,7 @@ def test_5xx_burst_when_trading_then_no_duplicate_and_no_lost_fill(settings: Any
     venue = _venue()
     try:
         status, per_id, in_doubt = _session(
-            settings, venue, tmp_path, [(3.0, "/admin/faults", {"error_count": 6, "error_status": 503})]
+            settings, venue, tmp_path, [(4, "/admin/faults", {"error_count": 6, "error_status": 503})]
         )
         injected = venue.admin("/admin/faults")["injected"]
     finally:
@@ -138,7 +157,7 @@ def test_lost_order_answers_when_trading_then_resolved_by_lookup_without_duplica
     venue = _venue()
     try:
         status, per_id, in_doubt = _session(
-            settings, venue, tmp_path, [(0.0, "/admin/faults", {"drop_order_responses": 3})]
+            settings, venue, tmp_path, [(0, "/admin/faults", {"drop_order_responses": 3})]
         )
         faults = venue.admin("/admin/faults")
     finally:
@@ -155,9 +174,14 @@ def test_reconciliation_when_venue_balance_changes_behind_our_back_then_kill_swi
 ) -> None:
     venue = _venue()
 
+    traded = [0]
+
+    def counted(status: PaperStatus) -> None:
+        traded[0] = status.bars
+
     async def scenario() -> PaperStatus:
         async def tamper() -> None:
-            await asyncio.sleep(3.0)
+            await after_bars(lambda: traded[0], 4)
             done = threading.Event()
             venue.loop.call_soon_threadsafe(
                 lambda: (venue.state.venue.deposit("paper", "BTC", Decimal("0.5")), done.set())
@@ -167,7 +191,7 @@ def test_reconciliation_when_venue_balance_changes_behind_our_back_then_kill_swi
         tampering = asyncio.ensure_future(tamper())
         config = PaperConfig(duration_s=22.0, data_dir=tmp_path / "paper", venue_url=venue.base_url)
         try:
-            return await run_paper(settings, config, lambda s: None)
+            return await run_paper(settings, config, counted)
         finally:
             tampering.cancel()
 
@@ -187,7 +211,7 @@ def test_429_storm_when_trading_then_backs_off_per_retry_after_and_never_banned(
     venue = _venue()
     storm = {"error_count": 4, "error_status": 429, "retry_after_s": 1}
     try:
-        status, per_id, in_doubt = _session(settings, venue, tmp_path, [(3.0, "/admin/faults", storm)])
+        status, per_id, in_doubt = _session(settings, venue, tmp_path, [(4, "/admin/faults", storm)])
         faults = venue.admin("/admin/faults")
     finally:
         venue.stop()
@@ -220,8 +244,8 @@ def test_kill_switch_when_turned_on_under_load_then_no_buy_passes_and_sells_do(s
         assert result.exit_code == 0, result.output
 
     venue = _venue()
-    load = [(1.0, "/admin/faults", {"latency_ms": 2, "jitter_ms": 3}),
-            (2.0, "/admin/faults", {"error_count": 5, "error_status": 503})]  # fmt: skip
+    load = [(0, "/admin/faults", {"latency_ms": 2, "jitter_ms": 3}),
+            (4, "/admin/faults", {"error_count": 5, "error_status": 503})]  # fmt: skip
     try:
         status, per_id, in_doubt = _session(settings, venue, tmp_path, load, on_bar)
     finally:

@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.test_engine_faults import _assert_consistent, _session, _venue, settings  # noqa: F401 - fixture
+from tests.chaos.test_engine_faults import (  # noqa: F401 - settings is a fixture
+    _assert_consistent,
+    _session,
+    _venue,
+    after_bars,
+    settings,
+)
 from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 
 SOAK_SCRIPT = Path(__file__).with_name("soak_session.py")
@@ -34,7 +40,7 @@ def test_venue_unreachable_for_a_compressed_90s_then_streams_back_soon_after_and
 
     async def scenario() -> PaperStatus:
         async def cut() -> None:
-            await asyncio.sleep(4.0)
+            await after_bars(lambda: len(arrivals), 8)  # trading: its stream is up
             outage.append(time.monotonic())
             await asyncio.to_thread(venue.admin, "/admin/faults/silence", {"seconds": 90 / COMPRESSION})
             await asyncio.to_thread(venue.admin, "/admin/ws/drop", {})
@@ -68,9 +74,12 @@ def test_ledger_database_locked_under_the_trader_then_writes_wait_and_nothing_is
 ) -> None:
     venue = _venue()
     held: list[float] = []
+    trading, over = threading.Event(), threading.Event()
 
     def lock_ledger() -> None:  # another process takes the write lock for 3 s (a backup, a sqlite3 shell)
-        time.sleep(4.0)
+        trading.wait(120)  # the ledger exists and the session writes to it
+        if over.is_set():
+            return  # the session ended without trading: nothing to lock under it
         with sqlite3.connect(tmp_path / "paper" / "ledger.db", timeout=10, isolation_level=None) as db:
             db.execute("BEGIN EXCLUSIVE")
             held.append(time.monotonic())
@@ -80,8 +89,11 @@ def test_ledger_database_locked_under_the_trader_then_writes_wait_and_nothing_is
     locker = threading.Thread(target=lock_ledger, daemon=True)
     locker.start()
     try:
-        status, per_id, in_doubt = _session(settings, venue, tmp_path, [])
+        status, per_id, in_doubt = _session(settings, venue, tmp_path, [],
+                                            lambda s: trading.set() if s.bars >= 8 else None)  # fmt: skip
     finally:
+        over.set()
+        trading.set()
         venue.stop()
     locker.join(10)
     print(f"db-locked: held={len(held)} orders={sum(per_id.values())} fills={status.venue_trades} bars={status.bars}")

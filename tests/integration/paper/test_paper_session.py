@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.waiting import until
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.app.cli import app
 from thunes.app.config import load_settings
 from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.governance.rodage import SESSION_MARKS_FILE
 from thunes.risk import RiskSnapshot, utc_day
 
 
@@ -113,10 +115,16 @@ def test_trade_process_when_sigterm_then_stops_gracefully_with_a_summary(shared_
         [script, "trade", "--paper", "--duration", "120", "--data-dir", str(tmp_path / "s")],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    time.sleep(6)
-    started = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    try:
+        marks = tmp_path / "s" / SESSION_MARKS_FILE  # START: recovered, reconciled, streaming, trading
+        until(lambda: marks.is_file() and '"START"' in marks.read_text(), "the session trades", process=process)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
     assert process.returncode == 0, err.decode()
     assert time.monotonic() - started < 30  # long before the 120 s duration
