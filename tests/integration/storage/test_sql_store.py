@@ -166,3 +166,23 @@ def test_record_intent_when_many_threads_race_on_one_id_then_exactly_one_wins(st
         t.join()
 
     assert sorted(results) == [False] * 7 + [True]
+
+
+def test_newest_intent_when_intents_journaled_then_the_last_decided_per_symbol_on_both_backends(
+    store: SqlStore,
+) -> None:
+    """Recovery retries the trader's last decision: the order is the journaling order, not the
+    client id or the time stamp (a later intent may carry an earlier bar's time)."""
+    other = OrderRequest(ClientOrderId("eth"), Symbol("ETHUSDT"), Side.BUY, OrderType.MARKET, D("0.1"))
+    assert store.newest_intent(Symbol("SHIBUSDT")) is None
+    store.record_intent(_request("z-first"), 30)
+    store.record_intent(other, 40)
+    store.record_intent(_request("a-second"), 10)
+
+    newest = store.newest_intent(Symbol("SHIBUSDT"))
+
+    assert newest is not None
+    assert newest.request.client_order_id == "a-second"
+    eth = store.newest_intent(Symbol("ETHUSDT"))
+    assert eth is not None
+    assert eth.request == other
