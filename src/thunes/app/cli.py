@@ -16,6 +16,7 @@ from typing import Any
 import typer
 
 from thunes import __version__
+from thunes.app.errors import OneLineErrors
 
 __all__ = ["COMMANDS", "build_app", "main"]
 
@@ -59,6 +60,7 @@ def build_app(only: str | None = None) -> typer.Typer:
     app = typer.Typer(
         name="thunes",
         help="THUNES: a crypto trading system whose backtests and live trading share one engine core.",
+        cls=OneLineErrors,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.sql_store import ledger_fills
+from thunes.app.cli_options import asset
 from thunes.app.errors import fail
 from thunes.domain.identifiers import Symbol
 from thunes.domain.orders import Fill
@@ -182,6 +183,10 @@ def _text(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+MAX_AMOUNT = Decimal(10) ** 15  # more than any account holds: a larger figure is a typo
+MAX_DECIMALS = 18
+
+
 def _amount(text: str) -> Decimal:
     try:
         amount = Decimal(text)
@@ -189,7 +194,16 @@ def _amount(text: str) -> Decimal:
         fail(f"amount must be a number, got {text!r}")
     if not amount.is_finite() or amount <= 0:
         fail("amount must be positive")
+    if amount > MAX_AMOUNT or -amount.normalize().as_tuple().exponent > MAX_DECIMALS:  # type: ignore[operator]
+        fail(f"amount must be at most {MAX_AMOUNT:,} with at most {MAX_DECIMALS} decimals, got {text[:40]!r}")
     return amount
+
+
+def _session_dir(data_dir: Path) -> Path:
+    """The data directory must exist: a typo must not create a new one, nor show an empty account."""
+    if not data_dir.is_dir():
+        fail(f"no data directory at {data_dir} (check --data-dir; create it first for a new account)")
+    return data_dir
 
 
 def _record(kind: MovementKind, amount: str, data_dir: Path, note: str, on: str | None) -> None:
@@ -200,7 +214,7 @@ def _record(kind: MovementKind, amount: str, data_dir: Path, note: str, on: str 
         except ValueError:
             fail(f"--on must be a date like 2026-11-30, got {on!r}")
     value = _amount(amount)
-    record_movement(data_dir, Movement(ts_ns, kind, value, note))
+    record_movement(_session_dir(data_dir), Movement(ts_ns, kind, value, note))
     typer.echo(f"recorded {kind.value.lower()} of {value} in {data_dir / CAPITAL_FILE}")
 
 
@@ -229,8 +243,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
 ) -> None:
     """Deposits, equity, realised profit (net of fees) and the withdrawable amount, by ISO week."""
+    quote = asset(quote, "--quote")
     try:
-        fills = ledger_fills(data_dir / "ledger.db")
+        fills = ledger_fills(_session_dir(data_dir) / "ledger.db")
         rows = weekly_capital(fills, read_movements(data_dir), _days(data_dir), quote)[-weeks:]
     except PositionError as e:
         fail(f"cannot rebuild positions from {data_dir / 'ledger.db'}: {e}")

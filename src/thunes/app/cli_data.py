@@ -50,6 +50,13 @@ def _store_root(store: Path | None) -> Path:
         fail(str(e))
 
 
+def _existing(root: Path) -> Path:
+    """A store to read must exist: a mistyped ``--store`` is an error, not an empty store."""
+    if not root.is_dir():
+        fail(f"no candle store at {root}; import candles with `thunes data import` first")
+    return root
+
+
 def _when(ns: int) -> str:
     """Candle open time for tables: minutes are enough, every timeframe is a whole number of them."""
     from thunes.adapters.datastore.loaders import format_ns
@@ -187,7 +194,7 @@ def list_series(store: StoreOption = None) -> None:
     """Show every stored series with its row count and first/last candle open time (UTC)."""
     from thunes.adapters.datastore.store import ParquetStore
 
-    parquet_store = ParquetStore(_store_root(store))
+    parquet_store = ParquetStore(_existing(_store_root(store)))
     try:
         entries = parquet_store.list()
     except DataStoreError as e:
@@ -223,7 +230,7 @@ def list_gaps(
     from thunes.adapters.datastore.loaders import normalise_symbol
     from thunes.adapters.datastore.store import ParquetStore
 
-    parquet_store = ParquetStore(_store_root(store))
+    parquet_store = ParquetStore(_existing(_store_root(store)))
     try:
         symbol = normalise_symbol(symbol)
         gaps = parquet_store.gaps(venue, symbol, tf)

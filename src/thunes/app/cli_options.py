@@ -15,7 +15,9 @@ from thunes.app.logging import configure_logging
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.features.ohlcv import OHLCVError
 
-__all__ = ["input_errors", "settings_from_options"]
+__all__ = ["asset", "input_errors", "settings_from_options"]
+
+MAX_ASSET_LENGTH = 20
 
 
 def settings_from_options(config: Path | None, options: Mapping[str, Mapping[str, Any]]) -> Settings:
@@ -40,3 +42,10 @@ def input_errors() -> Iterator[None]:
         fail(str(e.args[0]) if e.args else "unknown symbol")
     except ValueError as e:
         fail(str(e))
+
+
+def asset(text: str, option: str) -> str:
+    """An asset code as Binance writes them (``USDT``, ``1000SATS``): ASCII letters and digits."""
+    if not (text.isascii() and text.isalnum() and len(text) <= MAX_ASSET_LENGTH):
+        fail(f"{option} must be an asset code like USDT, got {text[:40]!r}")
+    return text.upper()

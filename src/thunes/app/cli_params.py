@@ -24,6 +24,7 @@ from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context, open_audit
+from thunes.app.cli_options import asset
 from thunes.app.cli_report import load_evidence
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
@@ -198,7 +199,8 @@ def snapshot(
     """Compute (or recompute) the daily Sharpe snapshots of a session's days, then show its decay."""
     if not (data_dir / "ledger.db").is_file():
         fail(f"no trading session in {data_dir} (no ledger.db)")
-    evidence = load_evidence(data_dir, quote.upper())
+    quote = asset(quote, "--quote")
+    evidence = load_evidence(data_dir, quote)
     strategy, param_hash = _session_context(evidence, config)
     active = {*evidence.summary_days, *(utc_day(m.ts_ns) for m in evidence.marks)}
     results = daily_results(evidence.fills, active, quote_asset=quote.upper())

@@ -66,7 +66,7 @@ def positions(data_dir: DataDir = Path("data/paper")) -> None:
 def orders(
     data_dir: DataDir = Path("data/paper"),
     open_only: Annotated[bool, typer.Option("--open", help="Only open orders.")] = False,
-    limit: Annotated[int, typer.Option(help="Newest N orders.")] = 20,
+    limit: Annotated[int, typer.Option(min=1, help="Newest N orders.")] = 20,
 ) -> None:
     """The newest orders as the venue last reported them."""
     live = control_client.live_orders(data_dir, open_only=open_only, limit=limit)

@@ -4,6 +4,7 @@ safety check) Binance itself, with a live status view and a summary."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -218,8 +219,8 @@ def trade(
 ) -> None:
     """Trade the configured strategy; paper mode replays recorded candles on the embedded venue, --live
     trades Binance spot with real money once every safety check has passed."""
-    if (duration is not None and duration <= 0) or (speed is not None and speed <= 0):
-        fail("--duration and --speed must be positive")
+    if any(v is not None and not (math.isfinite(v) and v > 0) for v in (duration, speed)):  # NaN compares false
+        fail("--duration and --speed must be positive finite numbers")
     alerts = _telegram(telegram, telegram_chat, telegram_api_url)
     base = PaperConfig(duration_s=duration, metrics_port=metrics_port, metrics_host=metrics_host,
                        control_port=control_port, telegram=alerts)  # fmt: skip

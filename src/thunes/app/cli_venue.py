@@ -259,14 +259,16 @@ def _admin(url: str, path: str, body: dict[str, Any] | None = None, token_file: 
     data = json.dumps(body).encode() if body is not None else None
     method = "POST" if data is not None else "GET"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)  # noqa: S310 - checked above
     try:
+        request = urllib.request.Request(url.rstrip("/") + path, data=data, method=method, headers=headers)  # noqa: S310 - checked above
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the operator's own venue URL
             typer.echo(response.read().decode())
     except urllib.error.HTTPError as e:
         fail(f"venue answered {e.code}: {e.read().decode(errors='replace').strip()}")
     except (urllib.error.URLError, OSError) as e:
         fail(f"cannot reach the venue at {url}: {getattr(e, 'reason', e)}")
+    except ValueError as e:  # urllib's own check: `http://[::1` and the like
+        fail(f"--url {url!r} is not a valid URL: {e}")
 
 
 @fault_app.command("errors")

@@ -411,6 +411,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    except UnicodeDecodeError as err:  # TOML is UTF-8: a binary file or another encoding
+        raise ConfigError(f"{path}: not a UTF-8 TOML file (byte {err.start})") from None
     except OSError as err:
         raise ConfigError(f"{path}: cannot read config file: {err.strerror}") from None
 

@@ -130,10 +130,18 @@ def test_list_when_store_has_series_then_table_with_extent(tmp_path: Path) -> No
 
 
 def test_list_when_store_empty_then_says_so(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
     result = runner.invoke(data_app, ["list", "--store", str(tmp_path / "store")])
 
     assert result.exit_code == 0
     assert "empty" in result.stdout
+
+
+def test_list_when_store_missing_then_one_line_error_and_nothing_created(tmp_path: Path) -> None:
+    result = runner.invoke(data_app, ["list", "--store", str(tmp_path / "typo")])
+
+    _assert_one_line_error(result, "no candle store at")
+    assert not (tmp_path / "typo").exists()
 
 
 def test_gaps_when_real_data_then_no_gaps(tmp_path: Path, marketlab_btc_1h: Path) -> None:
@@ -208,6 +216,7 @@ def test_import_when_timeframe_unknown_then_exit_2(tmp_path: Path) -> None:
 
 
 def test_gaps_when_series_absent_then_exit_2_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "store").mkdir()
     result = runner.invoke(data_app, ["gaps", "binance", "ETHUSDT", "1h", "--store", str(tmp_path / "store")])
 
     _assert_one_line_error(result, "binance/ETHUSDT/1h")

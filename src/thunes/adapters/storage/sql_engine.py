@@ -7,8 +7,11 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy import Engine, MetaData, create_engine, event, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
+
+from thunes.adapters.storage.errors import DatabaseOpenError
 
 __all__ = ["connect_readonly", "open_engine", "open_readonly"]
 
@@ -22,14 +25,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def open_engine(url: str, metadata: MetaData) -> Engine:
-    """An engine for ``url`` with ``metadata``'s tables created if missing."""
+    """An engine for ``url`` with ``metadata``'s tables created if missing; a URL nothing can open (a
+    bad scheme, a file that is no database, a folder that does not exist) raises
+    :class:`DatabaseOpenError` naming it, without its password."""
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 5}
-    engine = create_engine(url, **kwargs)
-    if url.startswith("sqlite"):
-        event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
+    try:
+        engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+        metadata.create_all(engine)
+    except (SQLAlchemyError, ImportError, ValueError) as e:  # ImportError: a dialect's driver is missing
+        raise DatabaseOpenError(f"{_shown(url)}: cannot open the database: {_reason(e)}") from e
     return engine
 
 
@@ -50,3 +58,15 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
 def open_readonly(path: Path) -> Engine:
     """An engine over :func:`connect_readonly`: no pragma, no table created, nothing written."""
     return create_engine("sqlite://", creator=lambda: connect_readonly(path), poolclass=NullPool)
+
+
+def _shown(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
+
+
+def _reason(error: Exception) -> str:
+    orig = getattr(error, "orig", None)  # the driver's own message, without SQLAlchemy's statement and link
+    return str(orig if orig is not None else error).splitlines()[0]
