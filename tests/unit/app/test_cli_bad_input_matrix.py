@@ -238,7 +238,7 @@ def test_bad_input_when_given_then_one_error_line_exit_2_and_disk_unchanged(cell
     assert _snapshot(*roots) == before, f"{cell.key}: the disk changed"
 
 
-_SAMPLE = ("status --data-dir/garbage ledger", "backtest --config/truncated TOML", "audit show --limit/abc",
+_SAMPLE = ("status --data-dir/missing", "backtest --config/truncated TOML", "audit show --limit/abc",
            "secrets keygen output/under a file", "data import paths/garbage bytes", "capital deposit amount/nan")  # fmt: skip
 
 
