@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -158,6 +158,11 @@ async def run_paper(
     bt = settings.backtest
     timeframe = Timeframe(bt.timeframe)
     gate = BarGate() if config.lockstep else None
+    if config.credentials is None and config.venue_url is None and config.bars is None:
+        # The embedded venue's candles are read and checked first: a bad file changes nothing on disk.
+        source, _ = load_exchange_info_source(settings.rules, settings.data)
+        loaded = load_bars(source.get(bt.symbol), timeframe, settings.data, path=bt.data_path)
+        config = replace(config, bars=loaded.bars)
     prepare_session_dir(config.data_dir, config.kind, fresh=config.fresh)  # never deletes what it did not write
     safety = inspect_safety(config.data_dir)  # before this run writes its state: fresh, or whole, or not
     if safety.damaged:

@@ -3,7 +3,8 @@
 Each bad file is a valid hourly file with one defect, placed after good rows so that a check which only
 looks at the head of a file misses it. The commands run in-process through the real CLI app (the same
 ``build_app`` the ``thunes`` script runs) from an empty working directory, with a populated store beside
-it; afterwards every file under that directory must be byte-for-byte and mtime-for-mtime unchanged.
+it; afterwards every file under that directory must be byte-for-byte and mtime-for-mtime unchanged
+(``trade --paper`` included: it reads its candles before it prepares its data directory).
 """
 
 from __future__ import annotations
@@ -87,11 +88,18 @@ COMMANDS: dict[str, list[str]] = {
     "report-backtest": ["report", "backtest", *_DATA_ARGS],
     "venue-serve": ["venue", "serve", "--port", "0", *_DATA_ARGS],
     "data-import": ["data", "import", "--timeframe", "{tf}", "--store", "{store}", "{file}"],
+    # These two take the candle file from the configuration only
+    "parity": ["parity", "--config", "{config}"],
+    "trade-paper": ["trade", "--paper", "--config", "{config}", "--data-dir", "{tmp}/session"],
 }
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+def _snapshot(root: Path) -> dict[str, tuple[int, bytes] | None]:
+    """Every file (mtime, bytes) and directory (None) under ``root``."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, p.read_bytes()) if p.is_file() else None
+        for p in root.rglob("*")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +126,10 @@ def test_command_when_bad_candle_file_then_one_error_line_exit_2_nothing_changed
     ParquetStore(store).write("binance", generate_ohlcv("BTCUSDT", Timeframe.H1, 60, seed=1))
     path = tmp_path / f"BTC_USDT-{timeframe}.csv"
     path.write_bytes(body().encode("latin-1"))
+    config = tmp_path / "thunes.toml"
+    config.write_text(f'[backtest]\nsymbol = "BTCUSDT"\ntimeframe = "{timeframe}"\ndata_path = "{path}"\n')
     before = _snapshot(tmp_path)
-    args = [a.format(tf=timeframe, file=path, store=store) for a in COMMANDS[command]]
+    args = [a.format(tf=timeframe, file=path, store=store, config=config, tmp=tmp_path) for a in COMMANDS[command]]
 
     # Act
     result = runner.invoke(app, args)  # type: ignore[arg-type]
