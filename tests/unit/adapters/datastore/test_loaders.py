@@ -343,3 +343,23 @@ def test_load_when_excel_csv_with_bom_and_crlf_then_loads(tmp_path: Path) -> Non
 
     assert list(candles.open_time_ns) == [T0, T0 + H]
     assert list(candles.volume) == [10.0, 11.0]
+
+
+@pytest.mark.parametrize("timeframe", [Timeframe.M5, Timeframe.M30])
+def test_load_when_real_1h_file_read_as_shorter_timeframe_then_refused(
+    marketlab_btc_1h: Path, timeframe: Timeframe
+) -> None:
+    # Every 1h open time is also on the 5m grid: only the spacing tells (a backtest reported +536,815,214 %/year)
+    with pytest.raises(DataFileError) as excinfo:
+        load_ohlcv(marketlab_btc_1h, timeframe=timeframe)
+
+    _assert_one_line_error(excinfo, marketlab_btc_1h, "at least 1h apart", f"timeframe is {timeframe.value}")
+
+
+def test_load_when_gaps_between_candles_then_spacing_still_the_timeframe(tmp_path: Path) -> None:
+    rows = _ohlcv_rows(12)
+    path = _write(tmp_path / "BTC_USDT-1h.csv", HEADER + "\n".join([rows[0], rows[1], rows[5], rows[11]]))
+
+    candles = load_ohlcv(path)
+
+    assert list(candles.open_time_ns) == [T0, T0 + H, T0 + 5 * H, T0 + 11 * H]
