@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from decimal import MAX_EMAX, MIN_EMIN, Context, Decimal, DivisionByZero, Inexact, InvalidOperation
 
-__all__ = ["MAX_DIGITS", "OutOfRangeError", "add", "floor_div", "is_multiple", "multiply", "normalize"]
+__all__ = ["MAX_DIGITS", "TRAPPING", "OutOfRangeError", "add", "floor_div", "is_multiple", "multiply", "normalize"]
 
 MAX_DIGITS = 10_000  # libmpdec divides 10k-digit numbers in microseconds; no order needs a tenth of it
 _TRAPS = [Inexact, InvalidOperation, DivisionByZero]
 _FAST = Context(prec=28, Emax=MAX_EMAX, Emin=MIN_EMIN, traps=_TRAPS)
+#: The 28-digit context that raises (an ArithmeticError) instead of rounding: a result it returns is
+#: exact. Hot paths call it inline and fall back to this module's functions when it raises.
+TRAPPING = _FAST
 _ONE = Decimal(1)
 
 

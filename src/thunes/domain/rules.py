@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from thunes.domain import exact
 from thunes.domain.enums import OrderType, Side
+from thunes.domain.exact import TRAPPING as _T
 from thunes.domain.instrument import FilterName, Instrument, LotSizeFilter
 from thunes.domain.orders import OrderRequest
 from thunes.domain.quick_init import quick_init
@@ -79,25 +80,41 @@ class ValidationResult:
 def floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Largest multiple of ``step`` not above ``value``; ``step == 0`` or a non-finite ``value`` leaves it.
 
-    Raises :class:`~thunes.domain.exact.OutOfRangeError` only for magnitudes no order has (``1e-20000``).
+    Raises :class:`~thunes.domain.exact.OutOfRangeError` only for magnitudes no order has (``1e20000``).
     """
     if step == 0 or not value.is_finite():
         return value
-    return exact.floor_div(value, step)[0]
+    try:  # the exact result when the trapping context returns one (nearly always), else the wide path
+        rest = _T.remainder(value, step)
+        if not rest:
+            return value
+        below = _T.subtract(value, rest)
+        return below if value > 0 else _T.subtract(below, step)
+    except ArithmeticError:
+        return exact.floor_div(value, step)[0]
 
 
 def ceil_to_step(value: Decimal, step: Decimal) -> Decimal:
     """Smallest multiple of ``step`` not below ``value``; ``step == 0`` or a non-finite ``value`` leaves it."""
     if step == 0 or not value.is_finite():
         return value
-    return exact.floor_div(value.copy_negate(), step)[0].copy_negate()
+    return floor_to_step(value.copy_negate(), step).copy_negate()
+
+
+def _normalized(value: Decimal) -> Decimal:
+    """Trailing zeros stripped, exactly; zero and non-finite values as they are."""
+    if not value or not value.is_finite():
+        return value
+    try:
+        return _T.normalize(value)
+    except ArithmeticError:
+        return exact.normalize(value)
 
 
 def round_price(instrument: Instrument, price: Decimal, side: Side) -> Decimal:
     """Round to the tick toward the passive side: BUY down, SELL up (SPEC §1)."""
     tick = instrument.price_filter.tick_size
-    rounded = floor_to_step(price, tick) if side is Side.BUY else ceil_to_step(price, tick)
-    return exact.normalize(rounded) if rounded and rounded.is_finite() else rounded
+    return _normalized(floor_to_step(price, tick) if side is Side.BUY else ceil_to_step(price, tick))
 
 
 def round_quantity(instrument: Instrument, quantity: Decimal, order_type: OrderType) -> Decimal:
@@ -106,7 +123,25 @@ def round_quantity(instrument: Instrument, quantity: Decimal, order_type: OrderT
     market = instrument.market_lot_size
     if order_type is OrderType.MARKET and market is not None:
         rounded = floor_to_step(rounded, market.step_size)
-    return exact.normalize(rounded) if rounded and rounded.is_finite() else rounded
+    return _normalized(rounded)
+
+
+def _on_step(value: Decimal, step: Decimal) -> bool:
+    """Exactly a multiple of ``step`` (0: no step rule); too far apart to tell counts as off it."""
+    if not step:
+        return True
+    try:
+        return not _T.remainder(value, step)
+    except ArithmeticError:
+        return exact.is_multiple(value, step)
+
+
+def _product(a: Decimal, b: Decimal) -> Decimal:
+    """``a * b`` exactly (finite operands)."""
+    try:
+        return _T.multiply(a, b)
+    except ArithmeticError:
+        return exact.multiply(a, b)
 
 
 def _not_finite(name: FilterName, what: str, value: Decimal) -> Violation:
@@ -123,7 +158,11 @@ def _price_filter(instrument: Instrument, price: Decimal) -> list[Violation]:
         out.append(Violation(FilterName.PRICE_FILTER, f"price {price} < minPrice {f.min_price}"))
     if f.max_price > 0 and price > f.max_price:
         out.append(Violation(FilterName.PRICE_FILTER, f"price {price} > maxPrice {f.max_price}"))
-    if f.tick_size and not exact.is_multiple(price, f.tick_size):
+    try:  # _on_step inlined: this runs for every order
+        on_step = not f.tick_size or not _T.remainder(price, f.tick_size)
+    except ArithmeticError:
+        on_step = _on_step(price, f.tick_size)
+    if not on_step:
         out.append(Violation(FilterName.PRICE_FILTER, f"price {price} is not a multiple of tickSize {f.tick_size}"))
     return out
 
@@ -138,36 +177,48 @@ def _lot_filter(name: FilterName, f: LotSizeFilter, qty: Decimal) -> list[Violat
         out.append(Violation(name, f"quantity {qty} < minQty {f.min_qty}"))
     if not (market and f.max_qty == 0) and qty > f.max_qty:
         out.append(Violation(name, f"quantity {qty} > maxQty {f.max_qty}"))
-    if f.step_size and not exact.is_multiple(qty, f.step_size):
+    try:  # _on_step inlined: this runs for every order
+        on_step = not f.step_size or not _T.remainder(qty, f.step_size)
+    except ArithmeticError:
+        on_step = _on_step(qty, f.step_size)
+    if not on_step:
         out.append(Violation(name, f"quantity {qty} is not a multiple of stepSize {f.step_size}"))
     return out
 
 
 def _percent_price(instrument: Instrument, side: Side, price: Decimal, ref: Decimal) -> list[Violation]:
-    bands: list[tuple[FilterName, Decimal, Decimal]] = []
+    out: list[Violation] = []
     by_side = instrument.percent_price_by_side
     if by_side is not None:
-        if side is Side.BUY:
-            bands.append((FilterName.PERCENT_PRICE_BY_SIDE, by_side.bid_multiplier_up, by_side.bid_multiplier_down))
-        else:
-            bands.append((FilterName.PERCENT_PRICE_BY_SIDE, by_side.ask_multiplier_up, by_side.ask_multiplier_down))
+        up, down = (
+            (by_side.bid_multiplier_up, by_side.bid_multiplier_down)
+            if side is Side.BUY
+            else (by_side.ask_multiplier_up, by_side.ask_multiplier_down)
+        )
+        _band(out, FilterName.PERCENT_PRICE_BY_SIDE, f"{side.value} price", price, ref, up, down)
     legacy = instrument.percent_price
     if legacy is not None:
-        bands.append((FilterName.PERCENT_PRICE, legacy.multiplier_up, legacy.multiplier_down))
-    out: list[Violation] = []
-    for name, up, down in bands:
-        if not (price.is_finite() and ref.is_finite()):
-            out.append(_not_finite(name, "average price", ref))
-            continue
-        try:
-            low, high = exact.multiply(ref, down), exact.multiply(ref, up)
-        except exact.OutOfRangeError as e:
-            out.append(Violation(name, f"average price {ref} out of range: {e}"))
-            continue
-        if price > high or price < low:
-            what = f"{side.value} price" if name is FilterName.PERCENT_PRICE_BY_SIDE else "price"
-            out.append(Violation(name, f"{what} {price} outside [{low}, {high}] around average {ref}"))
+        _band(out, FilterName.PERCENT_PRICE, "price", price, ref, legacy.multiplier_up, legacy.multiplier_down)
     return out
+
+
+def _band(
+    out: list[Violation], name: FilterName, what: str, price: Decimal, ref: Decimal, up: Decimal, down: Decimal
+) -> None:
+    """``ref * down <= price <= ref * up``, with exact products; an unusable average breaks the band."""
+    if not (price.is_finite() and ref.is_finite()):
+        out.append(_not_finite(name, "average price", ref))
+        return
+    try:
+        try:  # _product inlined: this runs for every limit order
+            low, high = _T.multiply(ref, down), _T.multiply(ref, up)
+        except ArithmeticError:
+            low, high = exact.multiply(ref, down), exact.multiply(ref, up)
+    except exact.OutOfRangeError as e:
+        out.append(Violation(name, f"average price {ref} out of range: {e}"))
+        return
+    if price > high or price < low:
+        out.append(Violation(name, f"{what} {price} outside [{low}, {high}] around average {ref}"))
 
 
 def _notional(instrument: Instrument, order_type: OrderType, notional: Decimal | None) -> list[Violation]:
@@ -183,10 +234,11 @@ def _notional(instrument: Instrument, order_type: OrderType, notional: Decimal |
     if instrument.min_notional is not None and (not market or instrument.min_notional.apply_to_market):
         checks.append((FilterName.MIN_NOTIONAL, "min", instrument.min_notional.min_notional))
     out: list[Violation] = []
+    unusable = notional is not None and not notional.is_finite()
     for name, kind, bound in checks:
         if notional is None:
             out.append(Violation(name, "MARKET order notional unknown: no reference (average) price given"))
-        elif not notional.is_finite():
+        elif unusable:
             out.append(Violation(name, f"notional {notional} is not a finite number"))
         elif kind == "min" and notional < bound:
             out.append(Violation(name, f"notional {notional} < minNotional {bound}"))
@@ -205,7 +257,7 @@ def _order_notional(request: OrderRequest, ctx: MarketContext) -> Decimal | None
     if not (price.is_finite() and request.quantity.is_finite()):
         return Decimal("NaN")  # judged unusable by every notional rule
     try:
-        return exact.multiply(price, request.quantity)
+        return _product(price, request.quantity)
     except exact.OutOfRangeError:
         return Decimal("NaN")
 
