@@ -10,6 +10,7 @@ needs an API key and secret of your own: the paper defaults are published.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -37,8 +38,10 @@ from thunes.app.errors import fail
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.app.token_file import env_token, new_token, read_token_file, write_token_file
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
+from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
+from thunes.simvenue.capture import CaptureError
 from thunes.simvenue.capture_replay import capture_events
 from thunes.simvenue.replay import ReplayEvent, bar_events, between
 
@@ -106,6 +109,32 @@ def _checked(port: int, speed: str, latency_ms: float, jitter_ms: float) -> floa
     return factor
 
 
+def _check_bars(synthetic: int | None, warmup: int) -> None:
+    if synthetic is not None and synthetic < 1:
+        fail(f"--synthetic must be a number of bars >= 1, got {synthetic}")
+    if warmup < 0:
+        fail(f"--warmup must be a number of bars >= 0, got {warmup}")
+
+
+def _recorded(
+    capture: list[Path], instrument: Instrument, start_ns: int | None, end_ns: int | None
+) -> tuple[Iterable[ReplayEvent], str]:
+    """The capture files' events for ``instrument`` and a label; fails on a missing or unreadable file and
+    on captures without one event (read lazily after the first, as the replay goes)."""
+    missing = [str(p) for p in capture if not p.is_file()]
+    if missing:
+        fail(f"capture file not found: {missing[0]}")
+    recorded = iter(between(capture_events(capture, instrument.symbol, instrument), start_ns, end_ns))
+    try:
+        first = next(recorded, None)
+    except CaptureError as e:
+        fail(str(e))
+    if first is None:
+        files = ", ".join(str(p) for p in capture)
+        fail(f"no {instrument.symbol} event in --capture {files} (between --start and --end)")
+    return itertools.chain([first], recorded), f"capture {', '.join(p.name for p in capture)}"
+
+
 def _token_file_name(port: int) -> str:
     return f"venue-admin-{port}.token"
 
@@ -159,6 +188,7 @@ def serve(
         settings = load_settings()
         admin_token = env_token(os.environ, ADMIN_TOKEN_ENV)
         factor = _checked(port, speed, latency_ms, jitter_ms)
+        _check_bars(synthetic, warmup)
         tf = Timeframe.parse(timeframe)
         start_ns, end_ns = _utc_ns(start_at, "--start"), _utc_ns(end_at, "--end")
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
@@ -176,11 +206,7 @@ def serve(
     state.add_api_key("paper", key=key, secret=secret)
     balances = _deposits(deposit or ["USDT=10000"])
     if loaded is None:
-        missing = [str(p) for p in capture or [] if not p.is_file()]
-        if missing:
-            fail(f"capture file not found: {missing[0]}")
-        events: Iterable[ReplayEvent] = between(capture_events(capture or [], symbol, instrument), start_ns, end_ns)
-        origin = f"capture {', '.join(p.name for p in capture or [])}"
+        events, origin = _recorded(capture or [], instrument, start_ns, end_ns)
     else:
         bars = _window(loaded.bars, start_ns, end_ns)  # whole candles: select by open time
         if len(bars) == 0:
@@ -200,7 +226,7 @@ async def _serve(state: ServerState, events: Iterable[ReplayEvent], config: Venu
     say where everything is, serve until stopped."""
     try:
         running = await start(state, events, config, deposits)
-    except JournalError as e:
+    except (JournalError, CaptureError) as e:  # a journal or capture file it cannot use (the warm-up reads one)
         fail(str(e))
     except ListenError as e:
         fail(f"{e} (--host {config.host} --port {config.port})")

@@ -64,6 +64,9 @@ BAD_OPTIONS = [
     (["--speed", "inf"], "--speed"),
     (["--latency-ms", "-1"], "--latency-ms"),
     (["--jitter-ms", "nan"], "--jitter-ms"),
+    (["--synthetic", "-5"], "--synthetic"),
+    (["--synthetic", "0"], "--synthetic"),
+    (["--warmup", "-1"], "--warmup"),
 ]
 
 
@@ -77,6 +80,22 @@ def test_serve_when_an_option_is_bad_then_one_error_line_naming_it(
 
     _assert_one_line_error(result, named)
     assert _tree(tmp_path) == {}
+
+
+@pytest.mark.parametrize(
+    "content", [b"garbage", b"\x1f\x8b\x08\x00cut gzip", b""], ids=["not gzip", "cut gzip", "empty"]
+)
+def test_serve_when_a_capture_file_is_corrupt_then_one_error_line_naming_it(
+    content: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    capture = _write(tmp_path / "capture.jsonl.gz", content)
+    before = _tree(tmp_path)
+
+    result = runner.invoke(app, ["venue", "serve", "--port", "0", "--capture", str(capture)])
+
+    _assert_one_line_error(result, "capture.jsonl.gz")
+    assert _tree(tmp_path) == before
 
 
 def test_serve_when_the_port_is_in_use_then_one_error_line_and_no_journal_left(
