@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from typer.testing import CliRunner
 
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
@@ -157,14 +158,15 @@ def _damaged(baseline: Path, tmp_path: Path, damage: Callable[[Path], None], nam
 @pytest.mark.parametrize(("name", "damage", "words", "unreadable"), CASES, ids=IDS)
 def test_paper_start_when_safety_state_damaged_then_reducing_with_the_reason(
     settings: Settings, baseline: Path, tmp_path: Path, name: str, damage: Callable[[Path], None], words: str,
-    unreadable: bool, capsys: pytest.CaptureFixture[str],
+    unreadable: bool,
 ) -> None:  # fmt: skip
     data_dir = _damaged(baseline, tmp_path, damage, name)
     damaged_bytes = None if not unreadable or name == "a directory" else (data_dir / "risk.json").read_bytes()
     seen: list[bool] = []
 
-    status = asyncio.run(run_paper(settings, PaperConfig(duration_s=2.0, speed=72_000.0, data_dir=data_dir,
-                                                         fresh=False), lambda s: seen.append(s.kill_switch)))  # fmt: skip
+    with structlog.testing.capture_logs() as logs:  # whatever logging an earlier test configured
+        status = asyncio.run(run_paper(settings, PaperConfig(duration_s=2.0, speed=72_000.0, data_dir=data_dir,
+                                                             fresh=False), lambda s: seen.append(s.kill_switch)))  # fmt: skip
 
     stored = JsonFileRiskStore(data_dir / "risk.json").load()
     assert stored is not None
@@ -174,9 +176,9 @@ def test_paper_start_when_safety_state_damaged_then_reducing_with_the_reason(
     assert status.filled == 0  # no BUY passes REDUCING (and the restarted venue holds nothing to sell)
     audited = last_audited_switches(data_dir)["kill_switch"]
     assert audited.active
-    logged = [line for line in capsys.readouterr().out.splitlines() if "safety_state_reducing" in line]
+    logged = [entry for entry in logs if entry["event"] == "safety_state_reducing"]
     assert len(logged) == 1
-    assert words in logged[0]
+    assert any(words in problem for problem in logged[0]["problems"])
     if stored.kill_switch.by == SAFETY_ACTOR:  # switched on by the check (not still on by alice, kept as first cause)
         assert words in stored.kill_switch.reason
         assert audited.by == SAFETY_ACTOR
