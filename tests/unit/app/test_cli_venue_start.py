@@ -7,15 +7,21 @@ import json
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import ccxt
 import pytest
 from typer.testing import CliRunner, Result
 
+from tests.integration.simserver.conftest import ccxt_binance
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.simserver.journal import Position, VenueJournal
 from thunes.adapters.venues.simserver.server import build_state
+from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET, ApiKey
 from thunes.app.cli import app
 from thunes.domain.market import Timeframe
 
@@ -37,6 +43,13 @@ def _assert_one_line_error(result: Result, *fragments: str) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @pytest.fixture
@@ -200,3 +213,73 @@ def test_serve_when_the_data_dir_is_read_only_then_one_error_line_naming_the_jou
     assert done.stderr.splitlines() == [done.stderr.strip()]
     assert done.stderr.startswith("error: ") and "venue.db" in done.stderr
     assert left.split() == ["left:"]
+
+
+@dataclass(frozen=True)
+class _Served:
+    base_url: str
+
+
+def _exchange(port: int) -> ccxt.binance:
+    exchange = ccxt_binance(_Served(f"http://127.0.0.1:{port}"), ApiKey(PAPER_API_KEY, PAPER_API_SECRET, "paper"))  # type: ignore[arg-type]
+    exchange.timeout = 10_000
+    exchange.load_markets()
+    return exchange
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _answers(port: int) -> bool:
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v3/ping", timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@needs_mount
+def test_venue_when_the_disk_fills_while_serving_then_it_stops_before_answering_and_keeps_every_answered_order(
+    tmp_path: Path,
+) -> None:
+    port, mount, copy = _free_port(), tmp_path / "mnt", tmp_path / "copy"
+    mount.mkdir()
+    copy.mkdir()
+    serve = f'"{THUNES}" venue serve --synthetic 300 --warmup 10 --speed 1 --port {port}'
+    script = (  # the venue journals on a tmpfs of its own; on the word "go" the tmpfs is filled up
+        f'mount -t tmpfs -o size=1m tmpfs "{mount}" || exit 9; {serve} --state-file "{mount}/venue.db" & pid=$!;'
+        f' while [ ! -e "{tmp_path}/go" ]; do sleep 0.05; done;'
+        f' head -c 10M /dev/zero > "{mount}/filler" 2>/dev/null; touch "{tmp_path}/full";'
+        f' wait $pid; code=$?; cp "{mount}"/venue.db* "{copy}/"; exit $code'
+    )
+    venue = subprocess.Popen(["unshare", "-rm", "sh", "-c", script], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        _until(lambda: _answers(port), "the venue")
+        exchange = _exchange(port)
+        answered = [exchange.create_order("BTC/USDT", "market", "buy", 0.001)["id"] for _ in range(2)]
+        (tmp_path / "go").touch()
+        _until((tmp_path / "full").exists, "the disk to fill")
+        with pytest.raises(ccxt.NetworkError):  # no answer: the venue stopped rather than acknowledge it
+            exchange.create_order("BTC/USDT", "market", "buy", 0.001)
+        code = venue.wait(timeout=60)
+    finally:
+        if venue.poll() is None:
+            venue.kill()
+    stderr = venue.stderr.read() if venue.stderr else ""
+
+    errors = [line for line in stderr.splitlines() if line.startswith("error")]
+    assert code == 1
+    assert len(errors) == 1 and "venue.db" in errors[0] and "full" in errors[0], stderr
+    assert "Traceback" not in stderr
+    restarted = subprocess.Popen([*serve.replace('"', "").split(), "--state-file", str(copy / "venue.db")], cwd=copy)
+    try:
+        _until(lambda: _answers(port), "the restarted venue")
+        kept = [o["id"] for o in _exchange(port).fetch_orders("BTC/USDT")]
+    finally:
+        restarted.terminate()
+        restarted.wait(timeout=30)
+    assert kept == answered  # every answered order, and not the one the venue could not journal
