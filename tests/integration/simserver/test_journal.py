@@ -11,6 +11,8 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
+from contextlib import closing
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import pytest
 from tests.integration.simserver.conftest import ccxt_binance
 from tests.integration.simserver.live import TIMEOUT, LiveVenue
 from thunes.adapters.venues.simserver.journal import JournalError
+from thunes.adapters.venues.simserver.streams import HUB
 
 
 def _client(live: LiveVenue) -> ccxt.binance:
@@ -214,3 +217,30 @@ def test_start_when_the_state_file_is_corrupt_then_journal_error_names_it(
     assert isinstance(failed.value.__cause__, JournalError)
     assert message in str(failed.value.__cause__)
     assert str(state_file) in str(failed.value.__cause__) or "venue.db" in str(failed.value.__cause__)
+
+
+def test_stream_when_the_replay_fills_a_resting_order_then_the_fill_is_journaled_before_it_is_pushed(
+    tmp_path: Path,
+) -> None:
+    live = LiveVenue(state_file=tmp_path / "venue.db")
+    hub = live.running.runner.app[HUB]
+    pushed: list[tuple[str, bool]] = []  # (execution type, its order's row already in the journal)
+    push = hub.publish_user
+
+    def spy(account: str, event: dict[str, Any]) -> list[Any]:  # runs on the venue's loop, as each report goes out
+        if event["e"] == "executionReport":  # its order as the journal has it: at least as far as the report
+            with closing(sqlite3.connect(tmp_path / "venue.db")) as conn:
+                row = conn.execute("SELECT row FROM orders WHERE order_id = ?", (event["i"],)).fetchone()
+            journaled = row is not None and Decimal(json.loads(row[0])["executed_qty"]) >= Decimal(event["z"])
+            pushed.append((event["x"], journaled))
+        return push(account, event)
+
+    hub.publish_user = spy  # type: ignore[method-assign]
+    try:
+        exchange = _client(live)
+        asyncio.run(_place_and_see_filled(live, exchange))
+    finally:
+        live.stop()
+
+    assert ("TRADE", True) in pushed
+    assert all(journaled for _, journaled in pushed), pushed

@@ -247,7 +247,7 @@ class VenueJournal:
         balances = [(name, a, str(b.free), str(b.locked)) for a, b in account.balances.items()]
         conn.executemany("INSERT OR REPLACE INTO balances VALUES (?, ?, ?, ?)", balances)
         trades = [(name, t.symbol, t.trade_id, json.dumps(trade_row(t))) for t in account.trades[mark.trades :]]
-        conn.executemany("INSERT INTO trades VALUES (?, ?, ?, ?)", trades)
+        conn.executemany("INSERT OR IGNORE INTO trades VALUES (?, ?, ?, ?)", trades)  # immutable rows
         changed = [account.orders[i] for i in mark.open_ids if i in account.orders]
         for order_id in reversed(account.orders):  # ids ascend in insertion order: the new ones are last
             if order_id < self._next_order_id:
