@@ -25,6 +25,7 @@ from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.market import Bar, Timeframe
 from thunes.domain.orders import OrderRequest
 from thunes.domain.venue import FatalVenueError, OrderReport
+from thunes.simvenue import OrderParams
 
 D = Decimal
 T = TypeVar("T")
@@ -88,7 +89,12 @@ async def cancel(task: asyncio.Future[Any]) -> None:
 
 
 async def wait_connected(subscription: Subscription[Any]) -> None:
-    while not subscription.stats.connected:
+    await until(lambda: subscription.stats.connected)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (the scenario's ``asyncio.timeout`` is the deadline)."""
+    while not condition():
         await asyncio.sleep(0.01)
 
 
@@ -170,8 +176,8 @@ def test_watch_klines_when_symbol_goes_quiet_then_marked_stale_and_reconnected(l
     async def scenario(c: BinanceClient) -> Any:
         sub = BinanceStreams(c, settings).watch_klines(ETH, Timeframe.M1)
         waiting = asyncio.ensure_future(anext(sub))
-        await asyncio.sleep(1.5)
-        assert not waiting.done()  # nothing was yielded
+        await until(lambda: sub.stats.stale >= 2 and sub.stats.reconnects >= 2)  # twice found quiet, reconnected
+        assert not waiting.done()  # and nothing was yielded meanwhile
         await cancel(waiting)
         await sub.aclose()
         return sub.stats
@@ -190,7 +196,7 @@ def test_watch_trades_when_consumer_slow_then_oldest_dropped_and_counted(live: L
     async def scenario(c: BinanceClient) -> tuple[list[Any], Any]:
         async with BinanceStreams(c, settings).watch_trades(BTC) as sub:
             first = await anext(sub)
-            await asyncio.sleep(1.0)  # ~16 trades print meanwhile; only the newest 2 are kept
+            await until(lambda: sub.stats.dropped > 0)  # a stalled consumer: trades print (~16 a second), queue full
             later = [await anext(sub), await anext(sub)]
             return [first, *later], sub.stats
 
@@ -244,15 +250,29 @@ def test_watch_orders_when_order_placed_through_client_then_new_and_filled_repor
     assert [f.quantity for f in filled.fills] == [D("0.001")]
 
 
+def _drop_then_fill(live: LiveVenue, account: str, client_id: str) -> None:
+    """Drop every WebSocket, then place and fill a MARKET buy, in one step of the venue's loop: the order
+    fills while the stream is down however loaded the machine (a REST submit after the drop could lose
+    the race against the client's 0.5 s reconnect, and the fill then came over the stream)."""
+
+    async def act() -> None:
+        for conn in list(live.running.driver.hub.connections):
+            await conn.ws.close(code=1001, message=b"dropped by the test")
+        live.state.venue.place_order(account, OrderParams(BTC, Side.BUY, OrderType.MARKET, D("0.001"),
+                                                          client_order_id=client_id))  # fmt: skip
+
+    asyncio.run_coroutine_threadsafe(act(), live.loop).result(TIMEOUT)
+
+
 def test_watch_orders_when_fill_happens_while_disconnected_then_backfilled_exactly_once(live: LiveVenue) -> None:
     settings = StreamSettings(backoff_base_s=0.5, jitter=0.0)
+    key = new_account(live)
 
     async def scenario(c: BinanceClient) -> tuple[list[OrderReport], Any]:
         async with BinanceStreams(c, settings).watch_orders([BTC]) as sub:
             reports = asyncio.ensure_future(_until_filled(sub, "missed-1"))
             await wait_connected(sub)
-            await asyncio.to_thread(live.admin, "/admin/ws/drop", {})
-            await c.submit(_market_buy("missed-1"))  # placed and filled while the stream is down
+            await asyncio.to_thread(_drop_then_fill, live, key.account, "missed-1")
             seen = await reports
             extra = asyncio.ensure_future(anext(sub))
             await asyncio.sleep(0.3)  # anything more would be a duplicate
@@ -260,7 +280,7 @@ def test_watch_orders_when_fill_happens_while_disconnected_then_backfilled_exact
             await cancel(extra)
             return seen, sub.stats
 
-    reports, stats = run(live, new_account(live), scenario)
+    reports, stats = run(live, key, scenario)
 
     assert [(r.client_order_id, r.status) for r in reports] == [("missed-1", OrderStatus.FILLED)]
     assert reports[0].filled_quantity == D("0.001")

@@ -241,7 +241,7 @@ def test_live_process_when_no_duration_then_trades_until_sigterm_and_stops_grace
     process = subprocess.Popen([script, "trade", "--live", "--confirm-live"], cwd=workdir, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     ledger = workdir / "data" / "live" / "ledger.db"
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 120  # a deadline for a loaded machine: it usually fills within seconds
     while time.monotonic() < deadline and (process.poll() is None) and not venue_fills(venue, key):
         time.sleep(0.5)  # trades until told to stop: no duration
     still_running = process.poll() is None

@@ -204,6 +204,15 @@ def test_user_data_stream_when_order_placed_then_execution_reports_arrive(live: 
     assert any(e["e"] == "outboundAccountPosition" for e in events)
 
 
+def _listening(live: LiveVenue, account: str) -> bool:
+    """Whether a WebSocket receives ``account``'s user data (read on the venue's own loop)."""
+
+    async def check() -> bool:
+        return any(account in conn.accounts for conn in live.running.driver.hub.connections)
+
+    return asyncio.run_coroutine_threadsafe(check(), live.loop).result(TIMEOUT)
+
+
 def test_ccxt_pro_when_watching_then_tickers_candles_trades_book_and_orders(live: LiveVenue) -> None:
     async def scenario() -> dict[str, Any]:
         exchange = ccxt.pro.binance(
@@ -230,7 +239,8 @@ def test_ccxt_pro_when_watching_then_tickers_candles_trades_book_and_orders(live
                 seen["trades"] = await exchange.watch_trades("BTC/USDT")
                 seen["book"] = await exchange.watch_order_book("BTC/USDT")
                 watcher = asyncio.ensure_future(exchange.watch_orders("BTC/USDT"))
-                await asyncio.sleep(0.5)
+                while not await asyncio.to_thread(_listening, live, live.key.account):  # its user-data stream
+                    await asyncio.sleep(0.01)
                 passive = round(seen["ticker"]["last"] * 0.5, 2)  # rests: far below, inside the 0.2x-5x band
                 placed = await exchange.create_order("BTC/USDT", "limit", "buy", 0.001, passive)
                 seen["orders"] = await watcher
