@@ -30,7 +30,7 @@ from aiohttp import web
 
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
-from thunes.adapters.venues.simserver.app import build_app
+from thunes.adapters.venues.simserver.app import build_app, make_runner
 from thunes.adapters.venues.simserver.driver import ReplayDriver
 from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
 from thunes.adapters.venues.simserver.hub import StreamHub
@@ -121,7 +121,7 @@ def start_server(state: ServerState) -> RunningServer:
 
     def run() -> None:
         asyncio.set_event_loop(loop)
-        runner = web.AppRunner(build_app(state), access_log=None)
+        runner = make_runner(build_app(state))
         loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, "127.0.0.1", 0)
         loop.run_until_complete(site.start())

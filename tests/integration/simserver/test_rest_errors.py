@@ -13,6 +13,8 @@ import ccxt
 import pytest
 
 from tests.integration.simserver.conftest import HttpResult, RawClient, RunningServer
+from thunes.adapters.venues.simserver.app import MAX_FIELD_SIZE, MAX_LINE_SIZE
+from thunes.adapters.venues.simserver.rest import MAX_HEADER_BYTES, MAX_TARGET_BYTES
 
 D = Decimal
 LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
@@ -118,3 +120,55 @@ def test_body_when_larger_than_the_server_reads_then_413_binance_json(raw: RawCl
     result = raw.request_bytes("POST", "/api/v3/order", body, headers={"X-MBX-APIKEY": api_key.key})
 
     assert_binance_error(result, 413, -1101)
+
+
+# --- oversized requests: aiohttp's parser answered these in plain text (and logged a traceback) ----
+def _target_of(length: int) -> tuple[str, str]:
+    """``/api/v3/ping`` with a query padding the request target to exactly ``length`` bytes."""
+    path, name = "/api/v3/ping", "pad="
+    return path, name + "x" * (length - len(path) - 1 - len(name))
+
+
+@pytest.mark.parametrize("length", [8_191, 20_000, MAX_TARGET_BYTES])  # past aiohttp's default line limit
+def test_long_request_target_when_within_the_venue_limit_then_the_endpoint_answers(
+    raw: RawClient, length: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = raw.request("GET", *_target_of(length))
+
+    assert_binance_error(result, 400, -1104)  # the endpoint read it: ping takes no parameter
+    assert "Error handling request" not in caplog.text
+
+
+@pytest.mark.parametrize("length", [MAX_TARGET_BYTES + 1, 2 * MAX_TARGET_BYTES, MAX_LINE_SIZE - 100])
+def test_request_target_when_over_the_venue_limit_then_414_binance_json(
+    raw: RawClient, length: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = raw.request("GET", *_target_of(length))
+
+    assert_binance_error(result, 414, -1101)
+    assert "X-MBX-USED-WEIGHT-1M" in result.headers
+    assert "Error handling request" not in caplog.text  # refused by the venue, no traceback
+    assert raw.public("/api/v3/ping").status == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "size", "status"),
+    [
+        ("X-Pad", MAX_HEADER_BYTES, 200),  # name and value together: up to the limit, accepted
+        ("X-Pad", MAX_HEADER_BYTES + 1, 431),
+        ("X-Pad", MAX_FIELD_SIZE - 100, 431),
+        ("X-MBX-APIKEY", 10_000, 431),
+        ("User-Agent", 30_000, 431),
+        ("X-" + "n" * 9_000, 9_010, 431),  # a long name
+    ],
+)
+def test_header_when_over_the_venue_limit_then_431_binance_json(
+    raw: RawClient, name: str, size: int, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = raw.request("GET", "/api/v3/ping", headers={name: "v" * (size - len(name))})
+
+    if status == 200:
+        assert result.status == 200, result.body
+    else:
+        assert_binance_error(result, status, -1100)
+    assert "Error handling request" not in caplog.text

@@ -7,8 +7,8 @@ as it was: the account's balances, orders and trades unchanged, a valid order st
 
 Hostile values are never a listed symbol, so no generated request can place, cancel or amend an
 order; a 200 is allowed only for read-only requests that happen to be valid (a GET without
-mandatory parameters, a listen key). Over-long request lines (> 8190 bytes) are left out: aiohttp's
-HTTP parser refuses them before any handler runs, as the exchange's front end would.
+mandatory parameters, a listen key). Over-long request targets and headers have their own tests
+(``test_rest_errors``: 414 and 431, Binance JSON).
 """
 
 from __future__ import annotations

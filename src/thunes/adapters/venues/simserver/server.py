@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from thunes.adapters.venues.simserver import faults, streams
-from thunes.adapters.venues.simserver.app import build_app
+from thunes.adapters.venues.simserver.app import build_app, make_runner
 from thunes.adapters.venues.simserver.driver import ReplayDriver
 from thunes.adapters.venues.simserver.exchange_info_payload import payload_from_exchange_info
 from thunes.adapters.venues.simserver.journal import (
@@ -146,7 +146,7 @@ async def start(
     fault_state.latency_ms, fault_state.jitter_ms = config.latency_ms, config.jitter_ms
     iterator = iter(events if journal is None else journal.replayed(events))
     driver = ReplayDriver(state, hub, iterator, speed=config.speed, gate=gate)
-    runner = web.AppRunner(app, access_log=None)
+    runner = make_runner(app)
     try:
         _prepare(state, driver, iterator, journal, config.warmup_bars, deposits)
         if journal is not None:
