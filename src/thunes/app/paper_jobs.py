@@ -271,7 +271,7 @@ class Checkpoint:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.last_bar_ns = json.loads(path.read_text())["last_bar_ns"] if path.is_file() else -1
+        self.last_bar_ns = _read_checkpoint(path) if path.is_file() else -1
 
     def save(self, bar_open_ns: int) -> None:
         tmp = self.path.with_suffix(".tmp")
@@ -281,6 +281,18 @@ class Checkpoint:
             os.fsync(handle.fileno())
         os.replace(tmp, self.path)
         self.last_bar_ns = bar_open_ns
+
+
+def _read_checkpoint(path: Path) -> int:
+    """The stored resume point; a damaged file is an error naming it, never a silent -1 (which would
+    act again on every bar since the start) nor a bare decoder message."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))["last_bar_ns"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a THUNES checkpoint ({type(e).__name__}: {e})") from e
+    if type(value) is not int or value < -1:
+        raise ValueError(f"{path}: last_bar_ns must be an integer >= -1, got {value!r}")
+    return value
 
 
 class BarGate:
