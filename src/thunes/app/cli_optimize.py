@@ -25,7 +25,14 @@ from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context, open_audit
-from thunes.app.cli_options import settings_from_options
+from thunes.app.cli_options import (
+    MAX_COUNT,
+    database_target,
+    finite,
+    output_location,
+    settings_from_options,
+    thunes_data_dir,
+)
 from thunes.app.config import Settings
 from thunes.app.errors import fail
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
@@ -53,10 +60,23 @@ DataOpt = Annotated[Path | None, typer.Option(help="Candle file (feather, parque
 SyntheticOpt = Annotated[int | None, typer.Option(help="Use N synthetic bars instead of recorded data.")]
 StartOpt = Annotated[str | None, typer.Option(help="First day of data used (UTC, YYYY-MM-DD).")]
 EndOpt = Annotated[str | None, typer.Option(help="Day the data stops (UTC, YYYY-MM-DD, exclusive).")]
+MAX_JOBS = 256  # threads; more is a typo
+MAX_DEPOSIT = 1e12  # quote units of a backtest's starting balance
+MAX_DAYS = 36_500.0  # a walk-forward window of a century is a typo
+MAX_SHARPE = 1e6
 SeedOpt = Annotated[int, typer.Option(min=0, help="Sampler seed: the same seed proposes the same trials.")]
-JobsOpt = Annotated[int, typer.Option(min=1, help="Trials run in parallel threads (>1: no longer reproducible).")]
-WarmupOpt = Annotated[int | None, typer.Option(help="Warm-up bars (default: what the search space needs, >= 100).")]
-DepositOpt = Annotated[float, typer.Option(help="Starting quote balance of each backtest.")]
+JobsOpt = Annotated[
+    int, typer.Option(min=1, max=MAX_JOBS, help="Trials run in parallel threads (>1: no longer reproducible).")
+]
+TrialsHelp = "Trials to run now (added to the study's)."
+WarmupOpt = Annotated[
+    int | None,
+    typer.Option(min=0, max=MAX_COUNT, help="Warm-up bars (default: what the search space needs, >= 100)."),
+]
+DepositOpt = Annotated[
+    float, typer.Option(callback=finite(0, MAX_DEPOSIT), help="Starting quote balance of each backtest.")
+]
+DaysHelp = "in days (finite, > 0)."
 ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default: $THUNES_CONFIG or ./thunes.toml).")]
 DataDirOpt = Annotated[Path, typer.Option(help="Session data directory whose audit trail records the version.")]
 DbOpt = Annotated[
@@ -183,13 +203,20 @@ def _progress(
         yield advance
 
 
+def _history_target(record: bool, data_dir: Path, db: str | None) -> str | None:
+    """The parameter history's URL when the command records (None: it does not), once ``--data-dir``
+    and ``--db`` have passed; a ``--db`` given is checked either way. Called before any trial runs."""
+    if not record:
+        if db is not None:
+            database_target(db, "--db", create=True)
+        return None
+    thunes_data_dir(data_dir, hint="thunes trade makes one; or do not record")
+    return database_target(str(data_dir / "params.db") if db is None else db, "--db", create=True)
+
+
 @contextmanager
-def _history(data_dir: Path, db: str | None) -> Iterator[tuple[SqlParamStore, AuditWriter]]:
+def _history(data_dir: Path, url: str) -> Iterator[tuple[SqlParamStore, AuditWriter]]:
     """The parameter history and the session's audit trail, as ``thunes params record`` opens them."""
-    url = db or str(data_dir / "params.db")
-    if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{url}"
     store = SqlParamStore(url)
     try:
         try:
@@ -263,7 +290,7 @@ def optimize(
     synthetic: SyntheticOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    trials: Annotated[int, typer.Option(min=1, help="Trials to run now (added to the study's).")] = 100,
+    trials: Annotated[int, typer.Option(min=1, max=MAX_COUNT, help=TrialsHelp)] = 100,
     study: Annotated[str | None, typer.Option(help="Study name (default: strategy-symbol-timeframe-dates).")] = None,
     storage: Annotated[str, typer.Option(help="Study storage URL; PostgreSQL shares a study between machines.")] = (
         "sqlite:///data/optuna.db"
@@ -285,6 +312,7 @@ def optimize(
     _research()
     from thunes.app.optimize import (
         OptimizeConfig,
+        checked_warmup,
         close_storage,
         masked_url,
         open_storage,
@@ -314,6 +342,8 @@ def optimize(
             warmup=warmup,
             deposit=Decimal(str(deposit)),
         )
+        checked_warmup(search, bars)  # before the study storage is created
+        history = _history_target(record, data_dir, db)
         study_storage = open_storage(storage)
         try:
             with _progress(console, trials, f"{name} trials") as advance:
@@ -325,13 +355,13 @@ def optimize(
     _print_optimize(console, result, loaded, masked_url(storage))
     if result.best is None and not result.pareto:
         fail(f"no trial of study {result.study_name} has a defined Sharpe yet: run more trials or use more data", 1)
-    if record and result.best is not None:
+    if history is not None and result.best is not None:
         chosen = with_strategy(settings, name, result.best.strategy).strategy
         reason = (
             f"optimize {result.study_name} trial #{result.best.number} on {_span(bars)}: in-sample Sharpe "
             f"{_num(result.best.sharpe)}, not walk-forward validated"
         )
-        with _history(data_dir, db) as (store, audit):
+        with _history(data_dir, history) as (store, audit):
             outcome = record_parameters(
                 store,
                 audit,
@@ -389,16 +419,23 @@ def walk_forward(
     synthetic: SyntheticOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    train_days: Annotated[float, typer.Option(min=0, help="Train window, in days.")] = 180.0,
-    test_days: Annotated[float, typer.Option(min=0, help="Test (out-of-sample) window, in days.")] = 30.0,
+    train_days: Annotated[float, typer.Option(callback=finite(0, MAX_DAYS), help="Train window, " + DaysHelp)] = 180.0,
+    test_days: Annotated[
+        float, typer.Option(callback=finite(0, MAX_DAYS), help="Test (out-of-sample) window, " + DaysHelp)
+    ] = 30.0,
     step_days: Annotated[
-        float | None, typer.Option(help="Days between folds (default and minimum: the test length).")
+        float | None,
+        typer.Option(callback=finite(0, MAX_DAYS), help="Days between folds (default and minimum: the test length)."),
     ] = None,
-    trials: Annotated[int, typer.Option(min=1, help="Optuna trials per fold.")] = 30,
+    trials: Annotated[int, typer.Option(min=1, max=MAX_COUNT, help="Optuna trials per fold.")] = 30,
     seed: SeedOpt = 0,
     jobs: JobsOpt = 1,
     min_oos_sharpe: Annotated[
-        float, typer.Option(help="Deploy only when the OOS Sharpe exceeds this (SPEC §8).")
+        float,
+        typer.Option(
+            callback=finite(-MAX_SHARPE, MAX_SHARPE, above=False),
+            help="Deploy only when the OOS Sharpe exceeds this (SPEC §8).",
+        ),
     ] = 1.5,
     warmup: WarmupOpt = None,
     deposit: DepositOpt = 1000.0,
@@ -413,7 +450,7 @@ def walk_forward(
     _research()
     from thunes.app.walk_forward import (
         WalkForwardConfig,
-        make_folds,
+        check_folds,
         record_if_deployable,
         result_json,
         run_walk_forward,
@@ -421,6 +458,7 @@ def walk_forward(
     )
 
     settings = _settings(config, strategy, symbol, timeframe, data)
+    output_location(out, "--out", directory=True)
     wf = WalkForwardConfig(
         settings.strategy.name,
         train_days=train_days,
@@ -436,15 +474,16 @@ def walk_forward(
     console = Console()
     with _input_errors():
         instrument, info, loaded = _market(settings, synthetic, start, end)
-        total = (len(make_folds(loaded.bars, wf)) + 1) * trials
+        total = (len(check_folds(loaded.bars, wf)) + 1) * trials
+        history = _history_target(record, data_dir, db)  # --no-record: none needed
         with _progress(console, total, f"{wf.strategy} walk-forward trials") as advance:
             result = run_walk_forward(settings, instrument, loaded.bars, info, wf, callbacks=[advance])
     _print_walk_forward(console, result, loaded)
     build = audit_context(settings)
     path = write_result(result_json(result, settings, build), out, datetime.now(UTC))
     console.print(f"evaluation written to {path}")
-    if result.deploy and record:
-        with _history(data_dir, db) as (store, audit):
+    if result.deploy and history is not None:
+        with _history(data_dir, history) as (store, audit):
             outcome = record_if_deployable(result, path, settings, store, audit, build, created_ns=_now_ns(), author=by)
         if outcome is not None:
             _print_versions(console, outcome)

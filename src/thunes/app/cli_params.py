@@ -24,7 +24,7 @@ from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context, open_audit
-from thunes.app.cli_options import asset
+from thunes.app.cli_options import asset, database_target, thunes_data_dir
 from thunes.app.cli_report import load_evidence
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
@@ -54,16 +54,18 @@ ConfigPath = Annotated[Path | None, typer.Option("--config", help="TOML settings
 _STATE_STYLE = {"OK": "green", "WARNING": "yellow", "CRITICAL": "bold red", "INSUFFICIENT_DATA": "dim"}
 
 
+def _target(data_dir: Path, db: str | None) -> str:
+    """The URL of the history a writing command uses, once ``--data-dir`` and ``--db`` have passed:
+    an existing session directory (never created), a usable database (``--db ""`` is refused, not
+    read as the default)."""
+    thunes_data_dir(data_dir)
+    return database_target(str(data_dir / "params.db") if db is None else db, "--db", create=True)
+
+
 @contextmanager
-def _store(db: str, *, create: bool = False) -> Iterator[SqlParamStore]:
-    """The history at ``db``; reading a SQLite file that does not exist is a usage error."""
-    url = db if "://" in db else f"sqlite:///{db}"
-    if "://" not in db:
-        path = Path(db)
-        if not create and not path.is_file():
-            fail(f"no parameter history at {path}; record one with `thunes params record`")
-        path.parent.mkdir(parents=True, exist_ok=True)
-    store = SqlParamStore(url)
+def _store(db: str, *, url: str | None = None) -> Iterator[SqlParamStore]:
+    """The history at ``db`` (or the checked ``url``); reading one that does not exist is a usage error."""
+    store = SqlParamStore(url or database_target(db, "--db", create=False))
     try:
         yield store
     finally:
@@ -142,6 +144,7 @@ def record(
     = None,
 ) -> None:  # fmt: skip
     """Record the configured strategy's parameters as its new version, audited as PARAMETER_UPDATED."""
+    url = _target(data_dir, db)
     settings = _settings(config)
     context = audit_context(settings)
     try:
@@ -150,7 +153,7 @@ def record(
                                         reason=why, backtest_sharpe=backtest_sharpe, wf_sharpe=wf_sharpe)  # fmt: skip
     except ValueError as e:
         fail(str(e))
-    with _store(db or str(data_dir / "params.db"), create=True) as store:
+    with _store("", url=url) as store:
         try:
             audit, sink = open_audit(data_dir)
         except AuditLogError as e:
@@ -199,6 +202,7 @@ def snapshot(
     """Compute (or recompute) the daily Sharpe snapshots of a session's days, then show its decay."""
     if not (data_dir / "ledger.db").is_file():
         fail(f"no trading session in {data_dir} (no ledger.db)")
+    url = _target(data_dir, db)
     quote = asset(quote, "--quote")
     evidence = load_evidence(data_dir, quote)
     strategy, param_hash = _session_context(evidence, config)
@@ -206,7 +210,7 @@ def snapshot(
     results = daily_results(evidence.fills, active, quote_asset=quote.upper())
     now = SystemClock().now_ns()
     changes: list[DecayStateChanged] = []
-    with _store(db or str(data_dir / "params.db"), create=True) as store:
+    with _store("", url=url) as store:
         before = store.snapshots(strategy, param_hash)
         for result in results:
             store.put_snapshot(snapshot_on(strategy, param_hash, result.day, results, now))

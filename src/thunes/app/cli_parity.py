@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from thunes.adapters.datastore.errors import DataFileError
-from thunes.app.cli_options import settings_from_options
+from thunes.app.cli_options import MAX_COUNT, settings_from_options
 from thunes.app.errors import fail
 from thunes.app.paper_jobs import PaperStatus
 from thunes.app.parity import ParityReport, run_parity
@@ -36,7 +36,7 @@ def _table(report: ParityReport) -> Table:
 def parity(
     strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Bar interval of the recorded data, e.g. 1h or 5m.")] = None,
-    bars: Annotated[int | None, typer.Option(help="Only the first N bars (default: all).")] = None,
+    bars: Annotated[int | None, typer.Option(max=MAX_COUNT, help="Only the first N bars (default: all).")] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
     keep: Annotated[Path | None, typer.Option(help="Keep the paper session's data here.")] = None,
 ) -> None:

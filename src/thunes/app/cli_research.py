@@ -6,6 +6,8 @@ Importing this module loads no plotting library, so the main CLI can mount it on
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from thunes.app.cli_options import input_errors, settings_from_options
+from thunes.app.cli_options import MAX_COUNT, input_errors, output_location, settings_from_options
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
 from thunes.app.errors import fail
@@ -144,6 +146,13 @@ def lookahead(
         raise typer.Exit(EXIT_LOOKAHEAD)
 
 
+def _installed(name: str) -> bool:
+    """Whether ``import name`` would find the package (without importing it)."""
+    if name in sys.modules:
+        return sys.modules[name] is not None  # None: how an absent or blocked package looks once tried
+    return importlib.util.find_spec(name) is not None
+
+
 def report(
     strategy: StrategyOpt = None,
     symbol: SymbolOpt = None,
@@ -154,23 +163,29 @@ def report(
     fast: FastOpt = None,
     slow: SlowOpt = None,
     out: Annotated[Path, typer.Option(help="Directory that receives runs/<run_id>/.")] = Path("runs"),
-    warmup: Annotated[int, typer.Option(min=0, help="Bars replayed before trading starts.")] = 100,
+    warmup: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts.")] = 100,
     config: ConfigOpt = None,
 ) -> None:
     """Run the event-driven backtest and store it under OUT/<run_id>/ with metrics, trades and charts."""
-    # Imported here, not at the top: plotly and matplotlib come with the optional ``report`` extra,
-    # and a core install must still load the CLI (``thunes trade``) without them.
-    try:
-        from thunes.app.backtest_report import evaluate, metric_rows, write_run
-    except ModuleNotFoundError as e:
-        fail(f"thunes report needs the optional 'report' extra ({e.name} is missing): pip install 'thunes[report]'")
+    # plotly and matplotlib come with the optional ``report`` extra (a core install must still load the
+    # CLI without them): found first, imported once every input has passed, since matplotlib writes
+    # its font cache under $HOME when imported.
+    missing = [name for name in ("matplotlib", "plotly") if not _installed(name)]
+    if missing:
+        fail(f"thunes report needs the optional 'report' extra ({missing[0]} is missing): pip install 'thunes[report]'")
     settings = _settings(config, strategy, symbol, timeframe, data, fast, slow)
+    output_location(out, "--out", directory=True)
+
     console = Console()
     with input_errors():
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("loading candles", total=3)
             instrument, info, loaded = _market(settings, synthetic, seed)
+            if warmup >= len(loaded.bars):
+                fail(f"no bar after the {warmup}-bar warm-up: {len(loaded.bars)} bars are too few")
+            from thunes.app.backtest_report import evaluate, metric_rows, write_run
+
             progress.update(task, advance=1, description=f"backtesting {len(loaded.bars):,} bars (event-driven)")
             run = evaluate(settings, instrument, loaded.bars, info, loaded.source, warmup_bars=warmup)
             progress.update(task, advance=1, description="writing report")

@@ -62,6 +62,8 @@ def encrypt(
     """Encrypt a plaintext secrets file; then delete the plaintext (``shred -u``)."""
     try:
         secrets = parse_document(read_private_file(plaintext), str(plaintext))
+        if not secrets:  # an empty or wrong file: an encrypted file of nothing would hide the mistake
+            fail(f"{plaintext} holds no secrets (a JSON or TOML table of names to text): nothing encrypted")
         write_private_file(output, encrypt_document(secrets, load_key(key_file)) + b"\n", overwrite=force)
     except SecretsError as e:
         fail(str(e))

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 import time
+import urllib.error
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -24,6 +26,7 @@ from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.metrics import MetricsEndpointError
 from thunes.adapters.secrets import SecretsError, open_provider
 from thunes.adapters.storage.audit_jsonl import AuditLogError
+from thunes.app.cli_options import bind_host, http_url
 from thunes.app.cli_secrets import SECRETS_ENV
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
@@ -39,6 +42,7 @@ __all__ = ["TESTNET_KEY_ENV", "TESTNET_SECRET_ENV", "trade"]
 TESTNET_KEY_ENV = "THUNES_BINANCE_TESTNET_API_KEY"
 TESTNET_SECRET_ENV = "THUNES_BINANCE_TESTNET_API_SECRET"  # noqa: S105 - the variable's name, not a secret
 VENUES = ("embedded", "binance-testnet")
+PROBE_TIMEOUT_S = 5.0
 
 
 def _testnet_credentials() -> Credentials:
@@ -84,6 +88,21 @@ def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Cr
     if venue_url is not None:
         fail("--venue-url is for a local venue; it cannot be combined with --venue binance-testnet")
     return _testnet_credentials(), Path("data/testnet") if data_dir == Path("data/paper") else data_dir
+
+
+def _reachable(url: str) -> None:
+    """The venue at ``url`` answers ``/api/v3/ping`` (before the session prepares its data directory):
+    a typo or a venue not started is one error line, not a session retrying against nothing."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/v3/ping", timeout=PROBE_TIMEOUT_S):  # noqa: S310 - http(s) checked
+            return
+    except urllib.error.HTTPError as e:
+        fail(f"--venue-url {url}: /api/v3/ping answered HTTP {e.code}: not a Binance-compatible venue")
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        fail(f"cannot reach the venue at {url} ({reason}): start it (thunes venue serve) or check --venue-url")
+    except ValueError as e:
+        fail(f"--venue-url {url!r} is not a valid URL: {e}")
 
 
 def _settings(config: Path | None) -> Settings:
@@ -221,6 +240,7 @@ def trade(
     trades Binance spot with real money once every safety check has passed."""
     if any(v is not None and not (math.isfinite(v) and v > 0) for v in (duration, speed)):  # NaN compares false
         fail("--duration and --speed must be positive finite numbers")
+    bind_host(metrics_host, "--metrics-host")
     alerts = _telegram(telegram, telegram_chat, telegram_api_url)
     base = PaperConfig(duration_s=duration, metrics_port=metrics_port, metrics_host=metrics_host,
                        control_port=control_port, telegram=alerts)  # fmt: skip
@@ -234,6 +254,8 @@ def trade(
         _run(settings, session, "THUNES LIVE trading", describe_venue(settings.live))
         return
     credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
+    if venue_url is not None:  # before the session prepares its data directory
+        _reachable(http_url(venue_url, "--venue-url"))
     settings = _settings(config)
     session = replace(base, duration_s=30.0 if duration is None else duration,
                       speed=36_000.0 if speed is None else speed, data_dir=data_dir, fresh=not resume,

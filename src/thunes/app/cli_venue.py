@@ -33,6 +33,7 @@ from thunes.adapters.venues.simserver.admin_auth import ADMIN_TOKEN_ENV
 from thunes.adapters.venues.simserver.journal import JournalError
 from thunes.adapters.venues.simserver.server import ListenError, VenueConfig, build_state, serve_forever, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET, ServerState
+from thunes.app.cli_options import MAX_COUNT, bind_host
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
 from thunes.app.sources import load_bars, load_exchange_info_source
@@ -164,7 +165,7 @@ def serve(
         list[Path] | None, typer.Option(help="Replay recorded raw WebSocket captures (.gz, in order) instead.")
     ] = None,
     speed: Annotated[str, typer.Option(help="Replay speed factor (1 = real time) or 'max'.")] = "3600",
-    warmup: Annotated[int, typer.Option(help="Bars replayed instantly before serving.")] = 100,
+    warmup: Annotated[int, typer.Option(max=MAX_COUNT, help="Bars replayed instantly before serving.")] = 100,
     deposit: Annotated[list[str] | None, typer.Option(help="Starting balance, e.g. USDT=10000 (repeatable).")] = None,
     state_file: Annotated[
         Path | None, typer.Option(help="Journal accounts, orders, trades and the market position here (SQLite).")
@@ -184,6 +185,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve Binance's spot REST and WebSocket API on loopback over a replayed market."""
+    bind_host(host, "--host")
     try:
         settings = load_settings()
         admin_token = env_token(os.environ, ADMIN_TOKEN_ENV)
@@ -211,6 +213,8 @@ def serve(
         bars = _window(loaded.bars, start_ns, end_ns)  # whole candles: select by open time
         if len(bars) == 0:
             fail("no candles between --start and --end")
+        if warmup >= len(bars):
+            fail(f"--warmup {warmup} leaves none of the {len(bars)} bars to replay: give a smaller --warmup")
         events, origin = bar_events(bars, instrument.tick_size, instrument.step_size), loaded.source
     config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
                          latency_ms=latency_ms, jitter_ms=jitter_ms,

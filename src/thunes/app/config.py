@@ -180,15 +180,20 @@ class ExchangeRulesSettings(BaseModel):
     cache_ttl_seconds: int = Field(default=3600, gt=0, description="How long cached filters are trusted, in seconds.")
 
 
+MAX_WINDOW = 1_000_000  # bars: a longer window is a typo (a 1e40 one overflowed numpy after the work began)
+
+
 class StrategySettings(BaseModel):
     """Which strategy trades and its parameters."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Literal["sma_cross", "rsi_reversion"] = Field(default="sma_cross", description="Strategy to run.")
-    sma_fast: int = Field(default=20, ge=1, description="Fast moving-average window, in bars.")
-    sma_slow: int = Field(default=50, ge=2, description="Slow moving-average window, in bars; above sma_fast.")
-    rsi_period: int = Field(default=14, ge=2, description="RSI look-back, in bars.")
+    sma_fast: int = Field(default=20, ge=1, le=MAX_WINDOW, description="Fast moving-average window, in bars.")
+    sma_slow: int = Field(
+        default=50, ge=2, le=MAX_WINDOW, description="Slow moving-average window, in bars; above sma_fast."
+    )
+    rsi_period: int = Field(default=14, ge=2, le=MAX_WINDOW, description="RSI look-back, in bars.")
     rsi_oversold: float = Field(default=30.0, gt=0, lt=100, description="RSI level (0-100) below which to buy.")
     rsi_overbought: float = Field(default=70.0, gt=0, lt=100, description="RSI level (0-100) above which to sell.")
     rsi_stop_loss: Decimal = Field(

@@ -62,6 +62,7 @@ __all__ = [
     "StudyStorageError",
     "TrialCallback",
     "TrialOutcome",
+    "checked_warmup",
     "close_storage",
     "equity_curve",
     "masked_url",
@@ -167,6 +168,17 @@ def resolve_warmup(space: SearchSpace, warmup: int | None) -> int:
     if chosen < space.warmup:
         raise ValueError(f"a {chosen}-bar warm-up is shorter than the {space.warmup} bars the search space needs")
     return chosen
+
+
+def checked_warmup(config: OptimizeConfig, bars: OHLCV) -> int:
+    """The search's warm-up, once its counts and ``bars`` allow it (ValueError otherwise): the CLI
+    checks this before it creates the study's storage."""
+    if config.trials < 1 or config.jobs < 1 or config.seed < 0:
+        raise ValueError("need trials >= 1, jobs >= 1 and a seed >= 0")
+    warmup = resolve_warmup(config.search_space(), config.warmup)
+    if len(bars) < warmup + 2:
+        raise ValueError(f"{len(bars)} bars leave fewer than 2 after the {warmup}-bar warm-up")
+    return warmup
 
 
 def with_strategy(settings: Settings, strategy: str, overrides: Mapping[str, Any]) -> Settings:
@@ -439,12 +451,8 @@ def optimize(
     callbacks: Sequence[TrialCallback] = (),
 ) -> OptimizeResult:
     """Run ``config.trials`` trials on ``bars`` (the training data); ``storage`` None keeps the study in memory."""
-    if config.trials < 1 or config.jobs < 1 or config.seed < 0:
-        raise ValueError("need trials >= 1, jobs >= 1 and a seed >= 0")
+    warmup = checked_warmup(config, bars)
     space = config.search_space()
-    warmup = resolve_warmup(space, config.warmup)
-    if len(bars) < warmup + 2:
-        raise ValueError(f"{len(bars)} bars leave fewer than 2 after the {warmup}-bar warm-up")
     study = _study(storage, config, _setup(settings, bars, space, warmup, config))
     objective = _Objective(settings, instrument, bars, info, space, warmup, config)
     study.optimize(objective, n_trials=config.trials, n_jobs=config.jobs, callbacks=list(callbacks))

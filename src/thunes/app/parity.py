@@ -75,7 +75,9 @@ def run_parity(
     instrument = info.get(bt.symbol)
     bars = load_bars(instrument, Timeframe(bt.timeframe), settings.data, path=bt.data_path).bars
     if bars_limit is not None:
-        bars = bars.slice(0, min(bars_limit, len(bars)))
+        if bars_limit > len(bars):  # not "all": a typo that would replay the whole file through the paper path
+            raise ValueError(f"--bars {bars_limit:,} is more than the {len(bars):,} bars of the data")
+        bars = bars.slice(0, bars_limit)
     backtest = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars)
     config = PaperConfig(duration_s=timeout_s, data_dir=data_dir, warmup_bars=warmup_bars, lockstep=True, bars=bars)
     asyncio.run(run_paper(settings, config, on_bar))

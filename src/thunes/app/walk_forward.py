@@ -56,6 +56,7 @@ __all__ = [
     "FoldResult",
     "WalkForwardConfig",
     "WalkForwardResult",
+    "check_folds",
     "make_folds",
     "record_if_deployable",
     "result_json",
@@ -189,6 +190,18 @@ def _chained(folds: Sequence[FoldResult], deposit: Decimal, annualization: float
     return compute_performance(np.concatenate(times), np.concatenate(values), trips, annualization)
 
 
+def check_folds(bars: OHLCV, config: WalkForwardConfig) -> list[Fold]:
+    """The folds of ``bars``, once there is one and each train window holds the warm-up (ValueError
+    otherwise): checked before any trial runs."""
+    warmup = resolve_warmup(space_for(config.strategy), config.warmup)
+    folds = make_folds(bars, config)
+    if not folds:
+        raise ValueError(f"{len(bars):,} bars hold no fold of {config.train_days} + {config.test_days} days")
+    if min(f.train_stop - f.train_start for f in folds) < warmup + 2:
+        raise ValueError(f"a train window is shorter than the {warmup}-bar warm-up: lengthen the train window")
+    return folds
+
+
 def run_walk_forward(
     settings: Settings,
     instrument: Instrument,
@@ -200,11 +213,7 @@ def run_walk_forward(
 ) -> WalkForwardResult:
     """Optimise then test every fold, chain the test windows, and optimise the deployment candidate."""
     warmup = resolve_warmup(space_for(config.strategy), config.warmup)
-    folds = make_folds(bars, config)
-    if not folds:
-        raise ValueError(f"{len(bars):,} bars hold no fold of {config.train_days} + {config.test_days} days")
-    if min(f.train_stop - f.train_start for f in folds) < warmup + 2:
-        raise ValueError(f"a train window is shorter than the {warmup}-bar warm-up: lengthen the train window")
+    folds = check_folds(bars, config)
     results: list[FoldResult] = []
     for fold in folds:
         train = bars.slice(fold.train_start, fold.train_stop)

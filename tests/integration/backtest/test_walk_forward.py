@@ -249,6 +249,7 @@ def cli_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path) 
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("THUNES_DATA__SHARED_DATA_DIR", str(shared_data))
     monkeypatch.setenv("COLUMNS", "200")
+    (tmp_path / "paper").mkdir()  # the session's data dir: a recording walk-forward never creates one
     return tmp_path
 
 
@@ -284,7 +285,7 @@ def test_cli_walk_forward_when_rule_fails_then_do_not_deploy_exit_3_and_nothing_
     assert "DO NOT DEPLOY: OOS Sharpe" in outcome.output and "is not > 100.0" in outcome.output
     (path,) = (cli_dir / "runs").glob("walk-forward-*.json")  # the evaluation is recorded either way
     assert json.loads(path.read_text())["decision"]["deploy"] is False
-    assert not (cli_dir / "paper").exists()
+    assert list((cli_dir / "paper").iterdir()) == []
 
 
 def test_cli_walk_forward_when_windows_do_not_fit_then_one_error_line(cli_dir: Path, shared_data: Path) -> None:

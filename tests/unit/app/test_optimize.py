@@ -407,6 +407,7 @@ def test_cli_optimize_when_run_twice_on_default_storage_then_study_continues(cli
 
 
 def test_cli_optimize_when_record_then_version_in_the_history_and_audit_trail(cli_dir: Path, shared_data: Path) -> None:
+    (cli_dir / "paper").mkdir()
     result = runner.invoke(app, _cli(shared_data, "--strategy", "rsi_reversion", "--trials", "4", "--record",
                                      "--storage", f"sqlite:///{cli_dir / 'studies.db'}"))  # fmt: skip
 
@@ -418,6 +419,18 @@ def test_cli_optimize_when_record_then_version_in_the_history_and_audit_trail(cl
     assert version.wf_sharpe is None and version.backtest_sharpe is not None
     assert f"Sharpe {version.backtest_sharpe:.3f}" in result.output
     assert "PARAMETER_UPDATED" in next((cli_dir / "paper" / "audit").glob("*.jsonl")).read_text()
+
+
+def test_cli_optimize_when_record_to_a_missing_data_dir_then_refused_before_the_study(
+    cli_dir: Path, shared_data: Path
+) -> None:
+    # It created the folder (a typo made a new session dir) and wrote the study first.
+    storage = cli_dir / "studies.db"
+    result = runner.invoke(app, _cli(shared_data, "--trials", "1", "--record", "--storage", f"sqlite:///{storage}"))
+
+    assert result.exit_code == 2, result.output
+    assert "error: --data-dir paper is missing" in result.output
+    assert not (cli_dir / "paper").exists() and not storage.exists()
 
 
 def test_cli_optimize_when_multi_then_pareto_front_printed_and_record_refused(cli_dir: Path, shared_data: Path) -> None:

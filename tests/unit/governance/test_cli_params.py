@@ -29,6 +29,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("THUNES_STRATEGY__SMA_FAST", "5")
     monkeypatch.setenv("THUNES_STRATEGY__SMA_SLOW", "20")
+    (tmp_path / "paper").mkdir()  # the session's data dir: record and snapshot never create one
     return tmp_path
 
 
@@ -137,3 +138,20 @@ def test_snapshot_when_run_on_a_session_then_daily_snapshots_stored_and_one_aler
     assert "decay state changed: INSUFFICIENT_DATA → OK" in first.output
     assert "decay state changed" not in again.output
     assert f"{CONTEXT.strategy_id} {CONTEXT.param_hash}: OK" in again.output
+
+
+@pytest.mark.parametrize("args", [["record", "--data-dir", "typo"], ["record", "--data-dir", "paper", "--db", ""],
+                                  ["snapshot", "--data-dir", "paper", "--db", ""]])  # fmt: skip
+def test_record_or_snapshot_when_data_dir_missing_or_db_empty_then_refused_and_nothing_written(
+    workdir: Path, args: list[str]
+) -> None:
+    # record created a missing --data-dir and wrote params.db first; --db "" quietly meant DATA_DIR/params.db.
+    if args[0] == "snapshot":
+        write_session(workdir / "paper", Plan()).log.close()
+    before = sorted(p.relative_to(workdir) for p in workdir.rglob("*"))
+
+    result = runner.invoke(params_app, args)
+
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and result.output.count("\n") == 1
+    assert sorted(p.relative_to(workdir) for p in workdir.rglob("*")) == before

@@ -13,7 +13,9 @@ from sqlalchemy.pool import NullPool
 
 from thunes.adapters.storage.errors import DatabaseOpenError
 
-__all__ = ["connect_readonly", "open_engine", "open_readonly"]
+__all__ = ["check_url", "connect_readonly", "is_sqlite_file", "open_engine", "open_readonly"]
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,6 +43,25 @@ def open_engine(url: str, metadata: MetaData) -> Engine:
     return engine
 
 
+def check_url(url: str) -> None:
+    """Raise :class:`DatabaseOpenError` for a URL no dialect can take (a bad scheme, a driver that is
+    not installed), without connecting: a command checks it before it starts any work."""
+    try:
+        make_url(url).get_dialect()
+    except (SQLAlchemyError, ImportError, ValueError) as e:
+        raise DatabaseOpenError(f"{_shown(url)}: cannot open the database: {_reason(e)}") from e
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """``path`` is a file SQLite can open as a database: empty (SQLite makes it one) or with its header."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_SQLITE_HEADER))
+    except OSError:
+        return False
+    return head in (b"", _SQLITE_HEADER)
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
     """A connection that never writes to the file or its directory (read-only commands).
 
@@ -55,8 +76,21 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
 
 
-def open_readonly(path: Path) -> Engine:
-    """An engine over :func:`connect_readonly`: no pragma, no table created, nothing written."""
+def open_readonly(path: Path, tables: tuple[str, ...] = ()) -> Engine:
+    """An engine over :func:`connect_readonly`: no pragma, no table created, nothing written. The file
+    is probed first: one that is no SQLite database, or lacks one of ``tables``, raises
+    :class:`DatabaseOpenError` naming it (not a driver error at the first query)."""
+    try:
+        connection = connect_readonly(path)
+        try:
+            present = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            connection.close()
+    except (OSError, sqlite3.Error) as e:
+        raise DatabaseOpenError(f"{path}: cannot open the database: {e}") from e
+    missing = [t for t in tables if t not in present]
+    if missing:
+        raise DatabaseOpenError(f"{path}: not a THUNES database (no table {', '.join(missing)})")
     return create_engine("sqlite://", creator=lambda: connect_readonly(path), poolclass=NullPool)
 
 

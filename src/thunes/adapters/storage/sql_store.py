@@ -40,7 +40,7 @@ class SqlStore:
     @classmethod
     def read_only(cls, path: Path) -> SqlStore:
         """The ledger at ``path`` for reading only (``thunes status``): nothing on disk changes."""
-        return cls(engine=open_readonly(path))
+        return cls(engine=open_readonly(path, ("orders", "fills", "order_journal")))
 
     def close(self) -> None:
         self.engine.dispose()
