@@ -136,6 +136,20 @@ def test_tape_when_over_capacity_then_newest_kept_and_duplicates_ignored() -> No
     assert tape.recent("Y", 5) == []
 
 
+def test_tape_when_far_more_trades_than_its_capacity_then_memory_bounded_and_newest_served() -> None:
+    tape = TradeTape(capacity=1000)
+    held = []
+    for i in range(1, 20_001):
+        tape.record("X", PublicTrade(i, i, D(1), D(1), False))
+        held.append(tape.held())
+
+    assert max(held) <= 1000 + 1000 // 8  # the soak grew by the tape before (trimmed only at 2x)
+    assert held[-1] >= 1000
+    assert [t.trade_id for t in tape.recent("X", 1000)] == list(range(19_001, 20_001))
+    assert [t.trade_id for t in tape.from_id("X", 1, 2)] == [19_001, 19_002]  # older ids: the oldest kept
+    assert TradeTape().held() == 0
+
+
 @pytest.fixture(scope="module")
 def live() -> Iterator[LiveVenue]:
     venue = LiveVenue()

@@ -5,7 +5,9 @@ It holds exactly what the ``<symbol>@trade`` stream sent (same ids, prices, quan
 so REST and streams never disagree. Each replayed trade is its own aggregate (the replay has one
 taker per trade), with the trade's id as aggregate id, as the ``@aggTrade`` stream shows it.
 Ids and times only increase within a symbol; lookups bisect. The tape keeps the newest
-``capacity`` trades per symbol (older ones drop in blocks), like a venue's finite history.
+``capacity`` trades per symbol (older ones drop in blocks of an eighth of it), like a venue's finite
+history: its memory stops growing, as it must in a trading process that embeds the venue for weeks
+(at the old 100,000, trimmed only at twice that, a 10,000-candle soak grew 11 MB, 190 bytes a trade).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from decimal import Decimal
 
 __all__ = ["PublicTrade", "TradeTape"]
 
-DEFAULT_CAPACITY = 100_000
+DEFAULT_CAPACITY = 10_000  # ten times the most that one call of any trade endpoint returns (1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +37,21 @@ class TradeTape:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self._capacity = capacity
+        self._slack = max(1, capacity // 8)  # held past the capacity before a trim: amortised O(1), bounded
         self._trades: dict[str, list[PublicTrade]] = {}
 
     def record(self, symbol: str, trade: PublicTrade) -> None:
-        """Append a published trade; past twice the capacity, the oldest half goes (amortised O(1))."""
+        """Append a published trade; past the capacity and its slack, the oldest go (amortised O(1))."""
         rows = self._trades.setdefault(symbol, [])
         if rows and (trade.trade_id <= rows[-1].trade_id or trade.time_ms < rows[-1].time_ms):
             return  # a replayed duplicate or an out-of-order id: the tape stays sorted
         rows.append(trade)
-        if len(rows) >= 2 * self._capacity:
+        if len(rows) > self._capacity + self._slack:
             del rows[: len(rows) - self._capacity]
+
+    def held(self) -> int:
+        """Trades in memory, every symbol together (each at most ``capacity`` and an eighth)."""
+        return sum(len(rows) for rows in self._trades.values())
 
     def _rows(self, symbol: str) -> list[PublicTrade]:
         rows = self._trades.get(symbol, [])
