@@ -16,6 +16,7 @@ from thunes.adapters.venues.simserver.auth import Security
 from thunes.adapters.venues.simserver.formats import Json, dec, kline
 from thunes.adapters.venues.simserver.rest_params import Params, invalid
 from thunes.adapters.venues.simserver.rest_types import Ctx, Endpoint, endpoint
+from thunes.simvenue import errors as err
 from thunes.simvenue.book import L2Book
 from thunes.simvenue.errors import VenueError
 from thunes.simvenue.market import MarketState
@@ -25,6 +26,8 @@ __all__ = ["ENDPOINTS", "KLINE_INTERVALS"]
 KLINE_INTERVALS = ("1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
 _UTC = frozenset({"0", "+0", "-0", "0:00", "00:00", "+00:00", "-00:00", "+0:00"})
 _STATUSES = ("TRADING", "HALT", "BREAK")
+# enums.md, "Account and Symbol Permissions": exact spellings; anything else is -1100, never an empty answer
+PERMISSIONS = ("SPOT", "MARGIN", "LEVERAGED", *(f"TRD_GRP_{n:03d}" for n in range(2, 26)))
 _DAY_MS = 86_400_000
 _ZERO = Decimal(0)
 
@@ -42,9 +45,12 @@ def _conflict() -> VenueError:
 
 
 def _permissions(p: Params) -> set[str] | None:
+    """``permissions``: one name or a JSON array of names (rest-api.md). Malformed JSON is -1135; a name
+    that is no permission (``FOO``, ``spot``) is -1100, and so is an empty array, which names none."""
     raw = p.text("permissions")
     if raw is None:
         return None
+    listed: Any = [raw]
     if raw.startswith("["):
         try:
             listed = json.loads(raw)
@@ -52,8 +58,9 @@ def _permissions(p: Params) -> set[str] | None:
             listed = None
         if not isinstance(listed, list) or not all(isinstance(x, str) for x in listed):  # e.g. [[1]]
             raise VenueError(-1135, "JSON sent for parameter 'permissions' is not valid")
-        return set(listed)
-    return {raw}
+    if not listed or any(name not in PERMISSIONS for name in listed):
+        raise err.illegal_chars("permissions", ", ".join(PERMISSIONS))
+    return set(listed)
 
 
 def _exchange_info(ctx: Ctx) -> Json:
@@ -67,8 +74,8 @@ def _exchange_info(ctx: Ctx) -> Json:
         raise _conflict()
     wanted = {one} if one else set(many) if many else None
     selected = [r for r in rows if (wanted is None or r["symbol"] in wanted) and status in (None, r["status"])]
-    if permissions is not None and "SPOT" not in permissions:
-        selected = []
+    if permissions is not None:  # the symbols with one of them in a permission set
+        selected = [r for r in selected if permissions & {n for group in r["permissionSets"] for n in group}]
     if not p.boolean("showPermissionSets", True):
         selected = [{**r, "permissionSets": []} for r in selected]
     return {**payload, "serverTime": ctx.state.server_time_ms(), "symbols": selected}
