@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from thunes.app.cli_options import input_errors, settings_from_options
+from thunes.app.cli_options import input_errors, output_location, settings_from_options
 from thunes.app.config import StrategySettings
 from thunes.app.errors import fail
 from thunes.app.report import render_report, result_to_json
@@ -53,6 +53,8 @@ def backtest(
     """Backtest a strategy on recorded or synthetic candles and print a report."""
     if synthetic is not None and synthetic < 2:
         fail(f"--synthetic needs at least 2 bars, got {synthetic}")
+    if json_out is not None:
+        output_location(json_out, "--json", directory=False)
     settings = settings_from_options(
         config,
         {

@@ -22,7 +22,7 @@ from thunes.adapters.clock import SystemClock
 from thunes.adapters.storage.audit_jsonl import audit_files, read_records
 from thunes.adapters.storage.audit_verify import verify
 from thunes.adapters.storage.sql_store import ledger_fills
-from thunes.app.cli_options import asset
+from thunes.app.cli_options import asset, output_location
 from thunes.app.errors import fail
 from thunes.governance import AuditRecord, AuditRecordError
 from thunes.governance.rodage import (
@@ -179,6 +179,7 @@ def rodage(
     """
     if not data_dir.is_dir():
         fail(f"no session data directory at {data_dir}")
+    output_location(out or data_dir / "reports", "--out", directory=True)
     report = evaluate(load_evidence(data_dir, asset(quote, "--quote")), GATES[gate], days)
     _print(report, Console(width=max(Console().width, MIN_WIDTH)))
     markdown, data = _write(report, out or data_dir / "reports")
