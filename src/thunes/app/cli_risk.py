@@ -204,6 +204,9 @@ def status(data_dir: DataDir = Path("data/paper")) -> None:
     if switch.active:
         since = datetime.fromtimestamp((switch.since_ns or 0) / 1e9, tz=UTC).isoformat(timespec="seconds")
         typer.echo(f"kill-switch ON since {since} by {switch.by}: {switch.reason}")
+    elif safety.problems:  # an "off" nobody can vouch for is not shown as off (fail closed)
+        stored = "missing" if safety.snapshot is None else "off in risk.json, in doubt"
+        typer.echo(f"kill-switch unknown ({stored}): treated as ON")
     else:
         typer.echo("kill-switch off")
     if safety.problems:

@@ -232,6 +232,8 @@ def test_status_when_safety_state_damaged_then_reducing_or_one_error_line_and_no
     assert "REDUCING" in result.output
     assert words in " ".join(result.output.split())
     assert "the next session starts REDUCING" in switch.output
+    assert "kill-switch off" not in switch.output  # an off nobody can vouch for is never shown as off
+    assert switch.output.startswith(("kill-switch ON", "kill-switch unknown"))
     assert "ACTIVE" not in result.output
 
 
