@@ -333,6 +333,9 @@ class SimVenue:
 
     # --- queries, cancel, amend -----------------------------------------------------------------
     def _find(self, account: str, symbol: str, order_id: int | None, client_id: str | None) -> SimOrder | None:
+        """The order named by id, else by the client id it carries now: the open one (at most one per
+        symbol), else the newest. Decided by the orders alone, so a venue restored from its journal
+        answers every lookup as it did before (the index's history is not part of its state)."""
         self.market(symbol)
         acct = self._accounts[account]
         if order_id is not None:
@@ -350,13 +353,16 @@ class SimVenue:
         matches = [o for o in (acct.orders[i] for i in ids) if o.client_order_id == client_id and o.symbol == symbol]
         open_ones = [o for o in matches if o.is_open]
         found = open_ones or matches
-        return found[-1] if found else None
+        return max(found, key=lambda o: o.order_id) if found else None
 
     def get_order(
         self, account: str, symbol: str, order_id: int | None = None, client_id: str | None = None
     ) -> SimOrder:
+        """-2013 for an unknown order; -2039 when ``order_id`` names one that does not carry ``client_id``."""
         order = self._find(account, symbol, order_id, client_id)
         if order is None:
+            if order_id is not None and client_id is not None and self._find(account, symbol, order_id, None):
+                raise err.VenueError(-2039, "Client order ID is not correct for this order ID.")
             raise err.no_such_order()
         return order.snapshot()
 
@@ -389,8 +395,13 @@ class SimVenue:
             raise err.VenueError(-2038, "Order amend (quantity increase) is not supported.")
         if new_client_id is not None and not CLIENT_ID.fullmatch(new_client_id):
             raise err.illegal_chars("newClientOrderId", "^[a-zA-Z0-9-_]{1,36}$")
-        now_ms = self._clock_ns() // NS_PER_MS
         acct = self._accounts[account]
+        if new_client_id is not None and new_client_id != order.client_order_id:
+            try:  # another open order of the symbol carries it: two open orders would answer to one id
+                check_duplicate(acct, symbol, new_client_id)
+            except err.VenueError:
+                raise err.VenueError(-2038, err.DUPLICATE_ORDER) from None
+        now_ms = self._clock_ns() // NS_PER_MS
         m = self._markets[symbol]
         orig_client = order.client_order_id
         released = (
