@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -122,8 +123,8 @@ def recorded_diffs(shared_data: Path) -> list[ReplayDepthDiff]:
 
 @pytest.fixture
 def paced(shared_data: Path) -> Iterator[CaptureVenue]:
-    """The capture at 60x (a recorded 100 ms diff every 1.7 ms), paused at its first synced book:
-    the test resumes it when its client listens."""
+    """The capture at 60x (a recorded 100 ms diff every 1.7 ms, ~7000 messages a second with the book
+    ticker), paused at its first synced book: the test resumes it when its client listens."""
     venue = CaptureVenue(_paths(shared_data), speed=60.0, paused=True)
     venue.replay_until(_book_synced(venue))
     yield venue
@@ -134,9 +135,13 @@ def _book_synced(venue: CaptureVenue) -> Callable[[], bool]:
     return lambda: "BTCUSDT" in venue.state.books and venue.state.books["BTCUSDT"].synced
 
 
+@pytest.mark.parametrize("stall_s", [0.0, 3.0])
 def test_depth_stream_when_synced_from_rest_snapshot_then_recorded_ids_and_book_matches_book_ticker(
-    paced: CaptureVenue, recorded_diffs: list[ReplayDepthDiff]
+    paced: CaptureVenue, recorded_diffs: list[ReplayDepthDiff], stall_s: float
 ) -> None:
+    """``stall_s``: the venue's loop is blocked that long once the client synced, as a loaded machine
+    may deschedule the process; the paced replay then catches up. It used to do so without yielding,
+    so no stream writer ran, the client's queue overflowed and dropped diffs: a GAP under load."""
     recorded_ids = {(e.first_update_id, e.final_update_id) for e in recorded_diffs}
 
     async def scenario() -> tuple[L2Book, list[tuple[int, int]], int, int]:
@@ -152,6 +157,8 @@ def test_depth_stream_when_synced_from_rest_snapshot_then_recorded_ids_and_book_
                 async with session.get(f"{paced.base_url}/api/v3/depth?symbol=BTCUSDT&limit=1000") as resp:
                     snap = await resp.json()
                 book.apply_snapshot(snap["lastUpdateId"], snap["bids"], snap["asks"])
+                if stall_s:
+                    paced.loop.call_soon_threadsafe(time.sleep, stall_s)
                 while applied < 300:
                     msg = buffered.pop(0) if buffered else json.loads((await ws.receive()).data)
                     data = msg["data"]

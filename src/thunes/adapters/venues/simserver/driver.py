@@ -1,7 +1,10 @@
 """The replay driver: feeds recorded or synthetic market events into the venue and its streams.
 
 Pacing: with ``speed`` the replay's clock runs ``speed`` times faster than the wall clock (1 = real
-time); ``None`` replays as fast as the event loop allows while still letting clients be served.
+time); ``None`` replays as fast as the event loop allows while still letting clients be served. A paced
+replay that fell behind (the process was not scheduled for a while) catches up in the same way: it
+yields every ``YIELD_EVERY`` events, or the stream writers would not run until it caught up and a
+client's queue would overflow and drop market messages (a depth client then sees a gap).
 A ``gate`` makes the replay lockstep: after each closed candle it waits until the gate opens (the
 trader has acted on that candle), so a paper session sees exactly the market a backtest sees, and
 the two can be compared order by order (``thunes parity``).
@@ -121,6 +124,8 @@ class ReplayDriver:
                 delay = (due - self._wall_ns()) / 1e9
                 if delay > 0:
                     await asyncio.sleep(delay)
+                elif count % YIELD_EVERY == 0:  # behind (a stalled process): catch up, still serving clients
+                    await asyncio.sleep(0)
             elif count % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
             if not self._resumed.is_set():
