@@ -12,6 +12,7 @@ machine a replay started earlier could end before the client subscribed (the tes
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import threading
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import ccxt
 import pytest
 
 from tests.integration.simserver.conftest import ccxt_binance
@@ -270,3 +272,31 @@ def test_replay_when_finished_then_rest_depth_is_the_recorded_final_book(shared_
     assert final["lastUpdateId"] == LAST_ID > SNAPSHOT_ID
     assert final["bids"] == [[f"{book.price(t):.8f}", f"{book.qty(n):.8f}"] for t, n in bids]
     assert final["asks"] == [[f"{book.price(t):.8f}", f"{book.qty(n):.8f}"] for t, n in asks]
+
+
+def test_replay_when_the_capture_breaks_mid_serving_then_one_error_line_and_the_market_halts_visibly(
+    shared_data: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    good = gzip.decompress(_paths(shared_data)[0].read_bytes()).splitlines(keepends=True)
+    broken = tmp_path / "broken.gz"
+    broken.write_bytes(gzip.compress(b"".join([*good[:3000], b"1723161253937085768 {not json\n", *good[3000:3100]])))
+    venue = CaptureVenue([broken], speed=None)  # the start-up check reads the first record: it is fine
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not venue.running.driver.finished.is_set():
+            assert time.monotonic() < deadline, "the replay neither ended nor halted"
+            time.sleep(0.01)
+        ccxt_client = ccxt_binance(venue, venue.key)  # type: ignore[arg-type]
+        info = ccxt_client.public_get_exchangeinfo()
+        with pytest.raises(ccxt.MarketClosed) as refused:  # ccxt's class for -2010 "Market is closed."
+            ccxt_client.private_post_order({"symbol": "BTCUSDT", "side": "BUY", "type": "MARKET", "quantity": "0.001"})
+        depth = venue.depth(5)
+    finally:
+        venue.stop()
+    errors = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error:")]
+
+    assert len(errors) == 1, errors
+    assert f"{broken}:3001:" in errors[0] and "halted" in errors[0]
+    assert {s["status"] for s in info["symbols"]} == {"HALT"}  # every listed symbol: none moves any more
+    assert "Market is closed." in str(refused.value)
+    assert depth["bids"] and depth["asks"]  # REST keeps serving the last state

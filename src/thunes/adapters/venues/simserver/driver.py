@@ -21,6 +21,7 @@ in no diff (it has no update id of its own); the next recorded diff touching a l
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from decimal import Decimal
@@ -115,7 +116,24 @@ class ReplayDriver:
         self._resumed.set()
 
     async def run(self) -> None:
-        """Replay every event, then set :attr:`finished`."""
+        """Replay every event, then set :attr:`finished`. A source that breaks mid-replay (a corrupt
+        capture record past the start-up check) halts the market instead of ending the task unseen."""
+        try:
+            await self._replay()
+        except Exception as e:  # whatever broke, the market must not look alive
+            self.halt(f"the replay stopped after {self.published} events: {e}")
+        self.finished.set()
+
+    def halt(self, reason: str) -> None:
+        """Halt every symbol as Binance shows a halted market: ``exchangeInfo`` status ``HALT`` and new
+        orders refused (-2010 "Market is closed."); queries, cancels and streams keep serving the last
+        state, so clients can still reconcile. One ``error:`` line on stderr says why."""
+        self.state.halted = reason
+        for row in self.state.exchange_info_payload["symbols"]:
+            row["status"] = "HALT"
+        os.write(2, f"error: {reason}; every symbol is halted (HALT), the venue serves its last state\n".encode())
+
+    async def _replay(self) -> None:
         start_wall, start_ts = self._wall_ns(), None
         for count, event in enumerate(self._events):
             if self._speed is not None:
@@ -135,7 +153,6 @@ class ReplayDriver:
             self.apply(event)
             if self._gate is not None and isinstance(event, BarClosed):
                 await self._hold(event, self._gate(event))
-        self.finished.set()
 
     async def _hold(self, event: BarClosed, gate: Awaitable[None]) -> None:
         """Wait for the gate; meanwhile re-push the closed kline every ``KLINE_PUSH_S``, as Binance

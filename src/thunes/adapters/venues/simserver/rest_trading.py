@@ -63,6 +63,8 @@ def parse_new_order(ctx: Ctx) -> tuple[OrderParams, str]:
     """``POST /api/v3/order`` parameters as :class:`OrderParams`, and the ``newOrderRespType``."""
     p, venue = ctx.params, ctx.state.venue
     symbol = p.symbol(venue.symbols)
+    if ctx.state.halted is not None:  # exchangeInfo shows HALT: errors.md's message for a closed symbol
+        raise err.new_order_rejected("Market is closed.")
     instrument = venue.market(symbol).instrument
     side = p.choice("side", ("BUY", "SELL"), VenueError(-1117, "Invalid side."), required=True) or ""
     order_type = _order_type(p)

@@ -80,6 +80,7 @@ class ServerState:
     listen_keys: dict[str, str] = field(default_factory=dict)  # listenKey -> account
     books: dict[str, L2Book] = field(default_factory=dict)  # the published depth book per symbol
     tape: TradeTape = field(default_factory=TradeTape)  # the published public trades per symbol
+    halted: str | None = None  # why the market is halted (its replay broke): new orders are refused
 
     def add_api_key(self, account: str, *, can_withdraw: bool = False, key: str | None = None,
                     secret: str | None = None) -> ApiKey:  # fmt: skip
