@@ -14,7 +14,8 @@ import pytest
 
 from tests.integration.simserver.conftest import HttpResult, RawClient, RunningServer
 from thunes.adapters.venues.simserver.app import MAX_FIELD_SIZE, MAX_LINE_SIZE
-from thunes.adapters.venues.simserver.rest import MAX_HEADER_BYTES, MAX_TARGET_BYTES
+from thunes.adapters.venues.simserver.app import MAX_HEADERS as MAX_PARSED_HEADERS
+from thunes.adapters.venues.simserver.rest import MAX_HEADER_BYTES, MAX_HEADERS, MAX_TARGET_BYTES
 
 D = Decimal
 LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01"}
@@ -172,3 +173,16 @@ def test_header_when_over_the_venue_limit_then_431_binance_json(
     else:
         assert_binance_error(result, status, -1100)
     assert "Error handling request" not in caplog.text
+
+
+@pytest.mark.parametrize(("count", "status"), [(100, 200), (MAX_HEADERS + 1, 431), (MAX_PARSED_HEADERS - 10, 431)])
+def test_headers_when_more_than_the_venue_takes_then_431_binance_json(
+    raw: RawClient, count: int, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    result = raw.request("GET", "/api/v3/ping", headers={f"X-Pad-{i}": "v" for i in range(count)})
+
+    if status == 200:
+        assert result.status == 200, result.body
+    else:
+        assert_binance_error(result, status, -1100)
+    assert "Error handling request" not in caplog.text  # aiohttp refused over 128 itself, in plain text

@@ -7,8 +7,9 @@ then run the handler over the matching core. A :class:`VenueError` becomes Binan
 ``{"code": ..., "msg": ...}`` with its HTTP status; so do aiohttp's own 4xx answers (unknown path
 404, wrong method 405, body too large 413), which would otherwise be plain text that clients such
 as ccxt cannot map to an error class; so does a request target over ``MAX_TARGET_BYTES`` (414, -1101)
-or a header over ``MAX_HEADER_BYTES`` (431, -1100), which the server's HTTP parser lets through to here
-(``app.make_runner``). A body that is not UTF-8 is -1100, like any illegal character.
+or a header over ``MAX_HEADER_BYTES`` or more than ``MAX_HEADERS`` of them (431, -1100), which the
+server's HTTP parser lets through to here (``app.make_runner``). A body that is not UTF-8 is -1100,
+like any illegal character.
 Anything unexpected becomes HTTP 500 code -1000 (a retryable outage for clients, so only a last
 resort: the fuzz test asserts no malformed request reaches it), logged without parameters or
 headers (they hold the signature and the API key), never a traceback to the client. Every
@@ -31,7 +32,8 @@ from thunes.adapters.venues.simserver.rest_types import NS_PER_MS, Ctx, Endpoint
 from thunes.adapters.venues.simserver.state import ServerState
 from thunes.simvenue.errors import VenueError
 
-__all__ = ["ENDPOINTS", "LIMITER", "MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "UNKNOWN_ERROR", "register", "serve"]
+__all__ = ["ENDPOINTS", "LIMITER", "MAX_HEADERS", "MAX_HEADER_BYTES", "MAX_TARGET_BYTES", "UNKNOWN_ERROR", "register",
+           "serve"]  # fmt: skip
 
 LIMITER = web.AppKey("simserver_limiter", RateLimiter)
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -140,13 +142,15 @@ _HTTP_ERRORS: dict[int, dict[str, int | str]] = {
 }
 MAX_TARGET_BYTES = 65_536  # path and query: room for a stream URL naming 1024 streams, Binance's limit
 MAX_HEADER_BYTES = 8_190  # one header, name and value (the common front-end limit, and aiohttp's default)
+MAX_HEADERS = 128  # headers in one request (aiohttp's default)
 
 
 def _oversized(request: web.Request) -> int | None:
-    """414 for a request target, 431 for a header, over the venue's limits; None when within them."""
+    """414 for a request target, 431 for a header or their count, over the venue's limits; None within them."""
     if len(request.raw_path.encode("utf-8", "surrogateescape")) > MAX_TARGET_BYTES:
         return 414
-    if any(len(name) + len(value) > MAX_HEADER_BYTES for name, value in request.raw_headers):
+    headers = request.raw_headers
+    if len(headers) > MAX_HEADERS or any(len(name) + len(value) > MAX_HEADER_BYTES for name, value in headers):
         return 431
     return None
 
