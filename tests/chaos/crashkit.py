@@ -10,6 +10,7 @@ so a first run without a crash tells how many crash points there are.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.recovery import recover_session
 from thunes.domain import ClientOrderId, Fill, OrderRequest, Symbol, VenueId
 from thunes.domain.market import Bar, Timeframe
-from thunes.domain.venue import OrderReport
+from thunes.domain.venue import OrderReport, RetryableVenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.trader import Trader, TraderConfig
@@ -71,6 +72,23 @@ class Crasher:
             raise Crash(f"crashed before {step}")
 
 
+class Stopper(Crasher):
+    """A graceful stop (SIGTERM, or the session's duration running out) cancelling the trading task
+    at its ``at``-th venue call, where a cancellation can land (a journal write never awaits): a send
+    before it reaches the venue, an answer the venue sent but the stop cut off, a lookup. Unlike a
+    crash the process lives on, and settles what the stop left in doubt before the session ends."""
+
+    VENUE_CALLS = ("send ", "answer ", "lookup")
+
+    def tick(self, step: str) -> None:
+        if not self.armed or not step.startswith(self.VENUE_CALLS):
+            return
+        self.ticks += 1
+        self.steps.append(step)
+        if self.ticks == self.at:
+            raise asyncio.CancelledError(f"stopped at {step}")
+
+
 class CrashingStore(SqlStore):
     """The SQL journal and ledger, ticking before each write."""
 
@@ -112,17 +130,30 @@ class CrashingRiskStore(JsonFileRiskStore):
 
 
 class CrashingVenue(InProcessVenue):
-    """The venue as the trader reaches it: ticks before a send and after the venue answered."""
+    """The venue as the trader reaches it: ticks before a send, after the venue answered and before
+    a lookup. With ``refused_sends`` the first sends of each order never reach it (the venue is down:
+    connection refused, a retryable failure), so the order is looked up, found absent, and sent again.
+    ``sends`` counts each order's sends across lives (the venue's outage does not start again with them)."""
 
-    def __init__(self, core: SimVenue, crasher: Crasher) -> None:
+    def __init__(
+        self, core: SimVenue, crasher: Crasher, refused_sends: int = 0, sends: Counter[str] | None = None
+    ) -> None:
         super().__init__(core, ACCOUNT, builtin_exchange_info())
-        self.crasher = crasher
+        self.crasher, self.refused_sends = crasher, refused_sends
+        self.sends: Counter[str] = Counter() if sends is None else sends
 
     async def submit(self, request: OrderRequest) -> OrderReport:
         self.crasher.tick(f"send {request.side.value}")
+        self.sends[request.client_order_id] += 1
+        if self.sends[request.client_order_id] <= self.refused_sends:
+            raise RetryableVenueError("Cannot connect to host: connection refused")
         report = await super().submit(request)
         self.crasher.tick(f"answer {request.side.value}")  # placed, but the answer dies with the process
         return report
+
+    async def lookup(self, symbol: Symbol, client_order_id: ClientOrderId) -> OrderReport | None:
+        self.crasher.tick("lookup")
+        return await super().lookup(symbol, client_order_id)
 
 
 class Holding(Strategy):
@@ -165,8 +196,9 @@ class Life:
 class Market:
     """The venue (it outlives every trader crash) and the candles the trader decides on."""
 
-    def __init__(self, tmp: Path, deposit: Decimal = Decimal(1000)) -> None:
-        self.dir = tmp
+    def __init__(self, tmp: Path, deposit: Decimal = Decimal(1000), refused_sends: int = 0) -> None:
+        self.dir, self.refused_sends = tmp, refused_sends
+        self.sends: Counter[str] = Counter()  # each order's sends, whichever life made them
         tmp.mkdir(parents=True, exist_ok=True)
         info = builtin_exchange_info()
         self.instrument = info.get(SYMBOL)
@@ -200,8 +232,8 @@ class Market:
         except Crash:
             store.close()
             raise
-        orders = OrderManager(CrashingVenue(self.core, crasher), store, bus, self.clock.now_ns, VENUE,
-                              lookup_backoff_s=0.0)  # fmt: skip
+        venue = CrashingVenue(self.core, crasher, self.refused_sends, self.sends)
+        orders = OrderManager(venue, store, bus, self.clock.now_ns, VENUE, lookup_backoff_s=0.0)
         strategy = Holding(None, self.instrument.tick_size)
         trader = Trader(strategy, self.instrument, risk, orders, store, bus, TraderConfig(VENUE))
         return Life(trader, orders, store, crasher)

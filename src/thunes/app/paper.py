@@ -46,7 +46,7 @@ from thunes.app.paper_jobs import (
     SessionMarks,
     patiently,
 )
-from thunes.app.recovery import last_close, recover_session, settle_reservations
+from thunes.app.recovery import last_close, recover_session, settle_in_doubt, settle_reservations
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
@@ -303,11 +303,13 @@ async def _settle(
     client: BinanceClient, orders: OrderManager, trader: Trader, store: SqlStore, status: PaperStatus
 ) -> None:
     """A graceful stop settles orders left in doubt, then counts what the venue and ledger hold."""
-    with contextlib.suppress(TimeoutError):
+    try:
         async with asyncio.timeout(10):
-            for report in await orders.recover():
-                trader.book(report)
-    settle_reservations(trader, store)  # an entry the stop cut short holds no slot
+            await settle_in_doubt(trader, orders, store)
+    except TimeoutError:  # the venue did not answer: the journal keeps them in doubt for the next start
+        settle_reservations(trader, store)  # an entry the stop cut short holds no slot
+        _log.error("orders_in_doubt_at_stop", client_order_ids=[str(e.request.client_order_id)
+                                                                for e in store.unresolved()])  # fmt: skip
     instrument = trader.instrument
     status.equity_end = await _equity(client, instrument.quote_asset, instrument.base_asset, status.last_close)
     status.venue_trades = len(await patiently(lambda: client.my_trades(instrument.symbol, 0)))

@@ -20,11 +20,12 @@ from thunes.app.paper_jobs import patiently
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.market import Timeframe
+from thunes.domain.venue import OrderReport
 from thunes.engine.trader import Trader
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import JournalState
 
-__all__ = ["last_close", "recover_session", "settle_reservations"]
+__all__ = ["last_close", "recover_session", "settle_in_doubt", "settle_reservations"]
 
 _log = structlog.get_logger(__name__)
 
@@ -37,16 +38,11 @@ async def recover_session(
 ) -> None:
     """Settle, book, free, resume: see the module. ``reference_price``: the latest closed candle's
     close (:func:`last_close`), asked only when an exit is pending and something is held."""
-    unbooked = store.unbooked()  # the venue answered, but the crash came before the ledger booked it
-    found = list(await orders.recover())  # the answer itself was lost
-    for entry in unbooked:
-        report = await orders.refresh(entry.request.symbol, entry.request.client_order_id)
-        if report is not None:
-            found.append(report)
+    found = await _in_doubt(orders, store)
     # The position from the ledger, then every order a crash left unbooked, oldest first, booked on
     # top of it (a SELL booked before its BUY was restored would sell nothing held).
     trader.restore(store.fills(str(trader.instrument.symbol)))
-    for report in sorted(found, key=lambda r: r.ts_ns):
+    for report in found:
         trader.book(report)
     settle_reservations(trader, store)
     newest = store.newest_intent(trader.instrument.symbol)
@@ -59,6 +55,30 @@ async def recover_session(
         price = await reference_price()
         if price is not None:
             await trader.retry_exit(price)
+
+
+async def settle_in_doubt(trader: Trader, orders: OrderManager, store: SqlStore) -> None:
+    """A graceful stop (SIGTERM, the session's duration) may cut an order at any venue call: every
+    order it left in doubt is looked up and booked, or journaled as never placed, before the session
+    ends; then reservations without a working order are freed. What the venue cannot answer in time
+    stays in doubt in the journal, for the next start's :func:`recover_session`."""
+    for report in await _in_doubt(orders, store):
+        trader.book(report)
+    settle_reservations(trader, store)
+
+
+async def _in_doubt(orders: OrderManager, store: SqlStore) -> list[OrderReport]:
+    """The venue's reports of the orders the ledger lacks, oldest first: those journaled INTENT or
+    UNKNOWN (sent, the answer lost or cut off), and those answered but never booked (the journal is
+    marked before the ledger books, in another transaction). Looking one up journals it as adopted
+    or as never placed."""
+    unbooked = store.unbooked()
+    found = list(await orders.recover())
+    for entry in unbooked:
+        report = await orders.refresh(entry.request.symbol, entry.request.client_order_id)
+        if report is not None:
+            found.append(report)
+    return sorted(found, key=lambda r: r.ts_ns)
 
 
 def settle_reservations(trader: Trader, store: SqlStore) -> tuple[ClientOrderId, ...]:

@@ -7,6 +7,9 @@ The sequence for every order:
    with backoff, until the venue answers. Found: adopted. Not found: it was never placed, and
    only then is it sent again, under the same id (which the venue would refuse as a duplicate
    if it were live). No order is ever placed twice.
+4. before every send the journal holds the order in doubt (INTENT): a resend is journaled INTENT
+   again first, so a stop or crash that cuts it leaves an order the next settlement looks up, not
+   a NOT_PLACED one that nothing looks up while the venue fills it.
 """
 
 from __future__ import annotations
@@ -57,7 +60,8 @@ class OrderManager:
     async def submit(self, request: OrderRequest, strategy_id: StrategyId) -> SubmitOutcome:
         """Place ``request`` at most once; return the venue's report or the rejection."""
         cid = request.client_order_id
-        if not self._journal.record_intent(request, self._clock_ns()):
+        unresolved = self._journal.record_intent(request, self._clock_ns())  # INTENT: in doubt until answered
+        if not unresolved:
             entry = self._journal.get(cid)
             if entry is not None and entry.state is JournalState.REJECTED:
                 return OrderRejected(self._clock_ns(), self._venue_id, cid, -1, entry.detail)
@@ -72,6 +76,9 @@ class OrderManager:
                 rejected = OrderRejected(self._clock_ns(), self._venue_id, cid, GAVE_UP, detail)
                 self._bus.publish(rejected)
                 return rejected
+            if not unresolved:  # NOT_PLACED held until this send: a stop or crash during it must look it up
+                self._journal.mark(cid, JournalState.INTENT, self._clock_ns(), f"sending again (send {attempt})")
+            unresolved = False  # a lost answer's lookup journals NOT_PLACED before the loop comes back
             self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, cid, request))
             try:
                 report = await self._venue.submit(request)

@@ -291,3 +291,26 @@ def test_submit_when_every_send_lost_before_the_venue_then_rejected_as_given_up_
     entry = journal.get(request.client_order_id)
     assert entry is not None and entry.state is JournalState.REJECTED
     assert [r.code for r in rejected] == [GAVE_UP]
+
+
+def test_submit_when_resent_after_a_lookup_found_it_absent_then_the_journal_holds_it_in_doubt_while_it_goes() -> None:
+    """The lookup journals NOT_PLACED; a stop or crash during the resend that follows must find the
+    order in doubt (INTENT), or nothing ever looks it up while the venue fills it (a lost fill)."""
+    core, venue, journal, _, manager = _world(lose=1, before=True)
+    request = _buy("b1")
+    states: list[JournalState] = []
+    sent = venue.submit
+
+    async def watched(r: OrderRequest) -> OrderReport:
+        entry = journal.get(r.client_order_id)
+        assert entry is not None
+        states.append(entry.state)
+        return await sent(r)
+
+    venue.submit = watched  # type: ignore[method-assign]
+    report = asyncio.run(manager.submit(request, STRATEGY))
+
+    assert isinstance(report, OrderReport)
+    assert states == [JournalState.INTENT, JournalState.INTENT]  # the first send, then the resend
+    assert [e.request.client_order_id for e in journal.unresolved()] == []
+    assert len(core.all_orders("me", "BTCUSDT")) == 1
