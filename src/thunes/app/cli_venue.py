@@ -10,7 +10,6 @@ needs an API key and secret of your own: the paper defaults are published.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import math
 import os
@@ -24,7 +23,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
 from thunes.adapters.datastore.errors import DataFileError
@@ -36,15 +34,13 @@ from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECR
 from thunes.app.cli_options import MAX_COUNT, bind_host
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
-from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.app.sources import load_exchange_info_source
 from thunes.app.token_file import env_token, new_token, read_token_file, write_token_file
+from thunes.app.venue_market import BarRequest, bar_market, recorded_market, symbol_list
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
-from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
-from thunes.features.ohlcv import OHLCV
 from thunes.simvenue.capture import CaptureError
-from thunes.simvenue.capture_replay import capture_events
-from thunes.simvenue.replay import ReplayEvent, bar_events, between
+from thunes.simvenue.replay import ReplayEvent
 
 __all__ = ["venue_app"]
 
@@ -65,13 +61,6 @@ def _utc_ns(text: str | None, option: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1_000_000) * 1000
-
-
-def _window(bars: OHLCV, start_ns: int | None, end_ns: int | None) -> OHLCV:
-    times = bars.open_time_ns
-    first = 0 if start_ns is None else int(np.searchsorted(times, start_ns, side="left"))
-    last = len(bars) if end_ns is None else int(np.searchsorted(times, end_ns, side="left"))
-    return bars.slice(first, last)
 
 
 def _deposits(items: list[str]) -> dict[str, Decimal]:
@@ -117,25 +106,6 @@ def _check_bars(synthetic: int | None, warmup: int) -> None:
         fail(f"--warmup must be a number of bars >= 0, got {warmup}")
 
 
-def _recorded(
-    capture: list[Path], instrument: Instrument, start_ns: int | None, end_ns: int | None
-) -> tuple[Iterable[ReplayEvent], str]:
-    """The capture files' events for ``instrument`` and a label; fails on a missing or unreadable file and
-    on captures without one event (read lazily after the first, as the replay goes)."""
-    missing = [str(p) for p in capture if not p.is_file()]
-    if missing:
-        fail(f"capture file not found: {missing[0]}")
-    recorded = iter(between(capture_events(capture, instrument.symbol, instrument), start_ns, end_ns))
-    try:
-        first = next(recorded, None)
-    except CaptureError as e:
-        fail(str(e))
-    if first is None:
-        files = ", ".join(str(p) for p in capture)
-        fail(f"no {instrument.symbol} event in --capture {files} (between --start and --end)")
-    return itertools.chain([first], recorded), f"capture {', '.join(p.name for p in capture)}"
-
-
 def _token_file_name(port: int) -> str:
     return f"venue-admin-{port}.token"
 
@@ -157,7 +127,11 @@ def serve(
         str, typer.Option(help="Bind address; beyond loopback it needs your own venue.api_key and api_secret.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 = any free port).")] = 8765,
-    symbol: Annotated[str, typer.Option(help="Symbol to replay.")] = "BTCUSDT",
+    symbol: Annotated[str | None, typer.Option(help="Symbol to replay (default BTCUSDT).")] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(help="Several symbols on one clock, e.g. BTCUSDT,ETHUSDT: over the time all their data covers."),
+    ] = None,
     timeframe: Annotated[str, typer.Option(help="Candle interval of the replayed data.")] = "1h",
     data: Annotated[Path | None, typer.Option(help="Candle file to replay.")] = None,
     synthetic: Annotated[int | None, typer.Option(help="Replay N synthetic bars instead.")] = None,
@@ -196,26 +170,21 @@ def serve(
         if start_ns is not None and end_ns is not None and end_ns <= start_ns:
             fail("--end must be after --start")
         source, _ = load_exchange_info_source(settings.rules, settings.data)
-        instrument = source.get(symbol)
-        loaded = None if capture else load_bars(instrument, tf, settings.data, path=data, synthetic_bars=synthetic)
+        instruments = [source.get(name) for name in symbol_list(symbol, symbols)]
+        if capture:
+            events, origin = recorded_market(capture, instruments, start_ns, end_ns)
+        else:
+            request = BarRequest(tf, settings.data, data, synthetic, start_ns, end_ns, warmup, symbols is not None)
+            events, origin = bar_market(instruments, request)
     except (ConfigError, DataFileError, ExchangeInfoError, ValueError) as e:
         fail(str(e))
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")
-    served = ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None)
+    served = ExchangeInfo({i.symbol: i for i in instruments}, source.rate_limits, None)
     key, secret = _own_keys(settings, host)
     state = build_state(served, tf)
     state.add_api_key("paper", key=key, secret=secret)
     balances = _deposits(deposit or ["USDT=10000"])
-    if loaded is None:
-        events, origin = _recorded(capture or [], instrument, start_ns, end_ns)
-    else:
-        bars = _window(loaded.bars, start_ns, end_ns)  # whole candles: select by open time
-        if len(bars) == 0:
-            fail("no candles between --start and --end")
-        if warmup >= len(bars):
-            fail(f"--warmup {warmup} leaves none of the {len(bars)} bars to replay: give a smaller --warmup")
-        events, origin = bar_events(bars, instrument.tick_size, instrument.step_size), loaded.source
     config = VenueConfig(host=host, port=port, speed=factor, warmup_bars=warmup, state_file=state_file,
                          latency_ms=latency_ms, jitter_ms=jitter_ms,
                          admin_token=admin_token or new_token())  # fmt: skip

@@ -28,6 +28,7 @@ RECORDED_DIRS = ("marketlab_2024-09_2026-02", "ft_userdata_2024-01_2024-09", "ft
 class LoadedBars:
     bars: OHLCV
     source: str
+    fallback: bool = False  # synthetic because no data was found (not asked for)
 
 
 def find_shared_data(settings: DataSettings) -> Path | None:
@@ -97,4 +98,4 @@ def load_bars(
     if recorded is not None:
         return LoadedBars(load_ohlcv(recorded, symbol=symbol, timeframe=timeframe), f"recorded {recorded.name}")
     bars = generate_ohlcv(symbol, timeframe, 5000, seed=seed, tick_size=float(instrument.tick_size))
-    return LoadedBars(bars, f"synthetic market (seed {seed}; no recorded data found)")
+    return LoadedBars(bars, f"synthetic market (seed {seed}; no recorded data found)", fallback=True)

@@ -12,7 +12,8 @@ raw WebSocket captures into these events).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import heapq
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 from typing import TypeVar
@@ -35,6 +36,7 @@ __all__ = [
     "bar_plans",
     "between",
     "feed_plan",
+    "merged",
     "path_points",
     "plan_bar",
 ]  # fmt: skip
@@ -208,3 +210,18 @@ def between(events: Iterable[ReplayEvent], start_ns: int | None, end_ns: int | N
             return
         if start_ns is None or event.ts_ns >= start_ns:
             yield event
+
+
+def _merge_key(event: ReplayEvent) -> tuple[int, int]:
+    return event.ts_ns, 0 if isinstance(event, BarClosed) else 1
+
+
+def merged(streams: Sequence[Iterable[ReplayEvent]]) -> Iterator[ReplayEvent]:
+    """Several symbols' events on one clock: in time order and, at one time, every candle closing then
+    before anything of the next bar (so a trader acting on a close sees every symbol's close first).
+    Ties keep the order of ``streams``, and each stream keeps its own order: the merge is the same on
+    every run, which a journal's replay position (a count of events) relies on. Lazy, one event ahead
+    per stream."""
+    if len(streams) == 1:
+        return iter(streams[0])
+    return heapq.merge(*streams, key=_merge_key)

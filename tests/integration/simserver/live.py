@@ -6,30 +6,53 @@ import asyncio
 import json
 import threading
 import urllib.request
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
-from thunes.adapters.venues.simserver.state import ApiKey
+from thunes.adapters.venues.simserver.state import ApiKey, ServerState
 from thunes.domain.market import Timeframe
-from thunes.simvenue.replay import bar_events
+from thunes.simvenue.replay import ReplayEvent, bar_events, merged
 
 TIMEOUT = 10.0
 FUNDS = {"trader": {"USDT": Decimal(100_000), "BTC": Decimal(1)}}
 
 
-class LiveVenue:
-    """Synthetic 1m BTCUSDT replayed at 240x (a bar every 0.25 s) after 120 warm-up bars."""
+START_PRICES = {"BTCUSDT": 40_000.0, "ETHUSDT": 2_500.0, "BNBUSDT": 300.0, "SOLUSDT": 100.0}
 
-    def __init__(self, **config: Any) -> None:
-        info = builtin_exchange_info()
-        instrument = info.get("BTCUSDT")
-        bars = generate_ohlcv("BTCUSDT", Timeframe.M1, 5_000, seed=5, tick_size=float(instrument.tick_size))
-        self.state = build_state(info, Timeframe.M1)
+
+def synthetic_market(
+    symbols: Sequence[str], timeframe: Timeframe = Timeframe.M1
+) -> tuple[ServerState, Iterable[ReplayEvent]]:
+    """A fresh venue state (every built-in instrument) and ``symbols``' synthetic candles merged on one
+    clock (own seed each)."""
+    info = builtin_exchange_info()
+    streams = []
+    for i, symbol in enumerate(symbols):
+        instrument = info.get(symbol)
+        bars = generate_ohlcv(symbol, timeframe, 5_000, seed=5 + i, start_price=START_PRICES[symbol],
+                              tick_size=float(instrument.tick_size))  # fmt: skip
+        streams.append(bar_events(bars, instrument.tick_size, instrument.step_size))
+    return build_state(info, timeframe), merged(streams)
+
+
+class LiveVenue:
+    """Synthetic 1m BTCUSDT (or ``symbols`` on one clock) replayed at 240x (a bar every 0.25 s) after 120
+    warm-up bars; or ``market``, a state and its events, with ``funds`` for its account "trader"."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str] = ("BTCUSDT",),
+        *,
+        market: tuple[ServerState, Iterable[ReplayEvent]] | None = None,
+        funds: dict[str, dict[str, Decimal]] | None = None,
+        **config: Any,
+    ) -> None:
+        self.state, events = market if market is not None else synthetic_market(symbols)
         self.key: ApiKey = self.state.add_api_key("trader")
-        events = bar_events(bars, instrument.tick_size, instrument.step_size)
         settings = VenueConfig(**{"port": 0, "speed": 240.0, "warmup_bars": 120, **config})
         self.loop = asyncio.new_event_loop()
         ready = threading.Event()
@@ -39,7 +62,7 @@ class LiveVenue:
         def run() -> None:
             asyncio.set_event_loop(self.loop)
             try:
-                holder.append(self.loop.run_until_complete(start(self.state, events, settings, FUNDS)))
+                holder.append(self.loop.run_until_complete(start(self.state, events, settings, funds or FUNDS)))
             except Exception as e:  # handed to the test, as the cause of "did not start"
                 failed.append(e)
                 return

@@ -244,3 +244,46 @@ def test_stream_when_the_replay_fills_a_resting_order_then_the_fill_is_journaled
 
     assert ("TRADE", True) in pushed
     assert all(journaled for _, journaled in pushed), pushed
+
+
+def test_crash_when_two_symbols_traded_then_restart_resumes_both_markets_and_accounts(tmp_path: Path) -> None:
+    pair = ("BTCUSDT", "ETHUSDT")
+    funds = {"trader": {"USDT": Decimal(100_000)}}
+    first = LiveVenue(pair, state_file=tmp_path / "venue.db", funds=funds)
+    try:
+        exchange = _client(first)
+        exchange.create_order("BTC/USDT", "market", "buy", 0.002)
+        exchange.create_order("ETH/USDT", "market", "buy", 0.05)
+        told = {m: exchange.fetch_my_trades(m) for m in ("BTC/USDT", "ETH/USDT")}
+        balances = {a: exchange.fetch_balance()[a]["total"] for a in ("BTC", "ETH", "USDT")}
+    finally:
+        first.crash()
+    stored = _stored_clock(tmp_path / "venue.db")
+
+    second = LiveVenue(pair, state_file=tmp_path / "venue.db", funds=funds)
+    try:
+        exchange = _client(second)
+        recovered = {m: exchange.fetch_my_trades(m) for m in ("BTC/USDT", "ETH/USDT")}
+        recovered_balances = {a: exchange.fetch_balance()[a]["total"] for a in ("BTC", "ETH", "USDT")}
+        latest = {s: second.state.candles.klines(s, "1m", None, None, 1)[-1].open_ms for s in pair}
+        resumed = second.state.clock.ns
+    finally:
+        second.stop()
+
+    assert recovered == told
+    assert recovered_balances == balances
+    assert resumed >= stored
+    assert len(set(latest.values())) == 1  # both symbols' markets stand at the same resumed time
+    assert latest["BTCUSDT"] * 1_000_000 <= resumed < latest["BTCUSDT"] * 1_000_000 + 60 * 10**9
+
+
+def test_warm_up_when_two_symbols_then_each_has_closed_the_same_candles() -> None:
+    venue = LiveVenue(("BTCUSDT", "ETHUSDT"), speed=1e-6)  # stands still after the warm-up
+    try:
+        closed = {s: [c.open_ms for c in venue.state.candles.klines(s, "1m", None, None, 10_000) if c.closed]
+                  for s in ("BTCUSDT", "ETHUSDT")}  # fmt: skip
+    finally:
+        venue.stop()
+
+    assert len(closed["BTCUSDT"]) == 120
+    assert closed["BTCUSDT"] == closed["ETHUSDT"]

@@ -80,6 +80,7 @@ class Kind(StrEnum):
     AMOUNT = "money amount"
     SYMBOL = "symbol"
     SYMBOL_NAME = "symbol to store (need not be listed)"
+    SYMBOLS = "comma-separated symbol list"
     TIMEFRAME = "timeframe"
     STRATEGY = "strategy name"
     ISO = "ISO date/time"
@@ -253,6 +254,21 @@ BAD: dict[Kind, list[Bad]] = {
             ("path", "../../etc/passwd"),
         ]
     ],
+    Kind.SYMBOLS: [
+        Bad(label, _value(v))
+        for label, v in [
+            ("empty", ""),
+            ("only commas", ",,"),
+            ("empty item", "BTCUSDT,,ETHUSDT"),
+            ("trailing comma", "BTCUSDT,"),
+            ("duplicate", "BTCUSDT,ETHUSDT,BTCUSDT"),
+            ("unknown", "BTCUSDT,NOPEUSDT"),
+            ("slash", "btc/usdt,ETHUSDT"),
+            ("zero-width space", "BTCUSDT,ETH\u200bUSDT"),
+            ("shell", "BTCUSDT,$(touch pwned); rm -rf ~"),
+            ("10k long", ",".join(["BTCUSDT"] * 2_000)),
+        ]
+    ],
     Kind.SYMBOL_NAME: [
         Bad(label, _value(v))
         for label, v in [
@@ -358,6 +374,7 @@ _BY_FLAG: dict[str, Kind] = {
     "--config": Kind.IN_TOML,
     "--data": Kind.IN_CANDLES,
     "--symbol": Kind.SYMBOL,
+    "--symbols": Kind.SYMBOLS,
     "--timeframe": Kind.TIMEFRAME,
     "--strategy": Kind.STRATEGY,
     "--synthetic": Kind.BARS,

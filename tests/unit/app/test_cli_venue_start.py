@@ -80,6 +80,14 @@ BAD_OPTIONS = [
     (["--synthetic", "-5"], "--synthetic"),
     (["--synthetic", "0"], "--synthetic"),
     (["--warmup", "-1"], "--warmup"),
+    (["--symbols", ""], "--symbols"),
+    (["--symbols", "BTCUSDT,"], "--symbols"),
+    (["--symbols", "BTCUSDT,,ETHUSDT"], "--symbols"),
+    (["--symbols", "BTCUSDT,ETHUSDT,BTCUSDT"], "BTCUSDT more than once"),
+    (["--symbols", "BTCUSDT,NOPEUSDT"], "NOPEUSDT"),
+    (["--symbols", "BTCUSDT", "--symbol", "ETHUSDT"], "not both"),
+    (["--symbols", "BTCUSDT,ETHUSDT", "--data", "candles.feather"], "--data"),
+    (["--symbols", "BTCUSDT,ETHUSDT", "--warmup", "300"], "--warmup"),
 ]
 
 
@@ -144,6 +152,7 @@ STATE_FILES: list[tuple[str, Callable[[Path], Path], str]] = [
     ("a missing folder", lambda d: d / "missing" / "venue.db", "venue.db"),
     ("another symbol's journal", lambda d: _journal_of(d, "ETHUSDT", 10), "ETHUSDT"),
     ("a journal past the data's end", lambda d: _journal_of(d, "BTCUSDT", 10**6), "replayed events"),
+    ("a journal of fewer symbols", lambda d: _journal_of(d, "BTCUSDT", 10), "['BTCUSDT']"),
 ]
 
 
@@ -160,10 +169,29 @@ def test_serve_when_the_state_file_is_unusable_then_one_error_line_naming_it_and
     state_file = make(tmp_path)
     before = _tree(tmp_path)
 
-    result = runner.invoke(app, [*FAST, "--state-file", str(state_file)])
+    several = ["--symbols", "BTCUSDT,ETHUSDT"] if named == "['BTCUSDT']" else []  # a journal of BTCUSDT alone
+
+    result = runner.invoke(app, [*FAST, *several, "--state-file", str(state_file)])
 
     _assert_one_line_error(result, named)
     assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    ("symbols", "named"),
+    [("BTCUSDT,XRPUSDT", "XRPUSDT"), ("ETHBTC,BTCUSDT", "ETHBTC")],
+    ids=["one symbol without data", "the first without data"],
+)
+def test_serve_when_a_listed_symbol_has_no_recorded_data_then_one_error_line_naming_it(
+    symbols: str, named: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no data/store here: only the shared recorded data
+    monkeypatch.setenv("THUNES_DATA__SHARED_DATA_DIR", str(shared_data))
+
+    result = runner.invoke(app, ["venue", "serve", "--symbols", symbols, "--port", "0", "--speed", "max"])
+
+    _assert_one_line_error(result, named, "no 1h candles")
+    assert _tree(tmp_path) == {}
 
 
 def _private_mount() -> bool:

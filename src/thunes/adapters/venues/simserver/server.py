@@ -144,7 +144,7 @@ async def start(
     fault_state = faults.register(app, hub, state.venue, state.wall_ns, admin_token=admin_token,
                                   state_file=config.state_file, seed=config.seed)  # fmt: skip
     fault_state.latency_ms, fault_state.jitter_ms = config.latency_ms, config.jitter_ms
-    iterator = iter(events if journal is None else journal.replayed(events))
+    iterator = _Lookahead(events if journal is None else journal.replayed(events))
     driver = ReplayDriver(state, hub, iterator, speed=config.speed, gate=gate)
     runner = make_runner(app)
     try:
@@ -171,7 +171,7 @@ async def start(
 def _prepare(
     state: ServerState,
     driver: ReplayDriver,
-    events: Iterator[ReplayEvent],
+    events: _Lookahead,
     journal: VenueJournal | None,
     warmup_bars: int,
     deposits: Mapping[str, Mapping[str, Decimal]] | None,
@@ -183,13 +183,7 @@ def _prepare(
     if journal is not None and resume_at is not None:
         _resume(journal, driver, events, resume_at)
     else:
-        closed = 0
-        while closed < warmup_bars:  # replay some history instantly, before anyone connects
-            event = next(events, None)
-            if event is None:
-                break
-            driver.apply(event)
-            closed += isinstance(event, BarClosed)
+        _warm_up(driver, events, warmup_bars)
     for account, assets in ({} if restored else deposits or {}).items():
         for asset, amount in assets.items():
             state.venue.deposit(account, asset, amount)
@@ -198,6 +192,43 @@ def _prepare(
         if restored:
             journal.restore()  # after the market is back: the open orders rest again on it
         journal.snapshot()
+
+
+class _Lookahead(Iterator[ReplayEvent]):
+    """The replay's events with the next one visible before it is taken (the warm-up's end needs it)."""
+
+    def __init__(self, events: Iterable[ReplayEvent]) -> None:
+        self._events = iter(events)
+        self._next: list[ReplayEvent] = []
+
+    def __next__(self) -> ReplayEvent:
+        return self._next.pop() if self._next else next(self._events)
+
+    def peek(self) -> ReplayEvent | None:
+        if not self._next:
+            event = next(self._events, None)
+            if event is None:
+                return None
+            self._next.append(event)
+        return self._next[0]
+
+
+def _warm_up(driver: ReplayDriver, events: _Lookahead, bars: int) -> None:
+    """Replay history instantly, before anyone connects, until one symbol has closed ``bars`` candles,
+    and with it every other candle closing at that time: with several symbols on one clock each has
+    closed the same number of candles (over the same time range) when the venue opens."""
+    closed: dict[str, int] = {}
+    at = None
+    while bars > 0 and max(closed.values(), default=0) < bars:
+        event = next(events, None)
+        if event is None:
+            return
+        driver.apply(event)
+        if isinstance(event, BarClosed):
+            closed[event.symbol] = closed.get(event.symbol, 0) + 1
+            at = event.ts_ns
+    while at is not None and isinstance(following := events.peek(), BarClosed) and following.ts_ns == at:
+        driver.apply(next(events))
 
 
 def _resume(journal: VenueJournal, driver: ReplayDriver, events: Iterator[ReplayEvent], at: Position) -> None:
