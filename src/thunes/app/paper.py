@@ -69,6 +69,7 @@ PAPER_ACCOUNT = "paper"
 VENUE = VenueId("sim")
 LIVE_VENUE = VenueId("binance")
 _log = structlog.get_logger(__name__)
+_CLOCK_LEAD_S = 1.0  # Binance takes a timestamp up to 1 s ahead of its clock (rest-api.md, timing security)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +276,8 @@ def _engine(
     limits = risk_limits(settings, config.max_capital)  # live: capped, so no order exceeds the capital cap
     risk = RiskEngine(limits, clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
     breaker = risk.breaker(venue)
-    orders = OrderManager(client, store, bus, clock.now_ns, venue, on_call=lambda ok: _record(breaker, ok))
+    orders = OrderManager(client, store, bus, clock.now_ns, venue, on_call=lambda ok: _record(breaker, ok),
+                          settle_window_s=client.config.recv_window_ms / 1000 + _CLOCK_LEAD_S)  # fmt: skip
     trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, store, bus,
                     TraderConfig(venue, fee_rate=settings.backtest.fee_rate))  # fmt: skip
     audit, audit_db = open_audit(config.data_dir)

@@ -10,11 +10,16 @@ The sequence for every order:
 4. before every send the journal holds the order in doubt (INTENT): a resend is journaled INTENT
    again first, so a stop or crash that cuts it leaves an order the next settlement looks up, not
    a NOT_PLACED one that nothing looks up while the venue fills it.
+5. "not found" proves nothing while a send may still reach the matching engine: Binance forwards
+   a request up to ``recvWindow`` after its timestamp (rest-api.md), so a lookup that overtook its
+   own send (an answer cut by a stop, a request queued at the venue) is repeated once that window
+   has passed since the send (``settle_window_s``), and only then is the order NOT_PLACED.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -48,11 +53,17 @@ class OrderManager:
         lookup_backoff_s: float = 0.2,
         max_lookup_backoff_s: float = 5.0,
         on_call: Callable[[bool], None] | None = None,
+        settle_window_s: float = 0.0,
+        monotonic_s: Callable[[], float] = time.monotonic,
     ) -> None:
         self._venue, self._journal, self._bus, self._clock_ns = venue, journal, bus, clock_ns
         self._venue_id = venue_id
         self._max_sends = max_sends
         self._backoff, self._max_backoff = lookup_backoff_s, max_lookup_backoff_s
+        # How long after a send the venue may still execute it (Binance: recvWindow, plus the second a
+        # timestamp may lead the server's clock); the wall's monotonic time of each send in doubt.
+        self._settle_window_s, self._monotonic_s = settle_window_s, monotonic_s
+        self._sent_at: dict[ClientOrderId, float] = {}
         # Health of the venue for the circuit breaker: True for an answer, False for a server-side
         # failure (retryable). Rejections are the venue working normally and report nothing.
         self._on_call = on_call or (lambda _ok: None)
@@ -81,9 +92,10 @@ class OrderManager:
             unresolved = False  # a lost answer's lookup journals NOT_PLACED before the loop comes back
             self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, cid, request))
             try:
-                report = await self._venue.submit(request)
+                report = await self._send(request)
                 self._on_call(True)
             except RejectedByVenueError as e:
+                self._sent_at.pop(cid, None)
                 self._journal.mark(cid, JournalState.REJECTED, self._clock_ns(), f"{e.code}: {e}")
                 rejected = OrderRejected(self._clock_ns(), self._venue_id, cid, e.code or 0, str(e))
                 self._bus.publish(rejected)
@@ -97,6 +109,15 @@ class OrderManager:
                 continue  # verified absent at the venue: safe to send again under the same id
             self._adopt(report)
             return report
+
+    async def _send(self, request: OrderRequest) -> OrderReport:
+        """The venue call. When it fails or a stop cuts it, the request may have left (and been
+        signed) as late as now: the venue's window for it is counted from here."""
+        try:
+            return await self._venue.submit(request)
+        except BaseException:
+            self._sent_at[request.client_order_id] = self._monotonic_s()
+            raise
 
     async def cancel(self, symbol: Symbol, cid: ClientOrderId) -> OrderReport | None:
         """Cancel an open order; idempotent. When the answer is lost, or the venue says the order
@@ -147,6 +168,8 @@ class OrderManager:
         """After a restart: settle every journaled intent whose outcome is unknown."""
         adopted: list[OrderReport] = []
         for entry in self._journal.unresolved():
+            if entry.attempts > 0:  # sent before the restart, at a moment unknown: as late as now
+                self._sent_at.setdefault(entry.request.client_order_id, self._monotonic_s())
             found = await self._resolve(entry.request.symbol, entry.request.client_order_id)
             if found is not None:
                 adopted.append(found)
@@ -165,6 +188,11 @@ class OrderManager:
                 delay = min(delay * 2, self._max_backoff)
                 continue
             if found is None:
+                young = self._sent_at.get(cid, -float("inf")) + self._settle_window_s - self._monotonic_s()
+                if young > 0:  # the send may still reach the venue: look again once it no longer can
+                    await asyncio.sleep(young)
+                    continue
+                self._sent_at.pop(cid, None)
                 self._journal.mark(cid, JournalState.NOT_PLACED, self._clock_ns(), "lookup: unknown at venue")
                 return None
             found = await self._with_fills(found)
@@ -190,6 +218,7 @@ class OrderManager:
         return replace(report, fills=fills)
 
     def _adopt(self, report: OrderReport) -> None:
+        self._sent_at.pop(report.client_order_id, None)
         state = JournalState.ACCEPTED if not report.status.is_terminal else JournalState.DONE
         self._journal.mark(report.client_order_id, state, self._clock_ns(), report.status.value)
         self._bus.publish(

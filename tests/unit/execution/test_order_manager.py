@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.domain import OrderRequest, OrderStatus, OrderType, Side, StrategyId, Symbol, VenueId
 from thunes.domain.messages import OrderAccepted, OrderAmended, OrderCanceled, OrderRejected, OrderSubmitted
-from thunes.domain.venue import OrderReport, RetryableVenueError
+from thunes.domain.venue import OrderReport, RejectedByVenueError, RetryableVenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.execution.client_ids import client_order_id
 from thunes.execution.journal_memory import InMemoryJournal
@@ -314,3 +315,82 @@ def test_submit_when_resent_after_a_lookup_found_it_absent_then_the_journal_hold
     assert states == [JournalState.INTENT, JournalState.INTENT]  # the first send, then the resend
     assert [e.request.client_order_id for e in journal.unresolved()] == []
     assert len(core.all_orders("me", "BTCUSDT")) == 1
+
+
+class LateArrivals(InProcessVenue):
+    """The real core; each order's first request reaches the venue only ``late_s`` after its sender
+    stopped waiting (a request queued at the venue): the sender saw a timeout, or a stop cut it."""
+
+    def __init__(self, *args: object, late_s: float, cut: bool = False) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.late_s, self.cut, self.seen = late_s, cut, set[str]()
+        self.arrivals: set[asyncio.Future[None]] = set()
+
+    async def submit(self, request: OrderRequest) -> OrderReport:
+        if request.client_order_id in self.seen:
+            return await super().submit(request)
+        self.seen.add(request.client_order_id)
+        asyncio.get_running_loop().call_later(self.late_s, self._arrive, request)
+        if self.cut:
+            raise asyncio.CancelledError  # a graceful stop cut the call
+        raise RetryableVenueError("read timeout", delay_s=0.0)
+
+    def _arrive(self, request: OrderRequest) -> None:
+        self.arrivals.add(asyncio.ensure_future(self._place(request)))
+
+    async def _place(self, request: OrderRequest) -> None:
+        with contextlib.suppress(RejectedByVenueError):  # -2010 duplicate of an open resend: Binance's answer
+            await super().submit(request)
+
+
+def _market_buy(key: str) -> OrderRequest:
+    return OrderRequest(client_order_id(STRATEGY, BTC, Side.BUY, key), BTC, Side.BUY, OrderType.MARKET, D("0.001"))
+
+
+def _late_world(window_s: float, *, cut: bool = False) -> tuple[SimVenue, InMemoryJournal, OrderManager]:
+    core, _, _, _, _ = _world()
+    venue = LateArrivals(core, "me", builtin_exchange_info(), late_s=0.05, cut=cut)
+    journal = InMemoryJournal()
+    manager = OrderManager(venue, journal, InMemoryBus(), lambda: 1, VenueId("sim"), lookup_backoff_s=0.0,
+                           settle_window_s=window_s)  # fmt: skip
+    return core, journal, manager
+
+
+@pytest.mark.parametrize("window_s", [0.3, 2.0])
+def test_submit_when_the_lookup_overtakes_its_own_send_then_not_found_waits_the_venue_window_and_it_is_adopted(
+    window_s: float,
+) -> None:
+    """A lookup answered before the venue took the request proves nothing until the request's
+    recvWindow has passed: trusting it journaled NOT_PLACED and sent the order again (two orders)."""
+    core, journal, manager = _late_world(window_s)
+    request = _market_buy("late")
+
+    async def run() -> object:
+        outcome = await manager.submit(request, STRATEGY)
+        await asyncio.sleep(0.1)  # any request still on its way lands now
+        return outcome
+
+    outcome = asyncio.run(run())
+
+    assert isinstance(outcome, OrderReport) and outcome.status is OrderStatus.FILLED
+    assert [o.client_order_id for o in core.all_orders("me", "BTCUSDT")] == [request.client_order_id]
+    assert journal.get(request.client_order_id).attempts == 1  # type: ignore[union-attr]
+
+
+def test_stop_when_it_cut_a_send_the_venue_takes_later_then_the_stop_settlement_finds_and_books_it() -> None:
+    """The graceful stop's settlement looks the cut order up at once; the venue takes the request a
+    moment later: without the window the order was NOT_PLACED at the venue's fill, never booked."""
+    core, journal, manager = _late_world(0.3, cut=True)
+    request = _market_buy("cut")
+
+    async def run() -> list[OrderReport]:
+        with contextlib.suppress(asyncio.CancelledError):
+            await manager.submit(request, STRATEGY)
+        return await manager.recover()  # what the stop's settle_in_doubt runs first
+
+    adopted = asyncio.run(run())
+
+    assert [r.client_order_id for r in adopted] == [request.client_order_id]
+    assert [o.client_order_id for o in core.all_orders("me", "BTCUSDT")] == [request.client_order_id]
+    assert journal.unresolved() == []
+    assert journal.get(request.client_order_id).state is JournalState.DONE  # type: ignore[union-attr]
