@@ -14,7 +14,6 @@ import csv
 import hashlib
 import html
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,19 +28,17 @@ from matplotlib.figure import Figure
 from plotly.subplots import make_subplots
 
 from thunes.app.audit_setup import audit_context
+from thunes.app.backtest_run import measure_backtest
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
-from thunes.app.event_backtest import run_event_backtest
+from thunes.app.report import metric_rows, metrics_json
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
 from thunes.engine.performance import (
     Performance,
     RoundTrip,
-    compute_performance,
     drawdown_series,
     equity_arrays,
-    periods_per_year,
-    round_trips,
 )
 from thunes.features.ohlcv import OHLCV
 
@@ -130,26 +127,17 @@ def evaluate(
     warmup_bars: int = 100,
     deposit: Decimal = Decimal(1000),
 ) -> ResearchRun:
-    """Run the event-driven backtest of ``settings.strategy`` on ``bars`` and measure it."""
-    result = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
-    if not result.equity:
-        raise ValueError(f"no bar after the {warmup_bars}-bar warm-up: {len(bars)} bars are too few")
-    trips = round_trips(result.fills, [instrument])
-    times, values = equity_arrays(result.equity)
-    performance = compute_performance(times, values, trips, periods_per_year(bars.timeframe.nanoseconds))
+    """Run the event-driven backtest of ``settings.strategy`` on ``bars`` and measure it (as ``thunes backtest``)."""
+    run = measure_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
+    assert run.equity is not None  # the event path keeps its exact curve
     config = _run_config(settings, instrument, bars, source, warmup_bars, deposit)
-    return ResearchRun(config, bars, result.equity, trips, performance)
+    return ResearchRun(config, bars, run.equity, run.trips, run.performance)
 
 
 def run_id(config: dict[str, Any], now: datetime) -> str:
     """``YYYYMMDDTHHMMSSZ-<8 hex>``: start time (UTC) and a hash of the canonical configuration."""
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:8]}"
-
-
-def metrics_json(performance: Performance) -> dict[str, Any]:
-    """The performance figures as strict JSON: NaN and infinities (undefined ratios) become ``null``."""
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in performance.as_dict().items()}
 
 
 def _write_trades(path: Path, trips: list[RoundTrip]) -> None:
@@ -201,36 +189,6 @@ def write_run(run: ResearchRun, out_root: Path, now: datetime) -> Path:
     (directory / "report.html").write_text(html_report(run, directory.name), encoding="utf-8")
     write_summary_png(run, directory / "summary.png")
     return directory
-
-
-def metric_rows(performance: Performance, quote: str = "") -> list[tuple[str, str]]:
-    """Label and formatted value of each headline figure, shared by the HTML, PNG and console."""
-    p, unit = performance, f" {quote}" if quote else ""
-    return [
-        ("total return", _pct(p.total_return)),
-        ("annual return (CAGR)", _pct(p.annual_return)),
-        ("annual volatility", _pct(p.annual_volatility)),
-        ("sharpe", _num(p.sharpe)),
-        ("sortino", _num(p.sortino)),
-        ("calmar", _num(p.calmar)),
-        ("max drawdown", _pct(p.max_drawdown)),
-        ("max drawdown duration", f"{p.max_drawdown_duration_days:,.1f} days"),
-        ("closed trades", f"{p.trades:,}" + (f" (+{p.open_trades} open)" if p.open_trades else "")),
-        ("win rate", _pct(p.win_rate)),
-        ("profit factor", _num(p.profit_factor)),
-        ("expectancy", f"{_num(p.expectancy)}{unit} per trade"),
-        ("exposure", _pct(p.exposure)),
-        ("fees", f"{_num(p.total_fees)}{unit}"),
-        ("trades per pair", ", ".join(f"{k} {v}" for k, v in p.trades_per_pair.items()) or "none"),
-    ]
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:,.3f} %" if math.isfinite(value) else "n/a"
-
-
-def _num(value: float) -> str:
-    return f"{value:,.4f}" if math.isfinite(value) else ("∞" if value == math.inf else "n/a")
 
 
 def _dates(ns: Any) -> Any:

@@ -1,7 +1,10 @@
-"""``thunes backtest``: run one strategy over candles and print a report.
+"""``thunes backtest``: run one strategy over candles through the engine core and print a report.
 
-A first simple version (signals at the close, MARKET fills at the next open, 0.1 % fee); the
-event-driven engine replaces its core later without changing this command's interface.
+The event-driven backtest by default (the paper session's engine core: strategy, sizing, risk, order
+manager, the simulated venue's fills, ledger); ``--fast`` for the fast path (the compiled kernel where
+it is exact, else the engine core, and the report says which). Measured by
+:func:`~thunes.app.backtest_run.measure_backtest`, as ``report backtest``, ``optimize`` and
+``walk-forward`` are: the same inputs give them the same trades and the same Sharpe.
 """
 
 from __future__ import annotations
@@ -14,26 +17,16 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from thunes.app.cli_options import input_errors, output_location, settings_from_options
-from thunes.app.config import StrategySettings
+from thunes.adapters.storage.durable import replace_atomically
+from thunes.app.backtest_run import measure_backtest
+from thunes.app.cli_options import MAX_COUNT, input_errors, output_location, settings_from_options
+from thunes.app.composition import strategy_for
 from thunes.app.errors import fail
 from thunes.app.report import render_report, result_to_json
-from thunes.app.sources import load_bars, load_instrument
-from thunes.domain.instrument import Instrument
+from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.market import Timeframe
-from thunes.engine.simple_backtest import BacktestConfig, run_backtest
-from thunes.strategy import RsiReversion, SmaCross, Strategy
 
 __all__ = ["backtest"]
-
-
-def _strategy(settings: StrategySettings, instrument: Instrument) -> Strategy:
-    tick = instrument.tick_size
-    if settings.name == "sma_cross":
-        return SmaCross(settings.sma_fast, settings.sma_slow, tick_size=tick)
-    return RsiReversion(
-        settings.rsi_period, settings.rsi_oversold, settings.rsi_overbought, settings.rsi_stop_loss, tick_size=tick
-    )
 
 
 def backtest(
@@ -43,14 +36,18 @@ def backtest(
     data: Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")] = None,
     synthetic: Annotated[int | None, typer.Option(help="Use N synthetic bars instead of recorded data.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 0,
-    fast: Annotated[int | None, typer.Option(help="SMA fast window (bars).")] = None,
-    slow: Annotated[int | None, typer.Option(help="SMA slow window (bars).")] = None,
+    sma_fast: Annotated[int | None, typer.Option(help="SMA fast window (bars).")] = None,
+    sma_slow: Annotated[int | None, typer.Option(help="SMA slow window (bars).")] = None,
+    warmup: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts.")] = 100,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="The fast path (compiled kernel, same trades) instead of the event path.")
+    ] = False,
     config: Annotated[
         Path | None, typer.Option(help="TOML config file (default: $THUNES_CONFIG or ./thunes.toml).")
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
 ) -> None:
-    """Backtest a strategy on recorded or synthetic candles and print a report."""
+    """Backtest a strategy on recorded or synthetic candles through the engine core and print a report."""
     if synthetic is not None and synthetic < 2:
         fail(f"--synthetic needs at least 2 bars, got {synthetic}")
     if json_out is not None:
@@ -58,14 +55,15 @@ def backtest(
     settings = settings_from_options(
         config,
         {
-            "strategy": {"name": strategy, "sma_fast": fast, "sma_slow": slow},
+            "strategy": {"name": strategy, "sma_fast": sma_fast, "sma_slow": sma_slow},
             "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
         },
     )
     console = Console()
     bt = settings.backtest
     with input_errors():
-        instrument, instruments_origin = load_instrument(bt.symbol, settings.rules, settings.data)
+        info, instruments_origin = load_exchange_info_source(settings.rules, settings.data)
+        instrument = info.get(bt.symbol)
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
             task = bar.add_task("loading candles", total=2)
             loaded = load_bars(
@@ -76,18 +74,19 @@ def backtest(
                 synthetic_bars=synthetic,
                 seed=seed,
             )
-            bar.update(task, advance=1, description=f"backtesting {len(loaded.bars):,} bars")
-            runner = _strategy(settings.strategy, instrument)
-            result = run_backtest(
-                runner,
-                loaded.bars,
-                instrument,
-                BacktestConfig(bt.initial_cash, bt.fee_rate, bt.stake_fraction),
+            if warmup >= len(loaded.bars):
+                fail(f"no bar after the {warmup}-bar warm-up: {len(loaded.bars)} bars are too few")
+            path = "fast path" if fast else "event-driven"
+            bar.update(task, advance=1, description=f"backtesting {len(loaded.bars):,} bars ({path})")
+            runner = strategy_for(settings, instrument.tick_size)
+            run = measure_backtest(
+                settings, instrument, loaded.bars, info, warmup_bars=warmup, deposit=bt.initial_cash, fast=fast
             )
             bar.update(task, advance=1)
-    params = dict(runner.parameters)
-    render_report(console, result, params, loaded.source, instruments_origin)
+    described = (str(runner.strategy_id), dict(runner.parameters), runner.param_hash)
+    render_report(console, run, loaded.bars, instrument, described, loaded.source, instruments_origin)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result_to_json(result, params, loaded.source), indent=2))
+        document = result_to_json(run, loaded.bars, instrument, described, loaded.source)
+        replace_atomically(json_out, json.dumps(document, indent=2, allow_nan=False).encode())
         console.print(f"result written to {json_out}")

@@ -40,8 +40,8 @@ TimeframeOpt = Annotated[str | None, typer.Option(help="Bar interval, e.g. 1h.")
 DataOpt = Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")]
 SyntheticOpt = Annotated[int | None, typer.Option(help="Use N synthetic bars instead of recorded data.")]
 SeedOpt = Annotated[int, typer.Option(help="Seed of the synthetic market.")]
-FastOpt = Annotated[int | None, typer.Option(help="SMA fast window (bars).")]
-SlowOpt = Annotated[int | None, typer.Option(help="SMA slow window (bars).")]
+SmaFastOpt = Annotated[int | None, typer.Option(help="SMA fast window (bars).")]
+SmaSlowOpt = Annotated[int | None, typer.Option(help="SMA slow window (bars).")]
 ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default: $THUNES_CONFIG or ./thunes.toml).")]
 
 
@@ -118,13 +118,13 @@ def lookahead(
     data: DataOpt = None,
     synthetic: SyntheticOpt = None,
     seed: SeedOpt = 0,
-    fast: FastOpt = None,
-    slow: SlowOpt = None,
+    sma_fast: SmaFastOpt = None,
+    sma_slow: SmaSlowOpt = None,
     cuts: Annotated[int, typer.Option(min=1, help="Evenly spaced cut points; as many again right after signals.")] = 20,
     config: ConfigOpt = None,
 ) -> None:
     """Rerun a strategy on data cut at N points and report every signal that changes without the future."""
-    settings = _settings(config, strategy, symbol, timeframe, data, fast, slow)
+    settings = _settings(config, strategy, symbol, timeframe, data, sma_fast, sma_slow)
     console = Console()
     with input_errors():
         instrument, _, loaded = _market(settings, synthetic, seed)
@@ -160,8 +160,8 @@ def report(
     data: DataOpt = None,
     synthetic: SyntheticOpt = None,
     seed: SeedOpt = 0,
-    fast: FastOpt = None,
-    slow: SlowOpt = None,
+    sma_fast: SmaFastOpt = None,
+    sma_slow: SmaSlowOpt = None,
     out: Annotated[Path, typer.Option(help="Directory that receives runs/<run_id>/.")] = Path("runs"),
     warmup: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts.")] = 100,
     config: ConfigOpt = None,
@@ -173,7 +173,7 @@ def report(
     missing = [name for name in ("matplotlib", "plotly") if not _installed(name)]
     if missing:
         fail(f"thunes report needs the optional 'report' extra ({missing[0]} is missing): pip install 'thunes[report]'")
-    settings = _settings(config, strategy, symbol, timeframe, data, fast, slow)
+    settings = _settings(config, strategy, symbol, timeframe, data, sma_fast, sma_slow)
     output_location(out, "--out", directory=True)
 
     console = Console()

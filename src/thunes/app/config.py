@@ -222,9 +222,6 @@ class BacktestSettings(BaseModel):
     fee_rate: Decimal = Field(
         default=Decimal("0.001"), ge=0, lt=1, description="Fee per fill, a fraction of notional (0.001 = 0.1 %)."
     )
-    stake_fraction: Decimal = Field(
-        default=Decimal("0.99"), gt=0, le=1, description="Fraction of cash committed per entry, leaving room for fees."
-    )
     data_path: Path | None = Field(default=None, description="Candle file to replay; unset means the data store.")
 
 

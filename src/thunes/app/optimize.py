@@ -1,7 +1,8 @@
 """Parameter search with Optuna (SPEC §8 research): the objective is the Sharpe of the fast backtest.
 
-Why it can be trusted: every trial runs :func:`~thunes.app.fast_backtest.run_fast_backtest`, which
-fills exactly as the event-driven backtest does, and :func:`equity_curve` rebuilds from those fills
+Why it can be trusted: every trial runs :func:`~thunes.app.backtest_run.measure_backtest` on the fast
+path (:func:`~thunes.app.fast_backtest.run_fast_backtest`), which fills exactly as the event-driven
+backtest does, and :func:`equity_curve` rebuilds from those fills
 the very equity the event path marks at each close (when the compiled kernel ran, the result computes
 the same floats straight from its integer columns), so a trial's Sharpe is the Sharpe
 ``thunes report`` would print for the same parameters (tested). Conventions are those of
@@ -37,15 +38,13 @@ import optuna
 from optuna.study import StudyDirection
 from sqlalchemy.exc import IntegrityError, ProgrammingError  # what Optuna raises from its tables
 
+from thunes.app.backtest_run import equity_curve, measure_backtest
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings, StrategySettings
-from thunes.app.fast_backtest import run_fast_backtest
-from thunes.domain.enums import Side
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
-from thunes.domain.orders import Fill
-from thunes.engine.performance import Performance, RoundTrip, compute_performance, periods_per_year, round_trips
-from thunes.features.ohlcv import OHLCV, to_ticks
+from thunes.engine.performance import Performance, RoundTrip
+from thunes.features.ohlcv import OHLCV
 from thunes.governance.audit_ports import AuditWriter
 from thunes.governance.audit_schema import AuditContext
 from thunes.governance.params import ParamStore, ParamVersion, RecordOutcome, record_version
@@ -187,39 +186,6 @@ def with_strategy(settings: Settings, strategy: str, overrides: Mapping[str, Any
     return settings.model_copy(update={"strategy": StrategySettings.model_validate(fields)})
 
 
-def _apply(fill: Fill, quote: Decimal, base: Decimal, instrument: Instrument) -> tuple[Decimal, Decimal]:
-    """Balances after ``fill`` (Binance: the fee is taken from what is received)."""
-    if fill.side is Side.BUY:
-        quote, base = quote - fill.notional, base + fill.quantity
-    else:
-        quote, base = quote + fill.notional, base - fill.quantity
-    if fill.commission_asset == instrument.base_asset:
-        return quote, base - fill.commission
-    if fill.commission_asset == instrument.quote_asset:
-        return quote - fill.commission, base
-    raise ValueError(f"fill {fill.trade_id}: fee in {fill.commission_asset}, neither base nor quote")
-
-
-def equity_curve(
-    bars: OHLCV, fills: Sequence[Fill], instrument: Instrument, *, warmup_bars: int, deposit: Decimal
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-    """Close times and equity (quote + base at the close, in quote) of every bar from ``warmup_bars``
-    on, from the fills alone: the event backtest's curve, without replaying the bars between signals.
-    A fill is booked at the close whose time it carries (the venue fills at the close of the signal bar).
-    """
-    closes_ns = bars.open_time_ns + bars.timeframe.nanoseconds
-    booked = np.searchsorted(closes_ns, np.array([f.ts_ns for f in fills], dtype=np.int64), side="left").tolist()
-    ticks, tick = to_ticks(bars.close, instrument.tick_size).tolist(), instrument.tick_size
-    quote, base, k = deposit, Decimal(0), 0
-    values: list[float] = []
-    for row in range(warmup_bars, len(bars)):
-        while k < len(fills) and booked[k] <= row:
-            quote, base = _apply(fills[k], quote, base, instrument)
-            k += 1
-        values.append(float(quote + base * (ticks[row] * tick)) if base else float(quote))
-    return closes_ns[warmup_bars:].astype(np.int64), np.asarray(values, dtype=np.float64)
-
-
 @dataclass(frozen=True, slots=True)
 class Measured:
     """One fast backtest, measured: the equity curve after the warm-up, its round trips, the figures."""
@@ -239,17 +205,12 @@ def measure(
     warmup_bars: int,
     deposit: Decimal = Decimal(1000),
 ) -> Measured:
-    """The performance of ``settings.strategy`` on ``bars`` after ``warmup_bars``, by the fast path."""
+    """The performance of ``settings.strategy`` on ``bars`` after ``warmup_bars``, by the fast path
+    (:func:`~thunes.app.backtest_run.measure_backtest`, as every backtesting command)."""
     if len(bars) < warmup_bars + 2:
         raise ValueError(f"{len(bars)} bars leave fewer than 2 after the {warmup_bars}-bar warm-up")
-    result = run_fast_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
-    curve = result.equity_curve(bars, warmup_bars)  # from the kernel's columns: the same floats, no loop
-    if curve is None:
-        curve = equity_curve(bars, result.fills, instrument, warmup_bars=warmup_bars, deposit=deposit)
-    times, values = curve
-    trips = round_trips(result.fills, [instrument])
-    performance = compute_performance(times, values, trips, periods_per_year(bars.timeframe.nanoseconds))
-    return Measured(times, values, trips, performance)
+    run = measure_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit, fast=True)
+    return Measured(run.times, run.values, run.trips, run.performance)
 
 
 @dataclass(frozen=True, slots=True)

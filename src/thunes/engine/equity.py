@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import overload
 
 import numpy as np
@@ -19,6 +19,9 @@ import numpy.typing as npt
 
 __all__ = ["EquityCurve"]
 
+_EXACT_FLOAT = 2**53  # integers below it are exact floats
+_MAX_EXACT_EXPONENT = 22  # 10**22 is the largest power of ten that is an exact float
+_EXACT_DIGITS = 60  # Decimal precision for the exact products (far beyond what fits 53 bits)
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -80,11 +83,32 @@ class EquityCurve(Sequence[tuple[int, Decimal]]):
                 yield times[i], quote + base * (closes[i] * tick)
 
     def arrays(self) -> tuple[IntArray, FloatArray]:
-        """Times and equity as float arrays (research code), computed per segment without Python loops."""
+        """Times and equity as floats (research code): each value is ``float`` of the exact equity,
+        correctly rounded, so every path that measures the same balances gets the same bits (the
+        fast backtest's curve is built the same way). Vectorised while the amounts fit exact floats."""
         if not self._starts:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+        values = self._exact_floats()
+        if values is None:  # amounts beyond 53 bits: one correctly rounded conversion per point
+            values = np.fromiter((float(v) for _, v in self), dtype=np.float64, count=len(self))
+        return self._times.copy(), values
+
+    def _exact_floats(self) -> FloatArray | None:
+        """Every point as ``units / 10**exponent`` with integer units below 2**53 and an exact power of
+        ten (``exponent`` <= 22): one IEEE division, correctly rounded. None when they do not fit."""
+        with localcontext(prec=_EXACT_DIGITS):
+            base_values = [b * self._tick for b in self._base]  # base valued per tick of price, exactly
+            amounts = [*self._quote, *base_values]
+            exponent = max([0, *(-int(a.normalize().as_tuple().exponent) for a in amounts if a)])
+            if exponent > _MAX_EXACT_EXPONENT:
+                return None
+            quote_units = [int(q.scaleb(exponent)) for q in self._quote]
+            base_units = [int(b.scaleb(exponent)) for b in base_values]
+        top_close = int(np.max(np.abs(self._closes), initial=0))
+        if max(map(abs, quote_units)) + max(map(abs, base_units)) * top_close >= _EXACT_FLOAT:
+            return None
         bounds = [*self._starts[1:], len(self._times)]
         counts = [stop - start for start, stop in zip(self._starts, bounds, strict=True)]
-        quote = np.repeat(np.array([float(q) for q in self._quote]), counts)
-        base = np.repeat(np.array([float(b) for b in self._base]), counts)
-        return self._times.copy(), quote + base * (self._closes.astype(np.float64) * float(self._tick))
+        quote = np.repeat(np.array(quote_units, dtype=np.int64), counts)
+        base = np.repeat(np.array(base_units, dtype=np.int64), counts)
+        return (quote + base * self._closes).astype(np.float64) / float(10**exponent)

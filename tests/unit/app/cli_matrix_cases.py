@@ -25,6 +25,7 @@ __all__ = [
     "DISABLED",
     "EXEMPT",
     "EXTRAS",
+    "FLAG_VARIANTS",
     "OPEN",
     "Bad",
     "Kind",
@@ -379,8 +380,8 @@ _BY_FLAG: dict[str, Kind] = {
     "--strategy": Kind.STRATEGY,
     "--synthetic": Kind.BARS,
     "--seed": Kind.SEED,
-    "--fast": Kind.INT_POS,
-    "--slow": Kind.INT_POS,
+    "--sma-fast": Kind.INT_POS,
+    "--sma-slow": Kind.INT_POS,
     "--data-dir": Kind.SESSION_DIR,
     "--url": Kind.URL,
     "--quote": Kind.QUOTE,
@@ -525,6 +526,9 @@ BASE: dict[str, dict[str, str]] = {
     "version": {},
 }
 
+# Flags that send a command down another path: each of its cells runs again with the flag
+# (``backtest --fast``: the fast path checks its input the same way as the event path).
+FLAG_VARIANTS: dict[str, tuple[str, ...]] = {"backtest": ("--fast",)}
 # A cell on the first option drops the others from the base (they would override it).
 CONFLICTS: dict[str, tuple[str, ...]] = {"--data": ("--synthetic",), "--capture": ("--synthetic",)}
 # Options that matter only with another one: the cell adds it.

@@ -97,7 +97,7 @@ def test_backtest_when_config_value_invalid_then_error_names_the_key(
 
 
 def test_backtest_when_fast_not_below_slow_then_one_line_error(isolated: Path) -> None:
-    _assert_clean_error(runner.invoke(app, ["backtest", "--fast", "60", "--slow", "50"]), "sma_fast")
+    _assert_clean_error(runner.invoke(app, ["backtest", "--sma-fast", "60", "--sma-slow", "50"]), "sma_fast")
 
 
 def test_backtest_when_symbol_unknown_then_one_line_error(isolated: Path) -> None:

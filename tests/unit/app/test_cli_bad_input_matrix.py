@@ -60,10 +60,16 @@ class Cell:
     command: str
     param: str
     bad: table.Bad
+    flags: tuple[str, ...] = ()  # a flag that changes the command's path (table.FLAG_VARIANTS)
 
     @property
     def key(self) -> str:
-        return f"{self.command} {self.param}/{self.bad.label}"
+        return f"{' '.join((self.command, *self.flags))} {self.param}/{self.bad.label}"
+
+
+def _variants(command: str) -> list[tuple[str, ...]]:
+    """The command as it is, then with each flag that sends it down another path."""
+    return [(), *((flag,) for flag in table.FLAG_VARIANTS.get(command, ()))]
 
 
 def _cells() -> tuple[list[Cell], int]:
@@ -75,7 +81,8 @@ def _cells() -> tuple[list[Cell], int]:
             kind = table.kind_of(command, _name(param))
             if isinstance(kind, table.Kind):
                 inputs += 1
-                cells += [Cell(command, _name(param), bad) for bad in table.BAD[kind]]
+                cells += [Cell(command, _name(param), bad, flags) for flags in _variants(command)
+                          for bad in table.BAD[kind]]  # fmt: skip
     return cells, inputs
 
 
@@ -108,7 +115,7 @@ def _argv(cell: Cell, value: str, world: table.World) -> list[str]:
         if name not in base:
             continue
         argv += [base[name]] if param.param_type_name == "argument" else [name, base[name]]
-    return argv + table.EXTRAS.get(f"{cell.command} {cell.param}", [])
+    return argv + list(cell.flags) + table.EXTRAS.get(f"{cell.command} {cell.param}", [])
 
 
 def _snapshot(*roots: Path) -> dict[str, tuple[int, int, int, str]]:
@@ -313,11 +320,11 @@ def test_every_command_and_parameter_has_an_entry(capsys: pytest.CaptureFixture[
               "another exit code: ANSWERS)")  # fmt: skip
 
 
-_BASES = sorted(set(COMMANDS) - set(table.BASE_NOT_RUN))
+_BASES = [(c, flags) for c in sorted(set(COMMANDS) - set(table.BASE_NOT_RUN)) for flags in _variants(c)]
 
 
-@pytest.mark.parametrize("command", _BASES)
-def test_base_command_line_when_run_then_it_succeeds(command: str, world: table.World) -> None:
+@pytest.mark.parametrize(("command", "flags"), _BASES, ids=[" ".join((c, *f)) for c, f in _BASES])
+def test_base_command_line_when_run_then_it_succeeds(command: str, flags: tuple[str, ...], world: table.World) -> None:
     # A cell changes one input of its command's base line: a base that fails on its own would let every
     # cell pass for the base's reason, not the cell's (optimize's once did: too few bars for its warm-up).
     argv = command.split()
@@ -326,6 +333,7 @@ def test_base_command_line_when_run_then_it_succeeds(command: str, world: table.
         if name in table.BASE[command]:
             value = table.BASE[command][name].format(w=world.root)
             argv += [value] if param.param_type_name == "argument" else [name, value]
+    argv += flags
 
     result = _invoke(argv)
 

@@ -52,7 +52,7 @@ def test_report_when_recorded_data_then_uses_it_and_honours_sma_windows(
 ) -> None:
     monkeypatch.setenv("THUNES_DATA__SHARED_DATA_DIR", str(shared_data))
 
-    result = runner.invoke(app, ["report", "--fast", "10", "--slow", "30", "--out", str(isolated / "runs")])
+    result = runner.invoke(app, ["report", "--sma-fast", "10", "--sma-slow", "30", "--out", str(isolated / "runs")])
 
     assert result.exit_code == 0, result.output
     (directory,) = (isolated / "runs").iterdir()
@@ -77,7 +77,9 @@ def test_lookahead_when_shipped_strategy_on_recorded_data_then_passes_exit_zero(
 
 
 def test_lookahead_when_synthetic_market_then_reports_cuts_and_comparisons(isolated: Path) -> None:
-    result = runner.invoke(app, ["lookahead", "--synthetic", "300", "--cuts", "3", "--fast", "5", "--slow", "20"])
+    result = runner.invoke(
+        app, ["lookahead", "--synthetic", "300", "--cuts", "3", "--sma-fast", "5", "--sma-slow", "20"]
+    )
 
     assert result.exit_code == 0, result.output
     # 3 evenly spaced from the warm-up (slow + 1) to the last bar but one, 3 right after signals.

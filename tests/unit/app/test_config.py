@@ -86,7 +86,7 @@ def test_load_when_nothing_configured_then_component_defaults_hold() -> None:
     }
     assert shown["backtest"] == {
         **{"symbol": "BTCUSDT", "timeframe": "1h", "initial_cash": "10000", "fee_rate": "0.001"},
-        **{"stake_fraction": "0.99", "data_path": None},
+        "data_path": None,
     }
     assert shown["logging"] == {"level": "INFO", "json": False}
 
@@ -96,7 +96,7 @@ def test_load_when_nothing_configured_then_typed_values_not_strings() -> None:
 
     assert type(backtest.symbol) is Symbol
     assert backtest.timeframe is Timeframe.H1
-    assert all(type(v) is Decimal for v in (backtest.initial_cash, backtest.fee_rate, backtest.stake_fraction))
+    assert all(type(v) is Decimal for v in (backtest.initial_cash, backtest.fee_rate))
 
 
 def test_load_when_toml_file_given_then_its_values_are_used(tmp_path: Path) -> None:
@@ -235,7 +235,9 @@ def test_load_when_unknown_nested_env_var_then_rejected_with_its_name() -> None:
         ({"THUNES_STRATEGY__RSI_STOP_LOSS": "1"}, "strategy.rsi_stop_loss:"),
         ({"THUNES_BACKTEST__SYMBOL": "btc/usdt"}, "backtest.symbol:"),
         ({"THUNES_BACKTEST__TIMEFRAME": "7m"}, "backtest.timeframe:"),
-        ({"THUNES_BACKTEST__STAKE_FRACTION": "1.5"}, "backtest.stake_fraction:"),
+        ({"THUNES_BACKTEST__INITIAL_CASH": "0"}, "backtest.initial_cash:"),
+        # Gone with the simple backtester (the engine core sizes entries by the risk limits): refused, not ignored.
+        ({"THUNES_BACKTEST__STAKE_FRACTION": "0.99"}, "backtest.stake_fraction:"),
         ({"THUNES_LOGGING__LEVEL": "LOUD"}, "logging.level:"),
     ],
 )

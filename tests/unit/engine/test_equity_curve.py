@@ -43,7 +43,22 @@ def test_points_when_balances_change_at_some_bars_then_equal_to_the_plain_list(
     assert curve[-1] == plain[-1] and curve[1:3] == plain[1:3]
     times, values = equity_arrays(curve)
     assert times.tolist() == [t for t, _ in plain]
-    np.testing.assert_allclose(values, [float(v) for _, v in plain], rtol=1e-12)
+    assert values.tolist() == [float(v) for _, v in plain]  # correctly rounded: the fast path's bits
+
+
+@given(
+    closes=st.lists(st.integers(1, 10**12), min_size=1, max_size=30),
+    quote=st.integers(0, 10**24),
+    base=st.integers(0, 10**16),
+    scale=st.integers(0, 30),
+)
+def test_arrays_when_any_amounts_then_each_value_is_the_exact_equity_correctly_rounded(
+    closes: list[int], quote: int, base: int, scale: int
+) -> None:
+    """Beyond 53 bits or 22 decimals the vectorised division would round twice: the per-point path."""
+    curve = _curve(closes, [(0, D(1000), D(0)), (len(closes) // 2, D(quote).scaleb(-scale), D(base).scaleb(-8))])
+
+    assert equity_arrays(curve)[1].tolist() == [float(v) for _, v in curve]
 
 
 def test_mark_when_same_bar_twice_then_last_wins_and_when_back_in_time_then_refused() -> None:
