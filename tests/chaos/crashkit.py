@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -136,16 +136,21 @@ class CrashingVenue(InProcessVenue):
     ``sends`` counts each order's sends across lives (the venue's outage does not start again with them)."""
 
     def __init__(
-        self, core: SimVenue, crasher: Crasher, refused_sends: int = 0, sends: Counter[str] | None = None
+        self,
+        core: SimVenue,
+        crasher: Crasher,
+        refused_sends: int = 0,
+        sends: Counter[str] | None = None,
+        down: Callable[[], bool] = lambda: False,
     ) -> None:
         super().__init__(core, ACCOUNT, builtin_exchange_info())
-        self.crasher, self.refused_sends = crasher, refused_sends
+        self.crasher, self.refused_sends, self.down = crasher, refused_sends, down
         self.sends: Counter[str] = Counter() if sends is None else sends
 
     async def submit(self, request: OrderRequest) -> OrderReport:
         self.crasher.tick(f"send {request.side.value}")
         self.sends[request.client_order_id] += 1
-        if self.sends[request.client_order_id] <= self.refused_sends:
+        if self.sends[request.client_order_id] <= self.refused_sends or self.down():
             raise RetryableVenueError("Cannot connect to host: connection refused")
         report = await super().submit(request)
         self.crasher.tick(f"answer {request.side.value}")  # placed, but the answer dies with the process
@@ -199,6 +204,7 @@ class Market:
     def __init__(self, tmp: Path, deposit: Decimal = Decimal(1000), refused_sends: int = 0) -> None:
         self.dir, self.refused_sends = tmp, refused_sends
         self.sends: Counter[str] = Counter()  # each order's sends, whichever life made them
+        self.down = False  # while True, every send is refused (an outage of the order entry)
         tmp.mkdir(parents=True, exist_ok=True)
         info = builtin_exchange_info()
         self.instrument = info.get(SYMBOL)
@@ -232,7 +238,7 @@ class Market:
         except Crash:
             store.close()
             raise
-        venue = CrashingVenue(self.core, crasher, self.refused_sends, self.sends)
+        venue = CrashingVenue(self.core, crasher, self.refused_sends, self.sends, lambda: self.down)
         orders = OrderManager(venue, store, bus, self.clock.now_ns, VENUE, lookup_backoff_s=0.0)
         strategy = Holding(None, self.instrument.tick_size)
         trader = Trader(strategy, self.instrument, risk, orders, store, bus, TraderConfig(VENUE))

@@ -32,7 +32,8 @@ from thunes.app.cli import app
 from thunes.app.paper_jobs import DailySummary, PaperStatus, SessionJobs
 from thunes.app.recovery import settle_in_doubt, settle_reservations
 from thunes.domain import ClientOrderId, Side
-from thunes.execution.client_ids import client_order_id
+from thunes.domain.messages import ExitRetrying
+from thunes.execution.client_ids import client_order_id, next_round_id
 from thunes.execution.ports import JournalState
 from thunes.strategy.base import Signal
 
@@ -101,8 +102,9 @@ def _agree(market: Market, life: Life, where: str) -> None:
     newest = store.newest_intent(SYMBOL)
     if newest is not None and newest.request.side is Side.SELL and newest.state is not JournalState.REJECTED:
         assert per_id[newest.request.client_order_id] == 1 or held * price < risk.limits.dust_notional, where
-    elif newest is not None and newest.request.side is Side.SELL:  # sent as often as allowed, each verified absent
-        assert per_id[newest.request.client_order_id] == 0 and newest.attempts > 3, where
+    elif newest is not None and newest.request.side is Side.SELL:  # final, never placed: its next round waits
+        assert per_id[newest.request.client_order_id] == 0, where
+        assert life.trader.pending_exit is not None or held * price < risk.limits.dust_notional, where
 
 
 def _settled(market: Market, life: Life, where: str) -> None:
@@ -130,10 +132,13 @@ def _check(market: Market, life: Life, side: Side, where: str) -> None:
     per_id = market.venue_orders()
     decided = _decided(market, life, side)
     entry = store.get(decided)
-    if side is Side.SELL and entry is not None and entry.state is JournalState.REJECTED:
-        # Two crashes and a refused send used up its sends (each verified absent): given up, still held.
-        assert per_id[decided] == 0 and entry.attempts > 3 and risk.held(SYMBOL) > 0, where
-    elif side is Side.SELL and entry is not None:  # decided and journaled: placed once
+    while side is Side.SELL and entry is not None and entry.state is JournalState.REJECTED:
+        # Crashes and a refused send used up its sends (each verified absent): given up, never placed;
+        # the exit goes on in its next round, under that round's own id (issue 15 item 8).
+        assert per_id[decided] == 0 and entry.attempts > 3, where
+        decided = next_round_id(decided)
+        entry = store.get(decided)
+    if side is Side.SELL and entry is not None:  # decided and journaled: placed once
         assert per_id[decided] == 1, where
         assert risk.held(SYMBOL) == 0 and trader.pending_exit is None, where
     elif side is Side.SELL:  # the crash came before the journal: the exit was never decided durably
@@ -437,3 +442,114 @@ def test_trading_when_killed_at_random_steps_of_many_orders_then_every_restart_a
           f"entries={counted['ENTER_LONG']} exits={counted['EXIT_LONG']} venue_orders={sum(market.venue_orders().values())}")  # fmt: skip
     assert counted["killed"] >= 5
     assert sum(market.venue_orders().values()) >= 10
+
+
+async def _exit_in_an_outage(market: Market, crash_at: int | None) -> tuple[Life, list[int], list[ExitRetrying]]:
+    """An entry fills; then every send is refused (the venue's order entry down) when the exit is
+    decided, and for its next rounds; the life dies at tick ``crash_at`` of the second round and a
+    restart recovers; the venue comes back at bar 8. The bars at which an exit round is sent."""
+    setup = market.start(Crasher(armed=False))
+    await _restart(market, setup)
+    await setup.trader.act(Signal.ENTER_LONG, market.bar(0))
+    market.down = True
+    await setup.trader.act(Signal.EXIT_LONG, market.bar(1))  # round 1: 3 sends refused, given up
+    setup.crasher.arm(crash_at)
+    life, sent_at, retrying = setup, [], list[ExitRetrying]()
+    life.trader.bus.subscribe(ExitRetrying, retrying.append)  # type: ignore[attr-defined]
+    for i in range(2, 40):
+        if i == 8:
+            market.down = False
+        before = market.sends.total()
+        try:
+            await life.trader.on_bar(market.bar(i))
+        except Crash:
+            life.close()
+            life = market.start(Crasher())
+            life.trader.bus.subscribe(ExitRetrying, retrying.append)  # type: ignore[attr-defined]
+            await market.recover(life)
+        if market.sends.total() > before:
+            sent_at.append(i)
+        if life.trader.position.quantity == 0 or life.trader.risk.held(SYMBOL) == 0:
+            break
+    return life, sent_at, retrying
+
+
+def test_exit_whose_sends_keep_failing_then_it_is_retried_on_later_bars_under_new_ids_until_it_fills_once(
+    scratch: Path,
+) -> None:
+    """Issue 15 item 8, the class: an exit given up after its sends (each verified absent) used to be
+    journaled REJECTED and forgotten, the position held until the next exit signal. It is now sent
+    again the next bar, then after 2, 4, ... bars, each round under its own id derived from the last
+    (that round is final, so no two can fill), reported on the bus, until it fills once: flat."""
+
+    async def run() -> None:
+        market = Market(scratch)
+        life, sent_at, retrying = await _exit_in_an_outage(market, None)
+        per_id = market.venue_orders()
+        decided = _decided(market, life, Side.SELL)
+        rounds = [decided]
+        while life.store.get(rounds[-1]) is not None and life.store.get(rounds[-1]).state is JournalState.REJECTED:  # type: ignore[union-attr]
+            rounds.append(next_round_id(rounds[-1]))
+        assert sent_at == [2, 4, 8]  # the next bar, then 2 bars later, then 4 (the venue is back at 8)
+        assert [e.round for e in retrying] == [2, 3] and [e.wait_bars for e in retrying] == [2, 4]
+        assert [e.next_client_order_id for e in retrying] == rounds[2:4]
+        assert len(rounds) == 4 and len(set(rounds)) == 4
+        assert [per_id[r] for r in rounds] == [0, 0, 0, 1]  # only the last round reached the venue, once
+        assert [cid for cid, n in per_id.items() if n > 1] == []
+        assert life.trader.stats.exit_retries == 3 and life.trader.pending_exit is None  # rounds 1-3 failed
+        _settled(market, life, "after the outage")
+        assert life.trader.risk.held(SYMBOL) == 0 and market.venue_base() * market.bar(2).close < 5
+        life.close()
+
+    asyncio.run(run())
+
+
+def test_exit_retry_round_killed_at_every_step_then_the_restart_goes_on_and_it_fills_once(scratch: Path) -> None:
+    """The same outage, the life killed at every step of the exit's second round (counting a send,
+    sending it, looking it up, journaling it given up, ...): the restart resumes the round (NOT_PLACED:
+    more sends under its id) or the next (REJECTED: final), and the exit fills exactly once."""
+
+    async def run() -> int:
+        probe = Market(scratch / "probe")
+        setup = probe.start(Crasher(armed=False))
+        await _restart(probe, setup)
+        await setup.trader.act(Signal.ENTER_LONG, probe.bar(0))
+        probe.down = True
+        await setup.trader.act(Signal.EXIT_LONG, probe.bar(1))
+        setup.crasher.arm(None)
+        await setup.trader.on_bar(probe.bar(2))  # round 2, counted
+        ticks = setup.crasher.ticks
+        setup.close()
+        for at in range(1, ticks + 1):
+            market = Market(scratch / f"{at}")
+            life, _, _ = await _exit_in_an_outage(market, at)
+            where = f"killed at {at} of the second round"
+            _settled(market, life, where)
+            per_id = market.venue_orders()
+            assert sum(per_id.values()) == 2 and set(per_id.values()) == {1}, where  # the entry and one exit
+            assert life.trader.risk.held(SYMBOL) == 0, where
+            life.close()
+        return ticks
+
+    assert asyncio.run(run()) >= 8
+
+
+def test_entry_given_up_then_it_is_never_chased(scratch: Path) -> None:
+    """A BUY given up stays given up: entries are never retried (only a decided exit is)."""
+
+    async def run() -> None:
+        market = Market(scratch)
+        life = market.start(Crasher())
+        await _restart(market, life)
+        market.down = True
+        await life.trader.act(Signal.ENTER_LONG, market.bar(1))
+        market.down = False
+        for i in range(2, 12):
+            await life.trader.on_bar(market.bar(i))
+        entry = life.store.get(_decided(market, life, Side.BUY))
+        assert entry is not None and entry.state is JournalState.REJECTED
+        assert market.venue_orders() == Counter() and life.trader.pending_exit is None
+        assert life.trader.stats.exit_retries == 0 and life.trader.position.quantity == 0
+        life.close()
+
+    asyncio.run(run())

@@ -4,12 +4,15 @@ the session's safety state made to agree with it, before the session trades agai
 After :func:`recover_session`: no journaled order is in doubt; every venue fill is booked; the
 position (trader and risk) is the fill ledger's; no reservation is held without an order working at
 the venue; and an exit the trader decided but never placed has been sent again under its own client
-order id (or waits, pending, for the next bar when risk denies it or no price is known).
+order id, or, when its last round is final (given up after its sends, or refused), under the next
+round's id (:func:`next_round_id`); or it waits, pending, for the next bar when risk denies it or
+no price is known.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from decimal import Decimal
 
 import structlog
@@ -22,12 +25,16 @@ from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.market import Timeframe
 from thunes.domain.venue import OrderReport
 from thunes.engine.trader import Trader
+from thunes.execution.client_ids import next_round_id
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import JournalState
 
 __all__ = ["last_close", "recover_session", "settle_in_doubt", "settle_reservations"]
 
 _log = structlog.get_logger(__name__)
+# An exit journaled in these states never reached the venue: NOT_PLACED (more sends allowed, same
+# id) or REJECTED (given up after its sends, or refused: final).
+_NEVER_PLACED = (JournalState.NOT_PLACED, JournalState.REJECTED)
 
 
 async def recover_session(
@@ -46,11 +53,14 @@ async def recover_session(
         trader.book(report)
     settle_reservations(trader, store)
     newest = store.newest_intent(trader.instrument.symbol)
-    if newest is None or newest.request.side is not Side.SELL or newest.state is not JournalState.NOT_PLACED:
+    if newest is None or newest.request.side is not Side.SELL or newest.state not in _NEVER_PLACED:
         return
     # The trader's last decision was an exit, and the venue never got it: what it was to sell is held.
-    trader.resume_exit(newest.request)
-    _log.info("exit_resumed", client_order_id=str(newest.request.client_order_id))
+    request = newest.request
+    if newest.state is JournalState.REJECTED:  # that round is final: the next one, under its own id
+        request = replace(request, client_order_id=next_round_id(request.client_order_id))
+    trader.resume_exit(request)
+    _log.info("exit_resumed", client_order_id=str(request.client_order_id), state=newest.state.value)
     if trader.position.quantity > 0:
         price = await reference_price()
         if price is not None:

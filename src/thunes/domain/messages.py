@@ -20,6 +20,7 @@ __all__ = [
     "Command",
     "DenialReason",
     "Event",
+    "ExitRetrying",
     "OrderAccepted",
     "OrderAmended",
     "OrderCanceled",
@@ -141,3 +142,17 @@ class OrderExpired(Event):
 @dataclass(frozen=True, slots=True)
 class OrderAmended(Event):
     new_quantity: Decimal
+
+
+@quick_init
+@dataclass(frozen=True, slots=True)
+class ExitRetrying(Event):
+    """An exit (a SELL of a held position) failed, never placed (given up, or refused): the trader
+    tries again under ``next_client_order_id`` after ``wait_bars`` bars; ``round`` counts the
+    failures of this exit so far. ``client_order_id`` is the round that failed."""
+
+    symbol: Symbol
+    next_client_order_id: ClientOrderId
+    round: int
+    wait_bars: int
+    reason: str

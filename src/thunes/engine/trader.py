@@ -12,23 +12,28 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
+import structlog
+
 from thunes.domain.enums import OrderType, Side
 from thunes.domain.identifiers import StrategyId, VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar
-from thunes.domain.messages import OrderFilled, OrderRejected
+from thunes.domain.messages import ExitRetrying, OrderFilled, OrderRejected
 from thunes.domain.orders import Fill, OrderRequest
 from thunes.domain.position import Position
 from thunes.domain.rules import round_quantity
 from thunes.domain.sizing import size_entry
 from thunes.domain.venue import OrderReport
-from thunes.execution.client_ids import client_order_id
+from thunes.execution.client_ids import client_order_id, next_round_id
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import Publisher
 from thunes.risk import RiskEngine, RiskIntent
 from thunes.strategy.base import Signal, Strategy
 
-__all__ = ["FillLedger", "Trader", "TraderConfig", "TraderStats"]
+__all__ = ["MAX_EXIT_WAIT_BARS", "FillLedger", "Trader", "TraderConfig", "TraderStats"]
+
+MAX_EXIT_WAIT_BARS = 16  # the back-off between an exit's rounds doubles from one bar up to this
+_log = structlog.get_logger(__name__)
 
 
 class FillLedger(Protocol):
@@ -55,6 +60,7 @@ class TraderStats:
     filled: int = 0
     denied: Counter[str] = field(default_factory=Counter)
     rejected: Counter[int] = field(default_factory=Counter)
+    exit_retries: int = 0  # exit rounds that failed and were scheduled again
 
 
 class Trader:
@@ -74,7 +80,10 @@ class Trader:
         self.ledger, self.bus, self.config = ledger, bus, config
         self.position = Position(instrument.symbol, instrument.base_asset, instrument.quote_asset)
         self.stats = TraderStats()
-        self.pending_exit: OrderRequest | None = None  # an exit a restart interrupted (resume_exit)
+        # An exit to send again: one a restart interrupted (resume_exit), or a round that failed.
+        self.pending_exit: OrderRequest | None = None
+        self.exit_round = 0  # failed rounds of the exit being retried (0: none failing)
+        self._exit_wait = 0  # bars still to skip before its next round
 
     def restore(self, fills: list[Fill]) -> None:
         """Rebuild the position from the durable ledger after a restart and hand it to risk.
@@ -95,10 +104,14 @@ class Trader:
 
     async def on_bar(self, bar: Bar) -> None:
         """Feed one closed bar; acts on the signal at once (the venue fills at the next price). An
-        exit left pending by a restart goes first (:meth:`resume_exit`)."""
+        exit left pending (by a restart, :meth:`resume_exit`, or a failed round) goes first, once its
+        back-off has passed."""
         signal = self.strategy.on_bar(bar)
         if self.pending_exit is not None:
-            await self.retry_exit(bar.close)
+            if self._exit_wait > 0:
+                self._exit_wait -= 1
+            else:
+                await self.retry_exit(bar.close)
         await self.act(signal, bar)
 
     async def act(self, signal: Signal, bar: Bar) -> None:
@@ -121,12 +134,17 @@ class Trader:
 
     async def retry_exit(self, reference_price: Decimal) -> None:
         """Send the pending exit for what is held now; it stays pending while risk denies it (a
-        breaker open, HALTED), and is dropped when nothing sellable is left (flat, or dust)."""
+        breaker open, HALTED), and is dropped when nothing sellable is left (flat, or dust: reported,
+        never retried, SPEC §1). A round that fails schedules the next (:meth:`_exit_failed`)."""
         request, self.pending_exit = self.pending_exit, None
         if request is None:
             return
         quantity = self._sellable(reference_price)
         if quantity is None:
+            if self.position.quantity > 0:
+                _log.warning("exit_dropped_dust", client_order_id=str(request.client_order_id),
+                             held=str(self.position.quantity), rounds_failed=self.exit_round)  # fmt: skip
+            self.exit_round = 0
             return
         if not await self._place(replace(request, quantity=quantity), reference_price):
             self.pending_exit = request
@@ -152,9 +170,32 @@ class Trader:
         if isinstance(outcome, OrderRejected):
             self.stats.rejected[outcome.code] += 1
             self.risk.on_order_closed(decision.order.client_order_id)
+            if request.side is Side.SELL:
+                self._exit_failed(decision.order, outcome)
         else:
             self.book(outcome)
+            if request.side is Side.SELL:
+                self.exit_round = 0
         return True
+
+    def _exit_failed(self, order: OrderRequest, rejected: OrderRejected) -> None:
+        """An exit's round ended final and never placed (given up after its sends, or refused): the
+        trader decided to exit, so it tries again, the next bar, then after a doubling back-off up to
+        :data:`MAX_EXIT_WAIT_BARS`, each round under its own id derived from the last
+        (:func:`next_round_id`): the last round is final, so no two rounds can both fill. A BUY
+        given up stays given up (entries are never chased)."""
+        self.exit_round += 1
+        wait = min(2 ** (self.exit_round - 1), MAX_EXIT_WAIT_BARS)
+        self._exit_wait = wait - 1
+        self.pending_exit = replace(order, client_order_id=next_round_id(order.client_order_id))
+        self.stats.exit_retries += 1
+        event = ExitRetrying(rejected.ts_ns, self.config.venue, order.client_order_id, order.symbol,
+                             self.pending_exit.client_order_id, self.exit_round, wait,
+                             f"{rejected.code}: {rejected.message}")  # fmt: skip
+        _log.warning("exit_retrying", client_order_id=str(order.client_order_id),
+                     next_client_order_id=str(event.next_client_order_id), round=self.exit_round,
+                     wait_bars=wait, reason=event.reason)  # fmt: skip
+        self.bus.publish(event)
 
     def _order_for(self, signal: Signal, bar: Bar) -> OrderRequest | None:
         key = f"{bar.open_time_ns}"

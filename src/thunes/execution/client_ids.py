@@ -12,7 +12,7 @@ import hashlib
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol
 
-__all__ = ["client_order_id"]
+__all__ = ["client_order_id", "next_round_id"]
 
 _PREFIX = "th"
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower-cased
@@ -28,8 +28,19 @@ def client_order_id(strategy_id: StrategyId, symbol: Symbol, side: Side, intent_
     """
     if not intent_key:
         raise ValueError("intent_key must not be empty")
-    digest = hashlib.sha256(f"{strategy_id}|{symbol}|{side.value}|{intent_key}".encode()).digest()
+    return _encode(f"{strategy_id}|{symbol}|{side.value}|{intent_key}")
+
+
+def _encode(text: str) -> ClientOrderId:
+    digest = hashlib.sha256(text.encode()).digest()
     # The first 30 letters of the lower-cased base32 of digest[:20] (150 bits of the hash), built from one
     # integer: base64.b32encode is pure Python on 3.11 and cost more than the hash on every order.
     bits = int.from_bytes(digest[:19], "big") >> 2
     return ClientOrderId(_PREFIX + "".join([_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS]))
+
+
+def next_round_id(previous: ClientOrderId) -> ClientOrderId:
+    """The id of the next round of an order whose round ``previous`` is final and never placed (an
+    exit given up or refused, tried again): derived from it alone, so a restart that finds the round
+    journaled derives the same next id, and each round stays idempotent under its own id."""
+    return _encode(f"{previous}|next-round")

@@ -28,6 +28,7 @@ from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
 from thunes.domain.messages import (
     DenialReason,
+    ExitRetrying,
     OrderAccepted,
     OrderAmended,
     OrderCanceled,
@@ -97,6 +98,7 @@ class AuditRecorder:
         bus.subscribe(OrderExpired, self.on_expired)
         bus.subscribe(OrderAmended, self.on_amended)
         bus.subscribe(Mismatch, self.on_mismatch)
+        bus.subscribe(ExitRetrying, self.on_exit_retrying)
 
     # --- handlers: one record per event (plus what is derived from it) --------------------------
     def on_denied(self, event: OrderDenied) -> None:
@@ -157,6 +159,13 @@ class AuditRecorder:
     def on_amended(self, event: OrderAmended) -> None:
         meta = {"venue": event.venue, "new_quantity": event.new_quantity}
         self._emit(event.ts_ns, [(AuditEvent.ORDER_AMENDED, self._order_fields(event.client_order_id, None, meta))])
+
+    def on_exit_retrying(self, event: ExitRetrying) -> None:
+        meta = {"venue": event.venue, "next_client_order_id": event.next_client_order_id, "round": event.round,
+                "wait_bars": event.wait_bars, "detail": event.reason}  # fmt: skip
+        fields = self._order_fields(event.client_order_id, "EXIT_NOT_PLACED", meta)
+        fields["symbol"], fields["side"] = event.symbol, Side.SELL
+        self._emit(event.ts_ns, [(AuditEvent.EXIT_RETRYING, fields)])
 
     def on_mismatch(self, mismatch: Mismatch) -> None:
         meta = {"subject": mismatch.subject, "local": mismatch.local, "venue": mismatch.venue,

@@ -66,6 +66,7 @@ class AuditEvent(StrEnum):
     ORDER_AMENDED = "ORDER_AMENDED"
     TRADING_HALTED = "TRADING_HALTED"
     TRADING_RESUMED = "TRADING_RESUMED"
+    EXIT_RETRYING = "EXIT_RETRYING"  # an exit's round failed, never placed: tried again under a new id
 
 
 def _jsonable(value: Any, path: str) -> Any:

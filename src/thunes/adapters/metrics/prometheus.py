@@ -27,7 +27,14 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from thunes.domain.identifiers import VenueId
-from thunes.domain.messages import DenialReason, OrderAccepted, OrderDenied, OrderRejected, OrderSubmitted
+from thunes.domain.messages import (
+    DenialReason,
+    ExitRetrying,
+    OrderAccepted,
+    OrderDenied,
+    OrderRejected,
+    OrderSubmitted,
+)
 from thunes.risk import BreakerState, RiskEngine
 from thunes.risk.state import TradingState
 
@@ -162,6 +169,13 @@ class TradingMetrics:
             ["venue", "code"],
             registry=r,
         )
+        self.exit_retries = Counter(
+            "thunes_exit_retries",
+            "Exit rounds (SELLs of a held position) that failed never placed (given up after their sends, or "
+            "refused) and were scheduled again under a new client order id; rising: an exit keeps failing.",
+            ["venue", "symbol"],
+            registry=r,
+        )
         self.orders_denied = Counter(
             "thunes_orders_denied",
             "Orders the risk gate refused before the venue, by SPEC reason code (KILL_SWITCH, DAILY_LOSS, "
@@ -212,6 +226,7 @@ class TradingMetrics:
         bus.subscribe(OrderAccepted, self.on_accepted)
         bus.subscribe(OrderRejected, self.on_rejected)
         bus.subscribe(OrderDenied, self.on_denied)
+        bus.subscribe(ExitRetrying, self.on_exit_retrying)
 
     def on_submitted(self, event: OrderSubmitted) -> None:
         cid, now = str(event.client_order_id), self._monotonic()
@@ -230,6 +245,9 @@ class TradingMetrics:
     def on_rejected(self, event: OrderRejected) -> None:
         self.orders_rejected.labels(str(event.venue), str(event.code)).inc()
         self._answered(str(event.client_order_id))
+
+    def on_exit_retrying(self, event: ExitRetrying) -> None:
+        self.exit_retries.labels(str(event.venue), str(event.symbol)).inc()
 
     def on_denied(self, event: OrderDenied) -> None:
         self.orders_denied.labels(str(event.venue), denial_code(event)).inc()
