@@ -109,6 +109,12 @@ def status(data_dir: DataDir = Path("data/paper")) -> None:
     if safety.problems and snap.trading_state is not TradingState.ACTIVE:
         table.add_row("safety state", "; ".join(safety.problems))
     table.add_row("orders in doubt", str(len(store.unresolved())))
-    table.add_row("fills in ledger", str(len(store.fills())))
+    fills, booked = len(store.fills()), snap.fills_booked
+    missed = (
+        ""
+        if booked is None or booked >= fills
+        else f" ({fills - booked} not in the risk state yet: booked at the next start)"
+    )
+    table.add_row("fills in ledger", f"{fills}{missed}")
     store.close()
     Console().print(table)

@@ -1,7 +1,8 @@
 """Recovery after a restart (SPEC §4): what a crash left in doubt is settled against the venue, and
 the session's safety state made to agree with it, before the session trades again.
 
-After :func:`recover_session`: no journaled order is in doubt; every venue fill is booked; the
+After :func:`recover_session`: no journaled order is in doubt; every venue fill is booked, in the
+risk state's day too (the fills it missed are caught up from the ledger); the
 position (trader and risk) is the fill ledger's; no reservation is held without an order working at
 the venue; and an exit the trader decided but never placed has been sent again under its own client
 order id, or, when its last round is final (given up after its sends, or refused), under the next
@@ -29,7 +30,7 @@ from thunes.execution.client_ids import next_round_id
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import JournalState
 
-__all__ = ["adopt_unbooked", "last_close", "recover_session", "settle_in_doubt", "settle_reservations"]
+__all__ = ["last_close", "recover_session", "settle_in_doubt", "settle_reservations"]
 
 _log = structlog.get_logger(__name__)
 # An exit journaled in these states never reached the venue: NOT_PLACED (more sends allowed, same
@@ -46,12 +47,16 @@ async def recover_session(
     """Settle, book, free, resume: see the module. ``reference_price``: the latest closed candle's
     close (:func:`last_close`), asked only when an exit is pending and something is held."""
     found = await _in_doubt(orders, store)
+    # Fills the ledger booked but the risk state missed (a crash between the two, an older copy of
+    # risk.json): the day's loss is the ledger's, booked before its positions are adopted.
+    missed = trader.risk.catch_up(store.booked_fills())
+    if missed:
+        _log.warning("risk_caught_up", fills=len(missed), trade_ids=[f.trade_id for f in missed])
     # The position from the ledger, then every order a crash left unbooked, oldest first, booked on
     # top of it (a SELL booked before its BUY was restored would sell nothing held).
     trader.restore(store.fills(str(trader.instrument.symbol)))
     for report in found:
         trader.book(report)
-    await adopt_unbooked(trader, orders, store)
     settle_reservations(trader, store)
     newest = store.newest_intent(trader.instrument.symbol)
     if newest is None or newest.request.side is not Side.SELL or newest.state not in _NEVER_PLACED:
@@ -90,28 +95,6 @@ async def _in_doubt(orders: OrderManager, store: SqlStore) -> list[OrderReport]:
         if report is not None:
             found.append(report)
     return sorted(found, key=lambda r: r.ts_ns)
-
-
-ADOPT_WINDOW_NS = 7 * 86_400_000_000_000  # the journal's recent past that is checked (Binance keeps far more)
-
-
-async def adopt_unbooked(trader: Trader, orders: OrderManager, store: SqlStore) -> list[OrderReport]:
-    """The safety net for ledgers written before the order manager waited out the venue's
-    recvWindow: an order journaled NOT_PLACED or REJECTED in the recent window that the venue has
-    after all (filled, its fill never booked) is adopted and booked, with an audit record of the fill
-    and a warning, before balances are compared: otherwise reconciliation sees only a balance
-    difference and switches to REDUCING. The reports booked, oldest first."""
-    since = orders.now_ns() - ADOPT_WINDOW_NS
-    found: list[OrderReport] = []
-    for entry in store.never_placed_unbooked(since):
-        report = await orders.adopt_if_placed(entry.request.symbol, entry.request.client_order_id)
-        if report is not None:
-            found.append(report)
-    for report in sorted(found, key=lambda r: r.ts_ns):
-        _log.warning("unbooked_order_adopted", client_order_id=str(report.client_order_id),
-                     status=report.status.value, filled=str(report.filled_quantity))  # fmt: skip
-        trader.book(report)
-    return found
 
 
 def settle_reservations(trader: Trader, store: SqlStore) -> tuple[ClientOrderId, ...]:

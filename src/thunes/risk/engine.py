@@ -15,6 +15,9 @@ Callers' duties:
 - report every order's end with :meth:`RiskEngine.on_order_closed` (or ``on_fill(...,
   order_complete=True)``), otherwise its reservation keeps a slot; after a restart (the report
   died with the process) call :meth:`RiskEngine.settle_reservations` with the orders still open;
+- report every fill the fill ledger books to :meth:`RiskEngine.on_fill`, once, in the ledger's
+  order (it counts them, ``fills_booked``); after a restart call :meth:`RiskEngine.catch_up` with
+  the ledger's fills, before adopting its positions;
 - report venue answers to :meth:`RiskEngine.breaker` ``(venue).record(...)``. While a breaker is
   open, ``check`` denies every order with CIRCUIT_OPEN, exits included: nothing can reach the venue
   anyway. Retry exits after ``breaker(venue).seconds_until_probe()``;
@@ -102,6 +105,7 @@ class RiskEngine:
             self._day = snap.day
             self._realized_today = snap.realized_pnl_today
             self._cool_down_until_ns = snap.cool_down_until_ns
+            self._fills_booked = snap.fills_booked
             self._ledger = Ledger(limits.quote_asset, limits.dust_notional, snap.positions, snap.reservations)
             self._roll_day(now)
             self._save(now)
@@ -135,6 +139,12 @@ class RiskEngine:
         """The quantity of ``symbol`` the risk ledger believes is held (zero when flat)."""
         with self._lock:
             return self._ledger.held(symbol)
+
+    @property
+    def fills_booked(self) -> int | None:
+        """How many of the fill ledger's fills this state has absorbed (None: unknown, see ``catch_up``)."""
+        with self._lock:
+            return self._fills_booked
 
     def reservations(self) -> tuple[Reservation, ...]:
         """The working entries holding a slot, oldest first."""
@@ -248,29 +258,73 @@ class RiskEngine:
         (a SELL of something it does not hold) is drift: the kill-switch turns on too.
 
         ``fee_value_quote`` is the quote value of a fee paid in a third asset (BNB); without it
-        such a fill raises ``ValueError`` and changes nothing.
+        such a fill raises ``ValueError`` and books nothing (it is counted as seen, ``fills_booked``).
         """
         with self._lock:
             now = self._clock_ns()
-            rolled = self._roll_day(now)
+            self._roll_day(now)
             try:
                 effect = self._ledger.apply(fill, fee_value_quote)
             except ValueError:
-                if rolled:
-                    self._save(now)
+                self._count_fill()  # seen, even refused: the count says which ledger fills a restart owes
+                self._save(now)
                 raise
+            self._count_fill()
             if order_complete:
                 self._ledger.release(fill.client_order_id)
-            self._realized_today += effect.realized_pnl
-            if effect.closed and effect.trip_pnl is not None:
-                self._after_close(effect.trip_pnl, now)
-            if effect.untracked:
-                self._activate(ENGINE_ACTOR, f"ledger drift: {effect.detail}", now)
-            elif effect.realized_pnl < 0 and -self._realized_today >= self._limits.daily_loss_cap(self._equity):
-                cap = self._limits.daily_loss_cap(self._equity)
-                self._activate(ENGINE_ACTOR, f"daily realised loss {-self._realized_today} reached limit {cap}", now)
+            self._absorb(effect, now, today=True)
             self._save(now)
             return effect
+
+    def catch_up(self, ledger_fills: Sequence[Fill]) -> tuple[Fill, ...]:
+        """Book the fills of the ledger this state has not absorbed; the fills booked.
+
+        ``ledger_fills``: every fill of the fill ledger in booking order. The ledger is the source
+        of truth for what was realised; this state is its cache, and may lag it: a crash between
+        the ledger's booking and ``on_fill``, or a ``risk.json`` restored from an older copy (its
+        day's loss lacks the later closes). The fills past ``fills_booked`` are booked here as
+        ``on_fill`` would have (loss limit, cool-down, drift), so the cache agrees with the ledger
+        whatever the clocks say. A missed fill dated before this state's day realised nothing
+        today; one dated on or after it counts today (the venue's clock may run ahead of ours:
+        counting a loss is the safe side). Unknown ``fills_booked`` (an older file, checked by
+        the start's time comparison) adopts the ledger's count; a count above the ledger's (it
+        lost fills, or this state belongs elsewhere) turns the kill-switch on.
+        """
+        with self._lock:
+            now = self._clock_ns()
+            booked = self._fills_booked
+            missed: tuple[Fill, ...] = ()
+            if booked is not None and booked > len(ledger_fills):
+                self._activate(SAFETY_ACTOR, f"the risk state booked {booked} fills, the ledger holds "
+                                             f"{len(ledger_fills)}", now)  # fmt: skip
+            elif booked is not None:
+                missed = tuple(ledger_fills[booked:])
+            for fill in missed:
+                try:
+                    effect = self._ledger.apply(fill)
+                except ValueError as e:
+                    self._activate(SAFETY_ACTOR, f"cannot book missed fill {fill.trade_id} from the ledger: {e}", now)
+                    continue
+                self._absorb(effect, now, today=utc_day(fill.ts_ns) >= self._day)
+            self._fills_booked = len(ledger_fills)
+            self._save(now)
+            return missed
+
+    def _count_fill(self) -> None:
+        if self._fills_booked is not None:
+            self._fills_booked += 1
+
+    def _absorb(self, effect: FillEffect, now: int, *, today: bool) -> None:
+        """What a booked fill does to the day's loss, the cool-down and the kill-switch."""
+        if today:
+            self._realized_today += effect.realized_pnl
+        if effect.closed and effect.trip_pnl is not None:
+            self._after_close(effect.trip_pnl, now)
+        if effect.untracked:
+            self._activate(ENGINE_ACTOR, f"ledger drift: {effect.detail}", now)
+        elif today and effect.realized_pnl < 0 and -self._realized_today >= self._limits.daily_loss_cap(self._equity):
+            cap = self._limits.daily_loss_cap(self._equity)
+            self._activate(ENGINE_ACTOR, f"daily realised loss {-self._realized_today} reached limit {cap}", now)
 
     def _after_close(self, trip_pnl: Decimal, now: int) -> None:
         if trip_pnl < 0:
@@ -383,6 +437,7 @@ class RiskEngine:
             positions=self._ledger.positions(),
             reservations=self._ledger.reservations(),
             updated_ns=now,
+            fills_booked=self._fills_booked,
         )
 
     def _save(self, now: int) -> None:

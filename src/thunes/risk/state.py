@@ -80,7 +80,13 @@ class Reservation:
 @quick_init
 @dataclass(frozen=True, slots=True)
 class RiskSnapshot:
-    """The durable state of a :class:`~thunes.risk.engine.RiskEngine` at ``updated_ns``."""
+    """The durable state of a :class:`~thunes.risk.engine.RiskEngine` at ``updated_ns``.
+
+    ``fills_booked``: how many of the fill ledger's fills (in booking order) this state has absorbed;
+    ``None`` when unknown (a file written before the count existed, a blank state). It ties the
+    state to the ledger without comparing clocks: a copy restored from before later fills holds a
+    smaller count, and a session books the fills it missed from the ledger (``RiskEngine.catch_up``).
+    """
 
     day: date
     kill_switch: SwitchState = field(default_factory=SwitchState)
@@ -90,6 +96,7 @@ class RiskSnapshot:
     positions: tuple[Position, ...] = ()
     reservations: tuple[Reservation, ...] = ()
     updated_ns: int = 0
+    fills_booked: int | None = None
     schema_version: int = SCHEMA_VERSION
 
     @property

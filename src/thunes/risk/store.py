@@ -81,6 +81,13 @@ def _int_or_none(value: Any, what: str) -> int | None:
     return None if value is None else int(_strict(value, int, what))
 
 
+def _count_or_none(value: Any, what: str) -> int | None:
+    count = _int_or_none(value, what)
+    if count is not None and count < 0:
+        raise ValueError(f"{what} must not be negative, got {count}")
+    return count
+
+
 def _text_or_none(value: Any, what: str) -> str | None:
     return None if value is None else str(_strict(value, str, what))
 
@@ -164,6 +171,7 @@ def snapshot_to_dict(snapshot: RiskSnapshot) -> dict[str, Any]:
         "positions": [_position_to(p) for p in snapshot.positions],
         "reservations": [_reservation_to(r) for r in snapshot.reservations],
         "updated_ns": snapshot.updated_ns,
+        "fills_booked": snapshot.fills_booked,
     }
 
 
@@ -184,6 +192,7 @@ def snapshot_from_dict(data: dict[str, Any]) -> RiskSnapshot:
         positions=tuple(_position_from(p) for p in _strict(data["positions"], list, "positions")),
         reservations=tuple(_reservation_from(r) for r in _strict(data["reservations"], list, "reservations")),
         updated_ns=_strict(data["updated_ns"], int, "updated_ns"),
+        fills_booked=_count_or_none(data.get("fills_booked"), "fills_booked"),  # absent: a file from before
     )
     stated = data.get("trading_state", snapshot.trading_state.value)
     if stated != snapshot.trading_state.value:  # hand-edited: which half is true is unknown

@@ -124,6 +124,14 @@ def _set(path: str, value: object) -> Callable[[dict], None]:  # type: ignore[ty
     return change
 
 
+def _unknown_count(change: Callable[[dict], None]) -> Callable[[dict], None]:  # type: ignore[type-arg]
+    def unknown(data: dict) -> None:  # type: ignore[type-arg]
+        change(data)
+        del data["fills_booked"]
+
+    return unknown
+
+
 # (name, damage, words the reason must contain, risk.json unreadable)
 CASES = [
     ("missing", _missing, "missing although a session ran here", False),
@@ -140,7 +148,9 @@ CASES = [
     ("no read permission", _no_permission, "cannot be read", True),
     ("contradicts the audit trail", _stale_copy, "audit trail's last record", False),
     ("control.jsonl garbled", _control_garbled, "operator request may be lost", False),
-    ("older than the ledger", _retype(_set("updated_ns", 1)), "a stale copy", False),
+    # A file from before the fill count: judged by the clocks, as then.
+    ("older than the ledger, no fill count", _retype(_unknown_count(_set("updated_ns", 1))), "a stale copy", False),
+    ("booked more fills than the ledger", _retype(_set("fills_booked", 10**6)), "the ledger holds", False),
 ]
 IDS = [c[0] for c in CASES]
 
@@ -185,7 +195,8 @@ def test_paper_start_when_safety_state_damaged_then_reducing_with_the_reason(
         assert words in audited.reason
     else:
         assert stored.kill_switch.by == "alice"
-        assert name in ("control.jsonl garbled", "older than the ledger")
+        assert name in ("control.jsonl garbled", "older than the ledger, no fill count",
+                        "booked more fills than the ledger")  # fmt: skip
     if unreadable:  # set aside, kept as it was: never overwritten, never deleted
         kept = list(data_dir.glob("risk.json.damaged-*"))
         assert len(kept) == 1
@@ -249,3 +260,50 @@ def test_inspect_when_nothing_recorded_yet_then_fresh_and_when_a_trace_left_then
 
     assert not report.fresh
     assert "missing although a session ran here (ledger.db)" in report.problems[0]
+
+
+def _ledger_count(data_dir: Path) -> int:
+    store = SqlStore(f"sqlite:///{data_dir / 'ledger.db'}")
+    try:
+        return len(store.booked_fills())
+    finally:
+        store.close()
+
+
+def test_inspect_when_saved_days_before_the_newest_fill_but_booked_every_fill_then_no_problem(
+    baseline: Path, tmp_path: Path
+) -> None:
+    # A restarted paper venue replays ahead of the trader: every fill carries a later clock than
+    # risk.json's last save. The count of booked fills, not the clocks, says whether it is whole.
+    data_dir = _damaged(baseline, tmp_path, _retype(_set("updated_ns", 1)), "saved long before")
+    stored = JsonFileRiskStore(data_dir / "risk.json").load()
+    assert stored is not None
+    assert stored.fills_booked == _ledger_count(data_dir) > 0
+
+    report = inspect_safety(data_dir)
+
+    assert report.problems == ()
+
+
+def test_paper_start_when_risk_json_restored_from_before_the_fills_then_they_are_booked_from_the_ledger(
+    settings: Settings, baseline: Path, tmp_path: Path
+) -> None:
+    # risk.json as the first session wrote it at its start: no fill booked, no loss, nothing held;
+    # the kill-switch as the audit trail has it (on), so only the fill count is behind.
+    def before_the_fills(data: dict) -> None:  # type: ignore[type-arg]
+        data.update(fills_booked=0, realized_pnl_today="0", positions=[], reservations=[], cool_down_until_ns=None)
+
+    data_dir = _damaged(baseline, tmp_path, _retype(before_the_fills), "restored from before the fills")
+    count = _ledger_count(data_dir)
+    assert inspect_safety(data_dir).problems == ()  # nothing a person must clear: the session books them
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(run_paper(settings, PaperConfig(duration_s=1.0, speed=72_000.0, data_dir=data_dir, fresh=False),
+                              lambda s: None))  # fmt: skip
+
+    caught = [entry for entry in logs if entry["event"] == "risk_caught_up"]
+    assert len(caught) == 1
+    assert caught[0]["fills"] == count
+    stored = JsonFileRiskStore(data_dir / "risk.json").load()
+    assert stored is not None
+    assert stored.fills_booked == _ledger_count(data_dir)

@@ -55,9 +55,10 @@ _SWITCH_EVENTS = {
     AuditEvent.TRADING_RESUMED: ("halt", False),
 }
 NS_PER_DAY = 86_400 * 10**9
-# The risk engine saves after every fill it books, stamped with its own clock; a fill may carry the
-# venue's time a little after that (the candle closes, then the order fills). A day apart is no
-# such lag: risk.json missed the fills since (restored from an old copy).
+# Only for a risk.json written before it counted the ledger's fills (``fills_booked`` absent): the
+# engine saves after every fill, stamped with its own clock, and a fill carries the venue's; a day
+# apart was read as "restored from an old copy". Two clocks can drift that far apart (a restarted
+# paper venue replays ahead of the trader), so a file with the count is judged by the count alone.
 STALE_AFTER_NS = NS_PER_DAY
 _TABLES = {"ledger.db": ("orders", "fills", "order_journal"), "audit.db": ("audit_records",)}
 _SWITCH_MARKERS = tuple(f'"{e.value}"'.encode() for e in _SWITCH_EVENTS)
@@ -115,17 +116,42 @@ def is_data_dir(data_dir: Path) -> bool:
     return data_dir.is_dir() and any((data_dir / name).exists() for name in names)
 
 
-def _newest_fill_ns(path: Path) -> int | None:
-    """The time of the ledger's newest fill (read-only; None: no ledger, no fill, or unreadable)."""
+def _ledger_fills(path: Path) -> tuple[int, int | None] | None:
+    """How many fills the ledger holds and the newest one's time (read-only; None: no ledger or unreadable)."""
     try:
         connection = connect_readonly(path)
         try:
-            row = connection.execute("SELECT MAX(ts_ns) FROM fills").fetchone()
+            row = connection.execute("SELECT COUNT(*), MAX(ts_ns) FROM fills").fetchone()
         finally:
             connection.close()
     except (OSError, sqlite3.Error):
         return None
-    return row[0] if row is not None and isinstance(row[0], int) else None
+    if row is None or not isinstance(row[0], int):
+        return None
+    return row[0], row[1] if isinstance(row[1], int) else None
+
+
+def _ledger_problem(risk_path: Path, snapshot: RiskSnapshot, ledger: Path) -> str | None:
+    """Why ``snapshot`` cannot be the cache of the ledger's fills (None: it can).
+
+    Fewer fills booked than the ledger holds is no problem: the session books the missed ones from
+    the ledger before it trades (``RiskEngine.catch_up``), so their losses count whatever the clocks
+    say. More than it holds is: the ledger lost fills, or this risk.json belongs to another session.
+    A file without the count (written before it existed) is judged as before, by the clocks.
+    """
+    found = _ledger_fills(ledger)
+    if found is None:
+        return None
+    count, newest_ns = found
+    booked = snapshot.fills_booked
+    if booked is not None and booked > count:
+        return (f"{risk_path} has booked {booked} fills but the ledger holds {count}: the ledger lost fills "
+                "or this risk state is another session's")  # fmt: skip
+    if booked is None and newest_ns is not None and newest_ns - snapshot.updated_ns > STALE_AFTER_NS:
+        return (f"{risk_path} was last saved {_days(newest_ns - snapshot.updated_ns)} before the ledger's newest "
+                "fill and does not say which fills it booked: a stale copy, the day's loss it holds is not the "
+                "ledger's")  # fmt: skip
+    return None
 
 
 def _days(ns: int) -> str:
@@ -170,11 +196,10 @@ def inspect_safety(data_dir: Path) -> SafetyReport:
     except (ControlFileError, OSError) as e:
         problems.append(f"an operator request may be lost: {_short(e)}")
     audited = last_audited_switches(data_dir)
-    newest_fill = _newest_fill_ns(data_dir / "ledger.db")
-    if snapshot is not None and newest_fill is not None and newest_fill - snapshot.updated_ns > STALE_AFTER_NS:
-        problems.append(f"{risk_path} was last saved {_days(newest_fill - snapshot.updated_ns)} before the ledger's "
-                        "newest fill: a stale copy, the day's loss it holds is not the ledger's")  # fmt: skip
     if snapshot is not None:
+        stale = _ledger_problem(risk_path, snapshot, data_dir / "ledger.db")
+        if stale is not None:
+            problems.append(stale)
         for name, state in (("kill_switch", snapshot.kill_switch), ("halt", snapshot.halt)):
             last = audited.get(name)
             if last is not None and last.active and not state.active:
