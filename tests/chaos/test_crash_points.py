@@ -27,11 +27,21 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.chaos.crashkit import SYMBOL, Crash, Crasher, Life, Market, Stopper, crash_points, ledger_base
+from tests.chaos.crashkit import (
+    SYMBOL,
+    Crash,
+    Crasher,
+    CrashingVenue,
+    Life,
+    Market,
+    Stopper,
+    crash_points,
+    ledger_base,
+)
 from thunes.app.cli import app
 from thunes.app.paper_jobs import DailySummary, PaperStatus, SessionJobs
 from thunes.app.recovery import settle_in_doubt, settle_reservations
-from thunes.domain import ClientOrderId, Side
+from thunes.domain import ClientOrderId, OrderRequest, OrderType, Side
 from thunes.domain.messages import ExitRetrying
 from thunes.execution.client_ids import client_order_id, next_round_id
 from thunes.execution.ports import JournalState
@@ -551,5 +561,36 @@ def test_entry_given_up_then_it_is_never_chased(scratch: Path) -> None:
         assert market.venue_orders() == Counter() and life.trader.pending_exit is None
         assert life.trader.stats.exit_retries == 0 and life.trader.position.quantity == 0
         life.close()
+
+    asyncio.run(run())
+
+
+def test_start_when_the_ledger_holds_a_not_placed_buy_the_venue_filled_then_it_is_adopted_and_booked(
+    scratch: Path,
+) -> None:
+    """Ledgers written before the lookup waited out recvWindow can hold an order journaled NOT_PLACED
+    that the venue filled after all: its fill was never booked, and reconciliation saw only a balance
+    difference (REDUCING). The start looks such orders up by client id and books them first."""
+
+    async def run() -> None:
+        market = Market(scratch)
+        life = market.start(Crasher())
+        await _restart(market, life)
+        cid = _decided(market, life, Side.BUY)
+        request = OrderRequest(cid, SYMBOL, Side.BUY, OrderType.MARKET, quantity=Decimal("0.001"))
+        life.store.record_intent(request, market.clock.now_ns())
+        life.store.count_attempt(cid)
+        await CrashingVenue(market.core, Crasher(armed=False)).submit(request)  # the venue filled it
+        life.store.mark(cid, JournalState.NOT_PLACED, market.clock.now_ns(), "lookup: unknown at venue")
+        life.close()
+
+        restarted = market.start(Crasher())
+        await _restart(market, restarted)
+        _settled(market, restarted, "after the start")
+        assert restarted.trader.position.quantity == market.venue_base() > 0
+        assert restarted.trader.risk.held(SYMBOL) == market.venue_base()
+        assert restarted.store.get(cid).state is JournalState.DONE  # type: ignore[union-attr]
+        assert restarted.trader.risk.snapshot().trading_state.value == "ACTIVE"
+        restarted.close()
 
     asyncio.run(run())

@@ -30,7 +30,7 @@ from thunes.execution.client_ids import next_round_id
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import JournalState
 
-__all__ = ["last_close", "recover_session", "settle_in_doubt", "settle_reservations"]
+__all__ = ["adopt_unbooked", "last_close", "recover_session", "settle_in_doubt", "settle_reservations"]
 
 _log = structlog.get_logger(__name__)
 # An exit journaled in these states never reached the venue: NOT_PLACED (more sends allowed, same
@@ -57,6 +57,7 @@ async def recover_session(
     trader.restore(store.fills(str(trader.instrument.symbol)))
     for report in found:
         trader.book(report)
+    await adopt_unbooked(trader, orders, store)
     settle_reservations(trader, store)
     newest = store.newest_intent(trader.instrument.symbol)
     if newest is None or newest.request.side is not Side.SELL or newest.state not in _NEVER_PLACED:
@@ -95,6 +96,28 @@ async def _in_doubt(orders: OrderManager, store: SqlStore) -> list[OrderReport]:
         if report is not None:
             found.append(report)
     return sorted(found, key=lambda r: r.ts_ns)
+
+
+ADOPT_WINDOW_NS = 7 * 86_400_000_000_000  # the journal's recent past that is checked (Binance keeps far more)
+
+
+async def adopt_unbooked(trader: Trader, orders: OrderManager, store: SqlStore) -> list[OrderReport]:
+    """The safety net for ledgers written before the order manager waited out the venue's
+    recvWindow: an order journaled NOT_PLACED or REJECTED in the recent window that the venue has
+    after all (filled, its fill never booked) is adopted and booked, with an audit record of the fill
+    and a warning, before balances are compared: otherwise reconciliation sees only a balance
+    difference and switches to REDUCING. The reports booked, oldest first."""
+    since = orders.now_ns() - ADOPT_WINDOW_NS
+    found: list[OrderReport] = []
+    for entry in store.never_placed_unbooked(since):
+        report = await orders.adopt_if_placed(entry.request.symbol, entry.request.client_order_id)
+        if report is not None:
+            found.append(report)
+    for report in sorted(found, key=lambda r: r.ts_ns):
+        _log.warning("unbooked_order_adopted", client_order_id=str(report.client_order_id),
+                     status=report.status.value, filled=str(report.filled_quantity))  # fmt: skip
+        trader.book(report)
+    return found
 
 
 def settle_reservations(trader: Trader, store: SqlStore) -> tuple[ClientOrderId, ...]:

@@ -119,6 +119,10 @@ class OrderManager:
             self._sent_at[request.client_order_id] = self._monotonic_s()
             raise
 
+    def now_ns(self) -> int:
+        """The clock the journal is written with."""
+        return self._clock_ns()
+
     async def cancel(self, symbol: Symbol, cid: ClientOrderId) -> OrderReport | None:
         """Cancel an open order; idempotent. When the answer is lost, or the venue says the order
         is not open, the order is looked up and returned as it stands (``None``: never placed)."""
@@ -163,6 +167,26 @@ class OrderManager:
         """The venue's current state of one of our orders, with its fills (reconciliation found it
         open in the ledger but not at the venue: it filled or was closed while we were not looking)."""
         return await self._resolve(symbol, cid)
+
+    async def adopt_if_placed(self, symbol: Symbol, cid: ClientOrderId) -> OrderReport | None:
+        """Look up an order journaled as never placed (NOT_PLACED or REJECTED) by its client id: the
+        venue's report with its fills when it has it after all (adopted), else None, the journal
+        left as it was (a check, not a settlement)."""
+        delay = self._backoff
+        while True:
+            try:
+                found = await self._venue.lookup(symbol, cid)
+                self._on_call(True)
+                break
+            except RetryableVenueError as e:
+                self._on_call(False)
+                await asyncio.sleep(max(delay, e.delay_s if e.delay_s else 0.0))
+                delay = min(delay * 2, self._max_backoff)
+        if found is None:
+            return None
+        found = await self._with_fills(found)
+        self._adopt(found)
+        return found
 
     async def recover(self) -> list[OrderReport]:
         """After a restart: settle every journaled intent whose outcome is unknown."""

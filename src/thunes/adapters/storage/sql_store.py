@@ -136,6 +136,18 @@ class SqlStore:
             or Decimal(booked[r.client_order_id]) > filled.get(r.client_order_id, Decimal(0))
         ]
 
+    def never_placed_unbooked(self, since_ns: int) -> list[JournalEntry]:
+        """Orders journaled NOT_PLACED or REJECTED since ``since_ns`` of which the ledger has no row:
+        ledgers written before the lookup waited out the venue's recvWindow can hold one the venue
+        filled after all (its fill never booked); reconciliation looks them up by client id."""
+        final = [JournalState.NOT_PLACED.value, JournalState.REJECTED.value]
+        with self._tx() as conn:
+            journal = conn.execute(
+                select(order_journal).where(order_journal.c.state.in_(final), order_journal.c.ts_ns >= since_ns)
+            ).all()
+            booked = {cid for (cid,) in conn.execute(select(orders.c.client_order_id))}
+        return sorted((_entry(r._mapping) for r in journal if r.client_order_id not in booked), key=lambda e: e.ts_ns)
+
     # --- ledger ---------------------------------------------------------------------------------
     def record_report(self, report: OrderReport) -> None:
         """Insert or update the order's latest state."""
