@@ -31,6 +31,7 @@ from thunes.app.audit_setup import audit_context
 from thunes.app.backtest_run import measure_backtest
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
+from thunes.app.event_backtest import backtest_inputs
 from thunes.app.report import metric_rows, metrics_json
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
@@ -124,10 +125,12 @@ def evaluate(
     info: ExchangeInfo,
     source: str,
     *,
-    warmup_bars: int = 100,
-    deposit: Decimal = Decimal(1000),
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
 ) -> ResearchRun:
-    """Run the event-driven backtest of ``settings.strategy`` on ``bars`` and measure it (as ``thunes backtest``)."""
+    """Run the event-driven backtest of ``settings.strategy`` on ``bars`` and measure it (as ``thunes backtest``);
+    ``warmup_bars`` and ``deposit`` default to ``settings.backtest``'s."""
+    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
     run = measure_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
     assert run.equity is not None  # the event path keeps its exact curve
     config = _run_config(settings, instrument, bars, source, warmup_bars, deposit)

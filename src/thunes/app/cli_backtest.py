@@ -19,7 +19,15 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from thunes.adapters.storage.durable import replace_atomically
 from thunes.app.backtest_run import measure_backtest
-from thunes.app.cli_options import MAX_COUNT, input_errors, output_location, settings_from_options
+from thunes.app.cli_options import (
+    FeeRateOpt,
+    InitialCashOpt,
+    WarmupOpt,
+    backtest_costs,
+    input_errors,
+    output_location,
+    settings_from_options,
+)
 from thunes.app.composition import strategy_for
 from thunes.app.errors import fail
 from thunes.app.report import render_report, result_to_json
@@ -38,7 +46,9 @@ def backtest(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 0,
     sma_fast: Annotated[int | None, typer.Option(help="SMA fast window (bars).")] = None,
     sma_slow: Annotated[int | None, typer.Option(help="SMA slow window (bars).")] = None,
-    warmup: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts.")] = 100,
+    warmup: WarmupOpt = None,
+    initial_cash: InitialCashOpt = None,
+    fee_rate: FeeRateOpt = None,
     fast: Annotated[
         bool, typer.Option("--fast", help="The fast path (compiled kernel, same trades) instead of the event path.")
     ] = False,
@@ -56,7 +66,12 @@ def backtest(
         config,
         {
             "strategy": {"name": strategy, "sma_fast": sma_fast, "sma_slow": sma_slow},
-            "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
+            "backtest": {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "data_path": data,
+                **backtest_costs(initial_cash, fee_rate, warmup),
+            },
         },
     )
     console = Console()
@@ -74,19 +89,22 @@ def backtest(
                 synthetic_bars=synthetic,
                 seed=seed,
             )
-            if warmup >= len(loaded.bars):
-                fail(f"no bar after the {warmup}-bar warm-up: {len(loaded.bars)} bars are too few")
+            if bt.warmup_bars >= len(loaded.bars):
+                fail(f"no bar after the {bt.warmup_bars}-bar warm-up: {len(loaded.bars)} bars are too few")
             path = "fast path" if fast else "event-driven"
             bar.update(task, advance=1, description=f"backtesting {len(loaded.bars):,} bars ({path})")
             runner = strategy_for(settings, instrument.tick_size)
             run = measure_backtest(
-                settings, instrument, loaded.bars, info, warmup_bars=warmup, deposit=bt.initial_cash, fast=fast
+                settings, instrument, loaded.bars, info, warmup_bars=bt.warmup_bars, deposit=bt.initial_cash, fast=fast
             )
             bar.update(task, advance=1)
     described = (str(runner.strategy_id), dict(runner.parameters), runner.param_hash)
     render_report(console, run, loaded.bars, instrument, described, loaded.source, instruments_origin)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        document = result_to_json(run, loaded.bars, instrument, described, loaded.source)
+        document = {
+            **result_to_json(run, loaded.bars, instrument, described, loaded.source),
+            "fee_rate": str(bt.fee_rate),
+        }
         replace_atomically(json_out, json.dumps(document, indent=2, allow_nan=False).encode())
         console.print(f"result written to {json_out}")

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +26,9 @@ from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context, open_audit
 from thunes.app.cli_options import (
     MAX_COUNT,
+    FeeRateOpt,
+    InitialCashOpt,
+    backtest_costs,
     database_target,
     finite,
     output_location,
@@ -61,7 +63,6 @@ SyntheticOpt = Annotated[int | None, typer.Option(help="Use N synthetic bars ins
 StartOpt = Annotated[str | None, typer.Option(help="First day of data used (UTC, YYYY-MM-DD).")]
 EndOpt = Annotated[str | None, typer.Option(help="Day the data stops (UTC, YYYY-MM-DD, exclusive).")]
 MAX_JOBS = 256  # threads; more is a typo
-MAX_DEPOSIT = 1e12  # quote units of a backtest's starting balance
 MAX_DAYS = 36_500.0  # a walk-forward window of a century is a typo
 MAX_SHARPE = 1e6
 SeedOpt = Annotated[int, typer.Option(min=0, help="Sampler seed: the same seed proposes the same trials.")]
@@ -69,13 +70,9 @@ JobsOpt = Annotated[
     int, typer.Option(min=1, max=MAX_JOBS, help="Trials run in parallel threads (>1: no longer reproducible).")
 ]
 TrialsHelp = "Trials to run now (added to the study's)."
-WarmupOpt = Annotated[
-    int | None,
-    typer.Option(min=0, max=MAX_COUNT, help="Warm-up bars (default: what the search space needs, >= 100)."),
-]
-DepositOpt = Annotated[
-    float, typer.Option(callback=finite(0, MAX_DEPOSIT), help="Starting quote balance of each backtest.")
-]
+WarmupHelp = "Warm-up bars, at least what the search space needs (default: backtest.warmup_bars, raised to that)."
+WarmupOpt = Annotated[int | None, typer.Option(min=0, max=MAX_COUNT, help=WarmupHelp)]
+MinTradesOpt = Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Deploy only over this many closed OOS trades.")]
 DaysHelp = "in days (finite, > 0)."
 ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default: $THUNES_CONFIG or ./thunes.toml).")]
 DataDirOpt = Annotated[Path, typer.Option(help="Session data directory whose audit trail records the version.")]
@@ -95,11 +92,16 @@ def _research() -> None:
 
 
 def _settings(
-    config: Path | None, strategy: str | None, symbol: str | None, timeframe: str | None, data: Path | None
+    config: Path | None,
+    strategy: str | None,
+    symbol: str | None,
+    timeframe: str | None,
+    data: Path | None,
+    costs: dict[str, Any],
 ) -> Settings:
     wanted: dict[str, dict[str, Any]] = {
         "strategy": {"name": strategy},
-        "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
+        "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs},
     }
     return settings_from_options(config, wanted)
 
@@ -262,15 +264,16 @@ def _trial_table(title: str, outcomes: list[TrialOutcome]) -> Table:
     return table
 
 
-def _print_optimize(console: Console, result: OptimizeResult, loaded: LoadedBars, storage: str) -> None:
-    bars = loaded.bars
+def _print_optimize(console: Console, result: OptimizeResult, loaded: LoadedBars, storage: str, s: Settings) -> None:
+    bars, bt = loaded.bars, s.backtest
     console.print(
         f"study {result.study_name} in {storage}: {result.trials_run} trials run, {result.trials_total} "
         f"in the study ({result.complete} complete, {result.pruned} pruned)"
     )
     console.print(
         f"training data: {bars.symbol} {bars.timeframe.value}, {len(bars):,} bars {_span(bars)} "
-        f"({loaded.source}); Sharpe measured after a {result.warmup}-bar warm-up"
+        f"({loaded.source}); Sharpe measured after a {result.warmup}-bar warm-up, starting with "
+        f"{bt.initial_cash} at a {bt.fee_rate} fee rate"
     )
     if result.pareto:
         console.print(_trial_table("Pareto front (Sharpe up, max drawdown down)", result.pareto))
@@ -299,7 +302,8 @@ def optimize(
     jobs: JobsOpt = 1,
     multi: Annotated[bool, typer.Option(help="Sharpe vs max drawdown (NSGA-II); prints the Pareto front.")] = False,
     warmup: WarmupOpt = None,
-    deposit: DepositOpt = 1000.0,
+    initial_cash: InitialCashOpt = None,
+    fee_rate: FeeRateOpt = None,
     record: Annotated[
         bool, typer.Option(help="Record the best parameters as a version (in-sample Sharpe only).")
     ] = False,
@@ -325,7 +329,7 @@ def optimize(
         fail(
             "--record needs one best trial: pick a point of the Pareto front and record it with `thunes params record`"
         )
-    settings = _settings(config, strategy, symbol, timeframe, data)
+    settings = _settings(config, strategy, symbol, timeframe, data, backtest_costs(initial_cash, fee_rate, None))
     name = settings.strategy.name
     console = Console()
     with _input_errors():
@@ -340,9 +344,8 @@ def optimize(
             jobs=jobs,
             multi=multi,
             warmup=warmup,
-            deposit=Decimal(str(deposit)),
         )
-        checked_warmup(search, bars)  # before the study storage is created
+        checked_warmup(settings, search, bars)  # before the study storage is created
         history = _history_target(record, data_dir, db)
         study_storage = open_storage(storage)
         try:
@@ -352,7 +355,7 @@ def optimize(
                 )
         finally:
             close_storage(study_storage)
-    _print_optimize(console, result, loaded, masked_url(storage))
+    _print_optimize(console, result, loaded, masked_url(storage), settings)
     if result.best is None and not result.pareto:
         fail(f"no trial of study {result.study_name} has a defined Sharpe yet: run more trials or use more data", 1)
     if history is not None and result.best is not None:
@@ -376,12 +379,13 @@ def optimize(
         _print_versions(console, outcome)
 
 
-def _print_walk_forward(console: Console, result: WalkForwardResult, loaded: LoadedBars) -> None:
+def _print_walk_forward(console: Console, result: WalkForwardResult, loaded: LoadedBars, settings: Settings) -> None:
     bars, config = result.bars, result.config
     console.print(
         f"{config.strategy} on {bars.symbol} {bars.timeframe.value}, {len(bars):,} bars {_span(bars)} "
         f"({loaded.source}); train {config.train_days:g} d, test {config.test_days:g} d, step "
-        f"{config.step:g} d, {config.trials} trials per fold, warm-up {result.warmup} bars"
+        f"{config.step:g} d, {config.trials} trials per fold, warm-up {result.warmup} bars, starting with "
+        f"{result.deposit} at a {settings.backtest.fee_rate} fee rate"
     )
     table = Table("fold", "train", "test", "best parameters", "IS Sharpe", "OOS Sharpe", "OOS return", "trades")
     for r in result.folds:
@@ -437,8 +441,10 @@ def walk_forward(
             help="Deploy only when the OOS Sharpe exceeds this (SPEC §8).",
         ),
     ] = 1.5,
+    min_oos_trades: MinTradesOpt = 100,
     warmup: WarmupOpt = None,
-    deposit: DepositOpt = 1000.0,
+    initial_cash: InitialCashOpt = None,
+    fee_rate: FeeRateOpt = None,
     out: Annotated[Path, typer.Option(help="Directory of the evaluation JSON.")] = Path("runs"),
     record: Annotated[bool, typer.Option(help="Record the candidate as a version when the rule passes.")] = True,
     by: ByOpt = "walk-forward",
@@ -457,7 +463,7 @@ def walk_forward(
         write_result,
     )
 
-    settings = _settings(config, strategy, symbol, timeframe, data)
+    settings = _settings(config, strategy, symbol, timeframe, data, backtest_costs(initial_cash, fee_rate, None))
     output_location(out, "--out", directory=True)
     wf = WalkForwardConfig(
         settings.strategy.name,
@@ -468,17 +474,17 @@ def walk_forward(
         seed=seed,
         jobs=jobs,
         min_oos_sharpe=min_oos_sharpe,
+        min_oos_trades=min_oos_trades,
         warmup=warmup,
-        deposit=Decimal(str(deposit)),
     )
     console = Console()
     with _input_errors():
         instrument, info, loaded = _market(settings, synthetic, start, end)
-        total = (len(check_folds(loaded.bars, wf)) + 1) * trials
+        total = (len(check_folds(settings, loaded.bars, wf)) + 1) * trials
         history = _history_target(record, data_dir, db)  # --no-record: none needed
         with _progress(console, total, f"{wf.strategy} walk-forward trials") as advance:
             result = run_walk_forward(settings, instrument, loaded.bars, info, wf, callbacks=[advance])
-    _print_walk_forward(console, result, loaded)
+    _print_walk_forward(console, result, loaded, settings)
     build = audit_context(settings)
     path = write_result(result_json(result, settings, build), out, datetime.now(UTC))
     console.print(f"evaluation written to {path}")

@@ -16,8 +16,9 @@ import re
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -30,7 +31,11 @@ from thunes.features.ohlcv import OHLCVError
 
 __all__ = [
     "MAX_COUNT",
+    "FeeRateOpt",
+    "InitialCashOpt",
+    "WarmupOpt",
     "asset",
+    "backtest_costs",
     "bind_host",
     "database_target",
     "finite",
@@ -44,6 +49,7 @@ __all__ = [
 MAX_ASSET_LENGTH = 20
 MAX_COUNT = 1_000_000  # trials, jobs, bars, warm-up: more is a typo (and would run for days), not a plan
 MAX_HOST_LENGTH = 253  # a DNS name's limit
+MAX_CASH = 1e12  # quote units of a backtest's starting balance: more is a typo
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 N = TypeVar("N", int, float)
 
@@ -57,6 +63,19 @@ def settings_from_options(config: Path | None, options: Mapping[str, Mapping[str
         fail(str(e))
     configure_logging(settings.logging)
     return settings
+
+
+def backtest_costs(initial_cash: float | None, fee_rate: float | None, warmup: int | None) -> dict[str, Any]:
+    """The ``backtest`` settings that ``--initial-cash``, ``--fee-rate`` and ``--warmup`` override (the
+    same three on every command that backtests; ``None``: the configured value)."""
+    return {"initial_cash": _decimal(initial_cash), "fee_rate": _decimal(fee_rate), "warmup_bars": warmup}
+
+
+def _decimal(value: float | None) -> Decimal | None:
+    """The number as typed (``5000`` and ``0.00075``, not ``5000.0``): the shortest decimal of the float."""
+    if value is None:
+        return None
+    return Decimal(int(value)) if value.is_integer() else Decimal(repr(value))
 
 
 @contextmanager
@@ -190,3 +209,19 @@ def database_target(text: str, option: str, *, create: bool) -> str:
             fail(f"{option} {path}: the folder {path.parent} does not exist")
         output_location(path, option, directory=False)
     return f"sqlite:///{path}"
+
+
+InitialCashOpt = Annotated[
+    float | None,
+    typer.Option(callback=finite(0, MAX_CASH), help="Starting quote balance (default: backtest.initial_cash)."),
+]
+FeeRateOpt = Annotated[
+    float | None,
+    typer.Option(
+        callback=finite(0, 0.5, above=False), help="Fee per fill, a fraction of notional (default: backtest.fee_rate)."
+    ),
+]
+WarmupOpt = Annotated[
+    int | None,
+    typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts (default: backtest.warmup_bars)."),
+]

@@ -13,12 +13,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from thunes.adapters.datastore.errors import DataFileError
-from thunes.app.cli_options import MAX_COUNT, settings_from_options
+from thunes.app.cli_options import (
+    MAX_COUNT,
+    FeeRateOpt,
+    InitialCashOpt,
+    WarmupOpt,
+    backtest_costs,
+    settings_from_options,
+)
 from thunes.app.errors import fail
 from thunes.app.paper_jobs import PaperStatus
 from thunes.app.parity import ParityReport, run_parity
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.venue import VenueError
+from thunes.features.ohlcv import OHLCVError
 
 __all__ = ["parity"]
 
@@ -35,8 +43,13 @@ def _table(report: ParityReport) -> Table:
 
 def parity(
     strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Bar interval of the recorded data, e.g. 1h or 5m.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")] = None,
     bars: Annotated[int | None, typer.Option(max=MAX_COUNT, help="Only the first N bars (default: all).")] = None,
+    warmup: WarmupOpt = None,
+    initial_cash: InitialCashOpt = None,
+    fee_rate: FeeRateOpt = None,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
     keep: Annotated[Path | None, typer.Option(help="Keep the paper session's data here.")] = None,
 ) -> None:
@@ -44,7 +57,9 @@ def parity(
     and fill (time, price, quantity, fee). Exit 1 on the first difference."""
     if bars is not None and bars < 2:
         fail("--bars must be at least 2")
-    settings = settings_from_options(config, {"strategy": {"name": strategy}, "backtest": {"timeframe": timeframe}})
+    costs = backtest_costs(initial_cash, fee_rate, warmup)
+    chosen = {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs}
+    settings = settings_from_options(config, {"strategy": {"name": strategy}, "backtest": chosen})
     console = Console()
     workdir = keep or Path(tempfile.mkdtemp(prefix="thunes-parity-"))
     try:
@@ -56,8 +71,10 @@ def parity(
                 progress.update(task, completed=status.bars)
 
             report = run_parity(settings, workdir, bars_limit=bars, on_bar=advance)
-    except (DataFileError, ExchangeInfoError, VenueError, ValueError) as e:
+    except (DataFileError, ExchangeInfoError, OHLCVError, VenueError, ValueError) as e:
         fail(str(e))
+    except KeyError as e:  # a symbol the exchange information does not list
+        fail(str(e.args[0]) if e.args else "unknown symbol")
     finally:
         if keep is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -17,7 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from thunes.app.cli_options import MAX_COUNT, input_errors, output_location, settings_from_options
+from thunes.app.cli_options import (
+    FeeRateOpt,
+    InitialCashOpt,
+    WarmupOpt,
+    backtest_costs,
+    input_errors,
+    output_location,
+    settings_from_options,
+)
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
 from thunes.app.errors import fail
@@ -53,10 +61,11 @@ def _settings(
     data: Path | None,
     fast: int | None,
     slow: int | None,
+    costs: dict[str, Any] | None = None,
 ) -> Settings:
     wanted: dict[str, dict[str, Any]] = {
         "strategy": {"name": strategy, "sma_fast": fast, "sma_slow": slow},
-        "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data},
+        "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **(costs or {})},
     }
     return settings_from_options(config, wanted)
 
@@ -163,7 +172,9 @@ def report(
     sma_fast: SmaFastOpt = None,
     sma_slow: SmaSlowOpt = None,
     out: Annotated[Path, typer.Option(help="Directory that receives runs/<run_id>/.")] = Path("runs"),
-    warmup: Annotated[int, typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts.")] = 100,
+    warmup: WarmupOpt = None,
+    initial_cash: InitialCashOpt = None,
+    fee_rate: FeeRateOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run the event-driven backtest and store it under OUT/<run_id>/ with metrics, trades and charts."""
@@ -173,7 +184,9 @@ def report(
     missing = [name for name in ("matplotlib", "plotly") if not _installed(name)]
     if missing:
         fail(f"thunes report needs the optional 'report' extra ({missing[0]} is missing): pip install 'thunes[report]'")
-    settings = _settings(config, strategy, symbol, timeframe, data, sma_fast, sma_slow)
+    costs = backtest_costs(initial_cash, fee_rate, warmup)
+    settings = _settings(config, strategy, symbol, timeframe, data, sma_fast, sma_slow, costs)
+    warmup_bars = settings.backtest.warmup_bars
     output_location(out, "--out", directory=True)
 
     console = Console()
@@ -182,12 +195,12 @@ def report(
         with Progress(*columns, console=console, transient=True) as progress:
             task = progress.add_task("loading candles", total=3)
             instrument, info, loaded = _market(settings, synthetic, seed)
-            if warmup >= len(loaded.bars):
-                fail(f"no bar after the {warmup}-bar warm-up: {len(loaded.bars)} bars are too few")
+            if warmup_bars >= len(loaded.bars):
+                fail(f"no bar after the {warmup_bars}-bar warm-up: {len(loaded.bars)} bars are too few")
             from thunes.app.backtest_report import evaluate, metric_rows, write_run
 
             progress.update(task, advance=1, description=f"backtesting {len(loaded.bars):,} bars (event-driven)")
-            run = evaluate(settings, instrument, loaded.bars, info, loaded.source, warmup_bars=warmup)
+            run = evaluate(settings, instrument, loaded.bars, info, loaded.source)
             progress.update(task, advance=1, description="writing report")
             directory = write_run(run, out, datetime.now(UTC))
             progress.update(task, advance=1)

@@ -212,15 +212,30 @@ class StrategySettings(BaseModel):
 
 
 class BacktestSettings(BaseModel):
-    """One backtest run: market, bar size, capital and costs."""
+    """One backtest run: market, bar size, capital, costs and warm-up, for every command that backtests
+    (``backtest``, ``report backtest``, ``optimize``, ``walk-forward``, ``parity``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     symbol: _SymbolField = Field(default="BTCUSDT", validate_default=True, description="Symbol in Binance form.")
     timeframe: Timeframe = Field(default=Timeframe.H1, description="Bar interval, Binance kline notation.")
-    initial_cash: Decimal = Field(default=Decimal(10000), gt=0, description="Starting cash, in USDT.")
+    initial_cash: Decimal = Field(
+        default=Decimal(10000), gt=0, allow_inf_nan=False, description="Starting cash, in the quote asset."
+    )
     fee_rate: Decimal = Field(
-        default=Decimal("0.001"), ge=0, lt=1, description="Fee per fill, a fraction of notional (0.001 = 0.1 %)."
+        default=Decimal("0.001"),
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="Fee per fill, a fraction of notional (0.001 = 0.1 %): what the simulated venue charges "
+        "and what sizing assumes.",
+    )
+    warmup_bars: int = Field(
+        default=100,
+        ge=0,
+        le=MAX_WINDOW,
+        description="Bars replayed before trading starts; optimize and walk-forward raise it to what their "
+        "search space's longest window needs.",
     )
     data_path: Path | None = Field(default=None, description="Candle file to replay; unset means the data store.")
 

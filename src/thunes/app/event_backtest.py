@@ -50,13 +50,12 @@ from thunes.simvenue.core import SimVenue
 from thunes.simvenue.lazy_feed import LazyBarFeed
 from thunes.strategy.base import Signal, Strategy
 
-__all__ = ["ACCOUNT", "VENUE_FEE_RATE", "EventBacktestResult", "run_event_backtest"]
+__all__ = ["ACCOUNT", "EventBacktestResult", "backtest_inputs", "run_event_backtest"]
 
 ACCOUNT = "paper"  # the account name the embedded venue uses: ids and reports come out the same
 VENUE = VenueId("sim")
 _HOLD = Signal.HOLD
 Scan = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, int], tuple[int, Signal]]
-VENUE_FEE_RATE = Decimal("0.001")  # the backtests' SimVenue fee (Binance's spot base rate); the fast path's too
 
 
 @dataclass(slots=True)
@@ -89,7 +88,7 @@ class _Market:
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo, *, feed_every_bar: bool) -> EventBacktestResult:  # fmt: skip
     market = _Market()
-    venue = SimVenue(info.instruments, market, fee_rate=VENUE_FEE_RATE, seed=0, user_stream=False)
+    venue = SimVenue(info.instruments, market, fee_rate=settings.backtest.fee_rate, seed=0, user_stream=False)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
     bus, ledger = InMemoryBus(), InMemoryLedger()
@@ -189,22 +188,32 @@ def _totals(venue: SimVenue, instrument: Instrument) -> tuple[Decimal, Decimal]:
     return (quote.total if quote else Decimal(0)), (base.total if base else Decimal(0))
 
 
+def backtest_inputs(settings: Settings, warmup_bars: int | None, deposit: Decimal | None) -> tuple[int, Decimal]:
+    """The warm-up and deposit of a run: those given, else ``settings.backtest``'s (no second default)."""
+    bt = settings.backtest
+    warmup = bt.warmup_bars if warmup_bars is None else warmup_bars
+    if warmup < 0:
+        raise ValueError("warmup_bars must be >= 0")
+    return warmup, bt.initial_cash if deposit is None else deposit
+
+
 def run_event_backtest(
     settings: Settings,
     instrument: Instrument,
     bars: OHLCV,
     info: ExchangeInfo,
     *,
-    warmup_bars: int = 100,
-    deposit: Decimal = Decimal(1000),
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
     feed_every_bar: bool = False,
 ) -> EventBacktestResult:
     """Backtest ``settings.strategy`` on ``bars`` through the whole engine core (see module doc).
 
+    ``warmup_bars`` and ``deposit`` default to ``settings.backtest``'s (``warmup_bars``,
+    ``initial_cash``), the one source every command reads; the venue charges ``backtest.fee_rate``.
     ``feed_every_bar``: replay every bar into the venue as it closes, instead of only the bars an order
     can see (the same results, tested; slower)."""
-    if warmup_bars < 0:
-        raise ValueError("warmup_bars must be >= 0")
+    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
     venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
     with _older_objects_set_aside():
         return run_returning(

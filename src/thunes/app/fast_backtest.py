@@ -39,7 +39,7 @@ from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
 from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
-from thunes.app.event_backtest import ACCOUNT, VENUE, VENUE_FEE_RATE, EventBacktestResult
+from thunes.app.event_backtest import ACCOUNT, VENUE, EventBacktestResult, backtest_inputs
 from thunes.app.fast_result import FastBacktestResult
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
@@ -58,7 +58,7 @@ from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import BarClosed, BarContext, ReplayQuote, ReplayTrade, bar_events
 from thunes.strategy.base import Signal
 
-__all__ = ["VENUE_FEE_RATE", "run_engine_core_backtest", "run_fast_backtest", "signal_rows"]
+__all__ = ["run_engine_core_backtest", "run_fast_backtest", "signal_rows"]
 
 NS_PER_MS = 1_000_000
 
@@ -74,7 +74,8 @@ def signal_rows(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
     clock_ns = [0]
-    venue = SimVenue(info.instruments, lambda: clock_ns[0], fee_rate=VENUE_FEE_RATE, seed=0, user_stream=False)
+    fee_rate = settings.backtest.fee_rate
+    venue = SimVenue(info.instruments, lambda: clock_ns[0], fee_rate=fee_rate, seed=0, user_stream=False)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
     ledger = InMemoryLedger()
@@ -171,11 +172,12 @@ def run_engine_core_backtest(
     bars: OHLCV,
     info: ExchangeInfo,
     *,
-    warmup_bars: int = 100,
-    deposit: Decimal = Decimal(1000),
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
 ) -> EventBacktestResult:
     """The fast path through the real engine core at every signal bar: the reference the kernel is
-    held to, and what runs when the kernel cannot (see module doc)."""
+    held to, and what runs when the kernel cannot (see module doc). Defaults: ``settings.backtest``'s."""
+    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
     venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
     return run_returning(_run(settings, instrument, bars, warmup_bars, deposit, venue_info))
 
@@ -186,15 +188,15 @@ def run_fast_backtest(
     bars: OHLCV,
     info: ExchangeInfo,
     *,
-    warmup_bars: int = 100,
-    deposit: Decimal = Decimal(1000),
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
     use_kernel: bool = True,
 ) -> FastBacktestResult:
     """The same orders and fills as :func:`thunes.app.event_backtest.run_event_backtest` (see module
     doc): by the compiled kernel when it can be exact, else (or with ``use_kernel=False``) by the
-    engine core. ``fallback_reason`` on the result says why the kernel did not run."""
-    if warmup_bars < 0:
-        raise ValueError("warmup_bars must be >= 0")
+    engine core. ``fallback_reason`` on the result says why the kernel did not run. ``warmup_bars`` and
+    ``deposit`` default to ``settings.backtest``'s; the venue charges ``backtest.fee_rate``."""
+    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
     reason = _kernel_unavailable() if use_kernel else "use_kernel=False"
     if reason is None and len(bars) > 0:
         result = _kernel_backtest(settings, instrument, bars, warmup_bars, deposit)
@@ -223,6 +225,6 @@ def _kernel_backtest(
     rows = rows[rows >= warmup_bars]
     try:
         return run_kernel(settings, instrument, bars, rows, signals[rows], strategy_id=strategy.strategy_id,
-                          deposit=deposit, venue_fee_rate=VENUE_FEE_RATE)  # fmt: skip
+                          deposit=deposit, venue_fee_rate=settings.backtest.fee_rate)  # fmt: skip
     except KernelUnsupportedError as e:
         return str(e)

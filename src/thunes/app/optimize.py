@@ -50,7 +50,6 @@ from thunes.governance.audit_schema import AuditContext
 from thunes.governance.params import ParamStore, ParamVersion, RecordOutcome, record_version
 
 __all__ = [
-    "DEFAULT_WARMUP",
     "Measured",
     "OptimizeConfig",
     "OptimizeResult",
@@ -74,7 +73,6 @@ __all__ = [
     "with_strategy",
 ]
 
-DEFAULT_WARMUP = 100  # bars, as run_fast_backtest: RSI's smoothing has forgotten its start by then
 ObjectiveValue = float | tuple[float, float]
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]  # called after each trial
 
@@ -161,20 +159,21 @@ def space_for(strategy: str) -> SearchSpace:
     return spaces[strategy]
 
 
-def resolve_warmup(space: SearchSpace, warmup: int | None) -> int:
-    """``warmup`` bars (default: the space's, at least :data:`DEFAULT_WARMUP`); never fewer than the space needs."""
-    chosen = max(DEFAULT_WARMUP, space.warmup) if warmup is None else warmup
+def resolve_warmup(space: SearchSpace, warmup: int | None, configured: int) -> int:
+    """``warmup`` bars when given (never fewer than the space needs), else ``configured`` (the settings'
+    ``backtest.warmup_bars``) raised to what the space needs."""
+    chosen = max(configured, space.warmup) if warmup is None else warmup
     if chosen < space.warmup:
         raise ValueError(f"a {chosen}-bar warm-up is shorter than the {space.warmup} bars the search space needs")
     return chosen
 
 
-def checked_warmup(config: OptimizeConfig, bars: OHLCV) -> int:
+def checked_warmup(settings: Settings, config: OptimizeConfig, bars: OHLCV) -> int:
     """The search's warm-up, once its counts and ``bars`` allow it (ValueError otherwise): the CLI
     checks this before it creates the study's storage."""
     if config.trials < 1 or config.jobs < 1 or config.seed < 0:
         raise ValueError("need trials >= 1, jobs >= 1 and a seed >= 0")
-    warmup = resolve_warmup(config.search_space(), config.warmup)
+    warmup = resolve_warmup(config.search_space(), config.warmup, settings.backtest.warmup_bars)
     if len(bars) < warmup + 2:
         raise ValueError(f"{len(bars)} bars leave fewer than 2 after the {warmup}-bar warm-up")
     return warmup
@@ -203,7 +202,7 @@ def measure(
     info: ExchangeInfo,
     *,
     warmup_bars: int,
-    deposit: Decimal = Decimal(1000),
+    deposit: Decimal,
 ) -> Measured:
     """The performance of ``settings.strategy`` on ``bars`` after ``warmup_bars``, by the fast path
     (:func:`~thunes.app.backtest_run.measure_backtest`, as every backtesting command)."""
@@ -223,8 +222,8 @@ class OptimizeConfig:
     seed: int = 0
     jobs: int = 1
     multi: bool = False
-    warmup: int | None = None  # None: the space's warm-up, at least DEFAULT_WARMUP
-    deposit: Decimal = Decimal(1000)
+    warmup: int | None = None  # None: settings' backtest.warmup_bars, raised to the space's need
+    deposit: Decimal | None = None  # None: settings' backtest.initial_cash
     population: int = 20  # NSGA-II generation size (multi only)
     space: SearchSpace | None = None
 
@@ -233,6 +232,10 @@ class OptimizeConfig:
         if space.strategy != self.strategy:
             raise ValueError(f"search space of {space.strategy} given for strategy {self.strategy}")
         return space
+
+    def deposit_for(self, settings: Settings) -> Decimal:
+        """The starting balance of every trial: ``deposit``, else ``settings.backtest.initial_cash``."""
+        return settings.backtest.initial_cash if self.deposit is None else self.deposit
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +301,7 @@ class _Objective:
             trial.set_user_attr("pruned", f"invalid parameters: {e}")
             raise optuna.TrialPruned(str(e)) from e
         p = measure(
-            candidate, instrument, bars, info, warmup_bars=self._warmup, deposit=self._config.deposit
+            candidate, instrument, bars, info, warmup_bars=self._warmup, deposit=self._config.deposit_for(candidate)
         ).performance
         for key in ("total_return", "max_drawdown", "sortino", "calmar"):
             trial.set_user_attr(key, _finite_or_none(getattr(p, key)))
@@ -355,7 +358,7 @@ def _setup(settings: Settings, bars: OHLCV, space: SearchSpace, warmup: int, con
         "last_open_ns": int(bars.open_time_ns[-1]),
         "bars": len(bars),
         "warmup": warmup,
-        "deposit": str(config.deposit),
+        "deposit": str(config.deposit_for(settings)),
         "space": repr(space),
         "objective": "sharpe,max_drawdown" if config.multi else "sharpe",
         "risk": settings.risk.model_dump(mode="json"),
@@ -412,7 +415,7 @@ def optimize(
     callbacks: Sequence[TrialCallback] = (),
 ) -> OptimizeResult:
     """Run ``config.trials`` trials on ``bars`` (the training data); ``storage`` None keeps the study in memory."""
-    warmup = checked_warmup(config, bars)
+    warmup = checked_warmup(settings, config, bars)
     space = config.search_space()
     study = _study(storage, config, _setup(settings, bars, space, warmup, config))
     objective = _Objective(settings, instrument, bars, info, space, warmup, config)

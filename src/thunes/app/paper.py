@@ -337,17 +337,24 @@ async def _connect(
     if bars is None:
         bars = load_bars(source.get(bt.symbol), Timeframe(bt.timeframe), settings.data, path=bt.data_path).bars
     first_ns = int(bars.open_time_ns[0])
-    running = await _embedded_venue(source, source.get(bt.symbol), bars, config, gate)
+    running = await _embedded_venue(source, source.get(bt.symbol), bars, config, gate, bt.fee_rate)
     client = BinanceClient(BinanceConfig("paper", running.rest_url, running.ws_url), PAPER_API_KEY, PAPER_API_SECRET)
     live_from = int(bars.open_time_ns[min(config.warmup_bars, len(bars) - 1)])  # the venue's history ends here
     return client, running, first_ns, live_from
 
 
 async def _embedded_venue(
-    source: ExchangeInfo, instrument: Instrument, bars: OHLCV, config: PaperConfig, gate: BarGate | None
+    source: ExchangeInfo,
+    instrument: Instrument,
+    bars: OHLCV,
+    config: PaperConfig,
+    gate: BarGate | None,
+    fee_rate: Decimal,
 ) -> RunningVenue:
-    """The venue on a free loopback port, replaying ``bars`` for the paper account."""
-    state = build_state(ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None), bars.timeframe)
+    """The venue on a free loopback port, replaying ``bars`` for the paper account, charging ``fee_rate``
+    (``backtest.fee_rate``, what the backtests' venue charges: parity compares fees)."""
+    single = ExchangeInfo({instrument.symbol: instrument}, source.rate_limits, None)
+    state = build_state(single, bars.timeframe, fee_rate=fee_rate)
     state.add_api_key(PAPER_ACCOUNT, key=PAPER_API_KEY, secret=PAPER_API_SECRET)
     events = bar_events(bars, instrument.tick_size, instrument.step_size)
     speed = None if gate is not None else config.speed  # lockstep: as fast as the trader acts

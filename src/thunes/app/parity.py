@@ -65,12 +65,13 @@ def run_parity(
     data_dir: Path,
     *,
     bars_limit: int | None = None,
-    warmup_bars: int = 100,
     on_bar: Callable[[PaperStatus], None] = lambda s: None,
     timeout_s: float = 3_600.0,
 ) -> ParityReport:
-    """Backtest, then paper-trade the same candles (the first ``bars_limit`` when given), compare."""
+    """Backtest, then paper-trade the same candles (the first ``bars_limit`` when given), compare. Both
+    sides start with ``backtest.initial_cash``, warm up ``backtest.warmup_bars`` and pay ``backtest.fee_rate``."""
     bt = settings.backtest
+    warmup_bars, deposit = bt.warmup_bars, bt.initial_cash
     info, _ = load_exchange_info_source(settings.rules, settings.data)
     instrument = info.get(bt.symbol)
     bars = load_bars(instrument, Timeframe(bt.timeframe), settings.data, path=bt.data_path).bars
@@ -78,8 +79,11 @@ def run_parity(
         if bars_limit > len(bars):  # not "all": a typo that would replay the whole file through the paper path
             raise ValueError(f"--bars {bars_limit:,} is more than the {len(bars):,} bars of the data")
         bars = bars.slice(0, bars_limit)
-    backtest = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars)
-    config = PaperConfig(duration_s=timeout_s, data_dir=data_dir, warmup_bars=warmup_bars, lockstep=True, bars=bars)
+    if warmup_bars >= len(bars):
+        raise ValueError(f"no bar after the {warmup_bars}-bar warm-up: {len(bars)} bars are too few")
+    backtest = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
+    config = PaperConfig(duration_s=timeout_s, data_dir=data_dir, warmup_bars=warmup_bars, deposit=deposit,
+                         lockstep=True, bars=bars)  # fmt: skip
     asyncio.run(run_paper(settings, config, on_bar))
     store = SqlStore(f"sqlite:///{data_dir / 'ledger.db'}")
     try:

@@ -6,9 +6,11 @@ the test length, so test windows tile the data without overlap). A test window's
 of its train window (history, not future), so it trades from its first close. Each test window
 starts flat with the same deposit; a position still open at its end is marked at the last close.
 
-The out-of-sample curve chains the test windows (their returns, compounded) and its Sharpe decides:
-**new parameters are deployed only when the OOS Sharpe exceeds the threshold (1.5 by default), and
-never without the evaluation recorded**: :func:`record_if_deployable` needs the written result JSON.
+The out-of-sample curve chains the test windows (their returns, compounded) and decides: **new
+parameters are deployed only when the OOS Sharpe exceeds the threshold (1.5 by default) over at
+least ``min_oos_trades`` closed OOS trades (100 by default: a Sharpe over 29 trades whose folds
+ranged from -3.0 to 7.1 said DEPLOY), and never without the evaluation recorded**:
+:func:`record_if_deployable` needs the written result JSON.
 What is deployed is a last optimisation on the latest ``train_days``: the folds validated the
 procedure that produces it. It is recorded with the OOS Sharpe as its walk-forward Sharpe.
 """
@@ -51,6 +53,7 @@ from thunes.governance.params import ParamStore, RecordOutcome
 __all__ = [
     "DAY_NS",
     "DEFAULT_MIN_OOS_SHARPE",
+    "DEFAULT_MIN_OOS_TRADES",
     "Candidate",
     "Fold",
     "FoldResult",
@@ -66,6 +69,7 @@ __all__ = [
 
 DAY_NS = 86_400 * 1_000_000_000
 DEFAULT_MIN_OOS_SHARPE = 1.5  # SPEC §8
+DEFAULT_MIN_OOS_TRADES = 100  # closed out-of-sample trades: a Sharpe over fewer is noise (29 trades said DEPLOY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +82,9 @@ class WalkForwardConfig:
     seed: int = 0  # fold k's sampler is seeded with seed + k, the candidate's with seed + number of folds
     jobs: int = 1
     min_oos_sharpe: float = DEFAULT_MIN_OOS_SHARPE
-    warmup: int | None = None  # None: the search space's (see optimize.resolve_warmup)
-    deposit: Decimal = Decimal(1000)
+    min_oos_trades: int = DEFAULT_MIN_OOS_TRADES
+    warmup: int | None = None  # None: settings' backtest.warmup_bars raised to the space's (optimize.resolve_warmup)
+    deposit: Decimal | None = None  # None: settings' backtest.initial_cash
 
     @property
     def step(self) -> float:
@@ -134,19 +139,32 @@ class WalkForwardResult:
     config: WalkForwardConfig
     bars: OHLCV
     warmup: int
+    deposit: Decimal  # each test window's starting balance
     folds: list[FoldResult]
     oos: Performance  # the chained test windows
     candidate: Candidate
 
     @property
-    def deploy(self) -> bool:
+    def sharpe_passes(self) -> bool:
         """SPEC §8: OOS Sharpe strictly above the threshold; an undefined Sharpe never passes."""
         return math.isfinite(self.oos.sharpe) and self.oos.sharpe > self.config.min_oos_sharpe
 
     @property
+    def enough_trades(self) -> bool:
+        """At least ``min_oos_trades`` closed out-of-sample trades: fewer cannot support the Sharpe."""
+        return self.oos.trades >= self.config.min_oos_trades
+
+    @property
+    def deploy(self) -> bool:
+        """Both halves of the rule: the OOS Sharpe passes and enough OOS trades stand behind it."""
+        return self.sharpe_passes and self.enough_trades
+
+    @property
     def verdict(self) -> str:
         shown = f"{self.oos.sharpe:.3f}" if math.isfinite(self.oos.sharpe) else "undefined"
-        return f"OOS Sharpe {shown} {'>' if self.deploy else 'is not >'} {self.config.min_oos_sharpe}"
+        sharpe = f"OOS Sharpe {shown} {'>' if self.sharpe_passes else 'is not >'} {self.config.min_oos_sharpe}"
+        trades = f"{self.oos.trades} OOS trades {'>=' if self.enough_trades else 'is fewer than'} "
+        return f"{sharpe}; {trades}{self.config.min_oos_trades}"
 
 
 def _best(
@@ -167,7 +185,7 @@ def _best(
         seed=seed,
         jobs=config.jobs,
         warmup=config.warmup,
-        deposit=config.deposit,
+        deposit=config.deposit,  # None: the settings' (OptimizeConfig.deposit_for)
     )
     best = optimize(settings, instrument, bars, info, search, callbacks=callbacks).best
     if best is None:
@@ -190,10 +208,16 @@ def _chained(folds: Sequence[FoldResult], deposit: Decimal, annualization: float
     return compute_performance(np.concatenate(times), np.concatenate(values), trips, annualization)
 
 
-def check_folds(bars: OHLCV, config: WalkForwardConfig) -> list[Fold]:
+def _warmup(settings: Settings, config: WalkForwardConfig) -> int:
+    return resolve_warmup(space_for(config.strategy), config.warmup, settings.backtest.warmup_bars)
+
+
+def check_folds(settings: Settings, bars: OHLCV, config: WalkForwardConfig) -> list[Fold]:
     """The folds of ``bars``, once there is one and each train window holds the warm-up (ValueError
     otherwise): checked before any trial runs."""
-    warmup = resolve_warmup(space_for(config.strategy), config.warmup)
+    if config.min_oos_trades < 0:
+        raise ValueError(f"min_oos_trades must be >= 0, got {config.min_oos_trades}")
+    warmup = _warmup(settings, config)
     folds = make_folds(bars, config)
     if not folds:
         raise ValueError(f"{len(bars):,} bars hold no fold of {config.train_days} + {config.test_days} days")
@@ -212,8 +236,9 @@ def run_walk_forward(
     callbacks: Sequence[TrialCallback] = (),
 ) -> WalkForwardResult:
     """Optimise then test every fold, chain the test windows, and optimise the deployment candidate."""
-    warmup = resolve_warmup(space_for(config.strategy), config.warmup)
-    folds = check_folds(bars, config)
+    warmup = _warmup(settings, config)
+    deposit = settings.backtest.initial_cash if config.deposit is None else config.deposit
+    folds = check_folds(settings, bars, config)
     results: list[FoldResult] = []
     for fold in folds:
         train = bars.slice(fold.train_start, fold.train_stop)
@@ -227,10 +252,10 @@ def run_walk_forward(
             test,
             info,
             warmup_bars=warmup,
-            deposit=config.deposit,
+            deposit=deposit,
         )
         results.append(FoldResult(fold, chosen, is_sharpe, oos))
-    aggregate = _chained(results, config.deposit, periods_per_year(bars.timeframe.nanoseconds))
+    aggregate = _chained(results, deposit, periods_per_year(bars.timeframe.nanoseconds))
     end = int(bars.open_time_ns[-1]) + bars.timeframe.nanoseconds
     latest = int(np.searchsorted(bars.open_time_ns, end - round(config.train_days * DAY_NS)))
     chosen, is_sharpe = _best(
@@ -243,7 +268,8 @@ def run_walk_forward(
         config.seed + len(folds),
         callbacks,
     )
-    return WalkForwardResult(config, bars, warmup, results, aggregate, Candidate(chosen, is_sharpe, latest, len(bars)))
+    candidate = Candidate(chosen, is_sharpe, latest, len(bars))
+    return WalkForwardResult(config, bars, warmup, deposit, results, aggregate, candidate)
 
 
 def _iso(ns: int) -> str:
@@ -288,7 +314,7 @@ def result_json(result: WalkForwardResult, settings: Settings, build: AuditConte
         "config": {
             **{k: v for k, v in asdict(config).items() if k != "deposit"},
             "step_days": config.step,
-            "deposit": str(config.deposit),
+            "deposit": str(result.deposit),
             "warmup_bars": result.warmup,
             "risk": settings.risk.model_dump(mode="json"),
             "fee_rate": str(settings.backtest.fee_rate),
@@ -313,7 +339,7 @@ def result_json(result: WalkForwardResult, settings: Settings, build: AuditConte
         },
         "decision": {
             "deploy": result.deploy,
-            "rule": f"oos_sharpe > {config.min_oos_sharpe}",
+            "rule": f"oos_sharpe > {config.min_oos_sharpe} and oos_trades >= {config.min_oos_trades}",
             "verdict": result.verdict,
         },
         "recorded": None,

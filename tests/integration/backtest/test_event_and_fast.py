@@ -74,7 +74,7 @@ def test_event_backtest_when_run_twice_then_identical_and_equity_marked_every_tr
 
     assert _trades(first) == _trades(second)
     assert len(first.equity) == len(bars) - 100
-    assert first.equity[0][1] == 1000  # nothing traded during the warm-up
+    assert first.equity[0][1] == settings.backtest.initial_cash  # nothing traded during the warm-up
     assert first.bars == len(bars)
     assert gc.get_freeze_count() == 0  # the objects set aside for the run are back in the collector's sight
 

@@ -159,8 +159,9 @@ def test_aggregate_oos_when_chained_then_returns_compound_fold_by_fold(result: W
 
 
 # --- the deployment rule ------------------------------------------------------------------------
-def _threshold(result: WalkForwardResult, value: float) -> WalkForwardResult:
-    return replace(result, config=replace(result.config, min_oos_sharpe=value))
+def _threshold(result: WalkForwardResult, value: float, trades: int = 0) -> WalkForwardResult:
+    """``result`` judged against an OOS Sharpe of ``value`` over at least ``trades`` OOS trades."""
+    return replace(result, config=replace(result.config, min_oos_sharpe=value, min_oos_trades=trades))
 
 
 def test_deploy_when_threshold_below_equal_or_above_the_oos_sharpe(result: WalkForwardResult) -> None:
@@ -172,6 +173,17 @@ def test_deploy_when_threshold_below_equal_or_above_the_oos_sharpe(result: WalkF
     assert _threshold(result, sharpe + 0.01).deploy is False
     assert replace(result, oos=replace(result.oos, sharpe=math.nan)).deploy is False
     assert CONFIG.min_oos_sharpe == 1.5  # SPEC §8's default
+
+
+def test_deploy_when_fewer_oos_trades_than_the_minimum_then_refused_with_the_reason(result: WalkForwardResult) -> None:
+    trades, sharpe = result.oos.trades, result.oos.sharpe
+    assert trades > 0
+
+    assert _threshold(result, sharpe - 0.01, trades).deploy is True  # at least the minimum
+    short = _threshold(result, sharpe - 0.01, trades + 1)
+    assert short.deploy is False and short.sharpe_passes  # the Sharpe alone would have deployed
+    assert f"{trades} OOS trades is fewer than {trades + 1}" in short.verdict
+    assert CONFIG.min_oos_trades == 100  # the default: a Sharpe over 29 trades said DEPLOY
 
 
 @pytest.mark.parametrize("passes", [True, False])
@@ -256,7 +268,7 @@ def cli_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path) 
 def _cli(shared_data: Path, threshold: str) -> list[str]:
     return ["walk-forward", "--data", str(shared_data / FEATHER), "--start", "2025-01-01", "--end", "2025-03-01",
             "--train-days", "30", "--test-days", "7", "--trials", "3", "--min-oos-sharpe", threshold,
-            "--data-dir", "paper"]  # fmt: skip
+            "--min-oos-trades", "0", "--data-dir", "paper"]  # fmt: skip
 
 
 def test_cli_walk_forward_when_rule_passes_then_deploy_evaluation_written_and_version_recorded(

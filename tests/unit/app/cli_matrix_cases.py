@@ -407,7 +407,9 @@ _BY_FLAG: dict[str, Kind] = {
     "--keep": Kind.OUT_DIR,
     "--days": Kind.LIMIT,
     "--gate": Kind.INT_NONNEG,
-    "--deposit": Kind.FLOAT_POS,
+    "--initial-cash": Kind.FLOAT_POS,
+    "--fee-rate": Kind.FLOAT_NONNEG,
+    "--min-oos-trades": Kind.INT_NONNEG,
     "--train-days": Kind.FLOAT_POS,
     "--test-days": Kind.FLOAT_POS,
     "--step-days": Kind.FLOAT_POS,
@@ -463,7 +465,6 @@ _OVERRIDE: dict[str, Kind] = {
     "venue serve --speed": Kind.SPEED,
     "venue serve --deposit": Kind.DEPOSIT,
     "venue serve --data": Kind.IN_CANDLES,
-    "optimize --deposit": Kind.FLOAT_POS,
 }
 
 
@@ -489,7 +490,7 @@ BASE: dict[str, dict[str, str]] = {
     "report rodage": {**_SESSION, "--out": "{w}/rodage"},
     "optimize": {"--synthetic": "400", "--trials": "1", "--storage": "sqlite:///{w}/optuna.db", **_SESSION},
     "walk-forward": {**_WF, "--trials": "1", "--out": "{w}/runs", **_SESSION},
-    "parity": {"--bars": "60"},
+    "parity": {"--bars": "60", "--warmup": "20"},
     "capital deposit": {"amount": "100", "--data-dir": "{w}/live"},
     "capital withdraw": {"amount": "1", "--data-dir": "{w}/live"},
     "capital show": {"--data-dir": "{w}/live"},

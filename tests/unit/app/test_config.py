@@ -86,7 +86,7 @@ def test_load_when_nothing_configured_then_component_defaults_hold() -> None:
     }
     assert shown["backtest"] == {
         **{"symbol": "BTCUSDT", "timeframe": "1h", "initial_cash": "10000", "fee_rate": "0.001"},
-        "data_path": None,
+        **{"warmup_bars": 100, "data_path": None},
     }
     assert shown["logging"] == {"level": "INFO", "json": False}
 

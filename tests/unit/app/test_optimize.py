@@ -148,8 +148,9 @@ def test_equity_curve_when_rebuilt_from_fast_fills_then_equals_the_event_backtes
     settings = with_strategy(market.settings, strategy, {})
     event = run_event_backtest(settings, market.instrument, market.bars, market.info, warmup_bars=241)
     fast = run_fast_backtest(settings, market.instrument, market.bars, market.info, warmup_bars=241)
+    deposit = settings.backtest.initial_cash  # what both runs start with when given none
 
-    times, values = equity_curve(market.bars, fast.fills, market.instrument, warmup_bars=241, deposit=Decimal(1000))
+    times, values = equity_curve(market.bars, fast.fills, market.instrument, warmup_bars=241, deposit=deposit)
     from_columns = fast.equity_curve(market.bars, 241)  # the kernel's integer columns, no Decimal loop
 
     assert len(fast.fills) > 10
