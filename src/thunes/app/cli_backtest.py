@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from thunes.adapters.storage.durable import replace_atomically
 from thunes.app.backtest_run import measure_backtest
@@ -30,6 +30,7 @@ from thunes.app.cli_options import (
 )
 from thunes.app.composition import strategy_for
 from thunes.app.errors import fail
+from thunes.app.progress import progress_bar
 from thunes.app.report import render_report, result_to_json
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.domain.market import Timeframe
@@ -79,7 +80,7 @@ def backtest(
     with input_errors():
         info, instruments_origin = load_exchange_info_source(settings.rules, settings.data)
         instrument = info.get(bt.symbol)
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True) as bar:
+        with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
             task = bar.add_task("loading candles", total=2)
             loaded = load_bars(
                 instrument,

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from thunes.adapters.datastore.errors import DataFileError
@@ -37,6 +37,7 @@ from thunes.app.cli_options import (
 )
 from thunes.app.config import Settings
 from thunes.app.errors import fail
+from thunes.app.progress import progress_bar
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError
 from thunes.domain.instrument import Instrument
@@ -194,7 +195,7 @@ def _progress(
         TimeElapsedColumn(),
     )
     best = [-math.inf]
-    with Progress(*columns, console=console, transient=True) as bar:
+    with progress_bar(*columns) as bar:
         task = bar.add_task(label, total=total, best="-")
 
         def advance(_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -54,14 +54,17 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 N = TypeVar("N", int, float)
 
 
-def settings_from_options(config: Path | None, options: Mapping[str, Mapping[str, Any]]) -> Settings:
-    """``options`` is ``{section: {field: value or None}}``; only the values given override."""
+def settings_from_options(
+    config: Path | None, options: Mapping[str, Mapping[str, Any]], *, console_level: str | None = None
+) -> Settings:
+    """``options`` is ``{section: {field: value or None}}``; only the values given override. ``console_level``
+    raises the console's log threshold (a session's lines go to its log file)."""
     given = {section: {k: v for k, v in values.items() if v is not None} for section, values in options.items()}
     try:
         settings = load_settings(config, overrides={k: v for k, v in given.items() if v})
     except ConfigError as e:
         fail(str(e))
-    configure_logging(settings.logging)
+    configure_logging(settings.logging, console_level=console_level)
     return settings
 
 

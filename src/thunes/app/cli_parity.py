@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from thunes.adapters.datastore.errors import DataFileError
@@ -24,6 +24,7 @@ from thunes.app.cli_options import (
 from thunes.app.errors import fail
 from thunes.app.paper_jobs import PaperStatus
 from thunes.app.parity import ParityReport, run_parity
+from thunes.app.progress import progress_bar
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.venue import VenueError
 from thunes.features.ohlcv import OHLCVError
@@ -59,12 +60,13 @@ def parity(
         fail("--bars must be at least 2")
     costs = backtest_costs(initial_cash, fee_rate, warmup)
     chosen = {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs}
-    settings = settings_from_options(config, {"strategy": {"name": strategy}, "backtest": chosen})
+    settings = settings_from_options(config, {"strategy": {"name": strategy}, "backtest": chosen},
+                                     console_level="WARNING")  # the session's lines: its logs/thunes.jsonl  # fmt: skip
     console = Console()
     workdir = keep or Path(tempfile.mkdtemp(prefix="thunes-parity-"))
     try:
-        with Progress(TextColumn("paper session"), BarColumn(), TextColumn("{task.completed:,} bars"),
-                      TimeElapsedColumn(), console=console, transient=True) as progress:  # fmt: skip
+        with progress_bar(TextColumn("paper session"), BarColumn(), TextColumn("{task.completed:,} bars"),
+                          TimeElapsedColumn()) as progress:  # fmt: skip
             task = progress.add_task("paper", total=bars)
 
             def advance(status: PaperStatus) -> None:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from thunes.app.cli_options import (
@@ -29,6 +29,7 @@ from thunes.app.cli_options import (
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
 from thunes.app.errors import fail
+from thunes.app.progress import progress_bar
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
@@ -142,7 +143,7 @@ def lookahead(
             return strategy_for(settings, instrument.tick_size)
 
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
+        with progress_bar(*columns) as progress:
             task = progress.add_task("truncated reruns", total=cuts)
             result = check_lookahead(
                 factory,
@@ -192,7 +193,7 @@ def report(
     console = Console()
     with input_errors():
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress:
+        with progress_bar(*columns) as progress:
             task = progress.add_task("loading candles", total=3)
             instrument, info, loaded = _market(settings, synthetic, seed)
             if warmup_bars >= len(loaded.bars):

@@ -29,6 +29,7 @@ from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.app.cli_options import bind_host, http_url
 from thunes.app.cli_secrets import SECRETS_ENV
 from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.display import at_precision, at_step
 from thunes.app.errors import fail
 from thunes.app.live_safety import LiveRefusedError, confirm_live
 from thunes.app.live_start import describe_venue, live_session, preflight
@@ -74,8 +75,13 @@ class _StatusLines:
             return
         self.last = time.monotonic()
         switch = "ON" if s.kill_switch else "off"
-        line = (f"{self.prefix}bars {s.bars} close {s.last_close} position {s.position.normalize()} "
-                f"orders {s.submitted} fills {s.filled} pnl {s.realized_pnl:.4f} kill-switch {switch}")  # fmt: skip
+        close, position = (
+            at_step(s.last_close, s.tick_size, grouped=False),
+            at_step(s.position, s.step_size, grouped=False),
+        )
+        pnl = at_precision(s.realized_pnl, s.quote_precision, grouped=False)
+        line = (f"{self.prefix}bars {s.bars} close {close} position {position} orders {s.submitted} "
+                f"fills {s.filled} pnl {pnl} kill-switch {switch}")  # fmt: skip
         self.console.print(line, highlight=False, markup=False, soft_wrap=True)  # one line, whatever the width
 
 
@@ -110,7 +116,7 @@ def _settings(config: Path | None) -> Settings:
         settings = load_settings(config)
     except ConfigError as e:
         fail(str(e))
-    configure_logging(settings.logging)
+    configure_logging(settings.logging, console_level="WARNING")  # the live view; every line in the session log
     return settings
 
 
@@ -138,13 +144,14 @@ def _table(status: PaperStatus, title: str, venue: str | None = None) -> Table:
     denied = ", ".join(f"{k} {v}" for k, v in sorted(status.denied.items())) or "none"
     rejected = ", ".join(f"{k} {v}" for k, v in sorted(status.rejected.items())) or "none"
     rows = [("venue", venue)] if venue else []
+    digits = status.quote_precision
     rows += [
         ("bars", f"{status.bars:,}"),
-        ("last close", f"{status.last_close}"),
-        ("position", f"{status.position.normalize()}"),
+        ("last close", at_step(status.last_close, status.tick_size)),
+        ("position", at_step(status.position, status.step_size)),
         ("orders sent / fills", f"{status.submitted} / {status.filled}"),
-        ("realised PnL (net of fees)", f"{status.realized_pnl:,.4f}"),
-        ("fees", f"{status.fees:,.4f}"),
+        ("realised PnL (net of fees)", at_precision(status.realized_pnl, digits)),
+        ("fees", at_precision(status.fees, digits)),
         ("denied by risk", denied),
         ("rejected by venue", rejected),
         ("kill-switch", "ON" if status.kill_switch else "off"),
@@ -157,7 +164,10 @@ def _table(status: PaperStatus, title: str, venue: str | None = None) -> Table:
         rows.append(("control API", status.control_url))
     if status.equity_end:
         rows += [
-            ("equity start → end", f"{status.equity_start:,.2f} → {status.equity_end:,.2f}"),
+            (
+                "equity start → end",
+                f"{at_precision(status.equity_start, digits)} → {at_precision(status.equity_end, digits)}",
+            ),
             ("venue trades / ledger fills", f"{status.venue_trades} / {status.ledger_fills}"),
         ]
     for key, value in rows:

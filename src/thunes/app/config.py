@@ -250,6 +250,10 @@ class LoggingSettings(BaseModel):
     )
     # ``json`` would shadow BaseModel.json, so the attribute has another name and the key stays ``json``.
     json_output: bool = Field(default=False, alias="json", description="JSON lines instead of key=value text.")
+    file_max_bytes: int = Field(
+        default=10 * 2**20, ge=4096, le=2**30, description="A session's log file is rotated at this size (bytes)."
+    )
+    file_backups: int = Field(default=5, ge=1, le=100, description="Rotated session log files kept (oldest dropped).")
 
 
 def _host(url: str) -> str:

@@ -34,6 +34,7 @@ from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECR
 from thunes.app.audit_setup import audit_context, open_audit
 from thunes.app.composition import risk_limits, strategy_for
 from thunes.app.config import Settings
+from thunes.app.logging import session_log
 from thunes.app.observability import SessionTelemetry
 from thunes.app.operator import start_operator
 from thunes.app.paper_jobs import (
@@ -165,6 +166,14 @@ async def run_paper(
         loaded = load_bars(source.get(bt.symbol), timeframe, settings.data, path=bt.data_path)
         config = replace(config, bars=loaded.bars)
     prepare_session_dir(config.data_dir, config.kind, fresh=config.fresh)  # never deletes what it did not write
+    with session_log(config.data_dir):  # every line from the configured level, as JSON, in the data directory
+        return await _trade(settings, config, on_bar, stop, gate, timeframe)
+
+
+async def _trade(settings: Settings, config: PaperConfig, on_bar: Callable[[PaperStatus], None],
+                 stop: asyncio.Event | None, gate: BarGate | None, timeframe: Timeframe) -> PaperStatus:  # fmt: skip
+    """The session itself, in its prepared data directory."""
+    bt = settings.backtest
     safety = inspect_safety(config.data_dir)  # before this run writes its state: fresh, or whole, or not
     if safety.damaged:
         _log.error("risk_state_set_aside", kept=str(set_aside(config.data_dir / RISK_FILE)))
@@ -176,6 +185,8 @@ async def run_paper(
         telemetry = closing.enter_context(SessionTelemetry(config.metrics_host, config.metrics_port, status, on_bar))
         # The venue's own filters and request limits (the client budgets every call from them).
         instrument = (await patiently(client.exchange_info)).get(bt.symbol)
+        status.tick_size, status.step_size = instrument.tick_size, instrument.step_size
+        status.quote_precision = instrument.quote_precision
         if first_ns is None or live_from_ns is None:  # a market we did not start: what closed before now is history
             live_from_ns = (await patiently(lambda: client.forming_open_ms(instrument.symbol, timeframe))) * 1_000_000
             first_ns = live_from_ns - config.warmup_bars * timeframe.nanoseconds  # warm up on the latest candles

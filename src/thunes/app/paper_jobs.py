@@ -79,6 +79,9 @@ class PaperStatus:
     control_requests: int = 0
     metrics_url: str | None = None  # the Prometheus endpoint, when the session serves one
     control_url: str | None = None  # the control API, when the session serves one
+    tick_size: Decimal | None = None  # the instrument's: prices are shown at it
+    step_size: Decimal | None = None  # quantities are shown at the lot step
+    quote_precision: int | None = None  # PnL, fees and equity: the quote asset's precision
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,7 @@ def test_load_when_nothing_configured_then_component_defaults_hold() -> None:
         **{"symbol": "BTCUSDT", "timeframe": "1h", "initial_cash": "10000", "fee_rate": "0.001"},
         **{"warmup_bars": 100, "data_path": None},
     }
-    assert shown["logging"] == {"level": "INFO", "json": False}
+    assert shown["logging"] == {"level": "INFO", "json": False, "file_max_bytes": 10 * 2**20, "file_backups": 5}
 
 
 def test_load_when_nothing_configured_then_typed_values_not_strings() -> None:

@@ -9,7 +9,7 @@ or testnet session (no ``--resume``) then:
   marked ``live`` (real money: never discarded), one holding files a session does not write, and one
   a running session holds (the audit trail's lock);
 - otherwise removes only the files sessions write, by name (:data:`SESSION_FILES`, the ``audit``
-  directory's own files), and keeps what other commands keep there (``params.db``, ``reports/``,
+  and ``logs`` directories' own files), and keeps what other commands keep there (``params.db``, ``reports/``,
   ``capital.jsonl``).
 
 A resumed session never removes anything; it refuses a directory whose marker says the other side
@@ -34,6 +34,7 @@ from thunes.adapters.storage.durable import fsync_dir
 __all__ = [
     "AUDIT_DIR",
     "KEPT_FILES",
+    "LOG_DIR",
     "MARKER_NAME",
     "SESSION_FILES",
     "SessionDirError",
@@ -58,6 +59,10 @@ _SESSION_PATTERNS = (re.compile(r"^\.risk\.json\..+\.tmp$"),)
 _AUDIT_NAMES: tuple[str, ...] = (r"^audit-\d{4}-W\d{2}\.jsonl$", r"^\.audit\.lock$", r"^audit-(anchor|head)\.json$")
 _AUDIT_NAMES += (r"^\.(anchor|head)\..+\.tmp$",)
 _AUDIT_PATTERNS = tuple(re.compile(p) for p in _AUDIT_NAMES)
+# The session's log (app/logging.session_log): ``logs/thunes.jsonl`` and its rotated copies ``.1`` ... ``.N``.
+LOG_DIR = "logs"
+_LOG_PATTERNS = (re.compile(r"^thunes\.jsonl(\.[1-9]\d{0,2})?$"),)
+_SESSION_DIRS = {AUDIT_DIR: _AUDIT_PATTERNS, LOG_DIR: _LOG_PATTERNS}
 # Written there by other commands (``thunes params``, ``report``, ``capital``): kept, never foreign.
 KEPT_FILES = frozenset([f"params.db{side}" for side in _DATABASE_SIDES] + ["capital.jsonl", "reports", MARKER_NAME])
 _SHOWN = 5
@@ -88,8 +93,8 @@ def _is_session_file(name: str) -> bool:
     return name in SESSION_FILES or any(p.fullmatch(name) for p in _SESSION_PATTERNS)
 
 
-def _is_audit_file(entry: os.DirEntry[str]) -> bool:
-    return not entry.is_symlink() and entry.is_file() and any(p.fullmatch(entry.name) for p in _AUDIT_PATTERNS)
+def _is_known_file(entry: os.DirEntry[str], patterns: tuple[re.Pattern[str], ...]) -> bool:
+    return not entry.is_symlink() and entry.is_file() and any(p.fullmatch(entry.name) for p in patterns)
 
 
 def foreign_entries(directory: Path) -> list[str]:
@@ -98,10 +103,10 @@ def foreign_entries(directory: Path) -> list[str]:
     for entry in sorted(os.scandir(directory), key=lambda e: e.name):
         if entry.is_symlink():
             foreign.append(entry.name)
-        elif entry.name == AUDIT_DIR and entry.is_dir(follow_symlinks=False):
+        elif entry.name in _SESSION_DIRS and entry.is_dir(follow_symlinks=False):
             for inner in sorted(os.scandir(entry.path), key=lambda e: e.name):
-                if not _is_audit_file(inner):
-                    foreign.append(f"{AUDIT_DIR}/{inner.name}")
+                if not _is_known_file(inner, _SESSION_DIRS[entry.name]):
+                    foreign.append(f"{entry.name}/{inner.name}")
         elif not (entry.name in KEPT_FILES or (_is_session_file(entry.name) and entry.is_file())):
             foreign.append(entry.name)
     return foreign
@@ -143,12 +148,13 @@ def _discard(directory: Path) -> int:
     """Remove the files sessions wrote in ``directory`` (known names only); return how many."""
     removed = 0
     with _not_running(directory):
-        audit = directory / AUDIT_DIR
-        if audit.is_dir():
-            for inner in sorted(audit.iterdir()):
-                inner.unlink()
-                removed += 1
-            audit.rmdir()
+        for name in _SESSION_DIRS:  # only known files inside (foreign_entries checked them)
+            inner_dir = directory / name
+            if inner_dir.is_dir() and not inner_dir.is_symlink():
+                for inner in sorted(inner_dir.iterdir()):
+                    inner.unlink()
+                    removed += 1
+                inner_dir.rmdir()
         for entry in sorted(directory.iterdir()):
             if _is_session_file(entry.name) and entry.is_file() and not entry.is_symlink():
                 entry.unlink()
