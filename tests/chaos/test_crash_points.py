@@ -179,6 +179,7 @@ def scratch() -> Iterator[Path]:
         yield Path(directory)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("side", "deposit", "refused"),
     [(Side.BUY, Decimal(1000), 0), (Side.SELL, Decimal(1000), 0), (Side.BUY, Decimal(5), 0),

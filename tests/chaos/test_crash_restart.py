@@ -10,7 +10,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import spare_port
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
@@ -33,13 +33,6 @@ from thunes.governance.rodage import SESSION_MARKS_FILE
 
 KILLS = 20
 THUNES = str(Path(sys.executable).with_name("thunes"))
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _env(shared_data: Path) -> dict[str, str]:
@@ -53,7 +46,7 @@ def _env(shared_data: Path) -> dict[str, str]:
 
 @pytest.fixture
 def venue(shared_data: Path, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
+    port = spare_port()
     process = subprocess.Popen(
         [THUNES, "venue", "serve", "--port", str(port), "--speed", "180000", "--warmup", "60",
          "--deposit", "USDT=1000", "--state-file", str(tmp_path / "venue.json")],

@@ -9,7 +9,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import spare_port
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.domain import Symbol
@@ -30,13 +30,6 @@ from thunes.domain import Symbol
 KILLS = 10
 THUNES = str(Path(sys.executable).with_name("thunes"))
 SYMBOL = Symbol("BTCUSDT")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _env(shared_data: Path) -> dict[str, str]:
@@ -85,7 +78,7 @@ class Venue:
     """``thunes venue serve`` on a fixed port, journaling to one state file, killed and restarted at will."""
 
     def __init__(self, tmp_path: Path, shared_data: Path) -> None:
-        self.port, self.tmp_path, self.shared_data = _free_port(), tmp_path, shared_data
+        self.port, self.tmp_path, self.shared_data = spare_port(), tmp_path, shared_data
         self.url = f"http://127.0.0.1:{self.port}"
         self.starts = 0
         self.process = self._start()

@@ -124,18 +124,16 @@ def test_call_when_token_is_wrong_then_fatal_and_neither_token_is_shown(bot_api:
 
 
 def test_call_when_api_unreachable_then_retryable_and_the_url_token_is_not_in_any_text() -> None:
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-
-    async def main() -> TelegramError:
+    async def main(port: int) -> TelegramError:
         client = TelegramClient(_settings(f"http://127.0.0.1:{port}"))
         try:
             return await _failure(client, "send")
         finally:
             await client.close()
 
-    error = asyncio.run(main())
+    with socket.socket() as s:  # bound, never listening, held meanwhile: refused, and no other test can take it
+        s.bind(("127.0.0.1", 0))
+        error = asyncio.run(main(s.getsockname()[1]))
 
     assert isinstance(error, RetryableTelegramError)
     assert error.__cause__ is None  # not chained to aiohttp's error, whose text may carry the URL

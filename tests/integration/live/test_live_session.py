@@ -232,6 +232,7 @@ def test_live_when_speed_given_then_refused_a_live_session_is_real_time(workdir:
     assert "--speed is for replays" in result.output
 
 
+@pytest.mark.slow
 def test_live_process_when_no_duration_then_trades_until_sigterm_and_stops_gracefully(
     venue: LiveVenue, workdir: Path
 ) -> None:

@@ -27,6 +27,7 @@ def _tree(root: Path) -> dict[str, bytes | None]:
     return {str(p.relative_to(root)): None if p.is_dir() else p.read_bytes() for p in sorted(root.rglob("*"))}
 
 
+@pytest.mark.slow
 def test_make_run_when_twice_in_a_row_without_flags_then_both_run_and_only_session_files_are_there(
     shared_data: Path, tmp_path: Path
 ) -> None:

@@ -101,12 +101,13 @@ def test_aws_when_no_credentials_then_access_denied(moto_url: str, monkeypatch: 
 
 
 def test_aws_when_endpoint_unreachable_then_unavailable() -> None:
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # bound, never listening, held meanwhile: refused, and no other test can take it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-
-    with pytest.raises(SecretsUnavailableError, match="EndpointConnectionError"):
-        AwsSecretsProvider("thunes/any", region=REGION, endpoint_url=f"http://127.0.0.1:{port}", timeout_s=2).names()
+        with pytest.raises(SecretsUnavailableError, match="EndpointConnectionError"):
+            AwsSecretsProvider(
+                "thunes/any", region=REGION, endpoint_url=f"http://127.0.0.1:{port}", timeout_s=2
+            ).names()
 
 
 def test_aws_when_no_region_anywhere_then_config_error() -> None:

@@ -102,12 +102,11 @@ def test_vault_when_redirected_then_refused_and_the_target_never_sees_the_token(
 
 
 def test_vault_when_unreachable_then_unavailable() -> None:
-    with socket.socket() as probe:  # a port that was free a moment ago: nobody listens there
+    with socket.socket() as probe:  # bound, never listening, held meanwhile: refused, and no other test can take it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-
-    with pytest.raises(SecretsUnavailableError, match="cannot reach Vault"):
-        VaultProvider(f"http://127.0.0.1:{port}/v1/secret/data/x", environ={TOKEN_ENV: TOKEN}, timeout_s=2).names()
+        with pytest.raises(SecretsUnavailableError, match="cannot reach Vault"):
+            VaultProvider(f"http://127.0.0.1:{port}/v1/secret/data/x", environ={TOKEN_ENV: TOKEN}, timeout_s=2).names()
 
 
 def test_vault_when_no_token_anywhere_then_config_error_naming_both_ways(vault: VaultServer) -> None:

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.integration.simserver.conftest import ccxt_binance
+from tests.ports import spare_port
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.simserver.journal import Position, VenueJournal
 from thunes.adapters.venues.simserver.server import build_state
@@ -43,13 +44,6 @@ def _assert_one_line_error(result: Result, *fragments: str) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit)
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -274,7 +268,7 @@ def _answers(port: int) -> bool:
 def test_venue_when_the_disk_fills_while_serving_then_it_stops_before_answering_and_keeps_every_answered_order(
     tmp_path: Path,
 ) -> None:
-    port, mount, copy = _free_port(), tmp_path / "mnt", tmp_path / "copy"
+    port, mount, copy = spare_port(), tmp_path / "mnt", tmp_path / "copy"
     mount.mkdir()
     copy.mkdir()
     serve = f'"{THUNES}" venue serve --synthetic 300 --warmup 10 --speed 1 --port {port}'

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +14,12 @@ from thunes.app.control_client import discover, live_request, live_status
 from thunes.app.operator import CONTROL_TOKEN_ENV, DISCOVERY_FILE
 
 
-def _closed_port() -> int:
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound and never listening for the whole test: refused, and no other test can take it."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
 
 
 def test_discover_when_no_control_json_then_none(tmp_path: Path) -> None:
@@ -37,11 +40,11 @@ def test_discover_when_control_json_names_a_token_file_then_token_read_and_env_w
 
 
 def test_live_calls_when_the_named_api_does_not_answer_then_none_and_a_note(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], closed_port: int
 ) -> None:
     (tmp_path / "control.token").write_text("file-token-of-enough-length")
     (tmp_path / DISCOVERY_FILE).write_text(json.dumps(
-        {"url": f"http://127.0.0.1:{_closed_port()}", "token_file": str(tmp_path / "control.token")}
+        {"url": f"http://127.0.0.1:{closed_port}", "token_file": str(tmp_path / "control.token")}
     ))  # fmt: skip
 
     status = live_status(tmp_path)

@@ -268,7 +268,9 @@ def test_on_trade_when_many_rest_then_fills_what_it_goes_through_best_price_then
         assert (market.buy_top, market.sell_top) == (max(buys, default=None), min(sells, default=None))
 
     prop()
-    assert sum(filled) > 1_000  # the property is about fills: they must happen, many times over
+    # the property is about fills: they must happen, many times over. Counted per trade, not in total: the
+    # examples are random (about 0.2 fills a trade; 40 examples made 3,000 to 8,000 trades, 670 to 1,900 fills)
+    assert len(filled) > 500 and sum(1 for n in filled if n) > len(filled) // 10
 
 
 def test_fills_when_any_trade_then_commission_is_the_domain_commission() -> None:

@@ -143,6 +143,7 @@ def _orders(draw: st.DrawFn, trading: list[Instrument]) -> tuple[Instrument, tup
     return instrument, (side, order_type, qty, price, quote, ref, open_orders), (ticks, lots)
 
 
+@pytest.mark.slow
 def test_accepts_when_any_order_then_same_verdict_as_the_full_check(trading: list[Instrument]) -> None:
     verdicts: list[bool] = []
 
@@ -165,6 +166,7 @@ def test_accepts_when_any_order_then_same_verdict_as_the_full_check(trading: lis
     assert len(verdicts) // 10 < sum(verdicts) < len(verdicts) - len(verdicts) // 10
 
 
+@pytest.mark.slow
 def test_accepts_ticks_when_same_order_in_ticks_and_lots_then_same_verdict_as_decimal(
     trading: list[Instrument],
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from decimal import ROUND_FLOOR, Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,6 +35,7 @@ def _naive_avg(trades: list[tuple[int, Decimal, Decimal]], now_ms: int, last: De
     return (sum((p * q for p, q in recent), D(0)) / qty / tick).to_integral_value(ROUND_FLOOR) * tick
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False), st.integers(1, 300))
 def test_avg_price_when_trades_and_time_move_then_equals_the_naive_window(rng: random.Random, n: int) -> None:
@@ -51,6 +53,7 @@ def test_avg_price_when_trades_and_time_move_then_equals_the_naive_window(rng: r
         assert market.avg_price(now) == expected  # asked twice: the remembered answer
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.randoms(use_true_random=False), st.integers(1, 400), st.sampled_from([3, 4096]))
 def test_avg_price_when_asked_rarely_then_trades_that_aged_out_unasked_never_count(
