@@ -33,10 +33,12 @@ WORKERS = 6  # pytest-xdist workers for a whole run: most slow tests wait on pro
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto`` (pyproject's addopts): ``WORKERS`` when a directory is run (``make test``, ``pytest``,
     ``pytest tests/chaos``), none when only files or tests are named (a helper's quick run starts no
-    workers); ``$PYTEST_XDIST_AUTO_NUM_WORKERS`` or ``-n N`` decide otherwise."""
+    workers) or with ``-s``; ``$PYTEST_XDIST_AUTO_NUM_WORKERS`` or ``-n N`` decide otherwise."""
     chosen = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
     if chosen:
         return int(chosen)
+    if config.getoption("capture") == "no":  # -s: the output is wanted on the terminal, which workers do not reach
+        return 0
     paths = [Path(arg.split("::", 1)[0]) for arg in config.args] or [Path(config.rootpath, "tests")]
     return WORKERS if any(path.is_dir() for path in paths) else 0
 
