@@ -158,7 +158,7 @@ def test_round_trips_when_real_backtest_then_one_per_entry_order_and_pnl_reconci
     assert realized == position.realized_pnl
     # Realized PnL plus the mark-to-market of what is still held (the exits' unsellable dust)
     # is the equity change, exact but for the 28-digit division of partial closes.
-    equity_change = result.equity[-1][1] - Decimal(1000)
+    equity_change = result.equity[-1][1] - result.equity[0][1]  # from the deposit the settings gave
     assert abs(realized + position.unrealized_pnl(last_close) - equity_change) < Decimal("1e-15")
     fees = sum((f.commission * f.price if f.commission_asset == "BTC" else f.commission for f in result.fills),
                Decimal(0))  # fmt: skip

@@ -249,7 +249,8 @@ def test_registry_when_collected_then_exports_the_spec_metric_set_with_help() ->
         "thunes_ws_connected", "thunes_ws_gap_seconds", "thunes_ws_reconnects", "thunes_reconciliation_mismatches",
         "thunes_equity",
     }  # fmt: skip
-    extra = {"thunes_orders_denied", "thunes_max_open_positions"}  # the denials, and the limit the alert compares
+    # the denials, the limit the alert compares, and exits that keep failing (rounds sent again)
+    extra = {"thunes_orders_denied", "thunes_max_open_positions", "thunes_exit_retries"}
 
     families = {f.name: f for f in TradingMetrics().registry.collect()}
 
