@@ -52,17 +52,32 @@ def _shares(total: int, workers: int) -> list[int]:
     return sizes
 
 
+def _slow_units(slow: list[pytest.Item]) -> list[list[pytest.Item]]:
+    """The slow tests, one by one, except a module marked slow as a whole (``pytestmark``), whose tests
+    share a costly module-scoped setup: those stay together, so that only one worker pays for it."""
+    units: list[list[pytest.Item]] = []
+    for item in slow:
+        module = item.getparent(pytest.Module)
+        whole = module is not None and any(mark.name == "slow" for mark in module.own_markers)
+        if whole and units and units[-1][0].getparent(pytest.Module) is module:
+            units[-1].append(item)
+        else:
+            units.append([item])
+    return units
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist, the slow tests (marked ``slow``) open the workers' first shares, dealt one
     share after the other: they start at once on different workers, and none is left to start last
     alone (each worker otherwise runs a contiguous slice of the collection, and idle ones steal from the
-    end of the others' queues)."""
+    end of the others' queues, never its start)."""
     workers = int(getattr(config, "workerinput", {}).get("workercount", 0))
     slow = [item for item in items if item.get_closest_marker("slow")]
     if workers < 2 or not slow:
         return
     rest = [item for item in items if not item.get_closest_marker("slow")]
-    dealt: list[list[pytest.Item]] = [slow[k::workers] for k in range(workers)]
+    units = _slow_units(slow)
+    dealt: list[list[pytest.Item]] = [[item for unit in units[k::workers] for item in unit] for k in range(workers)]
     ordered: list[pytest.Item] = []
     for first, size in zip(dealt, _shares(len(items), workers), strict=True):
         take = max(0, size - len(first))

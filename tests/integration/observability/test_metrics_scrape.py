@@ -25,6 +25,8 @@ from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.domain.enums import Side
 from thunes.domain.orders import Fill
 
+pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
+
 
 @dataclass(frozen=True)
 class Scrape:

@@ -28,6 +28,8 @@ from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.risk import RiskSnapshot
 from thunes.risk.state import utc_day
 
+pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
+
 THUNES = str(Path(sys.executable).with_name("thunes"))
 MARKET_DAY = "2024-09-20"  # a replayed day, two years before the wall clock
 

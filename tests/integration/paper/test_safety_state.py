@@ -30,6 +30,8 @@ from thunes.app.config import Settings
 from thunes.app.paper import PaperConfig, run_paper
 from thunes.risk import SAFETY_ACTOR, TradingState
 
+pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
+
 KEY, SECRET = "AKlive-key-7777", "live-secret-8888"
 LIVE_ENV = {"THUNES_BINANCE_API_KEY": KEY, "THUNES_BINANCE_API_SECRET": SECRET, "THUNES_SECRETS": "env:"}
 STALE = "risk.before-on.json"  # risk.json as it was before the kill-switch went on (a valid, stale copy)

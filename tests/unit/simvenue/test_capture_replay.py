@@ -19,6 +19,8 @@ from thunes.simvenue.capture import BookTickerEvent, DepthDiffEvent, SnapshotEve
 from thunes.simvenue.capture_replay import RecordedDepth, capture_events
 from thunes.simvenue.replay import ReplayDepthDiff, ReplayDepthSnapshot, ReplayEvent, ReplayQuote, ReplayTrade
 
+pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
+
 D = Decimal
 
 
