@@ -104,7 +104,8 @@ def session(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Sess
         env.setenv("THUNES_STRATEGY__SMA_SLOW", "8")
         settings: Settings = load_settings()
         scrapes: list[Scrape] = []
-        config = PaperConfig(duration_s=8.0, speed=72_000.0, data_dir=tmp / "paper", metrics_port=0)
+        # 12 s: over 100 bars even on a loaded machine (8 s gave 96 with six xdist workers and other load)
+        config = PaperConfig(duration_s=12.0, speed=72_000.0, data_dir=tmp / "paper", metrics_port=0)
         status = asyncio.run(run_paper(settings, config, lambda s: scrapes.append(_scrape(s))))
     assert status.metrics_url is not None
     store = SqlStore(f"sqlite:///{tmp / 'paper' / 'ledger.db'}")
