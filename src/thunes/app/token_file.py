@@ -8,10 +8,11 @@ rename) so a reader never sees half a token.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+
+from thunes.adapters.storage.durable import replace_atomically
 
 __all__ = ["MIN_TOKEN_CHARS", "env_token", "new_token", "read_token_file", "write_token_file"]
 
@@ -35,18 +36,7 @@ def new_token() -> str:
 
 def write_token_file(path: Path, token: str) -> None:
     """Write ``token`` to ``path`` with mode 0600, atomically (over an older file: its mode is not kept)."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # whatever the umask
-            handle.write(token)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, token.encode("utf-8"), mode=0o600)
 
 
 def read_token_file(path: Path) -> str:

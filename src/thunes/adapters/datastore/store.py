@@ -8,9 +8,7 @@ A store has a single writer at a time; readers never see a half-written file.
 from __future__ import annotations
 
 import builtins
-import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import pyarrow.parquet as pa_parquet
 
 from thunes.adapters.datastore.errors import DataStoreError, SeriesNotFoundError
 from thunes.adapters.datastore.loaders import format_ns, normalise_symbol
-from thunes.adapters.storage.durable import fsync_dir
+from thunes.adapters.storage.durable import write_atomically
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV, candle_problem
 
@@ -366,14 +364,4 @@ def _write_atomic(path: Path, times: IntArray, values: npt.NDArray[np.float64]) 
     table = pa.Table.from_arrays(
         [pa.array(times, pa.int64()), *(pa.array(v, pa.float64()) for v in values)], schema=SCHEMA
     )
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tmp.open("wb") as fh:
-            pa_parquet.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    write_atomically(path, lambda fh: pa_parquet.write_table(table, fh, compression="zstd"))

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
-__all__ = ["fsync_dir", "replace_atomically"]
+__all__ = ["fsync_dir", "replace_atomically", "write_atomically"]
 
 
 def fsync_dir(directory: Path) -> None:
@@ -21,13 +23,23 @@ def fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Make ``data`` the content of ``path``: a hidden temp file beside it, fsynced, renamed over it,
-    the directory fsynced. A crash leaves the old content or the new, never a torn file."""
+def replace_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Make ``data`` the content of ``path``: see :func:`write_atomically`."""
+    write_atomically(path, lambda handle: handle.write(data), mode)
+
+
+def write_atomically(path: Path, write: Callable[[BinaryIO], object], mode: int | None = None) -> None:
+    """Make what ``write`` writes the content of ``path``: a hidden temp file beside it (created with
+    ``mode`` whatever the umask, when given: a secret is never readable by others, not even briefly),
+    fsynced, renamed over it, the directory fsynced. A crash leaves the old content or the new, never
+    a torn file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666 if mode is None else mode)
+        with os.fdopen(fd, "wb") as handle:
+            if mode is not None:
+                os.fchmod(handle.fileno(), mode)
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
