@@ -78,7 +78,7 @@ def parity(
     except KeyError as e:  # a symbol the exchange information does not list
         fail(str(e.args[0]) if e.args else "unknown symbol")
     finally:
-        if keep is None:
+        if keep is None:  # the mkdtemp directory this command made; a --keep directory is never removed
             shutil.rmtree(workdir, ignore_errors=True)
     console.print(_table(report))
     if report.identical:

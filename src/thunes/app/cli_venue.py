@@ -220,7 +220,7 @@ async def _serve(state: ServerState, events: Iterable[ReplayEvent], config: Venu
     try:
         await serve_forever(running)
     finally:
-        if token_path is not None:
+        if token_path is not None:  # the token file this serve wrote at start (none with the env token)
             token_path.unlink(missing_ok=True)
 
 

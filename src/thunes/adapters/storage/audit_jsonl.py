@@ -412,7 +412,7 @@ class AuditLog:
                 anchor = read_anchor(self.directory)
                 pruned = (0 if anchor is None else anchor.records or 0) + count_records(doomed)
                 self._write_anchor(doomed[-1].name, record_from_json(last).hash, pruned)
-            for path in doomed:
+            for path in doomed:  # only this log's own rotated files (audit_files: its naming), past retention
                 path.unlink()
             fsync_dir(self.directory)
         except (OSError, AuditRecordError, AuditLogError) as e:
