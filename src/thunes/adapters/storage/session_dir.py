@@ -152,12 +152,12 @@ def _discard(directory: Path) -> int:
             inner_dir = directory / name
             if inner_dir.is_dir() and not inner_dir.is_symlink():
                 for inner in sorted(inner_dir.iterdir()):
-                    inner.unlink()
+                    inner.unlink()  # a session's own file: foreign_entries refused the dir otherwise
                     removed += 1
                 inner_dir.rmdir()
         for entry in sorted(directory.iterdir()):
             if _is_session_file(entry.name) and entry.is_file() and not entry.is_symlink():
-                entry.unlink()
+                entry.unlink()  # a file sessions write, by name; never a link or a directory
                 removed += 1
     fsync_dir(directory)
     return removed

@@ -372,7 +372,7 @@ def remove_journal(path: Path) -> None:
     for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         with contextlib.suppress(OSError):  # best effort: the error that brought us here is the one to report
             if name.exists():
-                name.unlink()
+                name.unlink()  # the journal this start created (callers pass only that one)
 
 
 def open_journal(path: Path, venue: SimVenue, halt: Callable[[JournalError], None] | None = None) -> VenueJournal:
