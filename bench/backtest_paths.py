@@ -46,7 +46,7 @@ def _numpy(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
 
 def _fast(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
     from thunes.adapters.datastore.synthetic import generate_ohlcv
-    from thunes.app.fast_backtest import run_fast_backtest
+    from thunes.backtest.fast import run_fast_backtest
 
     settings, instrument, info = _world()
     small = generate_ohlcv("BTCUSDT", bars.timeframe, WARM_BARS, seed=1)
@@ -58,7 +58,7 @@ def _fast(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
 
 
 def _event(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
-    from thunes.app.event_backtest import run_event_backtest
+    from thunes.backtest.event import run_event_backtest
 
     settings, instrument, info = _world()
     return lambda: run_event_backtest(settings, instrument, bars, info)

@@ -2,7 +2,7 @@
 SQLite journal and ledger, ``risk.json``) trades a real in-process venue, and "dies" before its
 k-th durable write or right after the venue answered, as a SIGKILL would: nothing after that
 moment reaches the disk. A restart builds everything again from the files and runs the session's
-own recovery (``thunes.app.recovery``).
+own recovery (``thunes.session.recovery``).
 
 A life's ticks are counted the same way every time (the market is frozen, ids are deterministic),
 so a first run without a crash tells how many crash points there are.
@@ -23,7 +23,6 @@ from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
-from thunes.app.recovery import recover_session
 from thunes.domain import ClientOrderId, Fill, OrderRequest, Symbol, VenueId
 from thunes.domain.market import Bar, Timeframe
 from thunes.domain.venue import OrderReport, RetryableVenueError
@@ -34,6 +33,7 @@ from thunes.execution.order_manager import OrderManager
 from thunes.features import OHLCV, iter_bars
 from thunes.risk import RiskEngine, RiskLimits
 from thunes.risk.state import RiskSnapshot
+from thunes.session.recovery import recover_session
 from thunes.simvenue import SimVenue
 from thunes.simvenue.replay import BarContext, ReplayQuote, ReplayTrade, bar_events
 from thunes.strategy.base import Signal, SignalArray, Strategy

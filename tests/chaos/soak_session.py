@@ -10,11 +10,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-import thunes.app.cli  # noqa: F401 - the footprint of the `thunes trade` process, every command loaded
+import thunes.app.cli.main  # noqa: F401 - the footprint of the `thunes trade` process, every command loaded
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.app.config import load_settings
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.domain.market import Timeframe
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 EVENTS_PER_BAR = 10  # 4 quotes, 4 trades, the slippage context and the close (simvenue.replay.bar_events)

@@ -38,13 +38,14 @@ from tests.chaos.crashkit import (
     crash_points,
     ledger_base,
 )
-from thunes.app.cli import app
-from thunes.app.paper_jobs import DailySummary, PaperStatus, SessionJobs
-from thunes.app.recovery import settle_in_doubt, settle_reservations
+from thunes.app.cli.main import app
+from thunes.control.status import DailySummary, PaperStatus
 from thunes.domain import ClientOrderId, OrderRequest, OrderType, Side
 from thunes.domain.messages import ExitRetrying
 from thunes.execution.client_ids import client_order_id, next_round_id
 from thunes.execution.ports import JournalState
+from thunes.session.jobs import SessionJobs
+from thunes.session.recovery import settle_in_doubt, settle_reservations
 from thunes.strategy.base import Signal
 
 _SIGNAL = {Side.BUY: Signal.ENTER_LONG, Side.SELL: Signal.EXIT_LONG}

@@ -18,10 +18,10 @@ from typer.testing import CliRunner
 from tests.integration.simserver.live import LiveVenue
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import load_settings
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 from thunes.simvenue import OrderParams
 
 

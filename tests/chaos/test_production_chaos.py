@@ -23,7 +23,7 @@ from tests.chaos.test_engine_faults import (  # noqa: F401 - settings is a fixtu
     after_bars,
     settings,
 )
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 SOAK_SCRIPT = Path(__file__).with_name("soak_session.py")
 COMPRESSION = 10  # 90 s of outage -> 9 s; the 120 s recovery bound -> 12 s (plus the reconnect backoff's jitter)

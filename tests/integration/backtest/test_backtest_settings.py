@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from thunes.app.cli import app
-from thunes.app.cli_optimize import EXIT_NOT_DEPLOYED
+from thunes.app.cli.main import app
+from thunes.app.cli.optimize import EXIT_NOT_DEPLOYED
 from thunes.app.config import load_settings
-from thunes.app.event_backtest import run_event_backtest
 from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.backtest.event import run_event_backtest
 from thunes.domain import Timeframe
 from thunes.domain.orders import Side
 

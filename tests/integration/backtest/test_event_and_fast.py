@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from thunes.app import event_backtest
 from thunes.app.config import load_settings
-from thunes.app.event_backtest import EventBacktestResult, run_event_backtest
-from thunes.app.fast_backtest import run_engine_core_backtest, run_fast_backtest
 from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.backtest import event as event_backtest
+from thunes.backtest.event import EventBacktestResult, run_event_backtest
+from thunes.backtest.fast import run_engine_core_backtest, run_fast_backtest
 from thunes.domain.enums import Side
 from thunes.domain.market import Bar, Timeframe
 from thunes.features.ohlcv import OHLCV, iter_bars

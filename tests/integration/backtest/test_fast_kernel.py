@@ -20,9 +20,9 @@ from hypothesis import strategies as st
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.app.config import Settings, load_settings
-from thunes.app.event_backtest import EventBacktestResult, run_event_backtest
-from thunes.app.fast_backtest import run_engine_core_backtest, run_fast_backtest
-from thunes.app.fast_result import FastBacktestResult
+from thunes.backtest.event import EventBacktestResult, run_event_backtest
+from thunes.backtest.fast import run_engine_core_backtest, run_fast_backtest
+from thunes.backtest.fast_result import FastBacktestResult
 from thunes.domain import Timeframe
 from thunes.domain.enums import OrderStatus
 from thunes.domain.instrument import Instrument, MaxPositionFilter, MinNotionalFilter, NotionalFilter

@@ -19,11 +19,9 @@ import pytest
 from pyarrow import feather
 from typer.testing import CliRunner
 
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import Settings, load_settings
-from thunes.app.event_backtest import run_event_backtest
-from thunes.app.optimize import OptimizeConfig, optimize, with_strategy
-from thunes.app.walk_forward import WalkForwardConfig, run_walk_forward
+from thunes.backtest.event import run_event_backtest
 from thunes.domain import ExchangeInfo, Instrument, Timeframe, parse_exchange_info
 from thunes.engine.performance import (
     Performance,
@@ -34,6 +32,8 @@ from thunes.engine.performance import (
     round_trips,
 )
 from thunes.features import OHLCV
+from thunes.research.optimize import OptimizeConfig, optimize, with_strategy
+from thunes.research.walk_forward import WalkForwardConfig, run_walk_forward
 
 FEATHER = "binance/ohlcv/marketlab_2024-09_2026-02/BTC_USDT-1h.feather"
 WARMUP, DEPOSIT = 100, Decimal(1000)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import load_settings
-from thunes.app.parity import run_parity
+from thunes.backtest.parity import run_parity
 
 
 @pytest.mark.slow

@@ -21,11 +21,14 @@ from typer.testing import CliRunner
 from thunes.adapters.storage.audit_jsonl import AuditLog
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context
-from thunes.app.cli_optimize import EXIT_NOT_DEPLOYED, walk_forward
+from thunes.app.cli.optimize import EXIT_NOT_DEPLOYED, walk_forward
 from thunes.app.config import Settings, load_settings
-from thunes.app.event_backtest import run_event_backtest
-from thunes.app.optimize import with_strategy
-from thunes.app.walk_forward import (
+from thunes.backtest.event import run_event_backtest
+from thunes.domain import ExchangeInfo, Instrument, Timeframe, parse_exchange_info
+from thunes.engine.performance import compute_performance, equity_arrays, periods_per_year, round_trips
+from thunes.features import OHLCV
+from thunes.research.optimize import with_strategy
+from thunes.research.walk_forward import (
     DAY_NS,
     WalkForwardConfig,
     WalkForwardResult,
@@ -35,9 +38,6 @@ from thunes.app.walk_forward import (
     run_walk_forward,
     write_result,
 )
-from thunes.domain import ExchangeInfo, Instrument, Timeframe, parse_exchange_info
-from thunes.engine.performance import compute_performance, equity_arrays, periods_per_year, round_trips
-from thunes.features import OHLCV
 
 FEATHER = "binance/ohlcv/marketlab_2024-09_2026-02/BTC_USDT-1h.feather"
 BARS = 3_000  # 125 days of 1h bars

@@ -28,7 +28,7 @@ from thunes.adapters.control import (
     build_app,
     openapi_schema,
 )
-from thunes.app.session_control import check_person
+from thunes.control.session_control import check_person
 
 TOKEN = "a-test-token-of-32-characters-xx"
 

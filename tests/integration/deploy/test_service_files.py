@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import typer
 
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 UNIT = DEPLOY / "systemd" / "thunes.service"

@@ -18,11 +18,11 @@ from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.adapters.venues.binance.client import ApiRestrictions
 from thunes.adapters.venues.simserver.state import ApiKey
-from thunes.app.live_safety import venue_problems
 from thunes.domain.enums import Liquidity, OrderType, Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.market import Timeframe
 from thunes.domain.orders import Fill, OrderRequest
+from thunes.preflight.live_safety import venue_problems
 
 D = Decimal
 T = TypeVar("T")

@@ -28,7 +28,7 @@ from tests.integration.simserver.live import TIMEOUT, LiveVenue
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.adapters.venues.simserver.state import ApiKey
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
 from thunes.domain.orders import Fill

@@ -21,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.app.config import Settings, load_settings
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.domain.enums import Side
 from thunes.domain.orders import Fill
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
 

@@ -13,9 +13,9 @@ from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from thunes.adapters.storage.audit_jsonl import AuditLogError
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import load_settings
-from thunes.app.paper import PaperConfig, run_paper
+from thunes.session.paper import PaperConfig, run_paper
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ import pytest
 
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.app.config import load_settings
-from thunes.app.control_client import discover
 from thunes.app.logging import configure_logging
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.control.client import discover
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 TOKEN = "ctl-7f3a9c1e5b2d4f6a8c0e"
 

@@ -25,12 +25,12 @@ from tests.integration.alerts.fake_bot_api import TOKEN, FakeBotApi
 from thunes.adapters.alerts import TelegramSettings
 from thunes.adapters.control import ControlResult, StatusBody
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import load_settings
-from thunes.app.control_client import ControlEndpoint, discover
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
+from thunes.control.client import ControlEndpoint, discover
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
 from thunes.risk import RiskSnapshot, utc_day
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 CHAT = 11
 

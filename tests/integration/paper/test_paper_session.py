@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from tests.waiting import until
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import load_settings
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.governance.rodage import SESSION_MARKS_FILE
 from thunes.risk import RiskSnapshot, utc_day
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 
 @pytest.fixture

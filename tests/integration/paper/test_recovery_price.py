@@ -7,9 +7,9 @@ import asyncio
 
 from tests.integration.simserver.live import LiveVenue
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
-from thunes.app.recovery import last_close
 from thunes.domain import Symbol
 from thunes.domain.market import Timeframe
+from thunes.session.recovery import last_close
 
 BTC = Symbol("BTCUSDT")
 

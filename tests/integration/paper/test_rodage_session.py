@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from thunes.adapters.storage.params_sql import SqlParamStore
-from thunes.app.cli_params import params_app
-from thunes.app.cli_report import report_app
+from thunes.app.cli.params import params_app
+from thunes.app.cli.report import report_app
 from thunes.app.config import Settings, load_settings
-from thunes.app.paper import PaperConfig, run_paper
 from thunes.governance.rodage import GATES, SESSION_MARKS_FILE
+from thunes.session.paper import PaperConfig, run_paper
 
 # What only session marks (START / BEAT / STOP with counters) can measure.
 NEEDS_MARKS = {"uptime", "crashes", "ws_recovered", "peak_rss"}

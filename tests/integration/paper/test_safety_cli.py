@@ -22,11 +22,11 @@ from thunes.adapters.storage.audit_jsonl import read_records
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.safety_state import inspect_safety, last_audited_switches
 from thunes.app.audit_setup import open_audit
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import Settings
-from thunes.app.paper import PaperConfig, PaperStatus, run_paper
 from thunes.risk import RiskSnapshot
 from thunes.risk.state import utc_day
+from thunes.session.paper import PaperConfig, PaperStatus, run_paper
 
 pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
 

@@ -25,10 +25,10 @@ from typer.testing import CliRunner
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.safety_state import inspect_safety, last_audited_switches
 from thunes.adapters.storage.sql_store import SqlStore
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import Settings
-from thunes.app.paper import PaperConfig, run_paper
 from thunes.risk import SAFETY_ACTOR, TradingState
+from thunes.session.paper import PaperConfig, run_paper
 
 pytestmark = pytest.mark.slow  # a costly module-scoped setup: its tests stay on one xdist worker
 

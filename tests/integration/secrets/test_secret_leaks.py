@@ -37,18 +37,18 @@ from thunes.adapters.storage.audit_jsonl import AuditLog
 from thunes.adapters.storage.audit_sql import SqlAuditSink
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
 from thunes.app.audit_setup import audit_context
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.app.config import LoggingSettings, load_settings, render_settings
-from thunes.app.live_safety import live_credentials
-from thunes.app.live_start import LiveStart, live_session, live_venue
 from thunes.app.logging import configure_logging
-from thunes.app.paper import Credentials, PaperConfig
 from thunes.domain import ClientOrderId, DenialReason
 from thunes.domain.messages import OrderDenied, OrderSubmitted
 from thunes.domain.venue import VenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.governance import AuditEvent, AuditRecorder
 from thunes.governance.audit_schema import AuditRecordError
+from thunes.preflight.live_safety import live_credentials
+from thunes.preflight.live_start import LiveStart, live_session, live_venue
+from thunes.session.paper import Credentials, PaperConfig
 
 API_KEY = "leakkey" + "K" * 57  # the simulated venue wants Binance's 64-character format
 API_SECRET = "leaksecret" + "S" * 54

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from tests.integration.simserver.live import TIMEOUT, LiveVenue
 from thunes.adapters.venues.simserver.admin_auth import ADMIN_TOKEN_ENV
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 
 THUNES = str(Path(sys.executable).with_name("thunes"))
 ROUTES = [

@@ -189,7 +189,7 @@ def test_start_when_state_file_exists_then_venue_resumes_from_it(tmp_path: Path)
 def test_cli_when_fault_commands_used_then_venue_state_changes_and_bad_input_is_one_line(live: LiveVenue) -> None:
     from typer.testing import CliRunner
 
-    from thunes.app.cli import app
+    from thunes.app.cli.main import app
 
     runner = CliRunner(env={"THUNES_VENUE_ADMIN_TOKEN": live.running.admin_token})
     armed = runner.invoke(app, ["venue", "fault", "errors", "--count", "4", "--status", "502", "--url", live.base_url])

@@ -17,8 +17,8 @@ from pyarrow import feather
 from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.app.audit_setup import audit_context
-from thunes.app.backtest_report import RUN_FILES, ResearchRun, evaluate, metrics_json, run_id, write_run
 from thunes.app.config import Settings, load_settings
+from thunes.backtest.report_files import RUN_FILES, ResearchRun, evaluate, metrics_json, run_id, write_run
 from thunes.domain import ExchangeInfo, Timeframe, parse_exchange_info
 from thunes.engine.performance import compute_performance, equity_arrays, periods_per_year
 from thunes.features import OHLCV

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from thunes.adapters.datastore.store import ParquetStore
 from thunes.adapters.datastore.synthetic import generate_ohlcv
-from thunes.app.cli import build_app
+from thunes.app.cli.main import build_app
 from thunes.domain.market import Timeframe
 
 runner = CliRunner()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from thunes.app.paper_jobs import Checkpoint
+from thunes.session.jobs import Checkpoint
 
 DAMAGED = {
     "empty": b"",

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from thunes import __version__
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 
 runner = CliRunner()
 

@@ -27,7 +27,7 @@ import typer
 from typer.testing import CliRunner
 
 from tests.unit.app import cli_matrix_cases as table
-from thunes.app import cli
+from thunes.app.cli import main as cli
 
 WATCHDOG_S = 15.0
 _ROOT = os.geteuid() == 0

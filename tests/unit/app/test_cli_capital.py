@@ -11,7 +11,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from thunes.adapters.storage.sql_store import SqlStore
-from thunes.app.cli_capital import (
+from thunes.app.cli.capital import (
     CAPITAL_FILE,
     Movement,
     MovementKind,

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from thunes.app.cli_config import config_app
+from thunes.app.cli.config import config_app
 from thunes.app.config import MASK, settings_json_schema
 
 SECRET = "sk-LIVE-7f3a9c2e1b8d4f60"

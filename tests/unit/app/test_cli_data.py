@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 
 from thunes.adapters.datastore.store import ParquetStore
 from thunes.adapters.datastore.synthetic import generate_ohlcv
-from thunes.app.cli_data import _store_root, data_app
+from thunes.app.cli.data import _store_root, data_app
 from thunes.domain.market import Timeframe
 
 runner = CliRunner()
@@ -231,7 +231,7 @@ def test_cli_process_when_file_malformed_then_no_traceback_on_real_stderr(tmp_pa
     # Arrange: a real process, so nothing is hidden by the test runner
     bad = tmp_path / "BTC_USDT-1h.parquet"
     bad.write_bytes(b"not parquet at all")
-    code = "from thunes.app.cli_data import data_app; data_app()"
+    code = "from thunes.app.cli.data import data_app; data_app()"
 
     # Act
     done = subprocess.run(

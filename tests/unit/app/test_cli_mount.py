@@ -9,11 +9,11 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from thunes.app import cli
+from thunes.app.cli import main as cli
 
 _PROBE = """
 import json, sys
-from thunes.app.cli import main
+from thunes.app.cli.main import main
 sys.argv = ["thunes", *sys.argv[1:]]
 try:
     main()

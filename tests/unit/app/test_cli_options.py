@@ -1,4 +1,4 @@
-"""The shared input checks every command makes before it writes anything (``thunes.app.cli_options``):
+"""The shared input checks every command makes before it writes anything (``thunes.app.cli.options``):
 each refuses with one ``error:`` line (``typer.Exit(2)`` or ``BadParameter``) and touches nothing."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import typer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from thunes.app.cli_options import bind_host, database_target, finite, http_url, output_location, thunes_data_dir
+from thunes.app.cli.options import bind_host, database_target, finite, http_url, output_location, thunes_data_dir
 
 
 def _refused(call: object) -> None:

@@ -12,9 +12,9 @@ import typer
 from typer.testing import CliRunner
 
 from tests.unit.engine.test_lookahead import NextBarPeeker
-from thunes.app import cli_research
-from thunes.app.backtest_report import RUN_FILES
-from thunes.app.cli_research import EXIT_LOOKAHEAD, lookahead, report
+from thunes.app.cli import research as cli_research
+from thunes.app.cli.research import EXIT_LOOKAHEAD, lookahead, report
+from thunes.backtest.report_files import RUN_FILES
 
 # Mounted as the main CLI mounts them (``app.command("lookahead")(lookahead)``).
 app = typer.Typer(pretty_exceptions_enable=False)
@@ -121,7 +121,7 @@ def test_lookahead_when_strategy_peeks_then_lists_changed_signals_and_exits_1(
 
 def test_import_when_cli_module_loaded_then_no_plotting_library_is_imported() -> None:
     # A core install (no 'report' extra) must still load the whole CLI.
-    code = "import sys, thunes.app.cli_research; print(sorted(m for m in ('plotly', 'matplotlib') if m in sys.modules))"
+    code = "import sys, thunes.app.cli.research; print(sorted(m for m in ('plotly', 'matplotlib') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 
     assert done.stdout.strip() == "[]"
@@ -130,7 +130,7 @@ def test_import_when_cli_module_loaded_then_no_plotting_library_is_imported() ->
 def test_report_when_report_extra_missing_then_says_how_to_install_it(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delitem(sys.modules, "thunes.app.backtest_report", raising=False)
+    monkeypatch.delitem(sys.modules, "thunes.backtest.report_files", raising=False)
     monkeypatch.setitem(sys.modules, "plotly", None)  # what an absent package looks like to import
 
     result = runner.invoke(app, ["report", "--synthetic", "300", "--out", "out"])

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from thunes.adapters.secrets import open_provider
 from thunes.adapters.secrets.fernet import KEY_ENV
-from thunes.app.cli_secrets import SECRETS_ENV, secrets_app
+from thunes.app.cli.secrets import SECRETS_ENV, secrets_app
 
 KEY, SECRET = "AKcli-key-5555", "cli-secret-6666"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from thunes.app.cli import app
-from thunes.app.cli_trade import TESTNET_KEY_ENV, TESTNET_SECRET_ENV
-from thunes.app.paper import Credentials, PaperConfig
+from thunes.app.cli.main import app
+from thunes.app.cli.trade import TESTNET_KEY_ENV, TESTNET_SECRET_ENV
+from thunes.session.paper import Credentials, PaperConfig
 
 
 def test_trade_when_testnet_without_keys_then_one_line_naming_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:

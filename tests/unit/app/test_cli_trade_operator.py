@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from thunes.adapters.alerts import CHAT_IDS_ENV, TOKEN_ENV
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 
 
 def test_trade_when_telegram_without_token_then_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,7 +23,7 @@ from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.simserver.journal import Position, VenueJournal
 from thunes.adapters.venues.simserver.server import build_state
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET, ApiKey
-from thunes.app.cli import app
+from thunes.app.cli.main import app
 from thunes.domain.market import Timeframe
 
 THUNES = str(Path(sys.executable).with_name("thunes"))

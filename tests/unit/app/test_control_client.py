@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from thunes.app.control_client import discover, live_request, live_status
-from thunes.app.operator import CONTROL_TOKEN_ENV, DISCOVERY_FILE
+from thunes.control.client import discover, live_request, live_status
+from thunes.control.operator import CONTROL_TOKEN_ENV, DISCOVERY_FILE
 
 
 @pytest.fixture

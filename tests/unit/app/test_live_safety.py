@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
-from thunes.app.cli import app
-from thunes.app.live_safety import (
+from thunes.app.cli.main import app
+from thunes.preflight.live_safety import (
     CONFIRM_PHRASE,
     LiveRefusedError,
     capital_problems,

@@ -11,8 +11,8 @@ import pytest
 from thunes.adapters.venues.binance import BinanceConfig
 from thunes.app.composition import risk_limits
 from thunes.app.config import LiveSettings, load_settings
-from thunes.app.live_start import LiveStart, describe_venue, live_session, live_venue
-from thunes.app.paper import Credentials, PaperConfig
+from thunes.preflight.live_start import LiveStart, describe_venue, live_session, live_venue
+from thunes.session.paper import Credentials, PaperConfig
 
 D = Decimal
 KEYS = Credentials("AKlive-start-1234", "live-start-secret-5678")

@@ -9,8 +9,8 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from thunes.adapters.venues.binance.feed import StreamStats
-from thunes.app.observability import SessionTelemetry
-from thunes.app.paper_jobs import PaperStatus
+from thunes.control.status import PaperStatus
+from thunes.session.observability import SessionTelemetry
 
 
 @dataclass

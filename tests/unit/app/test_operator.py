@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from thunes.app.operator import CONTROL_TOKEN_ENV, TOKEN_FILE, control_token, previous_run_crashed
+from thunes.control.operator import CONTROL_TOKEN_ENV, TOKEN_FILE, control_token, previous_run_crashed
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
 
 

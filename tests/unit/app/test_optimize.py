@@ -26,12 +26,14 @@ from typer.testing import CliRunner
 from thunes.adapters.storage.audit_jsonl import AuditLog
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context
-from thunes.app.backtest_report import evaluate
-from thunes.app.cli_optimize import optimize as optimize_command
+from thunes.app.cli.optimize import optimize as optimize_command
 from thunes.app.config import Settings, load_settings
-from thunes.app.event_backtest import run_event_backtest
-from thunes.app.fast_backtest import run_fast_backtest
-from thunes.app.optimize import (
+from thunes.backtest.event import run_event_backtest
+from thunes.backtest.fast import run_fast_backtest
+from thunes.backtest.report_files import evaluate
+from thunes.domain import ExchangeInfo, Instrument, Timeframe, parse_exchange_info
+from thunes.features import OHLCV
+from thunes.research.optimize import (
     OptimizeConfig,
     OptimizeResult,
     RsiSpace,
@@ -46,8 +48,6 @@ from thunes.app.optimize import (
     record_parameters,
     with_strategy,
 )
-from thunes.domain import ExchangeInfo, Instrument, Timeframe, parse_exchange_info
-from thunes.features import OHLCV
 
 BARS = 3_000  # 1h bars of real BTCUSDT: ~4 months, enough for every point of the default spaces
 PG_URL = os.environ.get("THUNES_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -459,7 +459,7 @@ def test_cli_optimize_when_bad_input_then_one_error_line_and_exit_2(cli_dir: Pat
 
 def test_cli_module_when_imported_then_optuna_is_not_loaded() -> None:
     """The main CLI mounts these commands: importing them must not need the ``research`` extra."""
-    code = "import sys, thunes.app.cli_optimize; sys.exit('optuna' in sys.modules)"
+    code = "import sys, thunes.app.cli.optimize; sys.exit('optuna' in sys.modules)"
 
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 

@@ -14,10 +14,11 @@ import pytest
 from thunes.adapters.alerts import Command
 from thunes.adapters.control import OperatorAction
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
-from thunes.app.paper_jobs import ControlApplied, ControlInbox, PaperStatus
-from thunes.app.session_control import SessionControl
+from thunes.control.session_control import SessionControl
+from thunes.control.status import ControlApplied, PaperStatus
 from thunes.engine.bus import InMemoryBus
 from thunes.risk import RiskEngine, RiskLimits, TradingState
+from thunes.session.jobs import ControlInbox
 
 NOW_NS = 1_700_000_000_000_000_000
 

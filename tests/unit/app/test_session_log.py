@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from thunes.adapters.storage.session_dir import SessionKind, foreign_entries, prepare_session_dir
-from thunes.app.cli_trade import _StatusLines
+from thunes.app.cli.trade import _StatusLines
 from thunes.app.config import MASK, LoggingSettings
 from thunes.app.display import at_precision, at_step
 from thunes.app.logging import configure_logging, session_log
-from thunes.app.paper_jobs import PaperStatus
+from thunes.control.status import PaperStatus
 
 SECRET = "s3cr3t-value-" + "x" * 20
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from thunes.app.paper_jobs import SummaryFile
+from thunes.session.jobs import SummaryFile
 
 
 def _days(path: Path) -> list[str]:

@@ -13,8 +13,8 @@ from pyarrow import feather
 
 from thunes.domain import Timeframe
 from thunes.domain.market import Bar
-from thunes.engine.lookahead import Face, check_lookahead, cut_points, signal_cut_points
 from thunes.features import OHLCV
+from thunes.research.lookahead import Face, check_lookahead, cut_points, signal_cut_points
 from thunes.strategy import RsiReversion, Signal, SignalArray, SmaCross, Strategy
 
 TICK = Decimal("0.01")

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from pyarrow import feather
 
 from thunes.app.config import load_settings
-from thunes.app.event_backtest import EventBacktestResult, run_event_backtest
+from thunes.backtest.event import EventBacktestResult, run_event_backtest
 from thunes.domain import ExchangeInfo, Instrument, Timeframe, parse_exchange_info
 from thunes.domain.enums import Liquidity, Side
 from thunes.domain.identifiers import ClientOrderId, Symbol

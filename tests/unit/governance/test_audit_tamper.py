@@ -19,7 +19,7 @@ from thunes.adapters.storage.audit_head import HEAD_NAME, read_head
 from thunes.adapters.storage.audit_jsonl import ANCHOR_NAME, AuditLog, AuditLogError, audit_files
 from thunes.adapters.storage.audit_sql import SqlAuditSink
 from thunes.adapters.storage.audit_verify import ProblemKind, verify
-from thunes.app.cli_audit import audit_app
+from thunes.app.cli.audit import audit_app
 from thunes.governance.audit_schema import canonical_json, compute_hash, record_from_json
 
 WEEK = 7 * 86_400 * NS

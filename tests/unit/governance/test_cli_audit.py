@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from tests.unit.governance import NS, T0, lines, record, rewrite, ts
 from thunes.adapters.storage.audit_jsonl import AuditLog
-from thunes.app.cli_audit import audit_app
+from thunes.app.cli.audit import audit_app
 from thunes.domain import Side
 from thunes.governance import AuditEvent
 

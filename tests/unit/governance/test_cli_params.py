@@ -14,7 +14,7 @@ from thunes.adapters.storage.audit_jsonl import AuditLog, read_records
 from thunes.adapters.storage.audit_verify import verify
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.app.audit_setup import audit_context
-from thunes.app.cli_params import params_app
+from thunes.app.cli.params import params_app
 from thunes.app.config import load_settings
 from thunes.governance import AuditEvent, AuditRecord
 from thunes.governance.params import SharpeSnapshot

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from tests.unit.governance.test_rodage import Plan, write_session
-from thunes.app.cli_report import report_app
+from thunes.app.cli.report import report_app
 from thunes.governance.rodage import GATES
 
 runner = CliRunner()

@@ -19,7 +19,7 @@ from tests.unit.risk import VENUE, FakeClock, buy, fill, make_engine, sell
 from thunes.adapters.storage.audit_jsonl import AuditLog, audit_files
 from thunes.adapters.storage.params_sql import SqlParamStore
 from thunes.adapters.storage.sql_store import SqlStore
-from thunes.app.cli_report import load_evidence
+from thunes.app.cli.report import load_evidence
 from thunes.domain import ClientOrderId, DenialReason, OrderDenied, OrderRejected, OrderSubmitted
 from thunes.engine.bus import InMemoryBus
 from thunes.execution.reconciliation import Mismatch, MismatchKind

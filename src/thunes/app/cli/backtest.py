@@ -1,0 +1,111 @@
+"""``thunes backtest``: run one strategy over candles through the engine core and print a report.
+
+The event-driven backtest by default (the paper session's engine core: strategy, sizing, risk, order
+manager, the simulated venue's fills, ledger); ``--fast`` for the fast path (the compiled kernel where
+it is exact, else the engine core, and the report says which). Measured by
+:func:`~thunes.backtest.run.measure_backtest`, as ``report backtest``, ``optimize`` and
+``walk-forward`` are: the same inputs give them the same trades and the same Sharpe.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from thunes.adapters.storage.durable import replace_atomically
+from thunes.app.cli.options import (
+    FeeRateOpt,
+    InitialCashOpt,
+    WarmupOpt,
+    backtest_costs,
+    input_errors,
+    output_location,
+    settings_from_options,
+)
+from thunes.app.composition import strategy_for
+from thunes.app.errors import fail
+from thunes.app.progress import progress_bar
+from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.backtest.report import render_report, result_to_json
+from thunes.backtest.run import measure_backtest
+from thunes.domain.market import Timeframe
+
+__all__ = ["backtest"]
+
+
+def backtest(
+    strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
+    symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")] = None,
+    timeframe: Annotated[str | None, typer.Option(help="Bar interval, e.g. 1h.")] = None,
+    data: Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")] = None,
+    synthetic: Annotated[int | None, typer.Option(help="Use N synthetic bars instead of recorded data.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic market.")] = 0,
+    sma_fast: Annotated[int | None, typer.Option(help="SMA fast window (bars).")] = None,
+    sma_slow: Annotated[int | None, typer.Option(help="SMA slow window (bars).")] = None,
+    warmup: WarmupOpt = None,
+    initial_cash: InitialCashOpt = None,
+    fee_rate: FeeRateOpt = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="The fast path (compiled kernel, same trades) instead of the event path.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML config file (default: $THUNES_CONFIG or ./thunes.toml).")
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
+) -> None:
+    """Backtest a strategy on recorded or synthetic candles through the engine core and print a report."""
+    if synthetic is not None and synthetic < 2:
+        fail(f"--synthetic needs at least 2 bars, got {synthetic}")
+    if json_out is not None:
+        output_location(json_out, "--json", directory=False)
+    settings = settings_from_options(
+        config,
+        {
+            "strategy": {"name": strategy, "sma_fast": sma_fast, "sma_slow": sma_slow},
+            "backtest": {
+                "symbol": symbol,
+                "timeframe": timeframe,
+                "data_path": data,
+                **backtest_costs(initial_cash, fee_rate, warmup),
+            },
+        },
+    )
+    console = Console()
+    bt = settings.backtest
+    with input_errors():
+        info, instruments_origin = load_exchange_info_source(settings.rules, settings.data)
+        instrument = info.get(bt.symbol)
+        with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
+            task = bar.add_task("loading candles", total=2)
+            loaded = load_bars(
+                instrument,
+                Timeframe(bt.timeframe),
+                settings.data,
+                path=bt.data_path,
+                synthetic_bars=synthetic,
+                seed=seed,
+            )
+            if bt.warmup_bars >= len(loaded.bars):
+                fail(f"no bar after the {bt.warmup_bars}-bar warm-up: {len(loaded.bars)} bars are too few")
+            path = "fast path" if fast else "event-driven"
+            bar.update(task, advance=1, description=f"backtesting {len(loaded.bars):,} bars ({path})")
+            runner = strategy_for(settings, instrument.tick_size)
+            run = measure_backtest(
+                settings, instrument, loaded.bars, info, warmup_bars=bt.warmup_bars, deposit=bt.initial_cash, fast=fast
+            )
+            bar.update(task, advance=1)
+    described = (str(runner.strategy_id), dict(runner.parameters), runner.param_hash)
+    render_report(console, run, loaded.bars, instrument, described, loaded.source, instruments_origin)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            **result_to_json(run, loaded.bars, instrument, described, loaded.source),
+            "fee_rate": str(bt.fee_rate),
+        }
+        replace_atomically(json_out, json.dumps(document, indent=2, allow_nan=False).encode())
+        console.print(f"result written to {json_out}")

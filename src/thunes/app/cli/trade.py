@@ -1,0 +1,298 @@
+"""``thunes trade``: paper trading on the embedded venue, Binance's testnet, or (``--live``, after every
+safety check) Binance itself, with a live status view and a summary."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from thunes.adapters.alerts import CHAT_IDS_ENV, TOKEN_ENV, TelegramSettings
+from thunes.adapters.control import ControlEndpointError
+from thunes.adapters.datastore.errors import DataFileError
+from thunes.adapters.metrics import MetricsEndpointError
+from thunes.adapters.secrets import SecretsError, open_provider
+from thunes.adapters.storage.audit_jsonl import AuditLogError
+from thunes.app.cli.options import bind_host, http_url
+from thunes.app.cli.secrets import SECRETS_ENV
+from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.display import at_precision, at_step
+from thunes.app.errors import fail
+from thunes.app.logging import configure_logging
+from thunes.domain.exchange_info import ExchangeInfoError
+from thunes.domain.venue import VenueError
+from thunes.preflight.live_safety import LiveRefusedError, confirm_live
+from thunes.preflight.live_start import describe_venue, live_session, preflight
+from thunes.session.paper import Credentials, PaperConfig, PaperStatus, run_paper
+
+__all__ = ["TESTNET_KEY_ENV", "TESTNET_SECRET_ENV", "trade"]
+
+TESTNET_KEY_ENV = "THUNES_BINANCE_TESTNET_API_KEY"
+TESTNET_SECRET_ENV = "THUNES_BINANCE_TESTNET_API_SECRET"  # noqa: S105 - the variable's name, not a secret
+VENUES = ("embedded", "binance-testnet")
+PROBE_TIMEOUT_S = 5.0
+
+
+def _testnet_credentials() -> Credentials:
+    key, secret = os.environ.get(TESTNET_KEY_ENV, ""), os.environ.get(TESTNET_SECRET_ENV, "")
+    if not key or not secret:
+        fail(f"--venue binance-testnet needs {TESTNET_KEY_ENV} and {TESTNET_SECRET_ENV} in the environment "
+             "(keys from https://testnet.binance.vision)")  # fmt: skip
+    return Credentials(key, secret)
+
+
+def _telegram(enabled: bool, chats: list[int] | None, api_url: str | None) -> TelegramSettings | None:
+    """Telegram settings from the environment (the token is never an option: it would show in ``ps``)."""
+    if not enabled:
+        return None
+    try:
+        return TelegramSettings.from_env(os.environ, chats or (), **({"api_url": api_url} if api_url else {}))
+    except ValueError as e:
+        fail(str(e))
+
+
+class _StatusLines:
+    """The live view for a non-terminal: one line per ``every_s`` seconds, after ``prefix``."""
+
+    def __init__(self, console: Console, every_s: float = 5.0, prefix: str = "") -> None:
+        self.console, self.every_s, self.last, self.prefix = console, every_s, time.monotonic(), prefix
+
+    def __call__(self, s: PaperStatus) -> None:
+        if time.monotonic() - self.last < self.every_s:
+            return
+        self.last = time.monotonic()
+        switch = "ON" if s.kill_switch else "off"
+        close, position = (
+            at_step(s.last_close, s.tick_size, grouped=False),
+            at_step(s.position, s.step_size, grouped=False),
+        )
+        pnl = at_precision(s.realized_pnl, s.quote_precision, grouped=False)
+        line = (f"{self.prefix}bars {s.bars} close {close} position {position} orders {s.submitted} "
+                f"fills {s.filled} pnl {pnl} kill-switch {switch}")  # fmt: skip
+        self.console.print(line, highlight=False, markup=False, soft_wrap=True)  # one line, whatever the width
+
+
+def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Credentials | None, Path]:
+    """Keys and data directory for ``--venue``; a testnet session never shares the paper ledger."""
+    if venue not in VENUES:
+        fail(f"--venue must be one of {', '.join(VENUES)}, got {venue!r}")
+    if venue == "embedded":
+        return None, data_dir
+    if venue_url is not None:
+        fail("--venue-url is for a local venue; it cannot be combined with --venue binance-testnet")
+    return _testnet_credentials(), Path("data/testnet") if data_dir == Path("data/paper") else data_dir
+
+
+def _reachable(url: str) -> None:
+    """The venue at ``url`` answers ``/api/v3/ping`` (before the session prepares its data directory):
+    a typo or a venue not started is one error line, not a session retrying against nothing."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/api/v3/ping", timeout=PROBE_TIMEOUT_S):  # noqa: S310 - http(s) checked
+            return
+    except urllib.error.HTTPError as e:
+        fail(f"--venue-url {url}: /api/v3/ping answered HTTP {e.code}: not a Binance-compatible venue")
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        fail(f"cannot reach the venue at {url} ({reason}): start it (thunes venue serve) or check --venue-url")
+    except ValueError as e:
+        fail(f"--venue-url {url!r} is not a valid URL: {e}")
+
+
+def _settings(config: Path | None) -> Settings:
+    try:
+        settings = load_settings(config)
+    except ConfigError as e:
+        fail(str(e))
+    configure_logging(settings.logging, console_level="WARNING")  # the live view; every line in the session log
+    return settings
+
+
+def _live_start(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path,
+                base: PaperConfig) -> tuple[Settings, PaperConfig]:  # fmt: skip
+    """Every SPEC §7 check before real money (one line on refusal), then the live session they allow."""
+    try:
+        confirm_live(confirmed, interactive=sys.stdin.isatty(),
+                     ask=lambda question: str(typer.prompt(question, default="", show_default=False)))  # fmt: skip
+        settings = _settings(config)
+        start = asyncio.run(preflight(settings, open_provider(secrets_spec), data_dir))
+    except (LiveRefusedError, SecretsError, VenueError, ExchangeInfoError) as e:
+        fail(str(e))
+    except KeyError as e:  # the configured symbol is not traded on the venue
+        fail(str(e.args[0]) if e.args else "unknown symbol")
+    ledger = "resumed" if start.resumed else "new (first live session in this directory)"
+    Console().print(f"LIVE {settings.backtest.symbol} on {describe_venue(settings.live)}: max capital "
+                    f"{settings.live.max_capital} (quote currency), ledger {data_dir / 'ledger.db'} {ledger}",
+                    highlight=False, markup=False, soft_wrap=True)  # fmt: skip
+    return settings, live_session(start, base)
+
+
+def _table(status: PaperStatus, title: str, venue: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", show_header=False, box=None)
+    denied = ", ".join(f"{k} {v}" for k, v in sorted(status.denied.items())) or "none"
+    rejected = ", ".join(f"{k} {v}" for k, v in sorted(status.rejected.items())) or "none"
+    rows = [("venue", venue)] if venue else []
+    digits = status.quote_precision
+    rows += [
+        ("bars", f"{status.bars:,}"),
+        ("last close", at_step(status.last_close, status.tick_size)),
+        ("position", at_step(status.position, status.step_size)),
+        ("orders sent / fills", f"{status.submitted} / {status.filled}"),
+        ("realised PnL (net of fees)", at_precision(status.realized_pnl, digits)),
+        ("fees", at_precision(status.fees, digits)),
+        ("denied by risk", denied),
+        ("rejected by venue", rejected),
+        ("kill-switch", "ON" if status.kill_switch else "off"),
+        ("missed candles", f"{status.missed_candles}"),
+        ("reconciliations / mismatches", f"{status.reconciliations} / {status.mismatches}"),
+    ]
+    if status.metrics_url:
+        rows.append(("metrics", f"{status.metrics_url}/metrics"))
+    if status.control_url:
+        rows.append(("control API", status.control_url))
+    if status.equity_end:
+        rows += [
+            (
+                "equity start → end",
+                f"{at_precision(status.equity_start, digits)} → {at_precision(status.equity_end, digits)}",
+            ),
+            ("venue trades / ledger fills", f"{status.venue_trades} / {status.ledger_fills}"),
+        ]
+    for key, value in rows:
+        table.add_row(key, value)
+    return table
+
+
+def trade(
+    paper: Annotated[bool, typer.Option("--paper/--live", help="Paper trading on the embedded venue.")] = True,
+    live_confirmed: Annotated[
+        bool, typer.Option("--confirm-live", help="Confirm --live without the typed phrase (no terminal: required).")
+    ] = False,
+    secrets: Annotated[
+        str,
+        typer.Option(
+            envvar=SECRETS_ENV,
+            help="Where --live reads binance_api_key and binance_api_secret: env:, file:PATH, fernet:PATH, "
+            "vault:URL or aws:ID (see thunes secrets check).",
+        ),
+    ] = "env:",
+    duration: Annotated[
+        float | None,
+        typer.Option(help="How long to trade, in seconds (paper: 30 by default; --live: until SIGTERM/SIGINT)."),
+    ] = None,
+    speed: Annotated[
+        float | None, typer.Option(help="Replay speed, market seconds per second (paper only; default 36000).")
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the session's ledger and risk state go (--live: data/live by default).")
+    ] = Path("data/paper"),
+    venue_url: Annotated[
+        str | None, typer.Option(help="Trade a venue already running (thunes venue serve) instead of starting one.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Keep the ledger and risk state of the previous session (--live always does).")
+    ] = False,
+    venue: Annotated[
+        str, typer.Option(help="embedded (replays recorded candles on loopback) or binance-testnet (keys from env).")
+    ] = "embedded",
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Serve Prometheus /metrics, /health and /ready on this port (9108 is the one deploy/prometheus "
+            "scrapes; 0 = any free port, logged and shown in the status). Off when omitted, so concurrent "
+            "sessions never collide on a port.",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics endpoint binds (loopback unless a scraper needs more).")
+    ] = "127.0.0.1",
+    control_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65_535,
+            help="Serve the control API on 127.0.0.1:PORT (0 = any free port); `thunes status` and `kill-switch` "
+            "find it through DATA_DIR/control.json. Bearer token: $THUNES_CONTROL_TOKEN, else a new one in "
+            "DATA_DIR/control.token (0600). Off when omitted.",
+        ),
+    ] = None,
+    telegram: Annotated[
+        bool,
+        typer.Option(
+            "--telegram/--no-telegram",
+            help=f"Telegram alerts and commands; the bot token is read from ${TOKEN_ENV} only.",
+        ),
+    ] = False,
+    telegram_chat: Annotated[
+        list[int] | None,
+        typer.Option(help=f"A chat allowed to receive alerts and command (repeat it); default ${CHAT_IDS_ENV}."),
+    ] = None,
+    telegram_api_url: Annotated[
+        str | None, typer.Option(help="Bot API base URL (default https://api.telegram.org).")
+    ] = None,
+) -> None:
+    """Trade the configured strategy; paper mode replays recorded candles on the embedded venue, --live
+    trades Binance spot with real money once every safety check has passed."""
+    if any(v is not None and not (math.isfinite(v) and v > 0) for v in (duration, speed)):  # NaN compares false
+        fail("--duration and --speed must be positive finite numbers")
+    bind_host(metrics_host, "--metrics-host")
+    alerts = _telegram(telegram, telegram_chat, telegram_api_url)
+    base = PaperConfig(duration_s=duration, metrics_port=metrics_port, metrics_host=metrics_host,
+                       control_port=control_port, telegram=alerts)  # fmt: skip
+    if not paper:
+        if venue != "embedded" or venue_url is not None:
+            fail("--live trades Binance itself; --venue and --venue-url are for paper and testnet sessions")
+        if speed is not None:
+            fail("--speed is for replays: a live session trades in real time")
+        live_dir = Path("data/live") if data_dir == Path("data/paper") else data_dir
+        settings, session = _live_start(live_confirmed, secrets, config, live_dir, base)
+        _run(settings, session, "THUNES LIVE trading", describe_venue(settings.live))
+        return
+    credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
+    if venue_url is not None:  # before the session prepares its data directory
+        _reachable(http_url(venue_url, "--venue-url"))
+    settings = _settings(config)
+    session = replace(base, duration_s=30.0 if duration is None else duration,
+                      speed=36_000.0 if speed is None else speed, data_dir=data_dir, fresh=not resume,
+                      venue_url=venue_url, credentials=credentials)  # fmt: skip
+    _run(settings, session, "THUNES paper trading", None)
+
+
+def _run(settings: Settings, session: PaperConfig, title: str, venue: str | None) -> None:
+    """Run the session with its status view until it ends or SIGTERM/SIGINT, then print the summary."""
+    console = Console()
+    prefix = ("LIVE (venue NOT Binance) " if settings.live.not_binance else "LIVE ") if session.live else ""
+
+    async def main() -> PaperStatus:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # systemd stops with SIGTERM: finish cleanly
+            loop.add_signal_handler(sig, stop.set)
+        if not console.is_terminal:  # a log or CI: one plain status line every few seconds
+            return await run_paper(settings, session, _StatusLines(console, prefix=prefix), stop)
+        with Live(_table(PaperStatus(), title, venue), console=console, refresh_per_second=4) as live:
+            return await run_paper(settings, session, lambda s: live.update(_table(s, title, venue)), stop)
+
+    try:
+        final = asyncio.run(main())
+    except (DataFileError, ExchangeInfoError, VenueError, MetricsEndpointError, ControlEndpointError, ValueError,
+            AuditLogError) as e:  # fmt: skip
+        fail(str(e))
+    except KeyError as e:
+        fail(str(e.args[0]) if e.args else "unknown symbol")
+    console.print(_table(final, "Summary", venue))

@@ -1,0 +1,230 @@
+"""The fast backtest for parameter sweeps: the strategy's vectorised face computes every signal of
+the series at once, and only the bars that carry a signal are acted on.
+
+Why the trades are the same as the event-driven backtest's: between two signals a long-only
+MARKET strategy has nothing resting at the venue and nothing to decide, so skipping those bars
+skips nothing. Two implementations act on the signal bars:
+
+- **the compiled kernel** (``fast_kernel``, numba), used whenever it can be exact: it reproduces in
+  integer ticks, lots and quote units what the engine core does at each signal (sizing, the risk
+  gate and its state, the exchange filters, the venue's MARKET fill with its slippage and fee, the
+  booking with its dust, the client order ids and trade ids); ``fast_plan`` digests the settings
+  and the instrument into its integers and ``fast_result`` turns its columns back into the
+  engine's orders and fills, lazily;
+- **the engine core** (:func:`run_engine_core_backtest`, the reference): at a signal bar the venue
+  is put in exactly the state the replay leaves it in at that bar's close (the same ``bar_events``
+  of the bar, its predecessor and every bar whose trades fall in the average-price window, each
+  trade fed once and at its own time, plus the last trade before them when none of them traded:
+  quote, slippage context, average and last price), the clock and the daily jobs advance the same
+  way, and the same ``Trader.act`` sizes, gates, sends and books the order.
+
+The kernel is not used, and the engine core runs, when numba is not installed, when the instrument
+has a rule the kernel does not model (a MAX_POSITION filter, no MARKET orders, a MARKET_LOT_SIZE
+step that is not a whole number of LOT_SIZE steps), for a fee rate outside [0, 1) or a rebate,
+for amounts beyond 64-bit integers, and when a float the engine itself uses (slippage in basis
+points, the PnL the risk engine judges) lands too close to a boundary for the kernel to be sure of
+the exact answer. The result says which ran (``FastBacktestResult.kernel``, ``fallback_reason``).
+The vectorised faces equal the bar-by-bar ones (tested with the strategies).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import numpy as np
+
+from thunes.adapters.venues.sim_inprocess import InProcessVenue
+from thunes.app.aio import run_returning
+from thunes.app.composition import risk_limits, strategy_for
+from thunes.app.config import Settings
+from thunes.backtest.event import ACCOUNT, VENUE, EventBacktestResult, backtest_inputs
+from thunes.backtest.fast_result import FastBacktestResult
+from thunes.domain.exchange_info import ExchangeInfo
+from thunes.domain.instrument import Instrument
+from thunes.domain.market import Bar
+from thunes.engine.bus import InMemoryBus
+from thunes.engine.clock import ManualClock
+from thunes.engine.jobs import Job, due_jobs
+from thunes.engine.ledger_memory import InMemoryLedger
+from thunes.engine.trader import Trader, TraderConfig
+from thunes.execution.journal_memory import InMemoryJournal
+from thunes.execution.order_manager import OrderManager
+from thunes.features.ohlcv import OHLCV
+from thunes.risk import RiskEngine
+from thunes.risk.store import InMemoryRiskStore
+from thunes.simvenue.core import SimVenue
+from thunes.simvenue.replay import BarClosed, BarContext, ReplayQuote, ReplayTrade, bar_events
+from thunes.strategy.base import Signal
+
+__all__ = ["run_engine_core_backtest", "run_fast_backtest", "signal_rows"]
+
+NS_PER_MS = 1_000_000
+
+
+def signal_rows(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int) -> tuple[Any, Any]:
+    """Rows (after the warm-up) where the strategy signals, and the signals: the vectorised part."""
+    signals = strategy_for(settings, instrument.tick_size).signals(bars)
+    rows = np.flatnonzero(signals)
+    rows = rows[rows >= warmup_bars]
+    return rows, signals[rows]
+
+
+async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
+               info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
+    clock_ns = [0]
+    fee_rate = settings.backtest.fee_rate
+    venue = SimVenue(info.instruments, lambda: clock_ns[0], fee_rate=fee_rate, seed=0, user_stream=False)
+    venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
+    clock = ManualClock(int(bars.open_time_ns[0]))
+    ledger = InMemoryLedger()
+    bus = InMemoryBus()
+    risk = RiskEngine(risk_limits(settings), clock.now_ns, InMemoryRiskStore())
+    orders = OrderManager(InProcessVenue(venue, ACCOUNT, info), InMemoryJournal(), bus, clock.now_ns, VENUE)
+    trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, ledger, bus,
+                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    rows, signals = signal_rows(settings, instrument, bars, warmup_bars)
+    seen_ns, fed = -1, -1  # the venue has every replayed trade up to seen_ns; rows up to fed are behind us
+    for row, signal in zip(rows.tolist(), signals.tolist(), strict=True):
+        first = _first_in_window(bars, row, instrument)
+        last = _unseen_last_trade(bars, fed, first, row, instrument)
+        if last is not None:
+            _, seen_ns = _set_market(venue, clock_ns, bars.slice(last, last + 1), instrument, seen_ns)
+        closed, seen_ns = _set_market(venue, clock_ns, bars.slice(min(first, max(0, row - 1)), row + 1), instrument,
+                                      seen_ns)  # fmt: skip
+        fed, bar = row, closed[-1]
+        if len(closed) > 1:  # the bars skipped since the last signal: their daily jobs, at their time
+            _advance(clock, risk, closed[-2].close_time_ns)
+        clock_before = clock.now_ns()
+        clock.set(max(clock_before, bar.close_time_ns))
+        await trader.act(Signal(signal), bar)
+        _jobs(risk, clock_before, clock.now_ns())  # after the decision, as the event path runs them
+    result = EventBacktestResult(list(ledger.orders.values()), ledger.fills(), trader.stats, bars=len(bars))
+    result.position = trader.position.quantity
+    return result
+
+
+def _first_in_window(bars: OHLCV, row: int, instrument: Instrument) -> int:
+    """The first bar with a replayed trade inside the average-price window at ``row``'s close (the
+    venue's ``avgPriceMins``, in whole milliseconds as it counts them)."""
+    minutes = instrument.notional.avg_price_mins if instrument.notional is not None else 5  # as MarketState
+    span = bars.timeframe.nanoseconds
+    horizon_ms = (int(bars.open_time_ns[row]) + span) // NS_PER_MS - minutes * 60_000
+    # A bar's last trade is at its close less a millisecond: it counts when that is not before the horizon.
+    return min(row, int(np.searchsorted(bars.open_time_ns, horizon_ms * NS_PER_MS - span + NS_PER_MS, side="left")))
+
+
+def _unseen_last_trade(bars: OHLCV, fed: int, first: int, row: int, instrument: Instrument) -> int | None:
+    """The bar to replay for its last trade alone, when none of ``first..row`` trades: the venue prices
+    at the last trade it saw when nothing traded within the window. None when nothing needs replaying."""
+    if _last_traded(bars, first, row + 1, instrument) is not None:
+        return None
+    return _last_traded(bars, fed + 1, first, instrument)
+
+
+def _last_traded(bars: OHLCV, start: int, stop: int, instrument: Instrument) -> int | None:
+    """The last of rows ``start``..``stop - 1`` whose replay has trades (``bar_events``' volume rule)."""
+    step = instrument.step_size
+    for row in range(stop - 1, start - 1, -1):
+        if (Decimal(repr(float(bars.volume[row]))) / 4 / step).to_integral_value(ROUND_FLOOR) > 0:
+            return row
+    return None
+
+
+def _set_market(
+    venue: SimVenue, clock_ns: list[int], bars: OHLCV, instrument: Instrument, seen_ns: int
+) -> tuple[list[Bar], int]:
+    """Leave the venue as the replay leaves it at the close of the last of ``bars``: their bars, and the
+    time of the last trade the venue has. Trades it already has (up to ``seen_ns``) are not fed twice."""
+    closed: list[Bar] = []
+    for event in bar_events(bars, instrument.tick_size, instrument.step_size):
+        clock_ns[0] = max(clock_ns[0], event.ts_ns)
+        if isinstance(event, ReplayTrade):
+            if event.ts_ns > seen_ns:
+                venue.on_trade(event.symbol, event.price, event.quantity)
+                seen_ns = event.ts_ns
+        elif isinstance(event, ReplayQuote):
+            venue.on_quote(event.symbol, event.bid, event.bid_qty, event.ask, event.ask_qty)
+        elif isinstance(event, BarContext):
+            venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
+        elif isinstance(event, BarClosed):
+            closed.append(event.bar)
+    return closed, seen_ns
+
+
+def _advance(clock: ManualClock, risk: RiskEngine, to_ns: int) -> None:
+    previous = clock.now_ns()
+    if to_ns > previous:
+        clock.set(to_ns)
+        _jobs(risk, previous, to_ns)
+
+
+def _jobs(risk: RiskEngine, previous_ns: int, now_ns: int) -> None:
+    for job in due_jobs(previous_ns, now_ns):
+        if job is Job.DAILY_RESET:
+            risk.daily_reset()
+
+
+def run_engine_core_backtest(
+    settings: Settings,
+    instrument: Instrument,
+    bars: OHLCV,
+    info: ExchangeInfo,
+    *,
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
+) -> EventBacktestResult:
+    """The fast path through the real engine core at every signal bar: the reference the kernel is
+    held to, and what runs when the kernel cannot (see module doc). Defaults: ``settings.backtest``'s."""
+    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
+    venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
+    return run_returning(_run(settings, instrument, bars, warmup_bars, deposit, venue_info))
+
+
+def run_fast_backtest(
+    settings: Settings,
+    instrument: Instrument,
+    bars: OHLCV,
+    info: ExchangeInfo,
+    *,
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
+    use_kernel: bool = True,
+) -> FastBacktestResult:
+    """The same orders and fills as :func:`thunes.backtest.event.run_event_backtest` (see module
+    doc): by the compiled kernel when it can be exact, else (or with ``use_kernel=False``) by the
+    engine core. ``fallback_reason`` on the result says why the kernel did not run. ``warmup_bars`` and
+    ``deposit`` default to ``settings.backtest``'s; the venue charges ``backtest.fee_rate``."""
+    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
+    reason = _kernel_unavailable() if use_kernel else "use_kernel=False"
+    if reason is None and len(bars) > 0:
+        result = _kernel_backtest(settings, instrument, bars, warmup_bars, deposit)
+        if isinstance(result, FastBacktestResult):
+            return result
+        reason = result
+    reference = run_engine_core_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
+    return FastBacktestResult.of_engine_core(reference, reason or "no bars")
+
+
+def _kernel_unavailable() -> str | None:
+    if importlib.util.find_spec("numba") is None:
+        return "numba is not installed (it comes with the research extra)"
+    return None
+
+
+def _kernel_backtest(
+    settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal
+) -> FastBacktestResult | str:
+    """The kernel's result, or why it cannot give one."""
+    from thunes.backtest.fast_plan import KernelUnsupportedError, run_kernel  # numba: only when it is there
+
+    strategy = strategy_for(settings, instrument.tick_size)
+    signals = strategy.signals(bars)
+    rows = np.flatnonzero(signals)
+    rows = rows[rows >= warmup_bars]
+    try:
+        return run_kernel(settings, instrument, bars, rows, signals[rows], strategy_id=strategy.strategy_id,
+                          deposit=deposit, venue_fee_rate=settings.backtest.fee_rate)  # fmt: skip
+    except KernelUnsupportedError as e:
+        return str(e)

@@ -1,0 +1,281 @@
+"""What a paper (or live) session does besides trading bars: boundary jobs, operator requests and
+its resume point. Split from :mod:`thunes.session.paper`, which composes the session."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import TypeVar
+
+import structlog
+
+from thunes.adapters.proc import peak_rss_bytes
+from thunes.adapters.storage.control_file import ControlAction, ControlFile
+from thunes.adapters.storage.durable import replace_atomically
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.binance import BinanceClient
+from thunes.adapters.venues.binance.feed import StreamStats
+from thunes.control.status import ControlApplied, DailySummary, PaperStatus
+from thunes.domain.identifiers import ClientOrderId
+from thunes.domain.venue import OrderReport, RetryableVenueError
+from thunes.engine.jobs import NS_PER_HOUR, Job, due_jobs
+from thunes.engine.trader import Trader
+from thunes.execution.order_manager import OrderManager
+from thunes.execution.reconciliation import Mismatch, MismatchKind, OrphanPolicy, reconcile
+from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
+from thunes.simvenue.replay import BarClosed
+
+__all__ = [
+    "BarGate",
+    "Checkpoint",
+    "ControlInbox",
+    "SessionJobs",
+    "SessionMarks",
+    "SummaryFile",
+    "patiently",
+]
+
+T = TypeVar("T")
+_log = structlog.get_logger(__name__)
+
+
+async def patiently(call: Callable[[], Awaitable[T]], attempts: int = 40) -> T:
+    """Retry a read through a fault burst (a job or the session summary must not die of a 5xx)."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except RetryableVenueError as e:
+            await asyncio.sleep(max(0.25, e.delay_s))
+    return await call()
+
+
+class SessionJobs:
+    """Runs the boundary jobs after each bar; reconciliation throttled in wall time (an accelerated
+    replay crosses an hour many times a second, and the venue's request budget is shared)."""
+
+    def __init__(self, trader: Trader, orders: OrderManager, client: BinanceClient, store: SqlStore,
+                 status: PaperStatus, data_dir: Path, min_interval_s: float,
+                 orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL) -> None:  # fmt: skip
+        self.trader, self.orders, self.client, self.store, self.status = trader, orders, client, store, status
+        self.orphan_policy = orphan_policy
+        self.summaries = SummaryFile(data_dir / "daily_summaries.jsonl")
+        self.min_interval_s = min_interval_s
+        self.last_reconcile = -float("inf")
+
+    async def after_bar(self, previous_ns: int, now_ns: int) -> None:
+        for job in due_jobs(previous_ns, now_ns):
+            if job is Job.DAILY_RESET:
+                self.trader.risk.daily_reset()  # never the kill-switch
+            elif job is Job.DAILY_SUMMARY:
+                self.daily_summary(now_ns)
+            elif time.monotonic() - self.last_reconcile >= self.min_interval_s:
+                self.last_reconcile = time.monotonic()
+                await self.reconcile()
+
+    async def reconcile(self) -> None:
+        """Ledger against venue (SPEC §4); drift switches to REDUCING via the risk engine."""
+        trader, instrument = self.trader, self.trader.instrument
+        balances = await patiently(self.client.balances)
+        venue_open = await patiently(lambda: self.client.open_orders(instrument.symbol))
+        local_open = [ClientOrderId(r["client_order_id"]) for r in self.store.orders(open_only=True)]
+        report = reconcile(
+            {instrument.base_asset: trader.position.quantity},
+            balances,
+            local_open,
+            venue_open,
+            step_sizes={instrument.base_asset: instrument.step_size},
+            ignore_assets=[instrument.quote_asset, "BNB"],
+            orphan_policy=self.orphan_policy,
+        )
+        self.status.reconciliations += 1
+        self.status.mismatches += len(report.mismatches)
+        self.status.last_mismatches = len(report.mismatches)
+        for mismatch in report.mismatches:  # the audit trail records each one
+            trader.bus.publish(mismatch)
+        await self._settle_orders(report.mismatches, {str(r.client_order_id): r for r in venue_open})
+        if report.drift:
+            detail = "; ".join(f"{m.subject}: ledger {m.local} venue {m.venue}" for m in report.drift)
+            trader.risk.on_reconciliation_drift(detail)
+
+    async def _settle_orders(self, mismatches: Sequence[Mismatch], venue_open: Mapping[str, OrderReport]) -> None:
+        """Orphans (open at the venue, unknown here) are cancelled or adopted by policy, never
+        ignored; orders the ledger thinks open but the venue does not are looked up and booked."""
+        symbol = self.trader.instrument.symbol
+        for m in mismatches:
+            cid = ClientOrderId(m.subject)
+            if m.kind is MismatchKind.ORPHAN_ORDER and self.orphan_policy is OrphanPolicy.CANCEL:
+                await patiently(functools.partial(self.orders.cancel, symbol, cid))
+            elif m.kind is MismatchKind.ORPHAN_ORDER:
+                self.store.record_report(venue_open[m.subject])  # adopted: tracked in the ledger from now on
+            elif m.kind is MismatchKind.MISSING_ORDER:
+                found = await self.orders.refresh(symbol, cid)
+                if found is not None:
+                    self.trader.book(found)
+
+    def daily_summary(self, now_ns: int) -> dict[str, object]:
+        """The day's figures as one JSON line, a log event and a :class:`DailySummary` on the bus."""
+        trader, status = self.trader, self.status
+        day = datetime.fromtimestamp((now_ns - NS_PER_HOUR) / 1e9, tz=UTC).date().isoformat()
+        summary: dict[str, object] = {
+            "day": day,
+            "bars": status.bars,
+            "orders": trader.stats.submitted,
+            "fills": trader.stats.filled,
+            "position": str(trader.position.quantity),
+            "realized_pnl": str(trader.position.realized_pnl),
+            "realized_pnl_today": str(trader.risk.realized_pnl_today),
+            "fees": str(trader.position.fees_quote),
+            "denied": dict(trader.stats.denied),
+            "rejected": {str(k): v for k, v in trader.stats.rejected.items()},
+            "kill_switch": trader.risk.kill_switch.active,
+            "trading_state": trader.risk.trading_state.value,
+        }
+        if not self.summaries.append(summary):
+            return summary  # written before a restart: a day is summarised once
+        status.daily_summaries += 1
+        _log.info("daily_summary", **summary)
+        trader.bus.publish(DailySummary(now_ns, MappingProxyType(dict(summary))))
+        return summary
+
+
+class SummaryFile:
+    """``daily_summaries.jsonl``: one line per market day, written once. A restart replays the days
+    of its warm-up; a day already in the file is not written again. Each append replaces the file
+    atomically, so a crash never leaves a torn line (the file is one short line a day)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.days = {day for day in map(_summary_day, self._read().splitlines()) if day is not None}
+
+    def _read(self) -> str:
+        return self.path.read_text(encoding="utf-8") if self.path.is_file() else ""
+
+    def append(self, summary: Mapping[str, object]) -> bool:
+        """Add ``summary`` (its ``day`` not yet written); False, and nothing written, when it was."""
+        day = str(summary["day"])
+        if day in self.days:
+            return False
+        text = self._read()
+        if text and not text.endswith("\n"):
+            text += "\n"  # a line torn by a crash of an older version stays a line of its own
+        replace_atomically(self.path, (text + json.dumps(summary, sort_keys=True) + "\n").encode())
+        self.days.add(day)
+        return True
+
+
+def _summary_day(line: str) -> str | None:
+    try:
+        day = json.loads(line).get("day")
+    except (ValueError, AttributeError):
+        return None
+    return day if isinstance(day, str) else None
+
+
+class ControlInbox:
+    """Applies operator requests (``thunes kill-switch on|off`` while a trader runs) to the risk
+    engine, between bars only, so a bar is decided under one kill-switch state."""
+
+    def __init__(self, control: ControlFile, trader: Trader, status: PaperStatus) -> None:
+        self.control, self.trader, self.status = control, trader, status
+        self.lock = asyncio.Lock()  # held while a bar is processed
+
+    def apply_pending(self) -> int:
+        applied = 0
+        for request in self.control.pending():
+            risk = self.trader.risk
+            if request.action is ControlAction.KILL_SWITCH_ON:
+                risk.activate_kill_switch(request.by, request.reason)
+            else:
+                try:
+                    risk.deactivate(request.by)
+                except ValueError as e:  # an automatic actor may not switch it off: skip, say why
+                    _log.warning("control_request_refused", seq=request.seq, error=str(e))
+            self.control.mark_applied(request.seq)
+            _log.info("control_request_applied", seq=request.seq, action=request.action.value, by=request.by)
+            self.trader.bus.publish(ControlApplied(request.seq, request.action, request.by))
+            applied += 1
+        self.status.control_requests += applied
+        self.status.kill_switch = self.trader.risk.kill_switch.active
+        return applied
+
+    async def poll(self, interval_s: float = 0.5) -> None:
+        """Between bars when the market is quiet (a 1 h candle must not delay a kill-switch)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            async with self.lock:
+                self.apply_pending()
+
+
+class Checkpoint:
+    """The last bar the trader acted on, saved atomically after each one (resume point)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.last_bar_ns = _read_checkpoint(path) if path.is_file() else -1
+
+    def save(self, bar_open_ns: int) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            json.dump({"last_bar_ns": bar_open_ns}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+        self.last_bar_ns = bar_open_ns
+
+
+def _read_checkpoint(path: Path) -> int:
+    """The stored resume point; a damaged file is an error naming it, never a silent -1 (which would
+    act again on every bar since the start) nor a bare decoder message."""
+    try:
+        value = json.loads(path.read_bytes().decode("utf-8"))["last_bar_ns"]
+    except (ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a THUNES checkpoint ({type(e).__name__}: {e})") from e
+    if type(value) is not int or value < -1:
+        raise ValueError(f"{path}: last_bar_ns must be an integer >= -1, got {value!r}")
+    return value
+
+
+class BarGate:
+    """Lockstep between the embedded venue's replay and the trader: after each closed candle the
+    replay waits here until the trader has acted on that candle (``thunes parity``)."""
+
+    def __init__(self) -> None:
+        self.done_open_ns = -1
+        self._changed = asyncio.Event()
+
+    async def wait(self, closed: BarClosed) -> None:
+        while self.done_open_ns < closed.bar.open_time_ns:
+            self._changed.clear()
+            await self._changed.wait()
+
+    def done(self, bar_open_ns: int) -> None:
+        self.done_open_ns = max(self.done_open_ns, bar_open_ns)
+        self._changed.set()
+
+
+class SessionMarks:
+    """``session.jsonl``: START, a BEAT per candle, STOP on a graceful stop, each with the peak RSS
+    and the stream's recoveries. ``thunes report rodage`` reads uptime, crashes (a run without
+    STOP), WebSocket recoveries and memory from it."""
+
+    def __init__(self, data_dir: Path, cadence_ns: int, stats: StreamStats) -> None:
+        self.path, self.cadence_ns, self.stats = data_dir / SESSION_MARKS_FILE, cadence_ns, stats
+        self.run_id = uuid.uuid4().hex
+
+    def write(self, kind: MarkKind, ts_ns: int, status: PaperStatus) -> None:
+        rss = peak_rss_bytes()
+        recoveries = self.stats.reconnects - self.stats.rotations  # planned 24 h renewals are not recoveries
+        mark = SessionMark(kind=kind, ts_ns=ts_ns, run_id=self.run_id, cadence_ns=self.cadence_ns,
+                           wall_ns=time.time_ns(), rss_peak_bytes=rss,
+                           ws_reconnects=recoveries,
+                           missed_candles=status.missed_candles)  # fmt: skip
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(mark.to_json() + "\n")

@@ -1,0 +1,143 @@
+"""A session's Prometheus endpoint, wired: the metric set on the engine's bus, its gauges refreshed
+after every bar and every second, and ``/ready`` true only while the session really trades.
+
+Split from :mod:`thunes.session.paper`, which only enters it, attaches it and hands it the stream. With
+no port the whole thing is inert: no server, no timer, the session's callback untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Protocol, Self, TypeVar
+
+import structlog
+
+from thunes.adapters.metrics import DEFAULT_HOST, MetricsServer, StreamCounters, TradingMetrics
+from thunes.adapters.metrics.prometheus import Subscriber
+from thunes.control.status import PaperStatus
+from thunes.domain.position import Position
+from thunes.engine.trader import Trader
+
+__all__ = ["SessionTelemetry"]
+
+_log = structlog.get_logger(__name__)
+
+
+class _Stream(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def stats(self) -> StreamCounters: ...
+
+
+S = TypeVar("S", bound=_Stream)
+
+
+class SessionTelemetry:
+    """Metrics of one session, served on ``host:port`` (0: any free port; ``None``: no metrics).
+
+    Use as a context manager inside the session's event loop; :attr:`on_bar` wraps the session's
+    callback so the gauges are current whenever the callback sees a new status.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None,
+        status: PaperStatus,
+        on_bar: Callable[[PaperStatus], None],
+        *,
+        refresh_every_s: float = 1.0,
+    ) -> None:
+        self._host, self._port, self._status, self._on_bar = host or DEFAULT_HOST, port, status, on_bar
+        self._every_s = refresh_every_s
+        self.metrics: TradingMetrics | None = None if port is None else TradingMetrics()
+        self._server: MetricsServer | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._trader: Trader | None = None
+        self._streams: dict[str, StreamCounters] = {}
+        self._start: Position | None = None  # the position when the quote balance was read (equity baseline)
+        self._start_cash = Decimal(0)
+
+    def __enter__(self) -> Self:
+        if self.metrics is None:
+            return self
+        self._server = MetricsServer(self.metrics.registry, self.ready, host=self._host, port=self._port or 0)
+        self._server.start()
+        self._status.metrics_url = self._server.url
+        _log.info("metrics_serving", url=self._server.url)
+        self._schedule(asyncio.get_running_loop())
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._server is not None:
+            self._server.stop()
+
+    def attach(self, bus: Subscriber, trader: Trader) -> None:
+        """Count what ``trader``'s engine publishes on ``bus``, and read its risk state."""
+        self._trader = trader
+        if self.metrics is not None:
+            self.metrics.attach(bus)
+
+    def equity_baseline(self, quote_balance: Decimal) -> Decimal:
+        """Count equity from ``quote_balance`` (the venue's, read just now) and the position held now;
+        returns it unchanged, so the session records it in the same statement."""
+        self._start_cash = quote_balance
+        if self._trader is not None:
+            self._start = self._trader.position
+        return quote_balance
+
+    def trading(self, stream: S) -> S:
+        """The session trades from ``stream`` now: watch it (``/ready`` follows its connection)."""
+        self._streams[stream.name] = stream.stats
+        self.refresh()
+        return stream
+
+    def on_bar(self, status: PaperStatus) -> None:
+        """The session's bar callback, with the gauges refreshed first."""
+        self.refresh()
+        self._on_bar(status)
+
+    def ready(self) -> bool:
+        """Reconciled at start and every watched stream connected (false again once it closes)."""
+        streams = list(self._streams.values())
+        return bool(streams) and self._status.reconciliations > 0 and all(s.connected for s in streams)
+
+    def refresh(self) -> None:
+        """Set the gauges now; a failure is logged, never raised into trading."""
+        trader = self._trader
+        if self.metrics is None or trader is None:
+            return
+        try:
+            self.metrics.refresh(
+                trader.risk,
+                venues=[trader.config.venue],
+                streams=self._streams,
+                equity=self._equity(trader),
+                reconciliation_mismatches=self._status.last_mismatches,
+            )
+        except Exception:
+            _log.exception("metrics_refresh_failed")
+
+    def _equity(self, trader: Trader) -> Decimal | None:
+        """The quote balance moved by every fill since the baseline, plus the position marked at the
+        last close. No REST call: each fill moves the quote balance by its realised PnL minus its
+        change of cost basis (both net of fees), and the base balance is the position
+        (reconciliation keeps the two in agreement)."""
+        start, position, last_close = self._start, trader.position, self._status.last_close
+        if start is None or (position.quantity and last_close is None):
+            return None
+        moved = (position.realized_pnl - start.realized_pnl) - (position.cost_basis - start.cost_basis)
+        return self._start_cash + moved + position.quantity * (last_close or Decimal(0))
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
+        def tick() -> None:
+            self.refresh()
+            self._schedule(loop)
+
+        self._timer = loop.call_later(self._every_s, tick)
