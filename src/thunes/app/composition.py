@@ -3,18 +3,50 @@ from settings, so the modes cannot drift apart on how they are configured."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from thunes.app.config import Settings
+from thunes.app.config import Settings, StrategySettings
+from thunes.app.config_portfolio import pair_strategy
+from thunes.domain.identifiers import Symbol, VenueId
+from thunes.engine.kernel import KernelSpec
 from thunes.risk import RiskLimits
 from thunes.strategy import RsiReversion, SmaCross, Strategy
 
-__all__ = ["capped_limits", "risk_limits", "strategy_for"]
+__all__ = [
+    "Pair",
+    "build_strategy",
+    "capped_limits",
+    "kernel_spec",
+    "portfolio_pairs",
+    "risk_limits",
+    "strategy_for",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """One (symbol, strategy settings) pair of the portfolio, resolved against ``[strategy]``."""
+
+    symbol: Symbol
+    strategy: StrategySettings
+
+
+def portfolio_pairs(settings: Settings) -> tuple[Pair, ...]:
+    """What the session or backtest trades: ``[[portfolio]]``'s pairs in their order, else the single
+    ``backtest.symbol`` with ``[strategy]`` (every command's default)."""
+    if not settings.portfolio:
+        return (Pair(settings.backtest.symbol, settings.strategy),)
+    return tuple(Pair(p.symbol, pair_strategy(settings.strategy, p)) for p in settings.portfolio)
 
 
 def strategy_for(settings: Settings, tick: Decimal) -> Strategy:
-    s = settings.strategy
+    """The ``[strategy]`` settings' strategy (a single-pair run)."""
+    return build_strategy(settings.strategy, tick)
+
+
+def build_strategy(s: StrategySettings, tick: Decimal) -> Strategy:
+    """A strategy from its settings, its prices at ``tick``."""
     if s.name == "sma_cross":
         return SmaCross(s.sma_fast, s.sma_slow, tick_size=tick)
     return RsiReversion(s.rsi_period, s.rsi_oversold, s.rsi_overbought, s.rsi_stop_loss, tick_size=tick)
@@ -28,6 +60,14 @@ def risk_limits(settings: Settings, max_capital: Decimal | None = None) -> RiskL
                         max_open_positions=r.max_open_positions, cool_down_s=r.cool_down_minutes * 60,
                         one_position_per_symbol=r.one_position_per_symbol)  # fmt: skip
     return limits if max_capital is None else capped_limits(limits, max_capital)
+
+
+def kernel_spec(settings: Settings, venue: VenueId, *, max_capital: Decimal | None = None,
+                settle_window_s: float = 0.0, remote: bool = False) -> KernelSpec:  # fmt: skip
+    """The kernel every mode builds from the settings: the limits (capped for a live session), the fee
+    rate the backtests' venue charges; ``remote``: a venue over the network, whose calls feed its breaker."""
+    return KernelSpec(venue, risk_limits(settings, max_capital), settings.backtest.fee_rate,
+                      settle_window_s=settle_window_s, breaker_counts_calls=remote)  # fmt: skip
 
 
 def capped_limits(limits: RiskLimits, max_capital: Decimal) -> RiskLimits:

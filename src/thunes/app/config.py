@@ -13,23 +13,20 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     SecretStr,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -44,7 +41,8 @@ from pydantic_settings import (
 )
 
 from thunes.adapters.hosts import is_loopback_host
-from thunes.domain.identifiers import Symbol, VenueId
+from thunes.app.config_fields import SymbolField, VenueIdField
+from thunes.app.config_portfolio import PairSettings, check_pairs
 from thunes.domain.market import Timeframe
 
 __all__ = [
@@ -90,36 +88,12 @@ class ConfigError(ValueError):
         self.problems = problems or (message,)
 
 
-def _validator_for(kind: type[Symbol] | type[VenueId]) -> PlainValidator:
-    def validate(value: object) -> Symbol | VenueId:
-        if not isinstance(value, str):
-            raise ValueError(f"{kind.kind} must be a string")  # pydantic reports a ValueError against the key
-        return kind(value)
-
-    return PlainValidator(validate)
-
-
-# Domain ids as field types: a malformed symbol fails at load, not at the venue, and consumers get a ``Symbol``.
-_SymbolField = Annotated[
-    Symbol,
-    _validator_for(Symbol),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": Symbol.pattern.pattern}),
-]
-_VenueIdField = Annotated[
-    VenueId,
-    _validator_for(VenueId),
-    PlainSerializer(str, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": VenueId.pattern.pattern}),
-]
-
-
 class VenueSettings(BaseModel):
     """Which venue to talk to and how; the embedded default is the paper venue on loopback."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    name: _VenueIdField = Field(default="sim", validate_default=True, description="Venue id, e.g. sim, binance.")
+    name: VenueIdField = Field(default="sim", validate_default=True, description="Venue id, e.g. sim, binance.")
     mode: Literal["paper", "testnet", "live"] = Field(
         default="paper", description="paper: local simulated venue; testnet: Binance testnet; live: real money."
     )
@@ -217,7 +191,7 @@ class BacktestSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    symbol: _SymbolField = Field(default="BTCUSDT", validate_default=True, description="Symbol in Binance form.")
+    symbol: SymbolField = Field(default="BTCUSDT", validate_default=True, description="Symbol in Binance form.")
     timeframe: Timeframe = Field(default=Timeframe.H1, description="Bar interval, Binance kline notation.")
     initial_cash: Decimal = Field(
         default=Decimal(10000), gt=0, allow_inf_nan=False, description="Starting cash, in the quote asset."
@@ -352,6 +326,15 @@ class Settings(BaseSettings):
     backtest: BacktestSettings = Field(default_factory=BacktestSettings, description="Backtest run.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
     live: LiveSettings = Field(default_factory=LiveSettings, description="Live trading: capital cap and endpoints.")
+    portfolio: list[PairSettings] = Field(
+        default_factory=list,
+        description="(symbol, strategy) pairs traded on one account; empty: backtest.symbol with [strategy].",
+    )
+
+    @model_validator(mode="after")
+    def _pairs_are_tradable(self) -> Self:
+        check_pairs(self.portfolio, self.strategy)
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -373,7 +356,7 @@ class Settings(BaseSettings):
 def load_settings(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    overrides: Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]]] | None = None,
 ) -> Settings:
     """Build the settings from ``path`` (else ``$THUNES_CONFIG``, else ``./thunes.toml`` if present) and ``env``.
 
@@ -385,11 +368,11 @@ def load_settings(
     toml_data = _read_toml(toml_file) if toml_file is not None else {}
     token = _LOAD_CONTEXT.set(_LoadContext(toml_file=toml_file, environ=env))
     try:
-        init: dict[str, Any] = {k: dict(v) for k, v in (overrides or {}).items()}
+        init: dict[str, Any] = {k: _copy(v) for k, v in (overrides or {}).items()}
         return Settings(**init)
     except ValidationError as err:
         # ``from None``: the chained ValidationError carries the raw inputs, secrets included.
-        given = {k: dict(v) for k, v in (overrides or {}).items()}
+        given = {k: _copy(v) for k, v in (overrides or {}).items()}
         problems = tuple(_problem(error, environ, toml_file, toml_data, given) for error in _errors(err))
         raise ConfigError("invalid settings: " + "; ".join(problems), problems) from None
     except SettingsError as err:
@@ -397,6 +380,11 @@ def load_settings(
         raise ConfigError(f"invalid settings: {problem}", (problem,)) from None
     finally:
         _LOAD_CONTEXT.reset(token)
+
+
+def _copy(value: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> Any:
+    """An override section (a table) or list of tables (``portfolio``), copied so validation cannot alias it."""
+    return dict(value) if isinstance(value, Mapping) else [dict(v) for v in value]
 
 
 def settings_json_schema() -> dict[str, Any]:

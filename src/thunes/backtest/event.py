@@ -27,24 +27,22 @@ from itertools import count
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
-from thunes.app.composition import risk_limits, strategy_for
+from thunes.app.composition import kernel_spec, strategy_for
 from thunes.app.config import Settings
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.orders import Fill
 from thunes.domain.venue import OrderReport
-from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.equity import EquityCurve
 from thunes.engine.jobs import NS_PER_DAY
+from thunes.engine.kernel import build_kernel
 from thunes.engine.ledger_memory import InMemoryLedger
-from thunes.engine.trader import Trader, TraderConfig, TraderStats
+from thunes.engine.trader import Trader, TraderStats
 from thunes.execution.journal_memory import InMemoryJournal
-from thunes.execution.order_manager import OrderManager
 from thunes.features.ohlcv import OHLCV
 from thunes.features.tick_bars import TickBars
-from thunes.risk import RiskEngine
 from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.lazy_feed import LazyBarFeed
@@ -91,15 +89,14 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     venue = SimVenue(info.instruments, market, fee_rate=settings.backtest.fee_rate, seed=0, user_stream=False)
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
-    bus, ledger = InMemoryBus(), InMemoryLedger()
-    risk = RiskEngine(risk_limits(settings), clock.now_ns, InMemoryRiskStore())
+    ledger = InMemoryLedger()
     ticks = TickBars(bars, instrument.tick_size)
     feed = LazyBarFeed(venue, ticks, instrument.step_size, market.advance)
     port = InProcessVenue(venue, ACCOUNT, info, sync=feed.catch_up)  # the market catches up when an order arrives
-    orders = OrderManager(port, InMemoryJournal(), bus, clock.now_ns, VENUE)
     strategy = strategy_for(settings, instrument.tick_size)
-    trader = Trader(strategy, instrument, risk, orders, ledger, bus,
-                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    kernel = build_kernel(kernel_spec(settings, VENUE), clock.now_ns, port, [(strategy, instrument)],
+                          risk_store=InMemoryRiskStore(), journal=InMemoryJournal(), ledger=ledger)  # fmt: skip
+    trader = kernel.portfolio.trader(instrument.symbol)
     replay = _Replay(trader, clock, feed, min(warmup_bars, len(bars)), eager=feed_every_bar)
     scan = strategy.scan if strategy.has_tick_face else _bar_face(strategy, ticks)
     quiet = replay.quiet_until(-1)

@@ -37,20 +37,18 @@ import numpy as np
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
-from thunes.app.composition import risk_limits, strategy_for
+from thunes.app.composition import kernel_spec, strategy_for
 from thunes.app.config import Settings
 from thunes.backtest.event import ACCOUNT, VENUE, EventBacktestResult, backtest_inputs
 from thunes.backtest.fast_result import FastBacktestResult
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar
-from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
 from thunes.engine.jobs import Job, due_jobs
+from thunes.engine.kernel import build_kernel
 from thunes.engine.ledger_memory import InMemoryLedger
-from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.journal_memory import InMemoryJournal
-from thunes.execution.order_manager import OrderManager
 from thunes.features.ohlcv import OHLCV
 from thunes.risk import RiskEngine
 from thunes.risk.store import InMemoryRiskStore
@@ -79,11 +77,10 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
     clock = ManualClock(int(bars.open_time_ns[0]))
     ledger = InMemoryLedger()
-    bus = InMemoryBus()
-    risk = RiskEngine(risk_limits(settings), clock.now_ns, InMemoryRiskStore())
-    orders = OrderManager(InProcessVenue(venue, ACCOUNT, info), InMemoryJournal(), bus, clock.now_ns, VENUE)
-    trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, ledger, bus,
-                    TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    kernel = build_kernel(kernel_spec(settings, VENUE), clock.now_ns, InProcessVenue(venue, ACCOUNT, info),
+                          [(strategy_for(settings, instrument.tick_size), instrument)],
+                          risk_store=InMemoryRiskStore(), journal=InMemoryJournal(), ledger=ledger)  # fmt: skip
+    trader, risk = kernel.portfolio.trader(instrument.symbol), kernel.risk
     rows, signals = signal_rows(settings, instrument, bars, warmup_bars)
     seen_ns, fed = -1, -1  # the venue has every replayed trade up to seen_ns; rows up to fed are behind us
     for row, signal in zip(rows.tolist(), signals.tolist(), strict=True):

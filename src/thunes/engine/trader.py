@@ -28,7 +28,8 @@ from thunes.execution.client_ids import client_order_id, next_round_id
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import Publisher
 from thunes.risk import RiskEngine, RiskIntent
-from thunes.strategy.base import Signal, Strategy
+from thunes.strategy.base import Signal
+from thunes.strategy.source import Decision, DecisionSource, TargetPosition
 
 __all__ = ["MAX_EXIT_WAIT_BARS", "FillLedger", "Trader", "TraderConfig", "TraderStats"]
 
@@ -64,11 +65,12 @@ class TraderStats:
 
 
 class Trader:
-    """Runs one strategy on one instrument against one venue."""
+    """Runs one decision source on one instrument against one venue; a portfolio runs several, sharing
+    the risk engine, the order manager and the ledger."""
 
     def __init__(
         self,
-        strategy: Strategy,
+        strategy: DecisionSource,
         instrument: Instrument,
         risk: RiskEngine,
         orders: OrderManager,
@@ -114,13 +116,13 @@ class Trader:
                 await self.retry_exit(bar.close)
         await self.act(signal, bar)
 
-    async def act(self, signal: Signal, bar: Bar) -> None:
-        """Everything after the strategy: sizing, the risk gate, the order, the booking. The fast
+    async def act(self, signal: Decision, bar: Bar) -> None:
+        """Everything after the decision: sizing, the risk gate, the order, the booking. The fast
         backtest calls it with signals computed for the whole series at once."""
         if signal is Signal.HOLD:
             return
         self.stats.signals += 1
-        request = self._order_for(signal, bar)
+        request = self._order_to(signal, bar) if isinstance(signal, TargetPosition) else self._order_for(signal, bar)
         if request is not None:
             await self._place(request, bar.close)
 
@@ -214,6 +216,20 @@ class Trader:
             cid = client_order_id(sid, self.instrument.symbol, Side.SELL, key)
             return OrderRequest(cid, self.instrument.symbol, Side.SELL, OrderType.MARKET, quantity=holding)
         return None
+
+    def _order_to(self, target: TargetPosition, bar: Bar) -> OrderRequest | None:
+        """The MARKET order that brings the position to ``target`` (rounded down to the lot step; a
+        difference below the step or the minimum notional is no order). The same risk gate follows."""
+        symbol, sid = self.instrument.symbol, self.strategy.strategy_id
+        delta = target.quantity - self.position.quantity
+        side = Side.BUY if delta > 0 else Side.SELL
+        if side is Side.SELL:
+            delta = min(-delta, self.risk.held(symbol))
+        quantity = round_quantity(self.instrument, abs(delta), OrderType.MARKET)
+        if quantity <= 0 or quantity * bar.close < self.instrument.min_notional_for(OrderType.MARKET):
+            return None
+        cid = client_order_id(sid, symbol, side, f"{bar.open_time_ns}")
+        return OrderRequest(cid, symbol, side, OrderType.MARKET, quantity=quantity)
 
     def _sellable(self, price: Decimal) -> Decimal | None:
         """The quantity a MARKET SELL can offer, or None when what is held is dust (SPEC §1)."""

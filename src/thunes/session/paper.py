@@ -32,7 +32,7 @@ from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, Binance
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.app.audit_setup import audit_context, open_audit
-from thunes.app.composition import risk_limits, strategy_for
+from thunes.app.composition import kernel_spec, strategy_for
 from thunes.app.config import Settings
 from thunes.app.logging import session_log
 from thunes.app.sources import load_bars, load_exchange_info_source
@@ -44,13 +44,14 @@ from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar, Timeframe
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import Clock, ManualClock
-from thunes.engine.trader import Trader, TraderConfig
+from thunes.engine.kernel import build_kernel
+from thunes.engine.trader import Trader
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import OrphanPolicy
 from thunes.features.ohlcv import OHLCV
 from thunes.governance import AuditRecorder
 from thunes.governance.rodage import MarkKind
-from thunes.risk import SAFETY_ACTOR, CircuitBreaker, FailureKind, RiskEngine
+from thunes.risk import SAFETY_ACTOR, RiskEngine
 from thunes.session.jobs import BarGate, Checkpoint, ControlInbox, SessionJobs, SessionMarks, patiently
 from thunes.session.observability import SessionTelemetry
 from thunes.session.recovery import last_close, recover_session, settle_in_doubt, settle_reservations
@@ -274,15 +275,15 @@ def _engine(
 ) -> tuple[Trader, OrderManager, InMemoryBus, AuditRecorder]:
     """The engine core on a fresh bus: risk (persisted), execution (journaled), the trader, and the
     audit trail and the metrics subscribed to everything they publish; the bus, for the alerts."""
-    bus = InMemoryBus()
     venue = LIVE_VENUE if config.live else VENUE
-    limits = risk_limits(settings, config.max_capital)  # live: capped, so no order exceeds the capital cap
-    risk = RiskEngine(limits, clock.now_ns, JsonFileRiskStore(config.data_dir / "risk.json"))
-    breaker = risk.breaker(venue)
-    orders = OrderManager(client, store, bus, clock.now_ns, venue, on_call=lambda ok: _record(breaker, ok),
-                          settle_window_s=client.config.recv_window_ms / 1000 + _CLOCK_LEAD_S)  # fmt: skip
-    trader = Trader(strategy_for(settings, instrument.tick_size), instrument, risk, orders, store, bus,
-                    TraderConfig(venue, fee_rate=settings.backtest.fee_rate))  # fmt: skip
+    # live: the limits capped, so no order exceeds the capital cap; every call's outcome feeds the breaker
+    spec = kernel_spec(settings, venue, max_capital=config.max_capital, remote=True,
+                       settle_window_s=client.config.recv_window_ms / 1000 + _CLOCK_LEAD_S)  # fmt: skip
+    kernel = build_kernel(spec, clock.now_ns, client, [(strategy_for(settings, instrument.tick_size), instrument)],
+                          risk_store=JsonFileRiskStore(config.data_dir / "risk.json"), journal=store,
+                          ledger=store)  # fmt: skip
+    bus, risk, orders = kernel.bus, kernel.risk, kernel.orders
+    trader = kernel.portfolio.trader(instrument.symbol)
     audit, audit_db = open_audit(config.data_dir)
     closing.callback(audit_db.close)
     closing.callback(audit.close)
@@ -394,13 +395,6 @@ async def _until(work: Coroutine[Any, Any, None], stops: list[asyncio.Event], ti
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def _record(breaker: CircuitBreaker, ok: bool) -> None:
-    if ok:
-        breaker.record_success()
-    else:
-        breaker.record_failure(FailureKind.SERVER_ERROR)  # retryable = server-side (SPEC §2)
 
 
 def _update(status: PaperStatus, trader: Trader, bar: Bar) -> None:

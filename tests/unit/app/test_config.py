@@ -317,7 +317,11 @@ def test_schema_when_exported_then_every_component_and_field_is_documented() -> 
 
     assert json.loads(json.dumps(schema)) == schema
     assert schema["type"] == "object"
-    assert set(schema["properties"]) == set(COMPONENTS)
+    assert set(schema["properties"]) == {*COMPONENTS, "portfolio"}
+    assert schema["properties"]["portfolio"]["items"]["$ref"] == "#/$defs/PairSettings"
+    assert schema["properties"]["portfolio"]["description"]
+    for name, field in schema["$defs"]["PairSettings"]["properties"].items():
+        assert field.get("description"), f"PairSettings.{name} has no description"
     for component, definition in COMPONENTS.items():
         assert schema["properties"][component]["$ref"] == f"#/$defs/{definition}"
         model = schema["$defs"][definition]

@@ -1,0 +1,123 @@
+"""A portfolio: several (decision source, symbol) traders on one account. They share the risk engine
+(max positions across symbols, one position per symbol, the account's daily loss, the kill-switch),
+the order manager with its journal, and the ledger; each keeps the position of its own symbol.
+
+Bars of one close time reach the traders in the portfolio's order (the configured pair order), in
+every mode, so a backtest and a session decide in the same sequence when several symbols signal on
+the same bar and the position limit admits only some of them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from thunes.domain.identifiers import Symbol
+from thunes.domain.market import Bar
+from thunes.engine.trader import Trader, TraderStats
+
+__all__ = ["AssetLine", "Portfolio", "Valuation"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetLine:
+    """One symbol of the account, valued in the quote currency at ``price``."""
+
+    symbol: Symbol
+    quantity: Decimal
+    price: Decimal | None  # the last close seen (None: no price yet, valued at 0)
+    exposure: Decimal  # quantity x price
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    """The account across its symbols: cash, exposure per asset, equity and PnL, in the quote currency."""
+
+    cash: Decimal
+    lines: tuple[AssetLine, ...]
+
+    @property
+    def exposure(self) -> Decimal:
+        return sum((line.exposure for line in self.lines), ZERO)
+
+    @property
+    def equity(self) -> Decimal:
+        return self.cash + self.exposure
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((line.realized_pnl for line in self.lines), ZERO)
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((line.unrealized_pnl for line in self.lines), ZERO)
+
+
+class Portfolio:
+    """The account's traders by symbol, in order; they must share one risk engine and one order manager."""
+
+    def __init__(self, traders: Sequence[Trader]) -> None:
+        if not traders:
+            raise ValueError("a portfolio trades at least one symbol")
+        self.traders: dict[Symbol, Trader] = {}
+        for trader in traders:
+            symbol = trader.instrument.symbol
+            if symbol in self.traders:
+                raise ValueError(f"{symbol} is traded twice: one decision source per symbol")
+            self.traders[symbol] = trader
+        first = traders[0]
+        if any(t.risk is not first.risk or t.orders is not first.orders for t in traders):
+            raise ValueError("a portfolio's traders share one risk engine and one order manager")
+        self.risk, self.orders = first.risk, first.orders
+
+    def __iter__(self) -> Iterator[Trader]:
+        return iter(self.traders.values())
+
+    def __len__(self) -> int:
+        return len(self.traders)
+
+    @property
+    def symbols(self) -> tuple[Symbol, ...]:
+        return tuple(self.traders)
+
+    def trader(self, symbol: Symbol) -> Trader:
+        """The trader of ``symbol``; ``KeyError`` naming the traded symbols when it is not one."""
+        try:
+            return self.traders[symbol]
+        except KeyError:
+            raise KeyError(f"{symbol} is not in the portfolio ({', '.join(self.traders)})") from None
+
+    async def on_bar(self, bar: Bar) -> None:
+        """A closed bar of one of the portfolio's symbols, to its trader."""
+        await self.trader(bar.symbol).on_bar(bar)
+
+    def stats(self) -> TraderStats:
+        """The traders' counters summed over the account."""
+        total = TraderStats()
+        for t in self:
+            total.signals += t.stats.signals
+            total.submitted += t.stats.submitted
+            total.filled += t.stats.filled
+            total.exit_retries += t.stats.exit_retries
+            total.denied += t.stats.denied
+            total.rejected += t.stats.rejected
+        total.denied, total.rejected = Counter(total.denied), Counter(total.rejected)
+        return total
+
+    def valuation(self, cash: Decimal, prices: Mapping[Symbol, Decimal]) -> Valuation:
+        """The account at ``prices`` (a symbol without one is valued at 0), ``cash`` being its quote balance."""
+        lines = []
+        for symbol, trader in self.traders.items():
+            position, price = trader.position, prices.get(symbol)
+            mark = ZERO if price is None else price
+            unrealized = position.unrealized_pnl(mark) if price is not None and position.is_open else ZERO
+            lines.append(AssetLine(symbol, position.quantity, price, position.quantity * mark,
+                                   position.realized_pnl, unrealized, position.fees_quote))  # fmt: skip
+        return Valuation(cash, tuple(lines))
