@@ -11,7 +11,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.unit.engine.test_lookahead import NextBarPeeker
+from tests.unit.research.test_lookahead import NextBarPeeker
 from thunes.app.cli import research as cli_research
 from thunes.app.cli.research import EXIT_LOOKAHEAD, lookahead, report
 from thunes.backtest.report_files import RUN_FILES
