@@ -18,6 +18,10 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -e '.[dev]'
 	touch $@ $(VENV)/.core
 
+$(VENV)/.bench: pyproject.toml | $(BIN)/python
+	$(PIP) install -e '.[dev,bench]'
+	touch $@ $(VENV)/.dev $(VENV)/.core
+
 install: $(VENV)/.core
 install-dev: $(VENV)/.dev
 
@@ -42,8 +46,8 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy src
 	$(BIN)/lint-imports --no-cache
 
-## bench: speed and memory benchmarks, printed as a table
-bench: $(VENV)/.dev
+## bench: speed and memory benchmarks, printed as tables; the backtests beside backtesting.py (the bench extra)
+bench: $(VENV)/.bench
 	$(BIN)/python bench/run.py
 
 clean:

@@ -1,20 +1,22 @@
-"""Backtest throughput on 1,000,000 one-minute bars: the event-driven path (every replayed market
-event through the in-process venue, the trader, risk and filters), the fast path (vectorised
-signals, then the compiled kernel on the signal bars: the engine core's decisions in integers) and
-a plain numpy SMA crossover (the floor).
+"""Backtests of the peer workload (``workload``), each path in a process of its own so that its peak
+RSS is its own: ``python bench/backtest_paths.py PATH SHAPE`` prints one JSON line; :func:`rows`
+runs them all.
 
-Each path runs in its own process so its peak RSS is its own: ``python bench/backtest_paths.py PATH``
-prints one JSON line; :func:`rows` runs all three.
+Paths: THUNES's event-driven backtest (every bar through the strategy, every order through sizing,
+risk, filters, the order manager, the simulated venue's matching and the ledger), the same with no
+order (the warm-up covers the whole series: the per-bar cost alone, so the difference over the
+orders is what one order costs), THUNES's fast path (the compiled kernel at the signal bars, its
+equity curve included), backtesting.py, and two whole-backtest references (numpy, numba).
 
-The timing is steady-state: each path imports its modules, and the fast path runs once on a small
-series, before the clock starts. That first call compiles the kernel (numba, a few seconds) or loads
-it from numba's on-disk cache (``cache=True``, once compiled): it is reported apart, as
-``first_call_seconds``. ``seconds`` is the best of ``REPEATS`` timed runs (wall clock) and
-``cpu_seconds`` the best in CPU time: on a shared VM the wall clock also counts time the host gave
-to others, so the bench prints both; ``peak_rss_mb`` is the
-process's peak after them. The fast path's result builds its ``Fill``/``OrderReport`` objects only
-when they are read: ``fills`` counts them from the kernel's columns, and ``materialise_seconds`` and
-``peak_rss_mb_materialised`` say what building them all costs afterwards (untimed otherwise).
+Shapes: one symbol of 1M bars, and four symbols of 250k bars each. A THUNES backtest runs one
+symbol (the engine does not yet run a portfolio in one backtest), and so does backtesting.py: the
+four are run one after the other, and their times, orders and equities added.
+
+Timing: ``seconds`` is the best of ``REPEATS`` runs (wall clock), ``cpu_seconds`` the best in CPU
+time (on a shared machine the wall clock also counts time given to other processes). The inputs
+(bars, backtesting.py's DataFrames) are built before the clock starts. Compiled code (the fast
+kernel, the numba reference) is compiled into numba's disk cache by a throwaway process first, and
+loaded by a small first call before the clock starts (``first_call_seconds``).
 """
 
 from __future__ import annotations
@@ -25,65 +27,124 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-N_BARS = 1_000_000
-PATHS = ("numpy", "fast", "event")
-REPEATS = {"numpy": 3, "fast": 3, "event": 3}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by run.py
+
+import workload
+from workload import SHAPES, WARMUP, Market
+
+PATHS = ("event", "event_no_orders", "fast", "backtesting.py", "backtesting.py_no_orders", "numpy", "numba")
+REPEATS = {"fast": 3, "numpy": 3, "numba": 3}  # the others: once (seconds each; they dominate make bench)
+PLAN = {"1x1M": PATHS, "4x250k": tuple(p for p in PATHS if p != "backtesting.py_no_orders")}  # its per-order cost once
 WARM_BARS = 5_000
+Inputs = list[tuple[Market, Any]]
+Outcome = tuple[int, float]  # orders, final equity (quote)
+Runner = Callable[[], Outcome]
 
 
-def _numpy(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
-    import numpy as np
+def _thunes_world(inputs: Inputs) -> tuple[Any, list[tuple[Any, Any]], Any]:
+    """The settings, each market's instrument (its filters checked against the workload's) and bars."""
+    from thunes.adapters.exchange_info_file import builtin_exchange_info
 
-    def run() -> int:
-        c = np.concatenate(([0.0], np.cumsum(bars.close)))
-        fast, slow = (c[20:] - c[:-20]) / 20, (c[50:] - c[:-50]) / 50
-        return int(np.count_nonzero(np.diff((fast[30:] > slow).astype(np.int8))))
+    info = builtin_exchange_info()
+    pairs = []
+    for market, bars in inputs:
+        instrument = info.get(market.symbol)
+        if (float(instrument.tick_size), float(instrument.step_size)) != (market.tick, market.step):
+            raise SystemExit(f"{market.symbol}: the workload's tick/step are not the instrument's")
+        pairs.append((instrument, bars))
+    return workload.settings(), pairs, info
+
+
+def _event(inputs: Inputs, extra: dict[str, Any], *, orders: bool = True) -> Runner:
+    from thunes.backtest.event import run_event_backtest
+
+    settings, pairs, info = _thunes_world(inputs)
+
+    def run() -> Outcome:
+        placed, equity, denied = 0, 0.0, 0
+        for instrument, bars in pairs:
+            warmup = WARMUP if orders else len(bars) - 1  # no order: every signal falls in the warm-up
+            result = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup)
+            placed += len(result.orders)
+            denied += sum(result.stats.denied.values()) + sum(result.stats.rejected.values())
+            equity += float(result.equity[-1][1]) if len(result.equity) else float(workload.DEPOSIT)
+        extra["denied_or_rejected"] = denied
+        return placed, equity
 
     return run
 
 
-def _fast(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
-    from thunes.adapters.datastore.synthetic import generate_ohlcv
+def _fast(inputs: Inputs, extra: dict[str, Any]) -> Runner:
     from thunes.backtest.fast import run_fast_backtest
 
-    settings, instrument, info = _world()
-    small = generate_ohlcv("BTCUSDT", bars.timeframe, WARM_BARS, seed=1)
+    settings, pairs, info = _thunes_world(inputs)
+    instrument, bars = pairs[0]
     start = time.perf_counter()
-    warm = run_fast_backtest(settings, instrument, small, info)  # compiles the kernel, or loads it from the cache
+    warm = run_fast_backtest(settings, instrument, bars.slice(0, WARM_BARS), info)  # loads the cached kernel
     extra["first_call_seconds"] = round(time.perf_counter() - start, 3)
     extra["kernel"] = warm.kernel
-    return lambda: run_fast_backtest(settings, instrument, bars, info)
+
+    def run() -> Outcome:
+        placed, equity = 0, 0.0
+        for instrument, bars in pairs:
+            result = run_fast_backtest(settings, instrument, bars, info)
+            curve = result.equity_curve(bars, WARMUP)  # the whole backtest: the equity at every bar too
+            extra["kernel"] = extra["kernel"] and result.kernel
+            placed += result.stats.submitted
+            equity += float(curve[1][-1]) if curve is not None else float("nan")
+        return placed, equity
+
+    return run
 
 
-def _event(bars: Any, extra: dict[str, Any]) -> Callable[[], Any]:
-    from thunes.backtest.event import run_event_backtest
+def _backtesting_py(inputs: Inputs, extra: dict[str, Any], *, trading: bool = True) -> Runner:
+    import peer_backtesting
 
-    settings, instrument, info = _world()
-    return lambda: run_event_backtest(settings, instrument, bars, info)
+    frames = [peer_backtesting.frame(bars, market.step) for market, bars in inputs]
+    strategy = peer_backtesting.strategy_class()
+
+    def run() -> Outcome:
+        placed, equity, closed = 0, 0.0, 0
+        for data in frames:
+            n, final, trades = peer_backtesting.run(data, strategy, trading=trading)
+            placed, equity, closed = placed + n, equity + final, closed + trades
+        extra["trades_closed"] = closed
+        return placed, equity
+
+    return run
 
 
-def _world() -> tuple[Any, Any, Any]:
-    from thunes.adapters.exchange_info_file import builtin_exchange_info
-    from thunes.app.config import load_settings
+def _reference(fn_name: str) -> Callable[[Inputs, dict[str, Any]], Runner]:
+    def build(inputs: Inputs, extra: dict[str, Any]) -> Runner:
+        import references
 
-    info = builtin_exchange_info()
-    return load_settings(env={}), info.get("BTCUSDT"), info
+        fn = getattr(references, fn_name)
+        market, bars = inputs[0]
+        start = time.perf_counter()
+        fn(bars.close[:WARM_BARS], market.tick, market.step)  # numba: compiles or loads its cache
+        extra["first_call_seconds"] = round(time.perf_counter() - start, 3)
+
+        def run() -> Outcome:
+            results = [fn(bars.close, market.tick, market.step) for market, bars in inputs]
+            return sum(r.orders for r in results), sum(r.final_equity for r in results)
+
+        return run
+
+    return build
 
 
-def _count(path: str, result: Any, extra: dict[str, Any]) -> int:
-    if path == "numpy":
-        return int(result)
-    if path == "event":
-        return len(result.fills)
-    extra["kernel"] = extra["kernel"] and result.kernel
-    start = time.perf_counter()
-    materialised = len(result.fills)  # every Fill and OrderReport built, once
-    extra["materialise_seconds"] = round(time.perf_counter() - start, 3)
-    extra["peak_rss_mb_materialised"] = _peak_mb()
-    assert materialised == result.fill_count
-    return int(result.fill_count)
+BUILDERS: dict[str, Callable[[Inputs, dict[str, Any]], Runner]] = {
+    "event": _event,
+    "event_no_orders": lambda inputs, extra: _event(inputs, extra, orders=False),
+    "fast": _fast,
+    "backtesting.py": _backtesting_py,
+    "backtesting.py_no_orders": lambda inputs, extra: _backtesting_py(inputs, extra, trading=False),
+    "numpy": _reference("numpy_backtest"),
+    "numba": _reference("numba_backtest"),
+}
 
 
 def _peak_mb() -> float:
@@ -92,42 +153,54 @@ def _peak_mb() -> float:
     return peak_rss_bytes() / 2**20
 
 
-def _measure(path: str, n_bars: int) -> dict[str, Any]:
-    from thunes.adapters.datastore.synthetic import generate_ohlcv
-    from thunes.domain import Timeframe
-
-    bars = generate_ohlcv("BTCUSDT", Timeframe.M1, n_bars, seed=0)
+def measure(path: str, shape: str) -> dict[str, Any]:
+    """Run ``path`` on ``shape`` ``REPEATS[path]`` times in this process; its row as a dict."""
+    inputs = [(market, workload.bars(market, n)) for market, n in SHAPES[shape]]
     extra: dict[str, Any] = {}
-    run = {"numpy": _numpy, "fast": _fast, "event": _event}[path](bars, extra)
-    best, best_cpu, result = float("inf"), float("inf"), None
-    for _ in range(REPEATS[path]):
-        result = None  # the last run's result goes first: the peak is one run's, not two
+    run = BUILDERS[path](inputs, extra)
+    best, best_cpu, outcome = float("inf"), float("inf"), (0, 0.0)
+    for _ in range(REPEATS.get(path, 1)):
         start, start_cpu = time.perf_counter(), time.process_time()
-        result = run()
+        outcome = run()
         best, best_cpu = min(best, time.perf_counter() - start), min(best_cpu, time.process_time() - start_cpu)
-    peak_mb = _peak_mb()
-    fills = _count(path, result, extra)
-    return {"path": path, "bars": n_bars, "seconds": best, "cpu_seconds": best_cpu,
-            "bars_per_second": round(n_bars / best), "peak_rss_mb": peak_mb, "fills": fills, **extra}  # fmt: skip
+    return {"path": path, "shape": shape, "bars": sum(len(b) for _, b in inputs), "seconds": best,
+            "cpu_seconds": best_cpu, "orders": outcome[0], "final_equity": outcome[1], "peak_rss_mb": _peak_mb(),
+            **extra}  # fmt: skip
 
 
-def rows(n_bars: int = N_BARS) -> list[dict[str, Any]]:
-    """One measurement per path, each in a fresh interpreter."""
+def _env() -> dict[str, str]:
+    return {**os.environ, "THUNES_LOGGING__LEVEL": "WARNING", "TQDM_DISABLE": "1"}
+
+
+def compile_kernels() -> None:
+    """Fill numba's disk cache (fast kernel, numba reference) in a throwaway process: a fresh checkout's
+    compile peaks higher than any steady run, and it is not what a run costs."""
+    subprocess.run([sys.executable, __file__, "--compile"], check=True, capture_output=True, env=_env())
+
+
+def rows(plan: dict[str, tuple[str, ...]] = PLAN) -> list[dict[str, Any]]:
+    """One measurement per (shape, path) of ``plan``, each in a fresh interpreter."""
+    compile_kernels()
     out = []
-    env = {**os.environ, "THUNES_LOGGING__LEVEL": "WARNING"}
-    # Compile the kernel into numba's disk cache in a throwaway process first: a fresh checkout's
-    # compile peaks higher than any steady run, and that is not what the fast path costs a sweep.
-    subprocess.run([sys.executable, __file__, "fast", str(WARM_BARS)], check=True, capture_output=True, env=env)
-    for path in PATHS:
-        done = subprocess.run([sys.executable, __file__, path, str(n_bars)], check=True, capture_output=True,
-                              text=True, env=env)  # fmt: skip
-        out.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    for shape, paths in plan.items():
+        for path in paths:
+            done = subprocess.run([sys.executable, __file__, path, shape], check=True, capture_output=True,
+                                  text=True, env=_env())  # fmt: skip
+            out.append(json.loads(done.stdout.strip().splitlines()[-1]))
     return out
 
 
+def _compile() -> None:
+    small = [(workload.MARKETS[0], workload.bars(workload.MARKETS[0], WARM_BARS))]
+    _fast(small, {})
+    _reference("numba_backtest")(small, {})
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 2:
-        print(json.dumps(_measure(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else N_BARS)))
+    if sys.argv[1:] == ["--compile"]:
+        _compile()
+    elif len(sys.argv) == 3:
+        print(json.dumps(measure(sys.argv[1], sys.argv[2])))
     else:
         for row in rows():
             print(row)

@@ -1,23 +1,21 @@
-"""Speed and memory benchmarks (``make bench``). Prints a table; never asserts timings.
+"""Speed and memory benchmarks (``make bench``). Prints tables; never asserts timings.
 
-Throughputs are compared with a plain numpy SMA crossover over the same bars, the physical
-floor of a vectorised bar strategy on this machine, so noisy machines can read ratios.
+The first table's throughputs are compared with a plain numpy SMA crossover over the same bars (the
+crossings only: the floor of a vectorised signal, so noisy machines can read ratios). Whole
+backtests are compared with real peers on one workload in :mod:`peer_table`.
 """
 
 from __future__ import annotations
 
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 
-import backtest_paths
 import engine_path
+import peer_table
 import venue_core
 import venue_rest
 from thunes.adapters.datastore.synthetic import generate_ohlcv
@@ -71,17 +69,6 @@ def _orders(instrument_tick: Decimal) -> list[OrderRequest]:
     ]
 
 
-def _cli_seconds(*flags: str) -> float:
-    script = Path(sys.executable).with_name("thunes")
-    start = time.perf_counter()
-    subprocess.run(
-        [str(script), "backtest", "--synthetic", str(N_BARS), "--timeframe", "1m", *flags],
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - start
-
-
 def main() -> None:
     instrument = builtin_exchange_info().get("BTCUSDT")
     tick = instrument.tick_size
@@ -105,7 +92,7 @@ def main() -> None:
 
     rows: list[tuple[str, int, float]] = [
         ("synthetic generator (1m bars)", N_BARS, generate_s),
-        ("numpy SMA crossover reference (floor)", N_BARS, _best_of(lambda: _numpy_sma_reference(bars))),
+        ("numpy SMA crossings (signals only, floor)", N_BARS, _best_of(lambda: _numpy_sma_reference(bars))),
         ("SmaCross.signals (int ticks, vectorised)", N_BARS, _best_of(lambda: sma.signals(bars))),
         ("RsiReversion.signals (Wilder, vectorised)", N_BARS, _best_of(lambda: rsi.signals(bars), 1)),
         ("SmaCross.on_bar (incremental, Decimal bars)", N_INCREMENTAL, _best_of(incremental, 1)),
@@ -129,27 +116,10 @@ def main() -> None:
     for name, n, p50, p99 in engine_path.gate_rows() + engine_path.latency_rows():
         print(f"{name:48} {n:>10,} {p50:>9.3f} {p99:>14.3f}")
     print()
-    print(f"{'backtest paths, 1M synthetic 1m bars (own process)':48} {'bars':>10} {'seconds':>9} {'bars/s':>14} "
-          f"{'vs numpy':>9} {'cpu s':>8} {'cpu bars/s':>12} {'vs numpy':>9} {'peak MB':>8} {'fills':>7}")  # fmt: skip
-    paths = backtest_paths.rows()
-    numpy_rate = paths[0]["bars"] / paths[0]["seconds"]
-    numpy_cpu_rate = paths[0]["bars"] / paths[0]["cpu_seconds"]
-    for row in paths:
-        rate, cpu_rate = row["bars"] / row["seconds"], row["bars"] / row["cpu_seconds"]
-        print(f"{row['path']:48} {row['bars']:>10,} {row['seconds']:>9.3f} {rate:>14,.0f} {rate / numpy_rate:>9.4f} "
-              f"{row['cpu_seconds']:>8.3f} {cpu_rate:>12,.0f} {cpu_rate / numpy_cpu_rate:>9.4f} "
-              f"{row['peak_rss_mb']:>8.0f} {row['fills']:>7,}")  # fmt: skip
-    print(f"{'  targets (issue 6): event >= 350,000 bars/s, fast >= 20,000,000, peak < 300 MB; as ratios to a'}"
-          f" 176M bars/s numpy floor (a quiet run here): event >= 0.0020, fast >= 0.114")  # fmt: skip
-    fast = next(row for row in paths if row["path"] == "fast")
-    print(f"{'  fast: first call (JIT compile or cache load, s)':48} {fast.get('first_call_seconds', 0):>10.3f}  "
-          f"kernel={fast.get('kernel')}; building its {fast['fills']:,} fills and orders afterwards: "
-          f"{fast.get('materialise_seconds', 0):.3f} s")  # fmt: skip
-    print()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{'peak RSS of this process (MB)':48} {peak_mb:>10.0f}")
-    print(f"{'thunes backtest, 1M synthetic 1m bars (whole process, s)':58} {_cli_seconds():>10.2f}")
-    print(f"{'thunes backtest --fast, the same (whole process, s)':58} {_cli_seconds('--fast'):>10.2f}")
+    print(f"{'peak RSS of this process (the tables above, MB)':48} {peak_mb:>10.0f}")
+    print()
+    peer_table.main()
 
 
 if __name__ == "__main__":
