@@ -468,6 +468,7 @@ def test_cli_optimize_when_optuna_missing_then_names_the_research_extra(
     cli_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "optuna", None)  # `import optuna` now raises ModuleNotFoundError
+    monkeypatch.delitem(sys.modules, "thunes.research.optimize", raising=False)  # nor could research have loaded
 
     result = runner.invoke(app, ["optimize", "--synthetic", "500"])
 
