@@ -9,7 +9,7 @@ report dust instead of retrying it forever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, getcontext
 
 from thunes.domain.enums import OrderType
 from thunes.domain.instrument import Instrument
@@ -39,8 +39,32 @@ def exit_quantity(
     return round_quantity(instrument, held, OrderType.MARKET)
 
 
+class _LastMinSellable:
+    """The last :func:`_min_sellable` answer. An entry asks it twice for the same exit price (sizing, then
+    the risk gate's exit-feasibility rule): the second is a lookup. Only the very same instrument, exit
+    price (same digits: ``compare_total``) and decimal precision and rounding hit, so the answer is the
+    one computing it would give."""
+
+    entry: tuple[Instrument | None, Decimal, int, str, Decimal] = (None, ZERO, 0, "", ZERO)  # replaced whole
+
+
 def _min_sellable(instrument: Instrument, exit_price: Decimal) -> Decimal:
     """Smallest quantity a MARKET SELL at ``exit_price`` may have (lot minimums and notional floor)."""
+    context = getcontext()
+    last_instrument, last_price, prec, rounding, last_answer = _LastMinSellable.entry
+    if (
+        last_instrument is instrument
+        and prec == context.prec
+        and rounding == context.rounding
+        and exit_price.compare_total(last_price) == 0
+    ):
+        return last_answer
+    answer = _compute_min_sellable(instrument, exit_price)
+    _LastMinSellable.entry = (instrument, exit_price, context.prec, context.rounding, answer)
+    return answer
+
+
+def _compute_min_sellable(instrument: Instrument, exit_price: Decimal) -> Decimal:
     floor = instrument.lot_size.min_qty
     if instrument.market_lot_size is not None:
         floor = max(floor, instrument.market_lot_size.min_qty)
@@ -74,9 +98,13 @@ def min_entry_quantity(
     gross = need / (ONE - fee_rate) if fee_in_base else need
     qty = ceil_to_step(gross, instrument.lot_size.step_size)
     step = instrument.lot_size.step_size or qty * Decimal("1e-8")
-    # Rounding the net quantity down may cost one step; a few steps up always clears it.
+    if exit_price <= 0:  # as is_exit_feasible refuses it
+        raise ValueError("exit_price must be positive")
+    # Rounding the net quantity down may cost one step; a few steps up always clears it. Each try is
+    # is_exit_feasible with ``need`` computed once.
     for _ in range(4):
-        if is_exit_feasible(instrument, qty, exit_price, fee_rate, fee_in_base=fee_in_base):
+        left = exit_quantity(instrument, qty, fee_rate, fee_in_base=fee_in_base)
+        if left > 0 and left >= need:
             return qty
         qty += step
     raise ArithmeticError(f"{instrument.symbol}: no feasible entry near {qty}")  # unreachable for sane filters

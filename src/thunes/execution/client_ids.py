@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 
 from thunes.domain.enums import Side
-from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol
+from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, valid_by_construction
 
 __all__ = ["client_order_id", "next_round_id"]
 
@@ -36,7 +36,10 @@ def _encode(text: str) -> ClientOrderId:
     # The first 30 letters of the lower-cased base32 of digest[:20] (150 bits of the hash), built from one
     # integer: base64.b32encode is pure Python on 3.11 and cost more than the hash on every order.
     bits = int.from_bytes(digest[:19], "big") >> 2
-    return ClientOrderId(_PREFIX + "".join([_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS]))
+    # "th" and 30 letters of the base32 alphabet: Binance's format by construction (tests hold it).
+    return valid_by_construction(
+        ClientOrderId, _PREFIX + "".join([_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS])
+    )
 
 
 def next_round_id(previous: ClientOrderId) -> ClientOrderId:

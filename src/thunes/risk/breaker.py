@@ -127,11 +127,10 @@ class CircuitBreaker:
     def allow(self) -> bool:
         """May one call go now? In HALF_OPEN a True answer makes the caller the single probe."""
         with self._lock:
-            now = self._clock_ns()
-            state = self._state(now)
-            if state is BreakerState.CLOSED:
+            if not self._open:  # CLOSED, whatever the clock says: every approved order asks
                 return True
-            if state is BreakerState.OPEN:
+            now = self._clock_ns()
+            if self._state(now) is BreakerState.OPEN:
                 return False
             timeout_ns = int(self._config.probe_timeout_s * NS_PER_SECOND)
             if self._probe_since_ns is not None and now - self._probe_since_ns < timeout_ns:

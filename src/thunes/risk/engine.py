@@ -50,7 +50,15 @@ from thunes.risk.rules import (
     default_entry_rules,
     default_order_rules,
 )
-from thunes.risk.state import Reservation, RiskSnapshot, SwitchState, TradingState, trading_state_of, utc_day
+from thunes.risk.state import (
+    Reservation,
+    RiskSnapshot,
+    SwitchState,
+    TradingState,
+    next_day_ns,
+    trading_state_of,
+    utc_day,
+)
 from thunes.risk.store import InMemoryRiskStore, RiskStateStore
 
 __all__ = ["AUTOMATIC_ACTORS", "SAFETY_ACTOR", "RiskEngine"]
@@ -103,6 +111,7 @@ class RiskEngine:
             self._kill_switch = snap.kill_switch
             self._halt = snap.halt
             self._day = snap.day
+            self._next_day_ns = next_day_ns(snap.day)  # the first call at or after it rolls the day
             self._realized_today = snap.realized_pnl_today
             self._cool_down_until_ns = snap.cool_down_until_ns
             self._fills_booked = snap.fills_booked
@@ -419,10 +428,10 @@ class RiskEngine:
             return rolled
 
     def _roll_day(self, now: int) -> bool:
-        today = utc_day(now)
-        if today <= self._day:
+        if now < self._next_day_ns:  # utc_day(now) <= self._day, without making a date (every check and fill)
             return False
-        self._day = today
+        self._day = utc_day(now)
+        self._next_day_ns = next_day_ns(self._day)
         self._realized_today = ZERO
         return True
 

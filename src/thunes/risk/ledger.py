@@ -41,6 +41,14 @@ class FillEffect:
     detail: str = ""
 
 
+def _by_symbol(position: Position) -> Symbol:
+    return position.symbol
+
+
+def _by_time_and_id(reservation: Reservation) -> tuple[int, ClientOrderId]:
+    return reservation.ts_ns, reservation.client_order_id
+
+
 class Ledger:
     """Positions by symbol and reservations by client order id."""
 
@@ -69,10 +77,16 @@ class Ledger:
         return ZERO if position is None else position.quantity
 
     def positions(self) -> tuple[Position, ...]:
-        return tuple(sorted(self._positions.values(), key=lambda p: p.symbol))
+        positions = self._positions
+        if len(positions) < 2:  # the usual book (every change saves a snapshot): nothing to sort
+            return tuple(positions.values())
+        return tuple(sorted(positions.values(), key=_by_symbol))
 
     def reservations(self) -> tuple[Reservation, ...]:
-        return tuple(sorted(self._reservations.values(), key=lambda r: (r.ts_ns, r.client_order_id)))
+        reservations = self._reservations
+        if len(reservations) < 2:
+            return tuple(reservations.values())
+        return tuple(sorted(reservations.values(), key=_by_time_and_id))
 
     # --- changes ------------------------------------------------------------------------------
     def reserve(self, reservation: Reservation) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "RiskSnapshot",
     "SwitchState",
     "TradingState",
+    "next_day_ns",
     "trading_state_of",
     "utc_day",
 ]
@@ -35,6 +36,11 @@ _EPOCH = date(1970, 1, 1)
 def utc_day(ts_ns: int) -> date:
     """The UTC calendar day of a Unix timestamp in ns (Unix time has no leap seconds: days are exact)."""
     return _EPOCH + timedelta(days=ts_ns // NS_PER_DAY)
+
+
+def next_day_ns(day: date) -> int:
+    """When the UTC day after ``day`` starts (Unix ns): ``utc_day(t) > day`` exactly when ``t >= next_day_ns(day)``."""
+    return ((day - _EPOCH).days + 1) * NS_PER_DAY
 
 
 class TradingState(StrEnum):

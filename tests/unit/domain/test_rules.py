@@ -20,6 +20,7 @@ from thunes.domain import (
     size_entry,
 )
 from thunes.domain.rules import round_price, round_quantity
+from thunes.domain.sizing import is_exit_feasible, min_entry_quantity
 
 COID = ClientOrderId("r-1")
 
@@ -119,3 +120,22 @@ def test_size_entry_when_budget_too_small_for_a_sellable_exit_then_reason(exchan
 @pytest.mark.parametrize("budget", ["0", "-1"])
 def test_size_entry_when_budget_not_positive_then_no_quantity(exchange_info: ExchangeInfo, budget: str) -> None:
     assert size_entry(exchange_info.get("BTCUSDT"), Decimal(budget), Decimal(1), Decimal(0)).quantity is None
+
+
+def test_min_entry_quantity_when_instruments_and_prices_alternate_then_each_its_own_answer(
+    exchange_info: ExchangeInfo,
+) -> None:
+    # The last answer is remembered (an entry asks twice for the same exit price): never another's.
+    btc, eth = exchange_info.get("BTCUSDT"), exchange_info.get("ETHUSDT")
+    fee = Decimal("0.001")
+
+    asked = [(i, Decimal(p)) for i, p in [(btc, "2000"), (eth, "2000"), (btc, "2000"), (btc, "4000"), (btc, "2000")]]
+    answers = [min_entry_quantity(i, p, fee) for i, p in asked]
+
+    # 5 USDT at 2000 is 0.0025 BTC; before a 0.1 % fee, on the step (1e-5): 0.00251. ETH's step is 1e-4.
+    assert answers[0] == answers[2] == answers[4] == Decimal("0.00251")
+    assert str(answers[0]) == str(answers[2]) == str(answers[4])
+    assert answers[1] == Decimal("0.0026")
+    assert answers[3] == Decimal("0.00126")
+    assert is_exit_feasible(btc, answers[0], Decimal("2000"), fee)
+    assert not is_exit_feasible(btc, answers[0] - Decimal("0.00001"), Decimal("2000"), fee)

@@ -21,6 +21,7 @@ from thunes.risk import (
     snapshot_to_dict,
     utc_day,
 )
+from thunes.risk.state import next_day_ns
 
 from . import FakeClock, buy, close_position, intent, make_engine, open_position, ts
 
@@ -31,6 +32,28 @@ def test_utc_day_changes_exactly_at_midnight_utc() -> None:
     assert str(utc_day(ts("2024-08-08T23:59:59"))) == "2024-08-08"
     assert str(utc_day(ts("2024-08-09T00:00:00"))) == "2024-08-09"
     assert str(utc_day(ts("2024-08-09T00:00:00") - 1)) == "2024-08-08"
+
+
+@pytest.mark.parametrize(
+    "at", ["1970-01-01T00:00:00", "2024-02-28T23:59:59", "2024-02-29T12:00:00", "2024-12-31T00:00:01"]
+)
+def test_next_day_ns_when_compared_with_utc_day_then_the_first_ns_of_the_next_day(at: str) -> None:
+    day = utc_day(ts(at))
+    assert utc_day(next_day_ns(day)) > day
+    assert utc_day(next_day_ns(day) - 1) == day
+
+
+def test_daily_reset_when_one_ns_before_midnight_then_same_day_and_at_midnight_rolled() -> None:
+    clock = FakeClock(ts("2024-08-08T12:00:00"))
+    engine, _, _ = make_engine(LOSSY, clock)
+
+    clock.set(ts("2024-08-09T00:00:00") - 1)
+    before = engine.daily_reset()
+    clock.set(ts("2024-08-09T00:00:00"))
+
+    assert not before
+    assert engine.daily_reset()
+    assert not engine.daily_reset()
 
 
 def test_check_when_utc_midnight_crossed_then_daily_loss_cleared_but_kill_switch_kept() -> None:

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from thunes.domain.enums import Liquidity, OrderType, TimeInForce
 from thunes.domain.exchange_info import ExchangeInfo
-from thunes.domain.identifiers import ClientOrderId, Symbol, VenueOrderId
+from thunes.domain.identifiers import ClientOrderId, Symbol, VenueOrderId, valid_by_construction
 from thunes.domain.orders import Fill, OrderRequest
 from thunes.domain.venue import OrderReport, RejectedByVenueError
 from thunes.simvenue.core import SimVenue
@@ -43,8 +43,9 @@ def report_of(order: SimOrder, cid: ClientOrderId | None = None, symbol: Symbol 
         cid = ClientOrderId(order.client_order_id)
     if symbol is None or symbol != order.symbol:
         symbol = Symbol(order.symbol)
+    venue_id = valid_by_construction(VenueOrderId, str(order.order_id))  # a positive integer: digits only
     return OrderReport(
-        cid, VenueOrderId(str(order.order_id)), symbol, order.side, order.order_type, order.status, order.orig_qty,
+        cid, venue_id, symbol, order.side, order.order_type, order.status, order.orig_qty,
         order.executed_qty, order.cumulative_quote, order.price, order.update_time_ms * NS_PER_MS,
         tuple([_fill(order, t, cid, symbol) for t in order.fills]),
     )  # fmt: skip
