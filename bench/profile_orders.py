@@ -19,45 +19,36 @@ import hashlib
 import pstats
 import sys
 import time
-from decimal import Decimal
 from typing import Any
 
 N_BARS = 1_000_000
 REPEATS = 3
 
 
-def workload(n_bars: int) -> tuple[Any, Any, Any, Any]:
-    """(settings, instrument, bars, info) of the issue's workload."""
-    from thunes.adapters.datastore.synthetic import generate_ohlcv
+def world(n_bars: int) -> tuple[Any, Any, Any, Any]:
+    """(settings, instrument, bars, info) of the issue's workload, as :mod:`workload` defines it for the peers."""
+    import workload
     from thunes.adapters.exchange_info_file import builtin_exchange_info
-    from thunes.app.config import load_settings
-    from thunes.domain import Timeframe
 
     info = builtin_exchange_info()
-    overrides = {
-        "strategy": {"name": "sma_cross", "sma_fast": 10, "sma_slow": 30},
-        "risk": {"max_daily_loss": Decimal(10**12), "max_open_positions": 10**6, "cool_down_minutes": 0},
-        "backtest": {"timeframe": "1m", "initial_cash": Decimal(10**7), "warmup_bars": 31},
-    }
-    settings = load_settings(env={}, overrides=overrides)
-    bars = generate_ohlcv("BTCUSDT", Timeframe.M1, n_bars, seed=0)
-    return settings, info.get("BTCUSDT"), bars, info
+    market = workload.MARKETS[0]
+    return workload.settings(), info.get(market.symbol), workload.bars(market, n_bars), info
 
 
-def _run(world: tuple[Any, Any, Any, Any]) -> Any:
-    from thunes.app.event_backtest import run_event_backtest
+def _run(built: tuple[Any, Any, Any, Any]) -> Any:
+    from thunes.backtest.event import run_event_backtest
 
-    settings, instrument, bars, info = world
+    settings, instrument, bars, info = built
     return run_event_backtest(settings, instrument, bars, info)
 
 
-def _scan_seconds(world: tuple[Any, Any, Any, Any]) -> float:
+def _scan_seconds(built: tuple[Any, Any, Any, Any]) -> float:
     """The strategy's scan over every bar, nothing else: the run's cost without orders (CPU time)."""
     from thunes.app.composition import strategy_for
     from thunes.features.tick_bars import TickBars
     from thunes.strategy.base import Signal
 
-    settings, instrument, bars, _ = world
+    settings, instrument, bars, _ = built
     strategy = strategy_for(settings, instrument.tick_size)
     ticks = TickBars(bars, instrument.tick_size)
     start = time.process_time()
@@ -82,25 +73,25 @@ def digest(result: Any) -> str:
 
 def main(argv: list[str]) -> None:
     n_bars = int(next((a for a in argv if a.isdigit()), N_BARS))
-    world = workload(n_bars)
+    built = world(n_bars)
     if "--digest" in argv:
-        result = _run(world)
+        result = _run(built)
         print(f"bars={n_bars} orders={len(result.orders)} fills={len(result.fills)} digest={digest(result)}")
         return
     if "--profile" in argv:
-        _run(workload(5_000))  # imports and first-call costs out of the profile
+        _run(world(5_000))  # imports and first-call costs out of the profile
         profiler = cProfile.Profile()
         profiler.enable()
-        result = _run(world)
+        result = _run(built)
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(70)
         return
-    _run(workload(5_000))  # imports and first-call costs out of the timing
-    scan = min(_scan_seconds(world) for _ in range(REPEATS))
+    _run(world(5_000))  # imports and first-call costs out of the timing
+    scan = min(_scan_seconds(built) for _ in range(REPEATS))
     best, best_cpu = float("inf"), float("inf")
     for _ in range(REPEATS):
         start, start_cpu = time.perf_counter(), time.process_time()
-        result = _run(world)
+        result = _run(built)
         best, best_cpu = min(best, time.perf_counter() - start), min(best_cpu, time.process_time() - start_cpu)
     orders = len(result.orders)
     per_order, per_order_cpu = ((t - scan) / orders * 1e6 if orders else float("nan") for t in (best, best_cpu))
