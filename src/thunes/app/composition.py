@@ -12,16 +12,21 @@ from thunes.domain.identifiers import Symbol, VenueId
 from thunes.engine.kernel import KernelSpec
 from thunes.risk import RiskLimits
 from thunes.strategy import RsiReversion, SmaCross, Strategy
+from thunes.strategy.loader import build_user_strategy, is_builtin, load_strategy_class
 
 __all__ = [
     "Pair",
     "build_strategy",
     "capped_limits",
+    "check_strategy",
     "kernel_spec",
     "portfolio_pairs",
     "risk_limits",
     "strategy_for",
+    "strategy_label",
 ]
+
+_PROBE_TICK = Decimal("0.01")  # any positive tick: parameters never depend on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,11 +50,30 @@ def strategy_for(settings: Settings, tick: Decimal) -> Strategy:
     return build_strategy(settings.strategy, tick)
 
 
+def check_strategy(settings: Settings) -> str:
+    """Load and build every configured strategy (``[strategy]`` and each pair's) once, before a command
+    creates or changes anything, so a bad spec or parameter is refused up front (ValueError); the
+    ``[strategy]`` one's name, for titles and study names."""
+    for pair in portfolio_pairs(settings):
+        build_strategy(pair.strategy, _PROBE_TICK)
+    return build_strategy(settings.strategy, _PROBE_TICK).name
+
+
+def strategy_label(settings: Settings) -> str:
+    """The strategy's own name: the built-in's, or the user class's ``name`` (not its file path)."""
+    name = settings.strategy.name
+    return name if is_builtin(name) else load_strategy_class(name).name
+
+
 def build_strategy(s: StrategySettings, tick: Decimal) -> Strategy:
-    """A strategy from its settings, its prices at ``tick``."""
+    """A strategy from its settings, its prices at ``tick``: a built-in, or the user's loaded by its spec
+    (docs/strategy-api.md). ValueError (a :class:`~thunes.strategy.loader.StrategyLoadError` or a bad
+    parameter) in one line."""
     if s.name == "sma_cross":
         return SmaCross(s.sma_fast, s.sma_slow, tick_size=tick)
-    return RsiReversion(s.rsi_period, s.rsi_oversold, s.rsi_overbought, s.rsi_stop_loss, tick_size=tick)
+    if s.name == "rsi_reversion":
+        return RsiReversion(s.rsi_period, s.rsi_oversold, s.rsi_overbought, s.rsi_stop_loss, tick_size=tick)
+    return build_user_strategy(load_strategy_class(s.name), s.params, tick)
 
 
 def risk_limits(settings: Settings, max_capital: Decimal | None = None) -> RiskLimits:

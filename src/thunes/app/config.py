@@ -43,6 +43,7 @@ from pydantic_settings import (
 from thunes.adapters.hosts import is_loopback_host
 from thunes.app.config_fields import SymbolField, VenueIdField
 from thunes.app.config_portfolio import PairSettings, check_pairs
+from thunes.app.strategy_settings import MAX_WINDOW, StrategySettings
 from thunes.domain.market import Timeframe
 
 __all__ = [
@@ -152,37 +153,6 @@ class ExchangeRulesSettings(BaseModel):
         default=None, description="A saved exchangeInfo JSON file; unset means ask the venue."
     )
     cache_ttl_seconds: int = Field(default=3600, gt=0, description="How long cached filters are trusted, in seconds.")
-
-
-MAX_WINDOW = 1_000_000  # bars: a longer window is a typo (a 1e40 one overflowed numpy after the work began)
-
-
-class StrategySettings(BaseModel):
-    """Which strategy trades and its parameters."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: Literal["sma_cross", "rsi_reversion"] = Field(default="sma_cross", description="Strategy to run.")
-    sma_fast: int = Field(default=20, ge=1, le=MAX_WINDOW, description="Fast moving-average window, in bars.")
-    sma_slow: int = Field(
-        default=50, ge=2, le=MAX_WINDOW, description="Slow moving-average window, in bars; above sma_fast."
-    )
-    rsi_period: int = Field(default=14, ge=2, le=MAX_WINDOW, description="RSI look-back, in bars.")
-    rsi_oversold: float = Field(default=30.0, gt=0, lt=100, description="RSI level (0-100) below which to buy.")
-    rsi_overbought: float = Field(default=70.0, gt=0, lt=100, description="RSI level (0-100) above which to sell.")
-    rsi_stop_loss: Decimal = Field(
-        default=Decimal("0.03"), gt=0, lt=1, description="Stop-loss distance below entry, a fraction (0.03 = 3 %)."
-    )
-
-    @model_validator(mode="after")
-    def _windows_are_ordered(self) -> Self:
-        if self.sma_fast >= self.sma_slow:
-            raise ValueError(f"sma_fast ({self.sma_fast}) must be less than sma_slow ({self.sma_slow})")
-        if self.rsi_oversold >= self.rsi_overbought:
-            raise ValueError(
-                f"rsi_oversold ({self.rsi_oversold}) must be less than rsi_overbought ({self.rsi_overbought})"
-            )
-        return self
 
 
 class BacktestSettings(BaseModel):

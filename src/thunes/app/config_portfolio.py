@@ -36,12 +36,18 @@ class PairSettings(BaseModel):
 
 def pair_strategy(base: BaseModel, pair: PairSettings) -> Any:
     """``base`` (the ``[strategy]`` settings) with the pair's strategy and parameters, validated as a
-    whole (a pair's ``sma_fast`` above the shared ``sma_slow`` is refused, as in ``[strategy]``)."""
+    whole (a pair's ``sma_fast`` above the shared ``sma_slow`` is refused, as in ``[strategy]``). A key
+    that is no ``[strategy]`` setting is a user strategy's parameter (``params = { window = 5 }``); the
+    ``[strategy.params]`` of another strategy than the pair's are not its own, and are left out."""
     if "name" in pair.params:
         raise ValueError("name the strategy with 'strategy', not in 'params'")
-    data = {**base.model_dump(), **pair.params}
-    if pair.strategy is not None:
-        data["name"] = pair.strategy
+    fields = type(base).model_fields
+    data = {**base.model_dump(), **{k: v for k, v in pair.params.items() if k in fields}}
+    if pair.strategy is not None and pair.strategy != data["name"]:
+        data["name"], data["params"] = pair.strategy, {}
+    own = {k: v for k, v in pair.params.items() if k not in fields}
+    if own:
+        data["params"] = {**data.get("params", {}), **own}
     return type(base).model_validate(data)
 
 

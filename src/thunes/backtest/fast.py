@@ -23,7 +23,9 @@ has a rule the kernel does not model (a MAX_POSITION filter, no MARKET orders, a
 step that is not a whole number of LOT_SIZE steps), for a fee rate outside [0, 1) or a rebate,
 for amounts beyond 64-bit integers, and when a float the engine itself uses (slippage in basis
 points, the PnL the risk engine judges) lands too close to a boundary for the kernel to be sure of
-the exact answer. The result says which ran (``FastBacktestResult.kernel``, ``fallback_reason``).
+the exact answer. The result says which ran (``FastBacktestResult.kernel``, ``fallback_reason``). A user strategy
+(docs/strategy-api.md) runs on the event-driven backtest instead, with that reason: only the
+built-ins' vectorised faces are tested equal to their bar-by-bar ones.
 The vectorised faces equal the bar-by-bar ones (tested with the strategies).
 """
 
@@ -37,9 +39,9 @@ import numpy as np
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
-from thunes.app.composition import kernel_spec, strategy_for
+from thunes.app.composition import kernel_spec, strategy_for, strategy_label
 from thunes.app.config import Settings
-from thunes.backtest.event import ACCOUNT, VENUE, EventBacktestResult, backtest_inputs
+from thunes.backtest.event import ACCOUNT, VENUE, EventBacktestResult, backtest_inputs, run_event_backtest
 from thunes.backtest.fast_result import FastBacktestResult
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
@@ -55,6 +57,7 @@ from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import BarClosed, BarContext, ReplayQuote, ReplayTrade, bar_events
 from thunes.strategy.base import Signal
+from thunes.strategy.loader import is_builtin
 
 __all__ = ["run_engine_core_backtest", "run_fast_backtest", "signal_rows"]
 
@@ -194,6 +197,10 @@ def run_fast_backtest(
     engine core. ``fallback_reason`` on the result says why the kernel did not run. ``warmup_bars`` and
     ``deposit`` default to ``settings.backtest``'s; the venue charges ``backtest.fee_rate``."""
     warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
+    if not is_builtin(settings.strategy.name):  # fail closed: no vectorised face of theirs is proven equal
+        event = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
+        return FastBacktestResult.of_engine_core(event, f"user strategy {strategy_label(settings)}: the fast path "
+                                                 "runs the built-ins only; the event-driven engine ran")  # fmt: skip
     reason = _kernel_unavailable() if use_kernel else "use_kernel=False"
     if reason is None and len(bars) > 0:
         result = _kernel_backtest(settings, instrument, bars, warmup_bars, deposit)

@@ -14,6 +14,11 @@ Where to cut: a leak shows at a cut only if the full run has a signal there that
 cannot have produced. Strategies that signal rarely (a crossover fires a few times a month) would
 slip through evenly spaced cuts, so by default half the cuts fall right after bars where the full
 run signalled, the other half evenly over the data.
+
+What it cannot see: data the strategy does not get from the candles it is handed. A strategy (a
+user's, say) that opens a file of prices, reads the clock or a global filled elsewhere peeks at
+the future without any cut changing what it reads, and passes. The strategy API forbids it
+(docs/strategy-api.md); this check can only hold the strategy to the data it is handed.
 """
 
 from __future__ import annotations

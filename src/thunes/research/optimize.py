@@ -27,10 +27,10 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -48,8 +48,10 @@ from thunes.features.ohlcv import OHLCV
 from thunes.governance.audit_ports import AuditWriter
 from thunes.governance.audit_schema import AuditContext
 from thunes.governance.params import ParamStore, ParamVersion, RecordOutcome, record_version
+from thunes.research.spaces import DeclaredSpace, RsiSpace, SearchSpace, SmaSpace, space_for
 
 __all__ = [
+    "DeclaredSpace",
     "Measured",
     "OptimizeConfig",
     "OptimizeResult",
@@ -92,80 +94,6 @@ class StudyMismatchError(ValueError):
     """The named study was run on another setup: continue it with that setup, or name a new study."""
 
 
-class SearchSpace(Protocol):
-    """Which parameters a study tries: ``suggest`` returns ``StrategySettings`` fields to override."""
-
-    @property
-    def strategy(self) -> str: ...
-
-    @property
-    def warmup(self) -> int:
-        """Bars the most demanding point of the space needs before its first signal."""
-        ...
-
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SmaSpace:
-    """SMA windows in bars; ``fast < slow`` by a conditional range (``slow`` from ``fast + min_gap``),
-    so no trial is spent on an impossible pair."""
-
-    fast: tuple[int, int] = (5, 60)
-    slow_max: int = 240
-    min_gap: int = 5
-    strategy: str = field(default="sma_cross", init=False)
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.fast[0] <= self.fast[1] or self.min_gap < 1 or self.fast[1] + self.min_gap > self.slow_max:
-            raise ValueError(f"empty SMA space: fast {self.fast}, gap {self.min_gap}, slow up to {self.slow_max}")
-
-    @property
-    def warmup(self) -> int:
-        return self.slow_max + 1
-
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        fast = trial.suggest_int("sma_fast", *self.fast)
-        return {"sma_fast": fast, "sma_slow": trial.suggest_int("sma_slow", fast + self.min_gap, self.slow_max)}
-
-
-@dataclass(frozen=True, slots=True)
-class RsiSpace:
-    """RSI period (bars), thresholds (RSI points, whole numbers) and stop (fraction, 0.5 % steps).
-    The threshold ranges are disjoint, so ``oversold < overbought`` always holds."""
-
-    period: tuple[int, int] = (5, 30)
-    oversold: tuple[float, float] = (15.0, 40.0)
-    overbought: tuple[float, float] = (60.0, 85.0)
-    stop_loss: tuple[float, float] = (0.01, 0.10)
-    strategy: str = field(default="rsi_reversion", init=False)
-
-    def __post_init__(self) -> None:
-        if self.period[0] < 2 or self.oversold[1] >= self.overbought[0]:
-            raise ValueError(f"RSI space: need period >= 2 and oversold {self.oversold} below {self.overbought}")
-
-    @property
-    def warmup(self) -> int:
-        return self.period[1] + 1
-
-    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
-        stop = trial.suggest_float("rsi_stop_loss", *self.stop_loss, step=0.005)
-        return {
-            "rsi_period": trial.suggest_int("rsi_period", *self.period),
-            "rsi_oversold": trial.suggest_float("rsi_oversold", *self.oversold, step=1.0),
-            "rsi_overbought": trial.suggest_float("rsi_overbought", *self.overbought, step=1.0),
-            "rsi_stop_loss": f"{stop:.3f}",  # a decimal string: settings hold a Decimal, not 0.035000000000000003
-        }
-
-
-def space_for(strategy: str) -> SearchSpace:
-    """The default search space of a strategy."""
-    spaces: dict[str, SearchSpace] = {"sma_cross": SmaSpace(), "rsi_reversion": RsiSpace()}
-    if strategy not in spaces:
-        raise ValueError(f"no search space for strategy {strategy!r} (known: {', '.join(spaces)})")
-    return spaces[strategy]
-
-
 def resolve_warmup(space: SearchSpace, warmup: int | None, configured: int) -> int:
     """``warmup`` bars when given (never fewer than the space needs), else ``configured`` (the settings'
     ``backtest.warmup_bars``) raised to what the space needs."""
@@ -187,8 +115,11 @@ def checked_warmup(settings: Settings, config: OptimizeConfig, bars: OHLCV) -> i
 
 
 def with_strategy(settings: Settings, strategy: str, overrides: Mapping[str, Any]) -> Settings:
-    """``settings`` trading ``strategy`` with ``overrides``; ValueError when they are invalid."""
+    """``settings`` trading ``strategy`` with ``overrides`` (a user strategy's ``params`` over the configured
+    ones); ValueError when they are invalid."""
     fields = {**settings.strategy.model_dump(), **overrides, "name": strategy}
+    if "params" in overrides:
+        fields["params"] = {**settings.strategy.params, **overrides["params"]}
     return settings.model_copy(update={"strategy": StrategySettings.model_validate(fields)})
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from thunes.adapters.storage.durable import replace_atomically, write_atomically
+from thunes.adapters.storage.durable import create_atomically, replace_atomically, write_atomically
 
 
 def test_replace_when_mode_given_then_the_file_has_it_whatever_the_umask(tmp_path: Path) -> None:
@@ -49,3 +49,15 @@ def test_replace_when_no_mode_then_the_umask_decides_as_for_any_new_file(tmp_pat
         os.umask(previous)
 
     assert stat.S_IMODE((tmp_path / "risk.json").stat().st_mode) == 0o644
+
+
+def test_create_when_the_file_exists_then_refused_content_kept_and_no_temp_left(tmp_path: Path) -> None:
+    path = tmp_path / "mine.py"
+    create_atomically(path, b"first", mode=0o600)
+
+    with pytest.raises(FileExistsError):
+        create_atomically(path, b"second")
+
+    assert path.read_bytes() == b"first"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.py"]

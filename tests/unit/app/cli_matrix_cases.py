@@ -83,7 +83,9 @@ class Kind(StrEnum):
     SYMBOL_NAME = "symbol to store (need not be listed)"
     SYMBOLS = "comma-separated symbol list"
     TIMEFRAME = "timeframe"
-    STRATEGY = "strategy name"
+    STRATEGY = "strategy spec (built-in, entry point, module:Class, file.py:Class)"
+    STRATEGY_PARAM = "a user strategy's NAME=VALUE"
+    NEW_STRATEGY = "new strategy name"
     ISO = "ISO date/time"
     URL = "http(s) URL"
     PORT = "TCP port"
@@ -140,6 +142,34 @@ def _full(name: str) -> Callable[[World], str]:
 
 
 GARBAGE = b"\x00\xff\xfe garbage \x80\x81" * 64
+# A valid user strategy (prepare writes it as good_strategy.py in the world root, the cells' working
+# directory); the bad strategy files are variations of it.
+_GOOD_STRATEGY = b"""from thunes.strategy.api import Param, Signal, UserStrategy
+
+
+class Good(UserStrategy):
+    api_version = 1
+    params = {"window": Param(3, low=1, high=50)}
+
+    def on_bar(self, bar):
+        return Signal.HOLD
+"""
+_RAISING_INIT = b"""
+    def reset(self):
+        raise RuntimeError("the user's own bug")
+"""
+
+
+def _strategy(name: str, code: bytes, cls: str) -> Callable[[World], str]:
+    make = _file(name, code)
+    return lambda w: f"{make(w)}:{cls}"
+
+
+def _strategy_dir(name: str) -> Callable[[World], str]:
+    make = _dir(name)
+    return lambda w: f"{make(w)}:Good"
+
+
 HUGE_LINE = b"A" * 2_000_000  # one 2 MB line, no newline
 _MISSING = Bad("missing", _at("{w}/no/such/place"))
 _UNDER_FILE = Bad("under a file", _at("{w}/plain.json/below"))  # ENOTDIR even for root
@@ -292,7 +322,50 @@ BAD: dict[Kind, list[Bad]] = {
             ("huge", "9" * 40 + "m"),
         ]
     ],
-    Kind.STRATEGY: [Bad(label, _value(v)) for label, v in [("empty", ""), ("unknown", "nope"), ("path", "../../x")]],
+    Kind.STRATEGY: [
+        *(Bad(label, _value(v)) for label, v in [("empty", ""), ("unknown", "nope"), ("path", "../../x")]),
+        Bad("no class given", _value("good_strategy.py")),
+        Bad("module not found", _value("no_such_package.strategies:Nope")),
+        Bad("module class not a strategy", _value("json:JSONDecoder")),
+        Bad("missing file", _at("{w}/no/such/strategy.py:Nope")),
+        Bad("a directory", _strategy_dir("strategy-dir.py")),
+        Bad("no such class", _strategy("noclass.py", _GOOD_STRATEGY, "Missing")),
+        Bad("not a strategy subclass", _strategy("plain.py", b"class NotOne:\n    pass\n", "NotOne")),
+        Bad("import error in the file", _strategy("raises.py", b"import math\nRATE = 1 / 0\n", "Good")),
+        Bad("syntax error in the file", _strategy("syntax.py", b"def broken(:\n", "Good")),
+        Bad("garbage bytes", _strategy("garbage.py", GARBAGE, "Good")),
+        Bad("unsupported API version", _strategy("future.py", _GOOD_STRATEGY.replace(b"= 1", b"= 99"), "Good")),
+        Bad("no on_bar", _strategy("abstract.py", _GOOD_STRATEGY.split(b"    def on_bar")[0], "Good")),
+        Bad("__init__ raises", _strategy("init.py", _GOOD_STRATEGY + _RAISING_INIT, "Good")),
+    ],
+    Kind.STRATEGY_PARAM: [
+        Bad(label, _value(v))
+        for label, v in [
+            ("no equals", "window"),
+            ("no name", "=5"),
+            ("unknown name", "nope=1"),
+            ("not a number", "window=abc"),
+            ("below its low", "window=0"),
+            ("above its high", "window=100000"),
+            ("empty value", "window="),
+            ("huge", "window=" + "9" * 40),
+            ("10k long", "window=" + "1" * 10_000),
+        ]
+    ],
+    Kind.NEW_STRATEGY: [
+        Bad(label, _value(v))
+        for label, v in [
+            ("empty", ""),
+            ("digit first", "1strategy"),
+            ("dash", "my-strategy"),
+            ("path", "../escape"),
+            ("keyword", "class"),
+            ("keyword class name", "none"),
+            ("upper case", "MyStrategy"),
+            ("shell", "x; rm -rf ~"),
+            ("10k long", "a" * 10_000),
+        ]
+    ],
     Kind.ISO: [
         Bad(label, _value(v))
         for label, v in [
@@ -378,6 +451,7 @@ _BY_FLAG: dict[str, Kind] = {
     "--symbols": Kind.SYMBOLS,
     "--timeframe": Kind.TIMEFRAME,
     "--strategy": Kind.STRATEGY,
+    "--param": Kind.STRATEGY_PARAM,
     "--synthetic": Kind.BARS,
     "--seed": Kind.SEED,
     "--sma-fast": Kind.INT_POS,
@@ -465,6 +539,8 @@ _OVERRIDE: dict[str, Kind] = {
     "venue serve --speed": Kind.SPEED,
     "venue serve --deposit": Kind.DEPOSIT,
     "venue serve --data": Kind.IN_CANDLES,
+    "new-strategy name": Kind.NEW_STRATEGY,
+    "new-strategy --dir": Kind.OUT_DIR,
 }
 
 
@@ -525,6 +601,7 @@ BASE: dict[str, dict[str, str]] = {
     "venue fault silence": _FAULT,
     "venue fault status": _FAULT,
     "version": {},
+    "new-strategy": {"name": "my_strategy", "--dir": "{w}/strategies"},
 }
 
 # Flags that send a command down another path: each of its cells runs again with the flag
@@ -539,7 +616,9 @@ EXTRAS: dict[str, list[str]] = {
     "trade --telegram-chat": ["--telegram"],
     "optimize --data-dir": ["--record"],
     "optimize --db": ["--record"],
-}
+    **{f"{command} --param": ["--strategy", "good_strategy.py:Good"]  # a user strategy, in the cell's cwd
+       for command in ("backtest", "lookahead", "report backtest", "optimize", "walk-forward", "parity", "trade")},
+}  # fmt: skip
 
 # Cells left out, each with why. A key is a cell ("command option/label"), every cell of an option
 # ("command option") or of a command ("command"). Enable a cell by deleting its line once its fix lands.
@@ -607,6 +686,7 @@ def prepare(world: World) -> None:
         for number, prefix in enumerate("ab", start=1):
             found = (v for i in range(1000) if (v := _version(ParamVersion, i)).param_hash.startswith(prefix))
             history.insert(replace(next(found), version=number))
+    (root / "good_strategy.py").write_bytes(_GOOD_STRATEGY)
     plain = b'{"api_key": "k", "api_secret": "s"}\n'
     (root / "plain.json").write_bytes(plain)
     key = generate_key()

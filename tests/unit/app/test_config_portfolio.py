@@ -62,7 +62,7 @@ def test_settings_when_cli_pairs_then_they_replace_the_files_portfolio(tmp_path:
     [
         ([{"symbol": "BTCUSDT"}, {"symbol": "BTCUSDT"}], "already traded"),
         ([{"symbol": "btc-usdt"}], "portfolio"),
-        ([{"symbol": "BTCUSDT", "strategy": "no_such"}], "portfolio\\[0\\] \\(BTCUSDT\\)"),
+        ([{"symbol": "BTCUSDT", "strategy": "../no_such"}], "portfolio\\[0\\] \\(BTCUSDT\\)"),
         ([{"symbol": "BTCUSDT", "params": {"sma_fast": 80}}], "sma_fast \\(80\\) must be less"),
         ([{"symbol": "BTCUSDT", "params": {"nope": 1}}], "nope"),
         ([{"symbol": "BTCUSDT", "params": {"name": "rsi_reversion"}}], "not in 'params'"),
@@ -75,3 +75,29 @@ def test_settings_when_the_portfolio_is_bad_then_config_error_naming_the_pair(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(None, env={}, overrides={"portfolio": portfolio})
+
+
+def test_settings_when_a_pair_runs_a_user_strategy_then_its_own_keys_are_its_params(tmp_path: Path) -> None:
+    config = tmp_path / "thunes.toml"
+    config.write_text(
+        '[strategy]\nname = "mine.py:Mine"\n\n[strategy.params]\nwindow = 9\n\n'
+        '[[portfolio]]\nsymbol = "BTCUSDT"\nparams = { depth = 2 }\n\n'
+        '[[portfolio]]\nsymbol = "ETHUSDT"\nstrategy = "sma_cross"\nparams = { sma_fast = 5 }\n\n'
+        '[[portfolio]]\nsymbol = "SOLUSDT"\nstrategy = "theirs.py:Theirs"\nparams = { window = 3 }\n'
+    )
+
+    btc, eth, sol = portfolio_pairs(load_settings(config, env={}))
+
+    assert (btc.strategy.name, btc.strategy.params) == ("mine.py:Mine", {"window": 9, "depth": 2})
+    assert (eth.strategy.name, eth.strategy.params, eth.strategy.sma_fast) == ("sma_cross", {}, 5)
+    assert (sol.strategy.name, sol.strategy.params) == ("theirs.py:Theirs", {"window": 3})  # not Mine's window 9
+
+
+def test_check_strategy_when_a_pair_names_a_missing_file_then_refused_naming_it(tmp_path: Path) -> None:
+    from thunes.app.composition import check_strategy
+
+    settings = load_settings(None, env={}, overrides={"portfolio": [{"symbol": "BTCUSDT"},
+                                                                    {"symbol": "ETHUSDT", "strategy": "gone.py:X"}]})  # fmt: skip
+
+    with pytest.raises(ValueError, match=r"strategy file not found: gone\.py"):
+        check_strategy(settings)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from thunes.adapters.secrets.errors import InsecureSecretsFileError, SecretsConfigError
+from thunes.adapters.storage.durable import create_atomically, replace_atomically
 
 __all__ = ["check_private", "read_private_file", "write_private_file"]
 
@@ -61,23 +61,9 @@ def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> N
     The file is written under a temporary name in the same directory and renamed into place, so a
     reader never sees it half written and it is never, even briefly, readable by others.
     """
-    directory = path.parent
     if not overwrite and path.exists():
         raise SecretsConfigError(f"{path} already exists; pass --force to replace it")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)  # mode 0600
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if the path appeared meanwhile: never replace a file silently
-            os.unlink(tmp)
-    except FileExistsError:
-        Path(tmp).unlink(missing_ok=True)
+        (replace_atomically if overwrite else create_atomically)(path, data, 0o600)
+    except FileExistsError:  # it appeared meanwhile: never replaced silently
         raise SecretsConfigError(f"{path} already exists; pass --force to replace it") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -21,11 +21,15 @@ from thunes.adapters.storage.durable import replace_atomically
 from thunes.app.cli.options import (
     FeeRateOpt,
     InitialCashOpt,
+    ParamOpt,
+    StrategyOpt,
     WarmupOpt,
     backtest_costs,
+    checked_strategy,
     input_errors,
     output_location,
     settings_from_options,
+    strategy_options,
 )
 from thunes.app.composition import strategy_for
 from thunes.app.errors import fail
@@ -39,7 +43,8 @@ __all__ = ["backtest"]
 
 
 def backtest(
-    strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
+    strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Bar interval, e.g. 1h.")] = None,
     data: Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")] = None,
@@ -66,7 +71,7 @@ def backtest(
     settings = settings_from_options(
         config,
         {
-            "strategy": {"name": strategy, "sma_fast": sma_fast, "sma_slow": sma_slow},
+            "strategy": strategy_options(strategy, param, sma_fast=sma_fast, sma_slow=sma_slow),
             "backtest": {
                 "symbol": symbol,
                 "timeframe": timeframe,
@@ -75,6 +80,7 @@ def backtest(
             },
         },
     )
+    checked_strategy(settings)
     console = Console()
     bt = settings.backtest
     with input_errors():

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "optimize": ("thunes.app.cli.optimize", "optimize", "command"),
     "walk-forward": ("thunes.app.cli.optimize", "walk_forward", "command"),
     "backtest": ("thunes.app.cli.backtest", "backtest", "command"),
+    "new-strategy": ("thunes.app.cli.new_strategy", "new_strategy", "command"),
     "trade": ("thunes.app.cli.trade", "trade", "command"),
     "status": ("thunes.app.cli.session", "status", "command"),
     "positions": ("thunes.app.cli.session", "positions", "command"),

@@ -28,11 +28,15 @@ from thunes.app.cli.options import (
     MAX_COUNT,
     FeeRateOpt,
     InitialCashOpt,
+    ParamOpt,
+    StrategyOpt,
     backtest_costs,
+    checked_strategy,
     database_target,
     finite,
     output_location,
     settings_from_options,
+    strategy_options,
     thunes_data_dir,
 )
 from thunes.app.config import Settings
@@ -54,7 +58,6 @@ __all__ = ["EXIT_NOT_DEPLOYED", "optimize", "walk_forward"]
 
 EXIT_NOT_DEPLOYED = 3  # the walk-forward ran and its OOS Sharpe does not pass: `thunes walk-forward && deploy` is safe
 
-StrategyOpt = Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion (default: the configured one).")]
 SymbolOpt = Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")]
 TimeframeOpt = Annotated[str | None, typer.Option(help="Bar interval, e.g. 1h.")]
 DataOpt = Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")]
@@ -90,19 +93,12 @@ def _research() -> None:
     quiet_optuna()
 
 
-def _settings(
-    config: Path | None,
-    strategy: str | None,
-    symbol: str | None,
-    timeframe: str | None,
-    data: Path | None,
-    costs: dict[str, Any],
-) -> Settings:
-    wanted: dict[str, dict[str, Any]] = {
-        "strategy": {"name": strategy},
-        "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs},
-    }
-    return settings_from_options(config, wanted)
+def _settings(config: Path | None, strategy: dict[str, Any], symbol: str | None, timeframe: str | None,
+              data: Path | None, costs: dict[str, Any]) -> tuple[Settings, str]:  # fmt: skip
+    """The settings with the options given, and the strategy's name once it loads and builds."""
+    wanted = {"strategy": strategy, "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs}}
+    settings = settings_from_options(config, wanted)
+    return settings, checked_strategy(settings)
 
 
 def _day(text: str | None, option: str) -> int | None:
@@ -177,7 +173,9 @@ def _pct(value: float) -> str:
 
 
 def _params(strategy: dict[str, Any]) -> str:
-    return " ".join(f"{k.split('_', 1)[1]}={v}" for k, v in strategy.items())
+    """``fast=20 slow=50`` from a trial's overrides: a built-in's keys without their prefix, a user's as named."""
+    pairs = [(k.split("_", 1)[-1], v) for k, v in strategy.items() if k != "params"]
+    return " ".join(f"{k}={v}" for k, v in [*pairs, *strategy.get("params", {}).items()])
 
 
 @contextmanager
@@ -250,14 +248,8 @@ def _trial_table(title: str, outcomes: list[TrialOutcome]) -> Table:
         "trial", "parameters", "Sharpe", "total return", "max drawdown", "trades", title=title, title_justify="left"
     )
     for o in outcomes:
-        table.add_row(
-            f"#{o.number}",
-            _params(o.strategy),
-            _num(o.sharpe),
-            _pct(o.total_return),
-            _pct(o.max_drawdown),
-            str(o.trades),
-        )
+        table.add_row(f"#{o.number}", _params(o.strategy), _num(o.sharpe), _pct(o.total_return),
+                      _pct(o.max_drawdown), str(o.trades))  # fmt: skip
     return table
 
 
@@ -284,6 +276,7 @@ def _print_optimize(console: Console, result: OptimizeResult, loaded: LoadedBars
 
 def optimize(
     strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
     data: DataOpt = None,
@@ -326,13 +319,14 @@ def optimize(
         fail(
             "--record needs one best trial: pick a point of the Pareto front and record it with `thunes params record`"
         )
-    settings = _settings(config, strategy, symbol, timeframe, data, backtest_costs(initial_cash, fee_rate, None))
+    costs = backtest_costs(initial_cash, fee_rate, None)
+    settings, label = _settings(config, strategy_options(strategy, param), symbol, timeframe, data, costs)
     name = settings.strategy.name
     console = Console()
     with _input_errors():
         instrument, info, loaded = _market(settings, synthetic, start, end)
         bars = loaded.bars
-        default = f"{name}-{bars.symbol}-{bars.timeframe.value}-{_compact(bars)}"
+        default = f"{label}-{bars.symbol}-{bars.timeframe.value}-{_compact(bars)}"
         search = OptimizeConfig(
             name,
             study or default + ("-multi" if multi else ""),
@@ -346,7 +340,7 @@ def optimize(
         history = _history_target(record, data_dir, db)
         study_storage = open_storage(storage)
         try:
-            with _progress(console, trials, f"{name} trials") as advance:
+            with _progress(console, trials, f"{label} trials") as advance:
                 result = run_search(
                     settings, instrument, bars, info, search, storage=study_storage, callbacks=[advance]
                 )
@@ -414,6 +408,7 @@ def _print_walk_forward(console: Console, result: WalkForwardResult, loaded: Loa
 
 def walk_forward(
     strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
     data: DataOpt = None,
@@ -460,7 +455,8 @@ def walk_forward(
         write_result,
     )
 
-    settings = _settings(config, strategy, symbol, timeframe, data, backtest_costs(initial_cash, fee_rate, None))
+    costs = backtest_costs(initial_cash, fee_rate, None)
+    settings, label = _settings(config, strategy_options(strategy, param), symbol, timeframe, data, costs)
     output_location(out, "--out", directory=True)
     wf = WalkForwardConfig(
         settings.strategy.name,
@@ -479,7 +475,7 @@ def walk_forward(
         instrument, info, loaded = _market(settings, synthetic, start, end)
         total = (len(check_folds(settings, loaded.bars, wf)) + 1) * trials
         history = _history_target(record, data_dir, db)  # --no-record: none needed
-        with _progress(console, total, f"{wf.strategy} walk-forward trials") as advance:
+        with _progress(console, total, f"{label} walk-forward trials") as advance:
             result = run_walk_forward(settings, instrument, loaded.bars, info, wf, callbacks=[advance])
     _print_walk_forward(console, result, loaded, settings)
     build = audit_context(settings)

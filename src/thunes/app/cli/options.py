@@ -23,6 +23,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from thunes.adapters.datastore.errors import DataFileError
+from thunes.app.composition import check_strategy
 from thunes.app.config import ConfigError, Settings, load_settings
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging
@@ -33,16 +34,20 @@ __all__ = [
     "MAX_COUNT",
     "FeeRateOpt",
     "InitialCashOpt",
+    "ParamOpt",
+    "StrategyOpt",
     "WarmupOpt",
     "asset",
     "backtest_costs",
     "bind_host",
+    "checked_strategy",
     "database_target",
     "finite",
     "http_url",
     "input_errors",
     "output_location",
     "settings_from_options",
+    "strategy_options",
     "thunes_data_dir",
 ]
 
@@ -66,6 +71,29 @@ def settings_from_options(
         fail(str(e))
     configure_logging(settings.logging, console_level=console_level)
     return settings
+
+
+def strategy_options(strategy: str | None, params: list[str] | None, **builtin: Any) -> dict[str, Any]:
+    """The ``strategy`` settings that ``--strategy``, ``--param NAME=VALUE`` (repeated) and a built-in's own
+    options (``sma_fast=...``) override; ``None``: the configured value."""
+    pairs: dict[str, str] = {}
+    for item in params or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            fail(f"--param expects NAME=VALUE with NAME a parameter's name, got {item[:80]!r}")
+        if key.strip() in pairs:
+            fail(f"--param {key.strip()} is given twice")
+        pairs[key.strip()] = value
+    return {"name": strategy, "params": pairs or None, **builtin}
+
+
+def checked_strategy(settings: Settings) -> str:
+    """The configured strategy loaded and built once (its name), or one ``error:`` line (exit 2) when
+    its spec or parameters are wrong: called before a command creates or changes anything."""
+    try:
+        return check_strategy(settings)
+    except ValueError as e:
+        fail(str(e))
 
 
 def backtest_costs(initial_cash: float | None, fee_rate: float | None, warmup: int | None) -> dict[str, Any]:
@@ -227,4 +255,15 @@ FeeRateOpt = Annotated[
 WarmupOpt = Annotated[
     int | None,
     typer.Option(min=0, max=MAX_COUNT, help="Bars replayed before trading starts (default: backtest.warmup_bars)."),
+]
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="sma_cross, rsi_reversion, an installed strategy's name, module:Class or path/to/file.py:Class "
+        "(default: strategy.name; see docs/strategy-api.md)."
+    ),
+]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", help="A user strategy's parameter, NAME=VALUE (repeat it; over [strategy.params])."),
 ]

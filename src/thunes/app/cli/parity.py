@@ -17,9 +17,13 @@ from thunes.app.cli.options import (
     MAX_COUNT,
     FeeRateOpt,
     InitialCashOpt,
+    ParamOpt,
+    StrategyOpt,
     WarmupOpt,
     backtest_costs,
+    checked_strategy,
     settings_from_options,
+    strategy_options,
 )
 from thunes.app.errors import fail
 from thunes.app.progress import progress_bar
@@ -43,7 +47,8 @@ def _table(report: ParityReport) -> Table:
 
 
 def parity(
-    strategy: Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")] = None,
+    strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")] = None,
     timeframe: Annotated[str | None, typer.Option(help="Bar interval of the recorded data, e.g. 1h or 5m.")] = None,
     data: Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")] = None,
@@ -60,8 +65,9 @@ def parity(
         fail("--bars must be at least 2")
     costs = backtest_costs(initial_cash, fee_rate, warmup)
     chosen = {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs}
-    settings = settings_from_options(config, {"strategy": {"name": strategy}, "backtest": chosen},
+    settings = settings_from_options(config, {"strategy": strategy_options(strategy, param), "backtest": chosen},
                                      console_level="WARNING")  # the session's lines: its logs/thunes.jsonl  # fmt: skip
+    checked_strategy(settings)
     console = Console()
     workdir = keep or Path(tempfile.mkdtemp(prefix="thunes-parity-"))
     try:

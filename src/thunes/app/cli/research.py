@@ -20,11 +20,15 @@ from rich.table import Table
 from thunes.app.cli.options import (
     FeeRateOpt,
     InitialCashOpt,
+    ParamOpt,
+    StrategyOpt,
     WarmupOpt,
     backtest_costs,
+    checked_strategy,
     input_errors,
     output_location,
     settings_from_options,
+    strategy_options,
 )
 from thunes.app.composition import strategy_for
 from thunes.app.config import Settings
@@ -43,7 +47,6 @@ __all__ = ["lookahead", "report"]
 EXIT_LOOKAHEAD = 1  # the check ran and found signals that change when the future is removed
 _SHOWN = 20
 
-StrategyOpt = Annotated[str | None, typer.Option(help="sma_cross or rsi_reversion.")]
 SymbolOpt = Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")]
 TimeframeOpt = Annotated[str | None, typer.Option(help="Bar interval, e.g. 1h.")]
 DataOpt = Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")]
@@ -56,19 +59,20 @@ ConfigOpt = Annotated[Path | None, typer.Option(help="TOML config file (default:
 
 def _settings(
     config: Path | None,
-    strategy: str | None,
+    strategy: dict[str, Any],
     symbol: str | None,
     timeframe: str | None,
     data: Path | None,
-    fast: int | None,
-    slow: int | None,
     costs: dict[str, Any] | None = None,
 ) -> Settings:
+    """The settings with the options given, once the strategy they name loads and builds."""
     wanted: dict[str, dict[str, Any]] = {
-        "strategy": {"name": strategy, "sma_fast": fast, "sma_slow": slow},
+        "strategy": strategy,
         "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **(costs or {})},
     }
-    return settings_from_options(config, wanted)
+    settings = settings_from_options(config, wanted)
+    checked_strategy(settings)
+    return settings
 
 
 def _market(settings: Settings, synthetic: int | None, seed: int) -> tuple[Instrument, ExchangeInfo, LoadedBars]:
@@ -123,6 +127,7 @@ def _render_lookahead(console: Console, result: LookaheadReport, loaded: LoadedB
 
 def lookahead(
     strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
     data: DataOpt = None,
@@ -133,13 +138,17 @@ def lookahead(
     cuts: Annotated[int, typer.Option(min=1, help="Evenly spaced cut points; as many again right after signals.")] = 20,
     config: ConfigOpt = None,
 ) -> None:
-    """Rerun a strategy on data cut at N points and report every signal that changes without the future."""
-    settings = _settings(config, strategy, symbol, timeframe, data, sma_fast, sma_slow)
+    """Rerun a strategy on data cut at N points and report every signal that changes without the future.
+
+    Only what the strategy is handed can be cut: one that reads data on its own (a file, the clock, a
+    global) can peek unseen (docs/strategy-api.md)."""
+    chosen = strategy_options(strategy, param, sma_fast=sma_fast, sma_slow=sma_slow)
+    settings = _settings(config, chosen, symbol, timeframe, data)
     console = Console()
     with input_errors():
         instrument, _, loaded = _market(settings, synthetic, seed)
 
-        def factory(_: OHLCV) -> Strategy:  # our strategies keep no data beyond what on_bar hands them
+        def factory(_: OHLCV) -> Strategy:  # a strategy keeps no data beyond what it is handed (on_bar, signals)
             return strategy_for(settings, instrument.tick_size)
 
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -165,6 +174,7 @@ def _installed(name: str) -> bool:
 
 def report(
     strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     symbol: SymbolOpt = None,
     timeframe: TimeframeOpt = None,
     data: DataOpt = None,
@@ -186,7 +196,8 @@ def report(
     if missing:
         fail(f"thunes report needs the optional 'report' extra ({missing[0]} is missing): pip install 'thunes[report]'")
     costs = backtest_costs(initial_cash, fee_rate, warmup)
-    settings = _settings(config, strategy, symbol, timeframe, data, sma_fast, sma_slow, costs)
+    chosen = strategy_options(strategy, param, sma_fast=sma_fast, sma_slow=sma_slow)
+    settings = _settings(config, chosen, symbol, timeframe, data, costs)
     warmup_bars = settings.backtest.warmup_bars
     output_location(out, "--out", directory=True)
 

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,12 +26,19 @@ from thunes.adapters.datastore.errors import DataFileError
 from thunes.adapters.metrics import MetricsEndpointError
 from thunes.adapters.secrets import SecretsError, open_provider
 from thunes.adapters.storage.audit_jsonl import AuditLogError
-from thunes.app.cli.options import bind_host, http_url
+from thunes.app.cli.options import (
+    ParamOpt,
+    StrategyOpt,
+    bind_host,
+    checked_strategy,
+    http_url,
+    settings_from_options,
+    strategy_options,
+)
 from thunes.app.cli.secrets import SECRETS_ENV
-from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.config import Settings
 from thunes.app.display import at_precision, at_step
 from thunes.app.errors import fail
-from thunes.app.logging import configure_logging
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.venue import VenueError
 from thunes.preflight.live_safety import LiveRefusedError, confirm_live
@@ -111,22 +118,21 @@ def _reachable(url: str) -> None:
         fail(f"--venue-url {url!r} is not a valid URL: {e}")
 
 
-def _settings(config: Path | None) -> Settings:
-    try:
-        settings = load_settings(config)
-    except ConfigError as e:
-        fail(str(e))
-    configure_logging(settings.logging, console_level="WARNING")  # the live view; every line in the session log
+def _settings(config: Path | None, strategy: dict[str, Any]) -> Settings:
+    """The settings, once the strategy they name loads and builds; the console shows warnings only (the
+    live view; every line goes to the session log)."""
+    settings = settings_from_options(config, {"strategy": strategy}, console_level="WARNING")
+    checked_strategy(settings)
     return settings
 
 
-def _live_start(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path,
-                base: PaperConfig) -> tuple[Settings, PaperConfig]:  # fmt: skip
+def _live_start(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path, base: PaperConfig,
+                strategy: dict[str, Any]) -> tuple[Settings, PaperConfig]:  # fmt: skip
     """Every SPEC §7 check before real money (one line on refusal), then the live session they allow."""
     try:
         confirm_live(confirmed, interactive=sys.stdin.isatty(),
                      ask=lambda question: str(typer.prompt(question, default="", show_default=False)))  # fmt: skip
-        settings = _settings(config)
+        settings = _settings(config, strategy)
         start = asyncio.run(preflight(settings, open_provider(secrets_spec), data_dir))
     except (LiveRefusedError, SecretsError, VenueError, ExchangeInfoError) as e:
         fail(str(e))
@@ -177,6 +183,8 @@ def _table(status: PaperStatus, title: str, venue: str | None = None) -> Table:
 
 def trade(
     paper: Annotated[bool, typer.Option("--paper/--live", help="Paper trading on the embedded venue.")] = True,
+    strategy: StrategyOpt = None,
+    param: ParamOpt = None,
     live_confirmed: Annotated[
         bool, typer.Option("--confirm-live", help="Confirm --live without the typed phrase (no terminal: required).")
     ] = False,
@@ -251,6 +259,7 @@ def trade(
     if any(v is not None and not (math.isfinite(v) and v > 0) for v in (duration, speed)):  # NaN compares false
         fail("--duration and --speed must be positive finite numbers")
     bind_host(metrics_host, "--metrics-host")
+    chosen = strategy_options(strategy, param)
     alerts = _telegram(telegram, telegram_chat, telegram_api_url)
     base = PaperConfig(duration_s=duration, metrics_port=metrics_port, metrics_host=metrics_host,
                        control_port=control_port, telegram=alerts)  # fmt: skip
@@ -260,13 +269,13 @@ def trade(
         if speed is not None:
             fail("--speed is for replays: a live session trades in real time")
         live_dir = Path("data/live") if data_dir == Path("data/paper") else data_dir
-        settings, session = _live_start(live_confirmed, secrets, config, live_dir, base)
+        settings, session = _live_start(live_confirmed, secrets, config, live_dir, base, chosen)
         _run(settings, session, "THUNES LIVE trading", describe_venue(settings.live))
         return
     credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
     if venue_url is not None:  # before the session prepares its data directory
         _reachable(http_url(venue_url, "--venue-url"))
-    settings = _settings(config)
+    settings = _settings(config, chosen)
     session = replace(base, duration_s=30.0 if duration is None else duration,
                       speed=36_000.0 if speed is None else speed, data_dir=data_dir, fresh=not resume,
                       venue_url=venue_url, credentials=credentials)  # fmt: skip
