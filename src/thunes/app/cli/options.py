@@ -265,5 +265,7 @@ StrategyOpt = Annotated[
 ]
 ParamOpt = Annotated[
     list[str] | None,
-    typer.Option("--param", help="A user strategy's parameter, NAME=VALUE (repeat it; over [strategy.params])."),
+    typer.Option(
+        "--param", help="A user strategy's parameter, NAME=VALUE (repeat it; over the strategy.params setting)."
+    ),
 ]

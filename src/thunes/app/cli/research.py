@@ -140,8 +140,7 @@ def lookahead(
 ) -> None:
     """Rerun a strategy on data cut at N points and report every signal that changes without the future.
 
-    Only what the strategy is handed can be cut: one that reads data on its own (a file, the clock, a
-    global) can peek unseen (docs/strategy-api.md)."""
+    Data a strategy reads on its own (a file, the clock, a global) cannot be cut: docs/strategy-api.md."""
     chosen = strategy_options(strategy, param, sma_fast=sma_fast, sma_slow=sma_slow)
     settings = _settings(config, chosen, symbol, timeframe, data)
     console = Console()
