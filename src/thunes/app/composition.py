@@ -20,6 +20,7 @@ __all__ = [
     "capped_limits",
     "check_strategy",
     "kernel_spec",
+    "one_pair",
     "portfolio_pairs",
     "risk_limits",
     "strategy_for",
@@ -43,6 +44,26 @@ def portfolio_pairs(settings: Settings) -> tuple[Pair, ...]:
     if not settings.portfolio:
         return (Pair(settings.backtest.symbol, settings.strategy),)
     return tuple(Pair(p.symbol, pair_strategy(settings.strategy, p)) for p in settings.portfolio)
+
+
+def one_pair(settings: Settings, symbol: str | None, command: str) -> Settings:
+    """The settings of a run of one pair: ``symbol``'s pair of the portfolio (its strategy and parameters
+    as ``[strategy]``, its symbol as ``backtest.symbol``, no ``[[portfolio]]`` left), the only pair of a
+    portfolio of one, or ``settings`` as they are without a portfolio. ValueError telling the user to
+    pick one with --symbol when several pairs remain, or naming the pairs when ``symbol`` is not one."""
+    if not settings.portfolio:
+        return settings
+    pairs = portfolio_pairs(settings)
+    names = ", ".join(p.symbol for p in pairs)
+    if symbol is None and len(pairs) > 1:
+        raise ValueError(f"{command} runs one pair and the portfolio has {len(pairs)} ({names}): "
+                         "pick one with --symbol")  # fmt: skip
+    chosen = [p for p in pairs if symbol is None or p.symbol == symbol.upper()]
+    if not chosen:
+        raise ValueError(f"--symbol {symbol} is not in the portfolio ({names}): pick one of them")
+    pair = chosen[0]
+    backtest = settings.backtest.model_copy(update={"symbol": pair.symbol})
+    return settings.model_copy(update={"strategy": pair.strategy, "backtest": backtest, "portfolio": []})
 
 
 def strategy_for(settings: Settings, tick: Decimal) -> Strategy:

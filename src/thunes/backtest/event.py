@@ -1,15 +1,18 @@
-"""The event-driven backtest: the paper session's engine core (strategy, sizing, risk, order
-manager, ledger) against the in-process matching core, fed the very market events the embedded
-venue replays, on a simulated clock.
+"""The event-driven backtest: the paper session's engine core (decision sources, sizing, shared risk,
+order manager, ledger) against the in-process matching core, fed the very market events the embedded
+venue replays, on a simulated clock. It runs a portfolio: one or several (strategy, symbol) pairs on
+one account (one venue holding every instrument, one deposit in the quote asset, one kernel: shared
+risk, one ledger, one journal), their bars merged by close time (:mod:`thunes.backtest.merge`).
 
 Why it equals paper trading: the market is the one ``bar_events`` replays (the venue is brought up to
 a bar only when an order reaches it, by :class:`~thunes.simvenue.lazy_feed.LazyBarFeed`, which a test
 holds equal to replaying every bar), the venue is the same ``SimVenue`` (same fees, slippage and
-filters), the trader is the same ``Trader`` and it acts at the same point (right after each candle
-closes, before any event of the next one), with the same warm-up, the same clock and the same daily
-jobs. ``thunes parity`` checks it order by order against a lockstep paper session on the venue server.
+filters), the traders are the same ``Trader`` and act at the same point (right after each candle
+closes, before any event of the next one; at one close time in portfolio order), with the same
+warm-up, the same clock and the same daily jobs. ``thunes parity`` checks it order by order against a
+lockstep paper session on the venue server.
 
-Why it is fast: the strategy sees every bar as integer ticks (``on_ticks``, or its ``scan`` over a run
+Why it is fast: each strategy sees every bar as integer ticks (``on_ticks``, or its ``scan`` over a run
 of them), and everything else (a ``Bar``, the venue's market, the clock, the balances) is built only
 where a signal acts.
 """
@@ -18,48 +21,76 @@ from __future__ import annotations
 
 import gc
 import threading
-from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from itertools import count
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
-from thunes.app.composition import kernel_spec, strategy_for
-from thunes.app.config import Settings
+from thunes.app.composition import build_strategy, kernel_spec
+from thunes.app.config import Settings, StrategySettings
+from thunes.backtest.merge import Leg, live_rows, replay
 from thunes.domain.exchange_info import ExchangeInfo
-from thunes.domain.identifiers import VenueId
+from thunes.domain.identifiers import StrategyId, Symbol, VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.orders import Fill
 from thunes.domain.venue import OrderReport
 from thunes.engine.clock import ManualClock
-from thunes.engine.equity import EquityCurve
-from thunes.engine.jobs import NS_PER_DAY
 from thunes.engine.kernel import build_kernel
 from thunes.engine.ledger_memory import InMemoryLedger
-from thunes.engine.trader import Trader, TraderStats
+from thunes.engine.trader import TraderStats
 from thunes.execution.journal_memory import InMemoryJournal
 from thunes.features.ohlcv import OHLCV
 from thunes.features.tick_bars import TickBars
 from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.lazy_feed import LazyBarFeed
-from thunes.strategy.base import Signal, Strategy
+from thunes.strategy.base import Strategy
 
-__all__ = ["ACCOUNT", "EventBacktestResult", "backtest_inputs", "run_event_backtest"]
+__all__ = [
+    "ACCOUNT",
+    "EventBacktestResult",
+    "PairMarket",
+    "SymbolOutcome",
+    "backtest_inputs",
+    "run_event_backtest",
+    "run_portfolio_backtest",
+]
 
 ACCOUNT = "paper"  # the account name the embedded venue uses: ids and reports come out the same
 VENUE = VenueId("sim")
-_HOLD = Signal.HOLD
-Scan = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, int], tuple[int, Signal]]
+
+
+@dataclass(frozen=True, slots=True)
+class PairMarket:
+    """One pair of a portfolio backtest: its strategy (its settings, or a strategy built already, e.g. a
+    scripted one in a test), its instrument and its bars."""
+
+    strategy: StrategySettings | Strategy
+    instrument: Instrument
+    bars: OHLCV
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolOutcome:
+    """One symbol's part of a run: its trader's counters, the position it ends with, its bars (and the
+    first one traded after the warm-up)."""
+
+    symbol: Symbol
+    strategy_id: StrategyId
+    stats: TraderStats
+    position: Decimal
+    bars: int
+    live_from: int
 
 
 @dataclass(slots=True)
 class EventBacktestResult:
-    """What the backtest traded: final order reports in submission order, fills in booking order,
-    the equity (quote + base at the close) after every traded bar, and the trader's counters."""
+    """What the backtest traded: final order reports in submission order, fills in booking order (every
+    symbol), the account's equity (quote + each base at its close) at every close time after the
+    warm-up, and the counters: ``stats`` summed over the symbols, ``symbols`` each one's (in portfolio
+    order; ``position`` and ``bars`` are the first symbol's, the whole run's with one pair)."""
 
     orders: list[OrderReport]
     fills: list[Fill]
@@ -67,6 +98,8 @@ class EventBacktestResult:
     equity: Sequence[tuple[int, Decimal]] = field(default_factory=list)
     bars: int = 0
     position: Decimal = Decimal(0)
+    symbols: tuple[SymbolOutcome, ...] = ()
+    venue: SimVenue | None = None  # the venue at the end: the account's trades and balances the ledger must match
 
 
 class _Market:
@@ -83,106 +116,37 @@ class _Market:
         self.ns = max(self.ns, ns)
 
 
-async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
+async def _run(settings: Settings, markets: Sequence[PairMarket], warmup_bars: int, deposit: Decimal,
                info: ExchangeInfo, *, feed_every_bar: bool) -> EventBacktestResult:  # fmt: skip
     market = _Market()
     venue = SimVenue(info.instruments, market, fee_rate=settings.backtest.fee_rate, seed=0, user_stream=False)
-    venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
-    clock = ManualClock(int(bars.open_time_ns[0]))
+    venue.deposit(ACCOUNT, markets[0].instrument.quote_asset, deposit)
+    clock = ManualClock(min(int(m.bars.open_time_ns[0]) for m in markets))
     ledger = InMemoryLedger()
-    ticks = TickBars(bars, instrument.tick_size)
-    feed = LazyBarFeed(venue, ticks, instrument.step_size, market.advance)
-    port = InProcessVenue(venue, ACCOUNT, info, sync=feed.catch_up)  # the market catches up when an order arrives
-    strategy = strategy_for(settings, instrument.tick_size)
-    kernel = build_kernel(kernel_spec(settings, VENUE), clock.now_ns, port, [(strategy, instrument)],
+    feeds = [LazyBarFeed(venue, TickBars(m.bars, m.instrument.tick_size), m.instrument.step_size, market.advance)
+             for m in markets]  # fmt: skip
+
+    def catch_up() -> None:  # the market of a symbol catches up when an order reaches the venue
+        for feed in feeds:
+            feed.catch_up()
+
+    port = InProcessVenue(venue, ACCOUNT, info, sync=feeds[0].catch_up if len(feeds) == 1 else catch_up)
+    strategies = [m.strategy if isinstance(m.strategy, Strategy) else build_strategy(m.strategy, m.instrument.tick_size)
+                  for m in markets]  # fmt: skip
+    kernel = build_kernel(kernel_spec(settings, VENUE), clock.now_ns, port,
+                          [(s, m.instrument) for s, m in zip(strategies, markets, strict=True)],
                           risk_store=InMemoryRiskStore(), journal=InMemoryJournal(), ledger=ledger)  # fmt: skip
-    trader = kernel.portfolio.trader(instrument.symbol)
-    replay = _Replay(trader, clock, feed, min(warmup_bars, len(bars)), eager=feed_every_bar)
-    scan = strategy.scan if strategy.has_tick_face else _bar_face(strategy, ticks)
-    quiet = replay.quiet_until(-1)
-    for first, times, opens, highs, lows, closes in ticks.chunks():
-        row, end = 0, len(times)
-        while row < end:  # the hot loop: the strategy scans bars until one signals or a step is due anyway
-            due = bisect_left(times, quiet, row)  # the first bar opened at or after quiet_until (times increase)
-            hit, signal = scan(opens, highs, lows, closes, row, min(due + 1, end))
-            if signal is _HOLD:
-                if due == end:
-                    break
-                hit = due  # scanned up to it, quietly: it steps all the same
-            quiet = await replay.step(first + hit, times[hit], signal)
-            row = hit + 1
-    return EventBacktestResult(list(ledger.orders.values()), ledger.fills(), trader.stats, replay.equity,
-                               bars=len(bars), position=trader.position.quantity)  # fmt: skip
-
-
-def _bar_face(strategy: Strategy, ticks: TickBars) -> Scan:
-    """``scan`` for a strategy that decides from whole bars: the bar of each row in turn (rows are
-    scanned once each, in order, so a counter knows the row across chunks)."""
-    rows = count()
-
-    def scan(opens: Sequence[int], highs: Sequence[int], lows: Sequence[int], closes: Sequence[int],
-             start: int, stop: int) -> tuple[int, Signal]:  # fmt: skip
-        for row in range(start, stop):
-            signal = strategy.on_bar(ticks.bar(next(rows)))
-            if signal is not _HOLD:
-                return row, signal
-        return stop, _HOLD
-
-    return scan
-
-
-class _Replay:
-    """What happens at a bar besides the strategy's call: the trader's act on a signal, the balances
-    marked, the daily job. The hot loop calls :meth:`step` only on a signal or once ``quiet_until``
-    has passed, so a quiet bar costs one comparison."""
-
-    def __init__(self, trader: Trader, clock: ManualClock, feed: LazyBarFeed, live_from: int, *, eager: bool) -> None:
-        self.trader, self.clock, self.feed, self.live_from = trader, clock, feed, live_from
-        self.always_feed = self.eager = eager
-        bars, tick = feed.bars, feed.bars.tick_size
-        self.span = bars.span_ns
-        self.equity = EquityCurve(bars.ohlcv.open_time_ns[live_from:] + self.span, bars.close[live_from:], tick)
-        self.first_live_ns = int(bars.ohlcv.open_time_ns[live_from]) if live_from < len(bars) else 0
-        self.next_day = (clock.now_ns() // NS_PER_DAY + 1) * NS_PER_DAY
-        self.marked = -1
-
-    def quiet_until(self, row: int) -> int:
-        """Bars opened before this time need no :meth:`step` unless they signal: no day boundary at their
-        close, not the first live bar, no bar replayed every time (orders resting, or asked to)."""
-        if self.eager:
-            return -1
-        quiet = self.next_day - self.span
-        return min(quiet, self.first_live_ns) if row < self.live_from else quiet
-
-    async def step(self, row: int, open_ns: int, signal: Signal) -> int:
-        """Bar ``row`` closed with ``signal``, exactly as the paper session takes it: the order (the venue,
-        the clock and a Bar catch up first), the balances, then the boundary jobs. Returns :meth:`quiet_until`."""
-        trader, clock, feed, live = self.trader, self.clock, self.feed, row >= self.live_from
-        close_ns = open_ns + self.span
-        if self.eager:
-            feed.feed_to(row)
-        moved = self.eager or row == self.live_from  # the balances move only with fills
-        if signal is not _HOLD and live:
-            feed.due(row)
-            clock.set(max(clock.now_ns(), close_ns))
-            await trader.act(signal, feed.bar(row))
-            self.eager, moved = self.always_feed or feed.resting, True
-        venue = feed.venue
-        if moved and live and venue.trade_count(ACCOUNT) != self.marked:
-            self.marked = venue.trade_count(ACCOUNT)
-            self.equity.mark(row - self.live_from, *_totals(venue, trader.instrument))
-        if close_ns >= self.next_day:  # the paper session's DAILY_RESET job, at the first close of a new UTC day
-            clock.set(max(clock.now_ns(), close_ns))
-            trader.risk.daily_reset()
-            self.next_day = (close_ns // NS_PER_DAY + 1) * NS_PER_DAY
-        return self.quiet_until(row)
-
-
-def _totals(venue: SimVenue, instrument: Instrument) -> tuple[Decimal, Decimal]:
-    """The account's quote and base totals (free + locked)."""
-    balances = venue.balances(ACCOUNT)
-    quote, base = balances.get(instrument.quote_asset), balances.get(instrument.base_asset)
-    return (quote.total if quote else Decimal(0)), (base.total if base else Decimal(0))
+    live = live_rows([feed.bars for feed in feeds], warmup_bars)
+    legs = [Leg(kernel.portfolio.trader(m.instrument.symbol), feed, strategy, first, eager=feed_every_bar)
+            for m, feed, strategy, first in zip(markets, feeds, strategies, live, strict=True)]  # fmt: skip
+    equity = await replay(legs, venue, ACCOUNT, clock)
+    outcomes = tuple(SymbolOutcome(leg.trader.instrument.symbol, leg.trader.strategy.strategy_id, leg.trader.stats,
+                                   leg.trader.position.quantity, len(leg.feed.bars), leg.live_from)
+                     for leg in legs)  # fmt: skip
+    stats = legs[0].trader.stats if len(legs) == 1 else kernel.portfolio.stats()
+    return EventBacktestResult(list(ledger.orders.values()), ledger.fills(), stats, equity,
+                               bars=outcomes[0].bars, position=outcomes[0].position, symbols=outcomes,
+                               venue=venue)  # fmt: skip
 
 
 def backtest_inputs(settings: Settings, warmup_bars: int | None, deposit: Decimal | None) -> tuple[int, Decimal]:
@@ -204,18 +168,55 @@ def run_event_backtest(
     deposit: Decimal | None = None,
     feed_every_bar: bool = False,
 ) -> EventBacktestResult:
-    """Backtest ``settings.strategy`` on ``bars`` through the whole engine core (see module doc).
+    """Backtest ``settings.strategy`` on ``bars`` of ``instrument`` through the whole engine core (see
+    module doc): the portfolio of that one pair.
 
     ``warmup_bars`` and ``deposit`` default to ``settings.backtest``'s (``warmup_bars``,
     ``initial_cash``), the one source every command reads; the venue charges ``backtest.fee_rate``.
     ``feed_every_bar``: replay every bar into the venue as it closes, instead of only the bars an order
     can see (the same results, tested; slower)."""
+    return run_portfolio_backtest(settings, [PairMarket(settings.strategy, instrument, bars)], info,
+                                  warmup_bars=warmup_bars, deposit=deposit, feed_every_bar=feed_every_bar)  # fmt: skip
+
+
+def run_portfolio_backtest(
+    settings: Settings,
+    markets: Sequence[PairMarket],
+    info: ExchangeInfo,
+    *,
+    warmup_bars: int | None = None,
+    deposit: Decimal | None = None,
+    feed_every_bar: bool = False,
+) -> EventBacktestResult:
+    """Backtest the pairs ``markets`` (in portfolio order) on one account through the whole engine core
+    (see module doc): ``deposit`` in their common quote asset, the warm-up's ``warmup_bars`` bars of
+    every symbol before any trades. Defaults and ``feed_every_bar`` as :func:`run_event_backtest`.
+    ValueError for no pair, a symbol twice, several quote assets or several bar intervals."""
     warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
-    venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
+    _check_markets(markets)
+    venue_info = ExchangeInfo({m.instrument.symbol: m.instrument for m in markets}, info.rate_limits, None)
     with _older_objects_set_aside():
-        return run_returning(
-            _run(settings, instrument, bars, warmup_bars, deposit, venue_info, feed_every_bar=feed_every_bar)
-        )
+        return run_returning(_run(settings, markets, warmup_bars, deposit, venue_info, feed_every_bar=feed_every_bar))
+
+
+def _check_markets(markets: Sequence[PairMarket]) -> None:
+    if not markets:
+        raise ValueError("a portfolio backtest needs at least one pair")
+    symbols = [m.instrument.symbol for m in markets]
+    if len(set(symbols)) != len(symbols):
+        raise ValueError(f"a symbol is traded twice in {', '.join(symbols)}: one pair per symbol")
+    first = markets[0]
+    for m in markets:
+        if m.instrument.quote_asset != first.instrument.quote_asset:
+            raise ValueError(f"one account, one quote asset: {m.instrument.symbol} is quoted in "
+                             f"{m.instrument.quote_asset}, {symbols[0]} in {first.instrument.quote_asset}")  # fmt: skip
+        if m.bars.timeframe != first.bars.timeframe:
+            raise ValueError(f"one bar interval: {m.instrument.symbol} has {m.bars.timeframe.value} bars, "
+                             f"{symbols[0]} {first.bars.timeframe.value}")  # fmt: skip
+        if len(m.bars) == 0:
+            raise ValueError(f"no bars for {m.instrument.symbol}")
+        if str(m.bars.symbol) != str(m.instrument.symbol):
+            raise ValueError(f"{m.bars.symbol} bars given for {m.instrument.symbol}")
 
 
 _runs_lock = threading.Lock()

@@ -60,6 +60,7 @@ class BacktestRun:
     warmup_bars: int
     deposit: Decimal
     equity: Sequence[tuple[int, Decimal]] | None = None
+    fee_rate: Decimal = Decimal(0)  # the venue's, for buy-and-hold beside the run
 
     @property
     def fills(self) -> list[Fill]:
@@ -141,4 +142,4 @@ def measure_backtest(
     trips = round_trips(result.fills, [instrument])
     performance = compute_performance(times, values, trips, periods_per_year(bars.timeframe.nanoseconds))
     return BacktestRun(FAST if fast else EVENT, kernel, reason, result, times, values, trips, performance,
-                       warmup_bars, deposit, equity)  # fmt: skip
+                       warmup_bars, deposit, equity, settings.backtest.fee_rate)  # fmt: skip

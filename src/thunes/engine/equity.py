@@ -1,10 +1,10 @@
 """An exact equity curve that costs a few bytes per bar instead of a Python tuple and ``Decimal``.
 
-A backtest marks its equity (quote + base valued at the close) after every bar, and on a million
-bars a list of ``(ts, Decimal)`` alone holds ~200 MB. Between two fills the balances do not move,
-only the price does, so the curve keeps the bars' close times and close prices (integer ticks, shared
-with the bar arrays) and the balances at each change. Any point is rebuilt exactly in ``Decimal``;
-:meth:`EquityCurve.arrays` gives the float view research code wants, vectorised.
+A backtest marks its equity (quote + each base asset valued at its close) after every bar, and on a
+million bars a list of ``(ts, Decimal)`` alone holds ~200 MB. Between two fills the balances do not
+move, only the prices do, so the curve keeps the close times, each asset's close prices (integer ticks,
+shared with the bar arrays for one asset) and the balances at each change. Any point is rebuilt exactly
+in ``Decimal``; :meth:`EquityCurve.arrays` gives the float view research code wants, vectorised.
 """
 
 from __future__ import annotations
@@ -27,33 +27,59 @@ FloatArray = npt.NDArray[np.float64]
 
 
 class EquityCurve(Sequence[tuple[int, Decimal]]):
-    """``(close time ns, equity)`` per bar; balances recorded with :meth:`mark` as they change."""
+    """``(close time ns, equity)`` per point; balances recorded with :meth:`mark` as they change. One
+    asset (``close_ticks`` at ``tick_size``), or several with :meth:`of_assets` (a portfolio)."""
 
     def __init__(self, times_ns: IntArray, close_ticks: IntArray, tick_size: Decimal) -> None:
-        if len(times_ns) != len(close_ticks):
-            raise ValueError(f"{len(times_ns)} times for {len(close_ticks)} closes")
         self._times = np.asarray(times_ns, dtype=np.int64)
-        self._closes = np.asarray(close_ticks, dtype=np.int64)
-        self._tick = tick_size
+        self._closes: tuple[IntArray, ...] = (np.asarray(close_ticks, dtype=np.int64),)
+        self._ticks: tuple[Decimal, ...] = (tick_size,)
+        if len(self._closes[0]) != len(self._times):
+            raise ValueError(f"{len(self._times)} times for {len(self._closes[0])} closes")
         self._starts: list[int] = []  # first point of each balance segment, increasing
         self._quote: list[Decimal] = []
-        self._base: list[Decimal] = []
+        self._base: list[tuple[Decimal, ...]] = []  # one holding per asset
 
-    def mark(self, index: int, quote: Decimal, base: Decimal) -> None:
-        """From point ``index`` on, the account holds ``quote`` and ``base`` (totals, free + locked).
+    @classmethod
+    def of_assets(
+        cls, times_ns: IntArray, close_ticks: Sequence[IntArray], tick_sizes: Sequence[Decimal]
+    ) -> EquityCurve:
+        """A curve over several assets: ``close_ticks[k]`` (at ``tick_sizes[k]``) is asset ``k``'s price at
+        each point (its last close at or before the point's time)."""
+        if not close_ticks or len(close_ticks) != len(tick_sizes):
+            raise ValueError(f"{len(close_ticks)} price series for {len(tick_sizes)} tick sizes")
+        curve = cls(times_ns, close_ticks[0], tick_sizes[0])
+        curve._closes = tuple(np.asarray(c, dtype=np.int64) for c in close_ticks)
+        curve._ticks = tuple(tick_sizes)
+        if any(len(c) != len(curve._times) for c in curve._closes):
+            raise ValueError(f"{len(curve._times)} times, price series of {[len(c) for c in curve._closes]}")
+        return curve
+
+    def mark(self, index: int, quote: Decimal, *base: Decimal) -> None:
+        """From point ``index`` on, the account holds ``quote`` and ``base`` (one amount per asset;
+        totals, free + locked).
 
         The first mark is point 0 (the starting balances); later ones never go back in time.
         """
+        if len(base) != len(self._closes):
+            raise ValueError(f"{len(base)} base amounts for {len(self._closes)} assets")
         if not self._starts and index != 0:
             raise ValueError(f"the first balance mark is point 0, not {index}")
         if self._starts and index <= self._starts[-1]:
             if index < self._starts[-1]:
                 raise ValueError(f"balances marked at point {index}, before the last mark {self._starts[-1]}")
-            self._quote[-1], self._base[-1] = quote, base  # a second change at the same bar replaces the first
+            self._quote[-1], self._base[-1] = quote, base  # a second change at the same point replaces the first
             return
         self._starts.append(index)
         self._quote.append(quote)
         self._base.append(base)
+
+    @property
+    def times_ns(self) -> IntArray:
+        """The points' times (read-only view)."""
+        view = self._times.view()
+        view.flags.writeable = False
+        return view
 
     def __len__(self) -> int:
         return len(self._times) if self._starts else 0
@@ -70,17 +96,30 @@ class EquityCurve(Sequence[tuple[int, Decimal]]):
             raise IndexError(f"point {index} of {n}")
         i = index % n
         segment = bisect_right(self._starts, i) - 1
-        price = int(self._closes[i]) * self._tick
-        return int(self._times[i]), self._quote[segment] + self._base[segment] * price
+        value = self._quote[segment]
+        for base, closes, tick in zip(self._base[segment], self._closes, self._ticks, strict=True):
+            value += base * (int(closes[i]) * tick)
+        return int(self._times[i]), value
 
     def __iter__(self) -> Iterator[tuple[int, Decimal]]:
         if not self._starts:
             return
-        times, closes, tick = self._times.tolist(), self._closes.tolist(), self._tick
+        times = self._times.tolist()
         bounds = [*self._starts[1:], len(times)]
-        for start, stop, quote, base in zip(self._starts, bounds, self._quote, self._base, strict=True):
+        segments = zip(self._starts, bounds, self._quote, self._base, strict=True)
+        if len(self._closes) == 1:  # one asset: the short way
+            closes, tick = self._closes[0].tolist(), self._ticks[0]
+            for start, stop, quote, (base,) in segments:
+                for i in range(start, stop):
+                    yield times[i], quote + base * (closes[i] * tick)
+            return
+        prices = [c.tolist() for c in self._closes]
+        for start, stop, quote, bases in segments:
             for i in range(start, stop):
-                yield times[i], quote + base * (closes[i] * tick)
+                value = quote
+                for base, closes, tick in zip(bases, prices, self._ticks, strict=True):
+                    value += base * (closes[i] * tick)
+                yield times[i], value
 
     def arrays(self) -> tuple[IntArray, FloatArray]:
         """Times and equity as floats (research code): each value is ``float`` of the exact equity,
@@ -96,19 +135,25 @@ class EquityCurve(Sequence[tuple[int, Decimal]]):
     def _exact_floats(self) -> FloatArray | None:
         """Every point as ``units / 10**exponent`` with integer units below 2**53 and an exact power of
         ten (``exponent`` <= 22): one IEEE division, correctly rounded. None when they do not fit."""
+        assets = range(len(self._closes))
         with localcontext(prec=_EXACT_DIGITS):
-            base_values = [b * self._tick for b in self._base]  # base valued per tick of price, exactly
-            amounts = [*self._quote, *base_values]
+            # each asset's holding valued per tick of its price, exactly
+            base_values = [[b[k] * self._ticks[k] for b in self._base] for k in assets]
+            amounts = [*self._quote, *(v for values in base_values for v in values)]
             exponent = max([0, *(-int(a.normalize().as_tuple().exponent) for a in amounts if a)])
             if exponent > _MAX_EXACT_EXPONENT:
                 return None
             quote_units = [int(q.scaleb(exponent)) for q in self._quote]
-            base_units = [int(b.scaleb(exponent)) for b in base_values]
-        top_close = int(np.max(np.abs(self._closes), initial=0))
-        if max(map(abs, quote_units)) + max(map(abs, base_units)) * top_close >= _EXACT_FLOAT:
+            base_units = [[int(v.scaleb(exponent)) for v in values] for values in base_values]
+        reach = max(map(abs, quote_units))
+        for k in assets:
+            top_close = int(np.max(np.abs(self._closes[k]), initial=0))
+            reach += max(map(abs, base_units[k])) * top_close
+        if reach >= _EXACT_FLOAT:
             return None
         bounds = [*self._starts[1:], len(self._times)]
         counts = [stop - start for start, stop in zip(self._starts, bounds, strict=True)]
-        quote = np.repeat(np.array(quote_units, dtype=np.int64), counts)
-        base = np.repeat(np.array(base_units, dtype=np.int64), counts)
-        return (quote + base * self._closes).astype(np.float64) / float(10**exponent)
+        units = np.repeat(np.array(quote_units, dtype=np.int64), counts)
+        for k in assets:
+            units = units + np.repeat(np.array(base_units[k], dtype=np.int64), counts) * self._closes[k]
+        return units.astype(np.float64) / float(10**exponent)

@@ -53,6 +53,7 @@ __all__ = [
     "periodic_returns",
     "periods_per_year",
     "round_trips",
+    "time_in_market",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -282,7 +283,7 @@ class _TradeStats(NamedTuple):
     trades_per_pair: dict[str, int]
 
 
-def _time_in_market(trips: Sequence[RoundTrip], start_ns: int, end_ns: int) -> int:
+def time_in_market(trips: Sequence[RoundTrip], start_ns: int, end_ns: int) -> int:
     """Nanoseconds of ``[start, end]`` with at least one trip open (the union over symbols)."""
     spans = sorted((max(t.entry_ns, start_ns), end_ns if t.exit_ns is None else min(t.exit_ns, end_ns)) for t in trips)
     held, reach = 0, start_ns
@@ -299,7 +300,7 @@ def _trade_stats(trips: Sequence[RoundTrip], start_ns: int, end_ns: int) -> _Tra
     pnls = [t.pnl for t in closed]
     profit = sum((p for p in pnls if p > 0), ZERO)
     loss = -sum((p for p in pnls if p < 0), ZERO)
-    held = _time_in_market(trips, start_ns, end_ns)
+    held = time_in_market(trips, start_ns, end_ns)
     span = end_ns - start_ns
     return _TradeStats(
         trades=len(closed),

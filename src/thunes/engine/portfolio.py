@@ -4,7 +4,16 @@ the order manager with its journal, and the ledger; each keeps the position of i
 
 Bars of one close time reach the traders in the portfolio's order (the configured pair order), in
 every mode, so a backtest and a session decide in the same sequence when several symbols signal on
-the same bar and the position limit admits only some of them.
+the same bar and the position limit admits only some of them. The rule in full, which the event
+backtest follows (:mod:`thunes.backtest.merge`) and a session reproduces from each symbol's stream of
+closed candles:
+
+1. close times are taken in order; a close time ``T`` is complete when every symbol has delivered its
+   candle closing at ``T``, or a later one (a symbol with no candle at ``T``, a gap, is not waited for);
+2. at ``T``, the traders whose symbol has a candle closing at ``T`` act in portfolio order, each on its
+   own symbol's candle, each order meeting its own symbol's market as it stands at ``T``;
+3. then the account's jobs due at ``T`` run once, after every trader: the daily reset at the first
+   close of a new UTC day. The account is valued (cash and each holding at its last close) after step 2.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ hold lazy and eager replays equal: the market at any row, and a backtest order f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -23,7 +23,7 @@ from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import NS_PER_MS, BarPlan, feed_plan, path_points, plan_bar
 
-__all__ = ["TOO_MANY_LOTS", "LazyBarFeed", "part_lots"]
+__all__ = ["TOO_MANY_LOTS", "LazyBarFeed", "part_lots", "replay_together"]
 
 
 TOO_MANY_LOTS = -1
@@ -103,13 +103,24 @@ class LazyBarFeed:
         self.fed, self._last = row, None
 
     def _replay(self, start: int, stop: int) -> None:
-        """Rows ``start..stop`` through :func:`~thunes.simvenue.replay.feed_plan`, one after the other."""
-        previous = self._last if self._last is not None and start == self.fed + 1 else self._stub(start - 1)
-        tick, step, venue, advance = self.bars.tick_size, self.step_size, self.venue, self._advance
-        for r in range(start, stop + 1):
-            previous = plan_bar(self.bar(r), previous, step)
-            feed_plan(venue, previous, tick, advance)
-        self.fed, self._last = stop, previous
+        """Rows ``start..stop`` (``start`` is the row after the last fed) through
+        :func:`~thunes.simvenue.replay.feed_plan`, one after the other."""
+        tick, venue, advance = self.bars.tick_size, self.venue, self._advance
+        for plan in self.take_plans(stop):
+            feed_plan(venue, plan, tick, advance)
+
+    def take_plans(self, row: int) -> list[BarPlan]:
+        """The plans of the rows after the last fed up to ``row``, counted as fed: the caller replays
+        them (:meth:`_replay`, or :func:`replay_together` beside other symbols')."""
+        start = self.fed + 1
+        previous = self._last if self._last is not None else self._stub(start - 1)
+        plans: list[BarPlan] = []
+        for r in range(start, row + 1):
+            previous = plan_bar(self.bar(r), previous, self.step_size)
+            plans.append(previous)
+        if plans:
+            self.fed, self._last = row, previous
+        return plans
 
     def _show_close(self, row: int) -> None:
         """What bar ``row``'s replay leaves besides its trades: the previous bar's volume and range as the
@@ -204,3 +215,28 @@ class LazyBarFeed:
             return None
         part = self._part(row)
         return BarPlan(self.bars.bar(row), str(self.bars.symbol), None, (), part, part)
+
+
+def replay_together(feeds: Sequence[tuple[LazyBarFeed, int]]) -> None:
+    """Replay several symbols' bars in full up to their rows (one venue, one clock), every event at its
+    own time across the symbols, as a venue replaying them all side by side does: one symbol's bar fed
+    whole before another's would stamp the other's trades at the first one's close (the venue's clock
+    never goes back), and a resting order's fill time and the average-price window would move."""
+    events: list[tuple[int, int, int, BarPlan, tuple[int, Decimal] | None]] = []
+    for k, (feed, row) in enumerate(feeds):
+        for plan in feed.take_plans(row):
+            events.append((plan.points[0][0], k, len(events), plan, None))  # its slippage context, at its open
+            events += [(point[0], k, len(events) + n, plan, point) for n, point in enumerate(plan.points, 1)]
+    events.sort(key=lambda e: e[:3])
+    closes = [feed.fed for feed, _ in feeds]
+    for ts, k, _, plan, point in events:
+        feed = feeds[k][0]
+        feed._advance(ts)
+        if point is None:
+            if plan.context is not None:
+                feed.venue.on_bar_context(plan.symbol, *plan.context)
+        else:  # a quote, then a trade, at this point: on_path's floor is the clock, now at ``ts`` or later
+            feed.venue.on_path(plan.symbol, (point,), plan.part, plan.shown, feed.bars.tick_size)
+    for (feed, _), row in zip(feeds, closes, strict=True):
+        if row >= 0:
+            feed._advance(feed.bars.ohlcv.open_time_ns.item(row) + feed.bars.span_ns)

@@ -160,7 +160,7 @@ def test_event_backtest_when_the_strategy_has_no_tick_face_then_it_sees_every_ba
     whole = _WholeBars(instrument.tick_size)
     whole.reset()
     assert not whole.has_tick_face and SmaCross(tick_size=instrument.tick_size).has_tick_face
-    monkeypatch.setattr(event_backtest, "strategy_for", lambda settings, tick_size: whole)
+    monkeypatch.setattr(event_backtest, "build_strategy", lambda strategy, tick_size: whole)
 
     by_bars = run_event_backtest(settings, instrument, bars, info)
     monkeypatch.undo()

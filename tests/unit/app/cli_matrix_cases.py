@@ -21,6 +21,7 @@ __all__ = [
     "BASE",
     "BASE_EXIT",
     "BASE_NOT_RUN",
+    "COMBINATIONS",
     "CONFLICTS",
     "DISABLED",
     "EXEMPT",
@@ -82,6 +83,7 @@ class Kind(StrEnum):
     SYMBOL = "symbol"
     SYMBOL_NAME = "symbol to store (need not be listed)"
     SYMBOLS = "comma-separated symbol list"
+    PAIRS = "portfolio pairs SYMBOL[:STRATEGY],..."
     TIMEFRAME = "timeframe"
     STRATEGY = "strategy spec (built-in, entry point, module:Class, file.py:Class)"
     STRATEGY_PARAM = "a user strategy's NAME=VALUE"
@@ -300,6 +302,21 @@ BAD: dict[Kind, list[Bad]] = {
             ("10k long", ",".join(["BTCUSDT"] * 2_000)),
         ]
     ],
+    Kind.PAIRS: [
+        Bad(label, _value(v))
+        for label, v in [
+            ("empty", ""),
+            ("only commas", ",,"),
+            ("no strategy after colon", "BTCUSDT:,ETHUSDT"),
+            ("unknown strategy", "BTCUSDT:nope,ETHUSDT"),
+            ("unknown symbol", "BTCUSDT,NOPEUSDT"),
+            ("duplicate", "BTCUSDT,ETHUSDT,BTCUSDT"),
+            ("zero-width space", "BTCUSDT,ETH\u200bUSDT"),
+            ("shell", "BTCUSDT:$(touch pwned); rm -rf ~"),
+            ("10k long", ",".join(["BTCUSDT"] * 2_000)),
+            ("too many pairs", ",".join(f"S{i}USDT" for i in range(65))),
+        ]
+    ],
     Kind.SYMBOL_NAME: [
         Bad(label, _value(v))
         for label, v in [
@@ -449,6 +466,7 @@ _BY_FLAG: dict[str, Kind] = {
     "--data": Kind.IN_CANDLES,
     "--symbol": Kind.SYMBOL,
     "--symbols": Kind.SYMBOLS,
+    "--pairs": Kind.PAIRS,
     "--timeframe": Kind.TIMEFRAME,
     "--strategy": Kind.STRATEGY,
     "--param": Kind.STRATEGY_PARAM,
@@ -604,6 +622,24 @@ BASE: dict[str, dict[str, str]] = {
     "new-strategy": {"name": "my_strategy", "--dir": "{w}/strategies"},
 }
 
+# Inputs each valid alone that a command refuses together (or with the config's portfolio): one error
+# line, exit 2, nothing written. {w} is the world root.
+COMBINATIONS: dict[str, list[str]] = {
+    "backtest --data with several --pairs": ["backtest", "--data", "{w}/SYN_USDT-1h.parquet", "--pairs",
+                                             "BTCUSDT,ETHUSDT"],
+    "backtest --fast --data with several --pairs": ["backtest", "--data", "{w}/SYN_USDT-1h.parquet", "--pairs",
+                                                    "BTCUSDT,ETHUSDT", "--fast"],
+    "backtest --data with a portfolio of several pairs": ["backtest", "--data", "{w}/SYN_USDT-1h.parquet", "--config",
+                                                          "{w}/portfolio.toml"],
+    "optimize with a portfolio of several pairs": ["optimize", "--config", "{w}/portfolio.toml", "--synthetic", "400",
+                                                   "--trials", "1", "--storage", "sqlite:///{w}/optuna.db",
+                                                   "--data-dir", "{w}/session"],
+    "walk-forward with a portfolio of several pairs": ["walk-forward", "--config", "{w}/portfolio.toml",
+                                                       "--synthetic", "1200", "--train-days", "20", "--test-days",
+                                                       "10", "--trials", "1", "--out", "{w}/runs", "--data-dir",
+                                                       "{w}/session"],
+}  # fmt: skip
+
 # Flags that send a command down another path: each of its cells runs again with the flag
 # (``backtest --fast``: the fast path checks its input the same way as the event path).
 FLAG_VARIANTS: dict[str, tuple[str, ...]] = {"backtest": ("--fast",)}
@@ -687,6 +723,9 @@ def prepare(world: World) -> None:
             found = (v for i in range(1000) if (v := _version(ParamVersion, i)).param_hash.startswith(prefix))
             history.insert(replace(next(found), version=number))
     (root / "good_strategy.py").write_bytes(_GOOD_STRATEGY)
+    (root / "portfolio.toml").write_text(
+        '[[portfolio]]\nsymbol = "BTCUSDT"\n\n[[portfolio]]\nsymbol = "ETHUSDT"\nstrategy = "rsi_reversion"\n'
+    )
     plain = b'{"api_key": "k", "api_secret": "s"}\n'
     (root / "plain.json").write_bytes(plain)
     key = generate_key()

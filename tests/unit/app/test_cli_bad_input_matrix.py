@@ -274,6 +274,21 @@ def test_bad_input_when_given_then_one_error_line_exit_2_and_disk_unchanged(cell
     assert after == before, f"{cell.key}: the disk changed: {_changes(before, after)}"
 
 
+@pytest.mark.parametrize("name", sorted(table.COMBINATIONS))
+def test_combination_when_refused_together_then_one_error_line_exit_2_and_disk_unchanged(
+    name: str, world: table.World
+) -> None:
+    argv = [arg.format(w=world.root) for arg in table.COMBINATIONS[name]]
+    before = _snapshot(world.root)
+
+    result = _invoke(argv)
+
+    _raised(result, name)
+    _assert_one_line_error(result.exit_code, result.stdout, result.stderr, name)
+    after = _snapshot(world.root)
+    assert after == before, f"{name}: the disk changed: {_changes(before, after)}"
+
+
 _SAMPLE = ("status --data-dir/missing", "backtest --config/truncated TOML", "audit show --limit/abc",
            "secrets keygen output/under a file", "data import paths/garbage bytes", "capital deposit amount/nan")  # fmt: skip
 

@@ -78,3 +78,44 @@ def test_curve_when_never_marked_then_empty_and_first_mark_must_be_point_zero() 
     assert equity_arrays(curve)[0].size == 0
     with pytest.raises(ValueError, match="point 0"):
         curve.mark(1, D(1), D(0))
+
+
+@given(
+    prices=st.lists(st.tuples(st.integers(1, 10**9), st.integers(1, 10**6), st.integers(1, 10**4)), min_size=1,
+                    max_size=40),
+    changes=st.lists(st.tuples(st.integers(0, 39), st.integers(0, 10**12), st.lists(st.integers(0, 10**8), min_size=3,
+                                                                                    max_size=3)), max_size=6),
+)  # fmt: skip
+def test_points_when_several_assets_then_cash_plus_each_holding_at_its_own_price_and_tick(
+    prices: list[tuple[int, int, int]], changes: list[tuple[int, int, list[int]]]
+) -> None:
+    # Arrange: three assets, each priced in its own ticks; balances change at some points
+    ticks = (D("0.01"), D("0.001"), D("0.1"))
+    columns = [np.array([p[k] for p in prices], dtype=np.int64) for k in range(3)]
+    curve = EquityCurve.of_assets(np.arange(len(prices), dtype=np.int64) * 60, columns, ticks)
+    later = {i: (i, D(q) / 100, tuple(D(b) / 10**8 for b in bases)) for i, q, bases in changes if 0 < i < len(prices)}
+    marks = [(0, D(1000), (D(0), D(0), D(0))), *sorted(later.values())]
+
+    # Act
+    for index, quote, bases in marks:
+        curve.mark(index, quote, *bases)
+
+    # Assert
+    plain, held = [], marks[0]
+    for i, row in enumerate(prices):
+        held = next((m for m in reversed(marks) if m[0] <= i), held)
+        plain.append((i * 60, held[1] + sum((b * p * t for b, p, t in zip(held[2], row, ticks, strict=True)), D(0))))
+    assert list(curve) == plain
+    assert [curve[i] for i in range(len(plain))] == plain
+    times, values = equity_arrays(curve)
+    assert times.tolist() == [t for t, _ in plain]
+    assert values.tolist() == [float(v) for _, v in plain]  # correctly rounded, as for one asset
+
+
+def test_mark_when_the_count_of_base_amounts_is_not_the_count_of_assets_then_refused() -> None:
+    curve = EquityCurve.of_assets(np.arange(3, dtype=np.int64), [np.ones(3, dtype=np.int64)] * 2, [TICK, TICK])
+
+    with pytest.raises(ValueError, match="2 assets"):
+        curve.mark(0, D(1000), D(0))
+    with pytest.raises(ValueError, match="3 times"):
+        EquityCurve.of_assets(np.arange(3, dtype=np.int64), [np.ones(2, dtype=np.int64)], [TICK])

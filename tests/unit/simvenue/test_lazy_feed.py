@@ -4,6 +4,8 @@ an order could arrive, including quiet stretches where bars do not trade at all.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+from collections.abc import Iterable
 from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -16,8 +18,16 @@ from thunes.domain import OrderType, Side, Timeframe, TimeInForce
 from thunes.features.ohlcv import OHLCV
 from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
-from thunes.simvenue.lazy_feed import TOO_MANY_LOTS, LazyBarFeed, part_lots
-from thunes.simvenue.replay import bar_plans, feed_plan
+from thunes.simvenue.lazy_feed import TOO_MANY_LOTS, LazyBarFeed, part_lots, replay_together
+from thunes.simvenue.replay import (
+    BarContext,
+    ReplayEvent,
+    ReplayQuote,
+    ReplayTrade,
+    bar_events,
+    bar_plans,
+    feed_plan,
+)
 from thunes.simvenue.validation import OrderParams
 
 D = Decimal
@@ -163,3 +173,82 @@ def test_part_lots_when_volume_sits_on_or_beside_a_boundary_then_equals_the_deci
     volume = float(D(4 * lots + offset * scale) * STEP / 4)  # on a boundary, or a hair either side
     want = int((D(repr(volume)) / 4 / STEP).to_integral_value(ROUND_FLOOR))
     assert part_lots(np.array([volume]), STEP).tolist() == [want]
+
+
+def _two_symbol_venue() -> tuple[SimVenue, _Clock]:
+    clock = _Clock()
+    info = builtin_exchange_info()
+    venue = SimVenue({s: info.get(s) for s in ("BTCUSDT", "ETHUSDT")}, clock, seed=1)
+    venue.deposit("a", "USDT", D(1_000_000))
+    return venue, clock
+
+
+def _rest_below(venue: SimVenue, bars: OHLCV, symbol: str, tick: Decimal) -> None:
+    """A BUY LIMIT a few ticks above the lowest low ahead: it rests, then some bar's trade fills it."""
+    price = (D(float(bars.low[51:].min())) / tick).to_integral_value(ROUND_FLOOR) * tick + 3 * tick
+    order = OrderParams(symbol, Side.BUY, OrderType.LIMIT, D("0.01"), price=price, time_in_force=TimeInForce.GTC)
+    assert venue.place_order("a", order).is_open
+
+
+def test_replay_together_when_two_symbols_have_orders_resting_then_events_interleave_as_one_venue_replays_them() -> (
+    None
+):
+    # Arrange: two symbols on one venue, each with a resting order; the reference replays both symbols'
+    # events merged by time (one clock, each event at its own time), as a venue serving both does.
+    info = builtin_exchange_info()
+    btc, eth = info.get("BTCUSDT"), info.get("ETHUSDT")
+    series = {"BTCUSDT": generate_ohlcv("BTCUSDT", Timeframe.M5, 200, seed=7),
+              "ETHUSDT": generate_ohlcv("ETHUSDT", Timeframe.M5, 200, seed=8, start_price=2_500.0)}  # fmt: skip
+    merged_venue, merged_clock = _two_symbol_venue()
+    together_venue, together_clock = _two_symbol_venue()
+    one_by_one_venue, one_by_one_clock = _two_symbol_venue()
+    feeds = {}
+    for venue, clock in ((together_venue, together_clock), (one_by_one_venue, one_by_one_clock)):
+        feeds[id(venue)] = [LazyBarFeed(venue, TickBars(series[i.symbol], i.tick_size), i.step_size, clock.advance)
+                            for i in (btc, eth)]  # fmt: skip
+        for feed in feeds[id(venue)]:
+            feed.feed_to(50)
+    streams = [bar_events(series[i.symbol].slice(0, 51), i.tick_size, i.step_size) for i in (btc, eth)]
+    _apply(merged_venue, merged_clock, heapq.merge(*streams, key=lambda e: e.ts_ns))
+    for venue in (merged_venue, together_venue, one_by_one_venue):
+        for instrument in (btc, eth):
+            _rest_below(venue, series[instrument.symbol], instrument.symbol, instrument.tick_size)
+
+    # Act
+    rest = [bar_events(series[i.symbol], i.tick_size, i.step_size) for i in (btc, eth)]
+    _apply(
+        merged_venue,
+        merged_clock,
+        (e for e in heapq.merge(*rest, key=lambda e: e.ts_ns) if e.ts_ns >= _after(series, 50)),
+    )
+    for row in range(51, 200):
+        replay_together([(feed, row) for feed in feeds[id(together_venue)]])
+        for feed in feeds[id(one_by_one_venue)]:
+            feed.feed_to(row)
+
+    # Assert: the same fills at the same times, and the same markets; one symbol after the other does not
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        merged = merged_venue.my_trades("a", symbol)
+        assert len(merged) >= 1, symbol
+        assert together_venue.my_trades("a", symbol) == merged, symbol
+        assert list(together_venue.market(symbol).window) == list(merged_venue.market(symbol).window), symbol
+    assert together_clock.ns == merged_clock.ns
+    one_by_one = [t.time_ms for s in ("BTCUSDT", "ETHUSDT") for t in one_by_one_venue.my_trades("a", s)]
+    assert one_by_one != [t.time_ms for s in ("BTCUSDT", "ETHUSDT") for t in merged_venue.my_trades("a", s)]
+
+
+def _after(series: dict[str, OHLCV], row: int) -> int:
+    """The first event time after bar ``row`` of every symbol (they share open times)."""
+    first = series["BTCUSDT"]
+    return int(first.open_time_ns[row + 1])
+
+
+def _apply(venue: SimVenue, clock: _Clock, events: Iterable[ReplayEvent]) -> None:
+    for event in events:
+        clock.advance(event.ts_ns)
+        if isinstance(event, ReplayQuote):
+            venue.on_quote(event.symbol, event.bid, event.bid_qty, event.ask, event.ask_qty)
+        elif isinstance(event, ReplayTrade):
+            venue.on_trade(event.symbol, event.price, event.quantity)
+        elif isinstance(event, BarContext):
+            venue.on_bar_context(event.symbol, event.volume, event.range_fraction)

@@ -1,15 +1,19 @@
-"""``thunes backtest``: run one strategy over candles through the engine core and print a report.
+"""``thunes backtest``: run a strategy over candles, or a portfolio of (symbol, strategy) pairs on one
+account, through the engine core and print a report.
 
 The event-driven backtest by default (the paper session's engine core: strategy, sizing, risk, order
 manager, the simulated venue's fills, ledger); ``--fast`` for the fast path (the compiled kernel where
-it is exact, else the engine core, and the report says which). Measured by
-:func:`~thunes.backtest.run.measure_backtest`, as ``report backtest``, ``optimize`` and
-``walk-forward`` are: the same inputs give them the same trades and the same Sharpe.
+it is exact, else the engine core, and the report says which; a portfolio always runs on the engine
+core). One pair is measured by :func:`~thunes.backtest.run.measure_backtest`, as ``report backtest``,
+``optimize`` and ``walk-forward`` are: the same inputs give them the same trades and the same Sharpe.
+Several pairs (``--pairs`` or ``[[portfolio]]``) by :func:`~thunes.backtest.portfolio_run.measure_portfolio`:
+each symbol's candles from the store or the shared data, cut to their common time range.
 """
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +25,7 @@ from thunes.adapters.storage.durable import replace_atomically
 from thunes.app.cli.options import (
     FeeRateOpt,
     InitialCashOpt,
+    PairsOpt,
     ParamOpt,
     StrategyOpt,
     WarmupOpt,
@@ -28,14 +33,18 @@ from thunes.app.cli.options import (
     checked_strategy,
     input_errors,
     output_location,
+    pairs_option,
     settings_from_options,
     strategy_options,
 )
-from thunes.app.composition import strategy_for
+from thunes.app.composition import Pair, build_strategy, one_pair, portfolio_pairs, strategy_for
+from thunes.app.config import Settings
 from thunes.app.errors import fail
 from thunes.app.progress import progress_bar
-from thunes.app.sources import load_bars, load_exchange_info_source
-from thunes.backtest.report import render_report, result_to_json
+from thunes.app.sources import load_bars, load_exchange_info_source, load_portfolio_bars
+from thunes.backtest.event import PairMarket
+from thunes.backtest.portfolio_run import FAST_FALLBACK, measure_portfolio
+from thunes.backtest.report import Described, portfolio_to_json, render_portfolio, render_report, result_to_json
 from thunes.backtest.run import measure_backtest
 from thunes.domain.market import Timeframe
 
@@ -45,7 +54,10 @@ __all__ = ["backtest"]
 def backtest(
     strategy: StrategyOpt = None,
     param: ParamOpt = None,
-    symbol: Annotated[str | None, typer.Option(help="Symbol, e.g. BTCUSDT.")] = None,
+    symbol: Annotated[
+        str | None, typer.Option(help="Symbol, e.g. BTCUSDT (with a portfolio: run that pair alone).")
+    ] = None,
+    pairs: PairsOpt = None,
     timeframe: Annotated[str | None, typer.Option(help="Bar interval, e.g. 1h.")] = None,
     data: Annotated[Path | None, typer.Option(help="Candle file (feather, parquet, csv, binance-vision csv).")] = None,
     synthetic: Annotated[int | None, typer.Option(help="Use N synthetic bars instead of recorded data.")] = None,
@@ -63,7 +75,8 @@ def backtest(
     ] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Also write the result as JSON here.")] = None,
 ) -> None:
-    """Backtest a strategy on recorded or synthetic candles through the engine core and print a report."""
+    """Backtest a strategy, or a portfolio of pairs on one account, on recorded or synthetic candles
+    through the engine core and print a report."""
     if synthetic is not None and synthetic < 2:
         fail(f"--synthetic needs at least 2 bars, got {synthetic}")
     if json_out is not None:
@@ -78,9 +91,17 @@ def backtest(
                 "data_path": data,
                 **backtest_costs(initial_cash, fee_rate, warmup),
             },
+            "portfolio": pairs_option(pairs),
         },
     )
     checked_strategy(settings)
+    with input_errors():
+        settings = one_pair(settings, symbol, "backtest") if symbol is not None else settings
+        chosen = portfolio_pairs(settings)
+        if len(chosen) > 1:
+            _portfolio(settings, chosen, synthetic, seed, fast, json_out)
+            return
+        settings = one_pair(settings, None, "backtest")
     console = Console()
     bt = settings.backtest
     with input_errors():
@@ -115,3 +136,47 @@ def backtest(
         }
         replace_atomically(json_out, json.dumps(document, indent=2, allow_nan=False).encode())
         console.print(f"result written to {json_out}")
+
+
+def _portfolio(settings: Settings, pairs: tuple[Pair, ...], synthetic: int | None, seed: int, fast: bool,
+               json_out: Path | None) -> None:  # fmt: skip
+    """Several pairs on one account: each symbol's candles from the store or the shared data, cut to
+    their common range, the event-driven engine (``--fast`` falls back to it and says why)."""
+    bt = settings.backtest
+    if bt.data_path is not None:
+        fail(f"--data {bt.data_path} is one symbol's candles and the portfolio has {len(pairs)} pairs: each "
+             "symbol's candles come from the store or the shared data (drop --data, or pick one pair "
+             "with --symbol)")  # fmt: skip
+    console = Console()
+    with input_errors():
+        info, instruments_origin = load_exchange_info_source(settings.rules, settings.data)
+        instruments = [info.get(p.symbol) for p in pairs]
+        with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
+            task = bar.add_task(f"loading candles of {len(pairs)} symbols", total=2)
+            loaded = load_portfolio_bars(instruments, Timeframe(bt.timeframe), settings.data,
+                                         synthetic_bars=synthetic, seed=seed)  # fmt: skip
+            shortest = min(len(b) for b in loaded.bars)
+            if bt.warmup_bars >= shortest:
+                fail(f"no bar after the {bt.warmup_bars}-bar warm-up: {shortest} bars are too few")
+            markets = [PairMarket(p.strategy, i, b) for p, i, b in zip(pairs, instruments, loaded.bars, strict=True)]
+            bar.update(task, advance=1, description=f"backtesting {len(pairs)} pairs, {shortest:,} bars (event-driven)")
+            run = measure_portfolio(settings, markets, info, warmup_bars=bt.warmup_bars, deposit=bt.initial_cash,
+                                    fast=fast)  # fmt: skip
+            bar.update(task, advance=1)
+    if loaded.cut:
+        console.print(f"note: {loaded.cut}", markup=False, soft_wrap=True)
+    if fast:
+        console.print(f"note: --fast: {FAST_FALLBACK}", markup=False, soft_wrap=True)
+    described = [_described(p, i.tick_size) for p, i in zip(pairs, instruments, strict=True)]
+    sources = [item.source for item in loaded.loaded]
+    render_portfolio(console, run, described, sources, instruments_origin)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        document = {**portfolio_to_json(run, described, sources, loaded.cut), "fee_rate": str(bt.fee_rate)}
+        replace_atomically(json_out, json.dumps(document, indent=2, allow_nan=False).encode())
+        console.print(f"result written to {json_out}")
+
+
+def _described(pair: Pair, tick: Decimal) -> Described:
+    runner = build_strategy(pair.strategy, tick)
+    return str(runner.strategy_id), dict(runner.parameters), runner.param_hash

@@ -39,6 +39,7 @@ from thunes.app.cli.options import (
     strategy_options,
     thunes_data_dir,
 )
+from thunes.app.composition import one_pair
 from thunes.app.config import Settings
 from thunes.app.errors import fail
 from thunes.app.progress import progress_bar
@@ -93,11 +94,16 @@ def _research() -> None:
     quiet_optuna()
 
 
-def _settings(config: Path | None, strategy: dict[str, Any], symbol: str | None, timeframe: str | None,
-              data: Path | None, costs: dict[str, Any]) -> tuple[Settings, str]:  # fmt: skip
-    """The settings with the options given, and the strategy's name once it loads and builds."""
+def _settings(command: str, config: Path | None, strategy: dict[str, Any], symbol: str | None,
+              timeframe: str | None, data: Path | None, costs: dict[str, Any]) -> tuple[Settings, str]:  # fmt: skip
+    """The settings with the options given (a ``[[portfolio]]`` config: the pair ``--symbol`` names), and
+    the strategy's name once it loads and builds."""
     wanted = {"strategy": strategy, "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **costs}}
     settings = settings_from_options(config, wanted)
+    try:
+        settings = one_pair(settings, symbol, command)
+    except ValueError as e:
+        fail(str(e))
     return settings, checked_strategy(settings)
 
 
@@ -320,7 +326,7 @@ def optimize(
             "--record needs one best trial: pick a point of the Pareto front and record it with `thunes params record`"
         )
     costs = backtest_costs(initial_cash, fee_rate, None)
-    settings, label = _settings(config, strategy_options(strategy, param), symbol, timeframe, data, costs)
+    settings, label = _settings("optimize", config, strategy_options(strategy, param), symbol, timeframe, data, costs)
     name = settings.strategy.name
     console = Console()
     with _input_errors():
@@ -456,7 +462,9 @@ def walk_forward(
     )
 
     costs = backtest_costs(initial_cash, fee_rate, None)
-    settings, label = _settings(config, strategy_options(strategy, param), symbol, timeframe, data, costs)
+    settings, label = _settings(
+        "walk-forward", config, strategy_options(strategy, param), symbol, timeframe, data, costs
+    )
     output_location(out, "--out", directory=True)
     wf = WalkForwardConfig(
         settings.strategy.name,

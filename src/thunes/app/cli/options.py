@@ -14,7 +14,7 @@ import math
 import os
 import re
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +25,7 @@ import typer
 from thunes.adapters.datastore.errors import DataFileError
 from thunes.app.composition import check_strategy
 from thunes.app.config import ConfigError, Settings, load_settings
+from thunes.app.config_portfolio import parse_pairs
 from thunes.app.errors import fail
 from thunes.app.logging import configure_logging
 from thunes.domain.exchange_info import ExchangeInfoError
@@ -34,6 +35,7 @@ __all__ = [
     "MAX_COUNT",
     "FeeRateOpt",
     "InitialCashOpt",
+    "PairsOpt",
     "ParamOpt",
     "StrategyOpt",
     "WarmupOpt",
@@ -46,6 +48,7 @@ __all__ = [
     "http_url",
     "input_errors",
     "output_location",
+    "pairs_option",
     "settings_from_options",
     "strategy_options",
     "thunes_data_dir",
@@ -60,11 +63,20 @@ N = TypeVar("N", int, float)
 
 
 def settings_from_options(
-    config: Path | None, options: Mapping[str, Mapping[str, Any]], *, console_level: str | None = None
+    config: Path | None,
+    options: Mapping[str, Mapping[str, Any] | Sequence[Mapping[str, Any]] | None],
+    *,
+    console_level: str | None = None,
 ) -> Settings:
-    """``options`` is ``{section: {field: value or None}}``; only the values given override. ``console_level``
-    raises the console's log threshold (a session's lines go to its log file)."""
-    given = {section: {k: v for k, v in values.items() if v is not None} for section, values in options.items()}
+    """``options`` is ``{section: {field: value or None}}`` (``portfolio``: a list of pairs, or None); only
+    the values given override. ``console_level`` raises the console's log threshold (a session's lines
+    go to its log file)."""
+    given: dict[str, Any] = {}
+    for section, values in options.items():
+        if isinstance(values, Mapping):
+            given[section] = {k: v for k, v in values.items() if v is not None}
+        elif values is not None:
+            given[section] = list(values)
     try:
         settings = load_settings(config, overrides={k: v for k, v in given.items() if v})
     except ConfigError as e:
@@ -269,3 +281,21 @@ ParamOpt = Annotated[
         "--param", help="A user strategy's parameter, NAME=VALUE (repeat it; over the strategy.params setting)."
     ),
 ]
+
+PairsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Portfolio on one account: SYMBOL[:STRATEGY],... e.g. BTCUSDT:sma_cross,ETHUSDT:rsi_reversion "
+        "(a bare symbol takes --strategy; default: the config's [[portfolio]], else --symbol)."
+    ),
+]
+
+
+def pairs_option(text: str | None) -> list[dict[str, str]] | None:
+    """``--pairs`` as ``portfolio`` entries (None when not given); a malformed list ends as one error line."""
+    if text is None:
+        return None
+    try:
+        return parse_pairs(text)
+    except ValueError as e:
+        fail(str(e))
