@@ -21,6 +21,7 @@ from thunes.domain.quick_init import quick_init
 __all__ = ["Position", "PositionError"]
 
 ZERO = Decimal(0)
+_BUY = Side.BUY  # a global read: cheaper than the enum's attribute, on every fill
 
 
 class PositionError(ValueError):
@@ -67,32 +68,33 @@ class Position:
         return ZERO, third_asset_value
 
     def apply(self, fill: Fill, *, third_asset_fee_value: Decimal | None = None) -> Position:
-        """The position after ``fill``; ``third_asset_fee_value`` is the quote value of a third-asset fee."""
-        if fill.symbol != self.symbol:
-            raise PositionError(f"fill for {fill.symbol} applied to position {self.symbol}")
-        fee_base, fee_quote = self.fee_in_quote(fill, third_asset_fee_value)
-        if fill.side is Side.BUY:
-            return self._buy(fill, fee_base, fee_quote)
-        return self._sell(fill, fee_base, fee_quote)
+        """The position after ``fill``; ``third_asset_fee_value`` is the quote value of a third-asset fee.
 
-    def _buy(self, fill: Fill, fee_base: Decimal, fee_quote: Decimal) -> Position:
-        received = fill.quantity - fee_base
-        paid = fill.notional + (ZERO if fee_base else fee_quote)
-        # The constructor, not dataclasses.replace: this runs on every fill, and replace costs more than the maths.
-        return Position(self.symbol, self.base_asset, self.quote_asset, quantity=self.quantity + received,
-                        cost_basis=self.cost_basis + paid, realized_pnl=self.realized_pnl,
-                        fees_quote=self.fees_quote + fee_quote,
-                        opened_ns=self.opened_ns if self.is_open else fill.ts_ns)  # fmt: skip
-
-    def _sell(self, fill: Fill, fee_base: Decimal, fee_quote: Decimal) -> Position:
+        Written as one function with positional constructors (no helper calls, no ``replace``): the
+        engine applies every fill twice (its position and the risk ledger's)."""
+        symbol, quantity, cost_basis = self.symbol, self.quantity, self.cost_basis
+        if fill.symbol != symbol:
+            raise PositionError(f"fill for {fill.symbol} applied to position {symbol}")
+        commission, asset = fill.commission, fill.commission_asset
+        if asset == self.base_asset:  # fee_in_quote, its two common cases inlined
+            fee_base, fee_quote = commission, commission * fill.price
+        elif asset == self.quote_asset:
+            fee_base, fee_quote = ZERO, commission
+        else:
+            fee_base, fee_quote = self.fee_in_quote(fill, third_asset_fee_value)
+        if fill.side is _BUY:
+            received = fill.quantity - fee_base
+            paid = fill.price * fill.quantity + (ZERO if fee_base else fee_quote)
+            return Position(symbol, self.base_asset, self.quote_asset, quantity + received, cost_basis + paid,
+                            self.realized_pnl, self.fees_quote + fee_quote,
+                            self.opened_ns if quantity > 0 else fill.ts_ns)  # fmt: skip
         given_up = fill.quantity + fee_base
-        if given_up > self.quantity:
-            raise PositionError(f"{self.symbol}: selling {given_up} but only {self.quantity} is held")
-        remaining = self.quantity - given_up
+        if given_up > quantity:
+            raise PositionError(f"{symbol}: selling {given_up} but only {quantity} is held")
+        remaining = quantity - given_up
         # Closing in full removes the whole basis exactly; a partial close removes its share.
-        removed = self.cost_basis if remaining == 0 else self.cost_basis * given_up / self.quantity
-        proceeds = fill.notional - (ZERO if fee_base else fee_quote)
-        return Position(self.symbol, self.base_asset, self.quote_asset, quantity=remaining,
-                        cost_basis=self.cost_basis - removed, realized_pnl=self.realized_pnl + proceeds - removed,
-                        fees_quote=self.fees_quote + fee_quote,
-                        opened_ns=self.opened_ns if remaining else None)  # fmt: skip
+        removed = cost_basis if remaining == 0 else cost_basis * given_up / quantity
+        proceeds = fill.price * fill.quantity - (ZERO if fee_base else fee_quote)
+        return Position(symbol, self.base_asset, self.quote_asset, remaining, cost_basis - removed,
+                        self.realized_pnl + proceeds - removed, self.fees_quote + fee_quote,
+                        self.opened_ns if remaining else None)  # fmt: skip

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["quick_init"]
+__all__ = ["quick_init", "without_post_init"]
 
 T = TypeVar("T")
 
@@ -63,6 +64,22 @@ def quick_init(cls: type[T]) -> type[T]:
     init.__doc__ = cls.__init__.__doc__
     type.__setattr__(cls, "__init__", init)
     return cls
+
+
+def without_post_init(cls: type[T]) -> Callable[..., T]:
+    """A constructor of ``cls`` (a :func:`quick_init` class) taking every field positionally and skipping
+    ``__post_init__``: for values whose checks already ran in bulk (``TickBars`` checks every candle
+    once; building each ``Bar`` it hands out checked it again). The object is the same otherwise."""
+    if "__post_init__" not in cls.__dict__ or not getattr(cls.__init__, "__qualname__", "").endswith(".__init__"):
+        raise TypeError(f"{cls.__name__}: without_post_init takes a quick_init class with a __post_init__")
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]  # a dataclass
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{name}": getattr(cls, name).__set__ for name in names})
+    body = "".join(f"    _set_{name}(self, {name})\n" for name in names)
+    exec(f"def make({', '.join(names)}):\n    self = _new(_cls)\n{body}    return self\n", namespace)  # noqa: S102
+    make: Callable[..., T] = namespace["make"]
+    make.__qualname__ = f"{cls.__qualname__} without_post_init"
+    return make
 
 
 def _shape(init: Any) -> list[tuple[str, Any, bool]]:

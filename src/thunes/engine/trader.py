@@ -35,6 +35,9 @@ __all__ = ["MAX_EXIT_WAIT_BARS", "FillLedger", "Trader", "TraderConfig", "Trader
 
 MAX_EXIT_WAIT_BARS = 16  # the back-off between an exit's rounds doubles from one bar up to this
 _log = structlog.get_logger(__name__)
+# Enum members as globals: cheaper to read than the enum's attributes, on every order.
+_BUY, _SELL, _MARKET = Side.BUY, Side.SELL, OrderType.MARKET
+_HOLD, _ENTER, _EXIT = Signal.HOLD, Signal.ENTER_LONG, Signal.EXIT_LONG
 
 
 class FillLedger(Protocol):
@@ -119,7 +122,7 @@ class Trader:
     async def act(self, signal: Decision, bar: Bar) -> None:
         """Everything after the decision: sizing, the risk gate, the order, the booking. The fast
         backtest calls it with signals computed for the whole series at once."""
-        if signal is Signal.HOLD:
+        if signal is _HOLD:
             return
         self.stats.signals += 1
         request = self._order_to(signal, bar) if isinstance(signal, TargetPosition) else self._order_for(signal, bar)
@@ -153,17 +156,12 @@ class Trader:
 
     async def _place(self, request: OrderRequest, reference_price: Decimal) -> bool:
         """The risk gate, the order, the booking; False when risk denied it."""
-        decision = self.risk.check(
-            RiskIntent(
-                request,
-                self.strategy.strategy_id,
-                self.config.venue,
-                reference_price=reference_price,
-                instrument=self.instrument,
-                fee_rate=self.config.fee_rate,
-            )
-        )
-        if not decision.approved:
+        config = self.config
+        # Positional (request, strategy_id, venue, reference_price, instrument, fee_rate): one an order.
+        intent = RiskIntent(request, self.strategy.strategy_id, config.venue, reference_price, self.instrument,
+                            config.fee_rate)  # fmt: skip
+        decision = self.risk.check(intent)
+        if decision.reason is not None:  # denied
             self.stats.denied[decision.reason_code or "?"] += 1
             self.bus.publish(decision.denied_event())
             return False
@@ -172,11 +170,11 @@ class Trader:
         if isinstance(outcome, OrderRejected):
             self.stats.rejected[outcome.code] += 1
             self.risk.on_order_closed(decision.order.client_order_id)
-            if request.side is Side.SELL:
+            if request.side is _SELL:
                 self._exit_failed(decision.order, outcome)
         else:
             self.book(outcome)
-            if request.side is Side.SELL:
+            if request.side is _SELL:
                 self.exit_round = 0
         return True
 
@@ -202,19 +200,19 @@ class Trader:
     def _order_for(self, signal: Signal, bar: Bar) -> OrderRequest | None:
         key = f"{bar.open_time_ns}"
         sid: StrategyId = self.strategy.strategy_id
+        symbol = self.instrument.symbol
         holding = self._sellable(bar.close)
-        if signal is Signal.ENTER_LONG and holding is None:
-            budget = min(self.config.quote_per_trade, self.risk.limits.max_order_notional)
+        if signal is _ENTER and holding is None:
+            limits = self.risk.limits
+            budget = min(self.config.quote_per_trade, limits.max_order_notional)
             sized = size_entry(self.instrument, budget, bar.close, self.config.fee_rate,
-                               exit_buffer=self.risk.limits.exit_buffer)  # fmt: skip
+                               exit_buffer=limits.exit_buffer)  # fmt: skip
             if sized.quantity is None:
                 self.stats.denied["EXIT_INFEASIBLE"] += 1
                 return None
-            cid = client_order_id(sid, self.instrument.symbol, Side.BUY, key)
-            return OrderRequest(cid, self.instrument.symbol, Side.BUY, OrderType.MARKET, quantity=sized.quantity)
-        if signal is Signal.EXIT_LONG and holding is not None:
-            cid = client_order_id(sid, self.instrument.symbol, Side.SELL, key)
-            return OrderRequest(cid, self.instrument.symbol, Side.SELL, OrderType.MARKET, quantity=holding)
+            return OrderRequest(client_order_id(sid, symbol, _BUY, key), symbol, _BUY, _MARKET, sized.quantity)
+        if signal is _EXIT and holding is not None:
+            return OrderRequest(client_order_id(sid, symbol, _SELL, key), symbol, _SELL, _MARKET, holding)
         return None
 
     def _order_to(self, target: TargetPosition, bar: Bar) -> OrderRequest | None:
@@ -234,23 +232,25 @@ class Trader:
     def _sellable(self, price: Decimal) -> Decimal | None:
         """The quantity a MARKET SELL can offer, or None when what is held is dust (SPEC §1)."""
         # The risk ledger forgets dust it cannot sell; never offer more than it believes is held.
-        symbol = self.instrument.symbol
-        held = self.risk.held(symbol)
-        qty = round_quantity(self.instrument, min(self.position.quantity, held), OrderType.MARKET)
-        if qty <= 0 or qty * price < self.instrument.min_notional_for(OrderType.MARKET):
+        held = min(self.position.quantity, self.risk.held(self.instrument.symbol))
+        if held <= 0:  # flat (every entry asks): rounding it down to the step leaves it <= 0
+            return None
+        qty = round_quantity(self.instrument, held, _MARKET)
+        if qty <= 0 or qty * price < self.instrument.min_notional_for(_MARKET):
             return None
         return qty
 
     def book(self, report: OrderReport) -> None:
         """Record an order's fills once each: ledger, risk, position, bus."""
         self.ledger.record_report(report)
+        terminal = report.status.is_terminal
         for fill in report.fills:
             if not self.ledger.record_fill(fill):
                 continue  # already booked (a replayed report after a restart)
             self.stats.filled += 1
-            complete = report.status.is_terminal and fill is report.fills[-1]
+            complete = terminal and fill is report.fills[-1]
             self.risk.on_fill(fill, order_complete=complete)
             self.position = self.position.apply(fill)
             self.bus.publish(OrderFilled(fill.ts_ns, self.config.venue, fill.client_order_id, fill, complete))
-        if report.status.is_terminal:
+        if terminal:
             self.risk.on_order_closed(report.client_order_id)

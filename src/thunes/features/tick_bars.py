@@ -15,9 +15,12 @@ import numpy as np
 
 from thunes.domain.identifiers import Symbol
 from thunes.domain.market import Bar
+from thunes.domain.quick_init import without_post_init
 from thunes.features.ohlcv import OHLCV, to_ticks
 
 __all__ = ["TickBars", "TickChunk"]
+
+_checked_bar = without_post_init(Bar)  # every row's bounds and volume are checked when TickBars is built
 
 _CHUNK = 4_096  # bars handed out at a time
 
@@ -62,9 +65,9 @@ class TickBars:
     def bar(self, row: int) -> Bar:
         """Row ``row`` as a domain bar (equal to the one :func:`iter_bars` yields)."""
         tick = self.tick_size
-        return Bar(self.symbol, self.timeframe, self.ohlcv.open_time_ns.item(row), self.open.item(row) * tick,
-                   self.high.item(row) * tick, self.low.item(row) * tick, self.close.item(row) * tick,
-                   Decimal(repr(self.ohlcv.volume.item(row))))  # fmt: skip
+        return _checked_bar(self.symbol, self.timeframe, self.ohlcv.open_time_ns.item(row),
+                            self.open.item(row) * tick, self.high.item(row) * tick, self.low.item(row) * tick,
+                            self.close.item(row) * tick, Decimal(repr(self.ohlcv.volume.item(row))))  # fmt: skip
 
     def first_row_at_or_after(self, open_time_ns: int) -> int:
         """The first row whose open time is ``>= open_time_ns`` (``len`` when none)."""

@@ -71,6 +71,7 @@ MODEL_DRIFT_ACTOR = "model-drift"
 SAFETY_ACTOR = "safety-check"  # a session's start-up check of its persisted safety state
 # Actors that may turn the kill-switch on but never off: only a person turns it off (SPEC §2).
 AUTOMATIC_ACTORS = frozenset({ENGINE_ACTOR, RECONCILIATION_ACTOR, MODEL_DRIFT_ACTOR, SAFETY_ACTOR})
+_BUY = Side.BUY  # a global read: cheaper than the enum's attribute, on every check
 
 
 def _person(by: str) -> str:
@@ -181,7 +182,7 @@ class RiskEngine:
             now = self._clock_ns()
             rolled = self._roll_day(now)
             decision = self._evaluate(intent, now)
-            reserved = decision.approved and decision.order.side is Side.BUY
+            reserved = decision.reason is None and decision.order.side is _BUY  # approved, a BUY
             if reserved:
                 self._ledger.reserve(self._reservation(intent, now))
             if rolled or reserved:
@@ -194,24 +195,18 @@ class RiskEngine:
             return decision
 
     def _evaluate(self, intent: RiskIntent, now: int) -> RiskDecision:
-        ctx = CheckContext(
-            intent=intent,
-            order=intent.request,
-            now_ns=now,
-            limits=self._limits,
-            equity=self._equity,
-            trading_state=trading_state_of(self._kill_switch, self._halt),
-            realized_pnl_today=self._realized_today,
-            cool_down_until_ns=self._cool_down_until_ns,
-            open_symbols=self._ledger.open_symbols(),
-            held_quantity=self._ledger.held(intent.request.symbol),
-        )
+        request, ledger = intent.request, self._ledger
+        # Positional, in the field order (intent, order, now_ns, limits, equity, trading_state,
+        # realized_pnl_today, cool_down_until_ns, open_symbols, held_quantity): every check builds one.
+        ctx = CheckContext(intent, request, now, self._limits, self._equity,
+                           trading_state_of(self._kill_switch, self._halt), self._realized_today,
+                           self._cool_down_until_ns, ledger.open_symbols(), ledger.held(request.symbol))  # fmt: skip
         denial = _first_denial(self._order_rules, ctx)
         if denial is None:
             order, denial = apply_exchange_filters(ctx)
             if order is not ctx.order:
                 ctx = replace(ctx, order=order)
-        if denial is None and ctx.order.side is Side.BUY:
+        if denial is None and ctx.order.side is _BUY:
             denial = _first_denial(self._entry_rules, ctx)
         if denial is None:
             # Last, because in HALF_OPEN an allowed call *is* the probe: only an approved order takes it.
@@ -220,20 +215,15 @@ class RiskEngine:
                 wait = breaker.seconds_until_probe()
                 denial = Denial(DenialReason.CIRCUIT_OPEN, f"{intent.venue} breaker open: retry in {wait:.0f} s")
         if denial is None:
-            return RiskDecision(intent, ctx.order, ts_ns=now)
-        return RiskDecision(intent, ctx.order, denial.reason, denial.detail, ts_ns=now)
+            return RiskDecision(intent, ctx.order, None, "", now)
+        return RiskDecision(intent, ctx.order, denial.reason, denial.detail, now)
 
     def _reservation(self, intent: RiskIntent, now: int) -> Reservation:
-        instrument = intent.instrument
-        return Reservation(
-            client_order_id=intent.request.client_order_id,
-            symbol=intent.request.symbol,
-            strategy_id=intent.strategy_id,
-            venue=intent.venue,
-            ts_ns=now,
-            base_asset=None if instrument is None else instrument.base_asset,
-            quote_asset=None if instrument is None else instrument.quote_asset,
-        )
+        instrument, request = intent.instrument, intent.request
+        if instrument is None:
+            return Reservation(request.client_order_id, request.symbol, intent.strategy_id, intent.venue, now)
+        return Reservation(request.client_order_id, request.symbol, intent.strategy_id, intent.venue, now,
+                           instrument.base_asset, instrument.quote_asset)  # fmt: skip
 
     # --- order outcomes -----------------------------------------------------------------------
     def on_order_closed(self, client_order_id: ClientOrderId) -> bool:
@@ -281,7 +271,7 @@ class RiskEngine:
             self._count_fill()
             if order_complete:
                 self._ledger.release(fill.client_order_id)
-            self._absorb(effect, now, today=True)
+            self._absorb(effect, now, True)
             self._save(now)
             return effect
 
@@ -314,7 +304,7 @@ class RiskEngine:
                 except ValueError as e:
                     self._activate(SAFETY_ACTOR, f"cannot book missed fill {fill.trade_id} from the ledger: {e}", now)
                     continue
-                self._absorb(effect, now, today=utc_day(fill.ts_ns) >= self._day)
+                self._absorb(effect, now, utc_day(fill.ts_ns) >= self._day)
             self._fills_booked = len(ledger_fills)
             self._save(now)
             return missed
@@ -323,7 +313,7 @@ class RiskEngine:
         if self._fills_booked is not None:
             self._fills_booked += 1
 
-    def _absorb(self, effect: FillEffect, now: int, *, today: bool) -> None:
+    def _absorb(self, effect: FillEffect, now: int, today: bool) -> None:
         """What a booked fill does to the day's loss, the cool-down and the kill-switch."""
         if today:
             self._realized_today += effect.realized_pnl
@@ -437,17 +427,11 @@ class RiskEngine:
 
     # --- persistence --------------------------------------------------------------------------
     def _snapshot(self, now: int) -> RiskSnapshot:
-        return RiskSnapshot(
-            day=self._day,
-            kill_switch=self._kill_switch,
-            halt=self._halt,
-            realized_pnl_today=self._realized_today,
-            cool_down_until_ns=self._cool_down_until_ns,
-            positions=self._ledger.positions(),
-            reservations=self._ledger.reservations(),
-            updated_ns=now,
-            fills_booked=self._fills_booked,
-        )
+        # Positional (day, kill_switch, halt, realized_pnl_today, cool_down_until_ns, positions,
+        # reservations, updated_ns, fills_booked): every change saves one.
+        ledger = self._ledger
+        return RiskSnapshot(self._day, self._kill_switch, self._halt, self._realized_today, self._cool_down_until_ns,
+                            ledger.positions(), ledger.reservations(), now, self._fills_booked)  # fmt: skip
 
     def _save(self, now: int) -> None:
         self._store.save(self._snapshot(now))

@@ -21,6 +21,7 @@ from thunes.risk.state import Reservation
 __all__ = ["FillEffect", "Ledger"]
 
 ZERO = Decimal(0)
+_SELL = Side.SELL  # a global read: cheaper than the enum's attribute, on every fill
 
 
 @quick_init
@@ -131,7 +132,7 @@ class Ledger:
         """
         position = self._positions.get(fill.symbol)
         if position is None:
-            if fill.side is Side.SELL:
+            if fill.side is _SELL:
                 return FillEffect(
                     fill.symbol, untracked=True, detail=f"SELL fill but the ledger holds no {fill.symbol}"
                 )
@@ -148,12 +149,12 @@ class Ledger:
         except PositionError as e:
             return FillEffect(fill.symbol, untracked=True, detail=str(e))
         realized = after.realized_pnl - position.realized_pnl
-        if not after.is_open or (fill.side is Side.SELL and after.quantity * fill.price < self._dust_notional):
+        if after.quantity <= 0 or (fill.side is _SELL and after.quantity * fill.price < self._dust_notional):
             # A remainder too small to sell is dust: the position is closed for risk purposes.
             self._positions.pop(fill.symbol, None)
-            if after.is_open:
+            if after.quantity > 0:  # is_open
                 self._dust[fill.symbol] = Position(fill.symbol, after.base_asset, after.quote_asset, after.quantity,
                                                    after.cost_basis)  # fmt: skip
-            return FillEffect(fill.symbol, realized, closed=True, trip_pnl=after.realized_pnl)
+            return FillEffect(fill.symbol, realized, True, after.realized_pnl)  # closed, with the trip's PnL
         self._positions[fill.symbol] = after
         return FillEffect(fill.symbol, realized)

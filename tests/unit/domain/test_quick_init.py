@@ -11,7 +11,7 @@ import pytest
 from thunes.domain.enums import OrderType, Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import Fill, OrderRequest
-from thunes.domain.quick_init import quick_init
+from thunes.domain.quick_init import quick_init, without_post_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +104,26 @@ def test_quick_init_when_on_engine_classes_then_validation_still_runs() -> None:
     assert Fill.__init__.__qualname__ == "Fill.__init__"
     with pytest.raises(ValueError, match="exactly one of quantity and quote_quantity"):
         OrderRequest(ClientOrderId("c1"), Symbol("BTCUSDT"), Side.BUY, OrderType.MARKET)  # neither quantity
+
+
+def test_without_post_init_when_values_are_valid_then_the_object_the_constructor_builds() -> None:
+    make = without_post_init(_Quick)
+
+    built, made = _Quick(1, "sim", 5, ["a"], "n"), make(1, "sim", 5, ["a"], "n")
+
+    assert type(made) is _Quick and made == built and repr(made) == repr(built)
+    with pytest.raises(FrozenInstanceError):
+        made.quantity = 6  # type: ignore[misc]
+    assert make(1, "sim", -1, [], "n").quantity == -1  # the check is skipped: the caller's values are checked
+    with pytest.raises(ValueError, match=">= 0"):
+        _Quick(1, "sim", -1)  # the class's own constructor still checks
+
+
+def test_without_post_init_when_the_class_has_no_post_init_then_refused() -> None:
+    @quick_init
+    @dataclass(frozen=True, slots=True)
+    class NoCheck:
+        value: int
+
+    with pytest.raises(TypeError, match="without_post_init"):
+        without_post_init(NoCheck)
