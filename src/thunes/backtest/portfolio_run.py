@@ -17,10 +17,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from thunes.app.composition import build_strategy
 from thunes.app.config import Settings
 from thunes.backtest.event import EventBacktestResult, PairMarket, run_portfolio_backtest
 from thunes.domain.enums import Side
@@ -37,6 +39,7 @@ from thunes.engine.performance import (
     time_in_market,
 )
 from thunes.features.ohlcv import OHLCV, to_ticks
+from thunes.strategy.base import Strategy
 
 __all__ = [
     "FAST_FALLBACK",
@@ -44,6 +47,7 @@ __all__ = [
     "PortfolioRun",
     "SymbolFigures",
     "buy_and_hold",
+    "describe_strategies",
     "measure_portfolio",
     "prices_at",
 ]
@@ -110,6 +114,17 @@ class PortfolioRun:
     @property
     def fills(self) -> list[Fill]:
         return self.result.fills
+
+
+def describe_strategies(markets: Sequence[PairMarket]) -> list[tuple[str, dict[str, Any], str]]:
+    """Each pair's strategy as reports show it: its id, its parameters and its parameter hash."""
+    described = []
+    for m in markets:
+        strategy = (
+            m.strategy if isinstance(m.strategy, Strategy) else build_strategy(m.strategy, m.instrument.tick_size)
+        )
+        described.append((str(strategy.strategy_id), dict(strategy.parameters), strategy.param_hash))
+    return described
 
 
 def prices_at(bars: OHLCV, instrument: Instrument, times_ns: IntArray) -> FloatArray:

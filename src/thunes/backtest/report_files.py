@@ -46,13 +46,22 @@ from thunes.features.ohlcv import OHLCV
 __all__ = [
     "RUN_FILES",
     "ResearchRun",
+    "add_trades",
+    "dates",
     "evaluate",
+    "html_page",
     "html_report",
+    "html_table",
+    "iso",
     "metric_rows",
     "metrics_json",
+    "new_run_directory",
     "run_id",
+    "write_equity",
+    "write_json",
     "write_run",
     "write_summary_png",
+    "write_trades",
 ]
 
 RUN_FILES = ("config.json", "metrics.json", "trades.csv", "equity.csv", "report.html", "summary.png")
@@ -82,7 +91,8 @@ class ResearchRun:
     performance: Performance
 
 
-def _iso(ns: int) -> str:
+def iso(ns: int) -> str:
+    """A time in ns as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC)."""
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -103,8 +113,8 @@ def _run_config(
         "data": {
             "source": source,
             "bars": len(bars),
-            "start": _iso(first),
-            "end": _iso(last),
+            "start": iso(first),
+            "end": iso(last),
             "start_ns": first,
             "end_ns": last,
         },
@@ -143,16 +153,17 @@ def run_id(config: dict[str, Any], now: datetime) -> str:
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:8]}"
 
 
-def _write_trades(path: Path, trips: list[RoundTrip]) -> None:
+def write_trades(path: Path, trips: list[RoundTrip]) -> None:
+    """``trades.csv``: one row a round trip (every symbol's), in :data:`_TRADE_COLUMNS`."""
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(_TRADE_COLUMNS)
         for t in trips:
-            exit_time = "" if t.exit_ns is None else _iso(t.exit_ns)
+            exit_time = "" if t.exit_ns is None else iso(t.exit_ns)
             writer.writerow(
                 [
                     t.symbol,
-                    _iso(t.entry_ns),
+                    iso(t.entry_ns),
                     exit_time,
                     t.entry_ns,
                     "" if t.exit_ns is None else t.exit_ns,
@@ -166,35 +177,46 @@ def _write_trades(path: Path, trips: list[RoundTrip]) -> None:
             )
 
 
-def _write_equity(path: Path, equity: Sequence[tuple[int, Decimal]]) -> None:
+def write_equity(path: Path, equity: Sequence[tuple[int, Decimal]]) -> None:
+    """``equity.csv``: every point's time, exact equity and drawdown."""
     drawdown = drawdown_series(equity_arrays(equity)[1]).tolist()
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(("time", "time_ns", "equity", "drawdown"))
         for (ns, value), dd in zip(equity, drawdown, strict=True):
-            writer.writerow((_iso(ns), ns, value, repr(dd)))
+            writer.writerow((iso(ns), ns, value, repr(dd)))
 
 
 def write_run(run: ResearchRun, out_root: Path, now: datetime) -> Path:
     """Write every file of :data:`RUN_FILES` under a new ``out_root/<run_id>/`` and return it."""
-    base = run_id(run.config, now)
-    out_root.mkdir(parents=True, exist_ok=True)
-    directory, n = out_root / base, 1
-    while directory.exists():  # same configuration started within the same second
-        directory, n = out_root / f"{base}-{n}", n + 1
-    directory.mkdir()
-    config = {"run_id": directory.name, "created": now.astimezone(UTC).isoformat(), **run.config}
-    (directory / "config.json").write_text(json.dumps(config, indent=2, allow_nan=False) + "\n")
-    metrics = metrics_json(run.performance)
-    (directory / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
-    _write_trades(directory / "trades.csv", run.trips)
-    _write_equity(directory / "equity.csv", run.equity)
+    directory = new_run_directory(run.config, out_root, now)
+    write_json(directory / "metrics.json", metrics_json(run.performance))
+    write_trades(directory / "trades.csv", run.trips)
+    write_equity(directory / "equity.csv", run.equity)
     (directory / "report.html").write_text(html_report(run, directory.name), encoding="utf-8")
     write_summary_png(run, directory / "summary.png")
     return directory
 
 
-def _dates(ns: Any) -> Any:
+def new_run_directory(config: dict[str, Any], out_root: Path, now: datetime) -> Path:
+    """A new ``out_root/<run_id>/`` holding ``config.json`` (with its run id and creation time)."""
+    base = run_id(config, now)
+    out_root.mkdir(parents=True, exist_ok=True)
+    directory, n = out_root / base, 1
+    while directory.exists():  # same configuration started within the same second
+        directory, n = out_root / f"{base}-{n}", n + 1
+    directory.mkdir()
+    write_json(directory / "config.json", {"run_id": directory.name, "created": now.astimezone(UTC).isoformat(),
+                                           **config})  # fmt: skip
+    return directory
+
+
+def write_json(path: Path, document: Any) -> None:
+    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
+
+
+def dates(ns: Any) -> Any:
+    """Times in ns as numpy datetimes (what the charts' time axes take)."""
     return np.asarray(ns, dtype=np.int64).astype("datetime64[ns]")
 
 
@@ -209,38 +231,13 @@ def _figure(run: ResearchRun) -> go.Figure:
         row_heights=[0.45, 0.35, 0.2],
         subplot_titles=("Close and trades", "Equity", "Drawdown"),
     )
-    closes = _dates(bars.open_time_ns + bars.timeframe.nanoseconds)
+    closes = dates(bars.open_time_ns + bars.timeframe.nanoseconds)
     fig.add_trace(go.Scatter(x=closes, y=bars.close, name="close", line={"width": 1, "color": "#888"}), row=1, col=1)
-    entries = run.trips
-    exits = [t for t in run.trips if t.exit_ns is not None]
+    add_trades(fig, run.trips, row=1)
+    fig.add_trace(go.Scatter(x=dates(times), y=values, name="equity", line={"color": "#1f77b4"}), row=2, col=1)
     fig.add_trace(
         go.Scatter(
-            x=_dates([t.entry_ns for t in entries]),
-            y=[float(t.entry_price) for t in entries],
-            mode="markers",
-            name="entry",
-            marker={"symbol": "triangle-up", "size": 8, "color": "green"},
-            text=[f"qty {t.quantity}" for t in entries],
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=_dates([t.exit_ns for t in exits]),
-            y=[float(t.exit_price or 0) for t in exits],
-            mode="markers",
-            name="exit",
-            marker={"symbol": "triangle-down", "size": 8, "color": "red"},
-            text=[f"pnl {t.pnl:.4f}" for t in exits],
-        ),
-        row=1,
-        col=1,
-    )
-    fig.add_trace(go.Scatter(x=_dates(times), y=values, name="equity", line={"color": "#1f77b4"}), row=2, col=1)
-    fig.add_trace(
-        go.Scatter(
-            x=_dates(times),
+            x=dates(times),
             y=drawdown_series(values) * 100,
             name="drawdown %",
             fill="tozeroy",
@@ -253,9 +250,59 @@ def _figure(run: ResearchRun) -> go.Figure:
     return fig
 
 
-def _table(rows: list[tuple[str, str]]) -> str:
+def add_trades(fig: go.Figure, trips: Sequence[RoundTrip], row: int, *, legend: bool = True) -> None:
+    """The trips' entries (green, up) and exits (red, down) on the price chart in ``row``."""
+    exits = [t for t in trips if t.exit_ns is not None]
+    fig.add_trace(
+        go.Scatter(
+            x=dates([t.entry_ns for t in trips]),
+            y=[float(t.entry_price) for t in trips],
+            mode="markers",
+            name="entry",
+            legendgroup="entry",
+            showlegend=legend,
+            marker={"symbol": "triangle-up", "size": 8, "color": "green"},
+            text=[f"qty {t.quantity}" for t in trips],
+        ),
+        row=row,
+        col=1,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=dates([t.exit_ns for t in exits]),
+            y=[float(t.exit_price or 0) for t in exits],
+            mode="markers",
+            name="exit",
+            legendgroup="exit",
+            showlegend=legend,
+            marker={"symbol": "triangle-down", "size": 8, "color": "red"},
+            text=[f"pnl {t.pnl:.4f}" for t in exits],
+        ),
+        row=row,
+        col=1,
+    )
+
+
+def html_table(rows: Sequence[tuple[str, ...]], header: Sequence[str] = ()) -> str:
+    """Rows as an HTML table: with no ``header``, key-value rows (the key a row heading)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    if header:
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
+        return f"<table><tr>{head}</tr>{body}</table>"
     cells = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
     return f"<table>{cells}</table>"
+
+
+def html_page(title: str, blocks: Sequence[tuple[str, str]], chart: go.Figure) -> str:
+    """A self-contained page: ``blocks`` (heading, HTML) side by side, then the interactive chart."""
+    style = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
+    style += "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}.row{display:flex;gap:3em}"
+    inner = "".join(f"<div><h2>{html.escape(head)}</h2>{body}</div>" for head, body in blocks)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>THUNES run {html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>THUNES backtest {html.escape(title)}</h1>"
+        f"<div class='row'>{inner}</div>{chart.to_html(full_html=False, include_plotlyjs=True)}</body></html>"
+    )
 
 
 def html_report(run: ResearchRun, title: str) -> str:
@@ -270,30 +317,22 @@ def html_report(run: ResearchRun, title: str) -> str:
         ("build", f"{c['app_version']} {c['git_sha'][:12]}"),
     ]
     figures = metric_rows(run.performance, c["backtest"]["quote_asset"])
-    chart = _figure(run).to_html(full_html=False, include_plotlyjs=True)
-    style = "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1em}"
-    style += "th,td{padding:2px 12px;text-align:left;border-bottom:1px solid #ddd}.row{display:flex;gap:3em}"
-    return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>THUNES run {html.escape(title)}</title>"
-        f"<style>{style}</style></head><body><h1>THUNES backtest {html.escape(title)}</h1>"
-        f"<div class='row'><div><h2>Run</h2>{_table(described)}</div>"
-        f"<div><h2>Performance</h2>{_table(figures)}</div></div>{chart}</body></html>"
-    )
+    return html_page(title, [("Run", html_table(described)), ("Performance", html_table(figures))], _figure(run))
 
 
 def write_summary_png(run: ResearchRun, path: Path) -> None:
     """Equity and drawdown charts with the headline figures, rendered by Agg (no display needed)."""
     times, values = equity_arrays(run.equity)
-    dates = _dates(times)
+    when = dates(times)
     fig = Figure(figsize=(11, 7), dpi=100)
     FigureCanvasAgg(fig)
     grid = fig.add_gridspec(2, 2, width_ratios=[3, 1], height_ratios=[2, 1])
     ax_equity = fig.add_subplot(grid[0, 0])
-    ax_equity.plot(dates, values, color="#1f77b4", linewidth=1)
+    ax_equity.plot(when, values, color="#1f77b4", linewidth=1)
     ax_equity.set_title(f"{run.config['strategy']} on {run.config['symbol']} {run.config['timeframe']}: equity")
     ax_equity.grid(alpha=0.3)
     ax_dd = fig.add_subplot(grid[1, 0], sharex=ax_equity)
-    ax_dd.fill_between(dates, drawdown_series(values) * 100, 0, color="#d62728", alpha=0.5)
+    ax_dd.fill_between(when, drawdown_series(values) * 100, 0, color="#d62728", alpha=0.5)
     ax_dd.set_title("drawdown (%)")
     ax_dd.grid(alpha=0.3)
     ax_text = fig.add_subplot(grid[:, 1])

@@ -1,7 +1,7 @@
 """The commands that backtest, given a portfolio (``--pairs`` or ``[[portfolio]]``): ``thunes backtest``
-reports each symbol and the total beside buy-and-hold, on screen and in JSON; what a portfolio cannot
-take (``--data``, one symbol's file; ``optimize`` and ``walk-forward``, which run one pair) is refused in
-one line, exit 2."""
+reports each symbol and the total beside buy-and-hold, on screen and in JSON, and ``report backtest``
+stores it with each symbol's chart; what a portfolio cannot take (``--data``, one symbol's file;
+``optimize``, ``walk-forward`` and ``lookahead``, which run one pair) is refused in one line, exit 2."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from thunes.app.cli.main import app
+from thunes.backtest.report_portfolio import PORTFOLIO_RUN_FILES
 
 runner = CliRunner()
 FOUR = "BTCUSDT:sma_cross,ETHUSDT:rsi_reversion,BNBUSDT:sma_cross,SOLUSDT:rsi_reversion"
@@ -117,3 +118,41 @@ def test_research_command_when_the_portfolio_has_several_pairs_then_asks_for_one
     _one_error_line(result.output, result.exit_code, f"{command} runs one pair")
     assert "(BTCUSDT, ETHUSDT): pick one with --symbol" in result.output
     assert not (workdir / "data").exists()  # refused before anything was written
+
+
+def test_report_backtest_when_several_pairs_then_run_directory_with_each_symbol_and_buy_and_hold(workdir: Path) -> None:
+    # Act
+    result = runner.invoke(app, ["report", "backtest", "--synthetic", "600", "--pairs",
+                                 "BTCUSDT:sma_cross,ETHUSDT:rsi_reversion,SOLUSDT", "--out", str(workdir / "runs")])  # fmt: skip
+
+    # Assert: the portfolio's files, each symbol in them, and the chart marks each symbol's trades
+    assert result.exit_code == 0, result.output
+    (directory,) = (workdir / "runs").iterdir()
+    assert sorted(p.name for p in directory.iterdir()) == sorted(PORTFOLIO_RUN_FILES)
+    config = json.loads((directory / "config.json").read_text())
+    assert [p["symbol"] for p in config["pairs"]] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert config["pairs"][1]["strategy"].startswith("rsi_reversion")
+    doc = json.loads((directory / "portfolio.json").read_text())
+    assert [s["symbol"] for s in doc["symbols"]] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
+    assert sum(Decimal(s["pnl"]) for s in doc["symbols"]) == Decimal(doc["total"]["pnl"])
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert metrics["trades"] == doc["total"]["trades"] > 0
+    trades = (directory / "trades.csv").read_text().splitlines()
+    assert {line.split(",")[0] for line in trades[1:]} <= {"BTCUSDT", "ETHUSDT", "SOLUSDT"} and len(trades) > 3
+    header = (directory / "equity.csv").read_text().splitlines()[0]
+    assert header == "time,time_ns,equity,drawdown,buy_and_hold"
+    page = (directory / "report.html").read_text()
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
+        assert f"{symbol}: close and trades" in page
+    traded = sum(1 for s in doc["symbols"] if s["trades"] + s["open_trades"] > 0)
+    assert page.count('"name":"entry"') == 3 and page.count('"name":"exit"') == 3 and traded >= 2
+    assert "buy &amp; hold" in page and "Per symbol" in page
+
+
+def test_lookahead_when_the_portfolio_has_several_pairs_then_asks_for_one_with_symbol(workdir: Path) -> None:
+    config = workdir / "thunes.toml"
+    config.write_text('[[portfolio]]\nsymbol = "BTCUSDT"\n\n[[portfolio]]\nsymbol = "ETHUSDT"\n')
+
+    result = runner.invoke(app, ["lookahead", "--config", str(config), "--synthetic", "300"])
+
+    _one_error_line(result.output, result.exit_code, "lookahead runs one pair")

@@ -13,7 +13,6 @@ each symbol's candles from the store or the shared data, cut to their common tim
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +21,7 @@ from rich.console import Console
 from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from thunes.adapters.storage.durable import replace_atomically
+from thunes.app.cli.markets import portfolio_inputs
 from thunes.app.cli.options import (
     FeeRateOpt,
     InitialCashOpt,
@@ -37,14 +37,13 @@ from thunes.app.cli.options import (
     settings_from_options,
     strategy_options,
 )
-from thunes.app.composition import Pair, build_strategy, one_pair, portfolio_pairs, strategy_for
+from thunes.app.composition import Pair, one_pair, portfolio_pairs, strategy_for
 from thunes.app.config import Settings
 from thunes.app.errors import fail
 from thunes.app.progress import progress_bar
-from thunes.app.sources import load_bars, load_exchange_info_source, load_portfolio_bars
-from thunes.backtest.event import PairMarket
-from thunes.backtest.portfolio_run import FAST_FALLBACK, measure_portfolio
-from thunes.backtest.report import Described, portfolio_to_json, render_portfolio, render_report, result_to_json
+from thunes.app.sources import load_bars, load_exchange_info_source
+from thunes.backtest.portfolio_run import FAST_FALLBACK, describe_strategies, measure_portfolio
+from thunes.backtest.report import portfolio_to_json, render_portfolio, render_report, result_to_json
 from thunes.backtest.run import measure_backtest
 from thunes.domain.market import Timeframe
 
@@ -143,40 +142,25 @@ def _portfolio(settings: Settings, pairs: tuple[Pair, ...], synthetic: int | Non
     """Several pairs on one account: each symbol's candles from the store or the shared data, cut to
     their common range, the event-driven engine (``--fast`` falls back to it and says why)."""
     bt = settings.backtest
-    if bt.data_path is not None:
-        fail(f"--data {bt.data_path} is one symbol's candles and the portfolio has {len(pairs)} pairs: each "
-             "symbol's candles come from the store or the shared data (drop --data, or pick one pair "
-             "with --symbol)")  # fmt: skip
     console = Console()
-    with input_errors():
-        info, instruments_origin = load_exchange_info_source(settings.rules, settings.data)
-        instruments = [info.get(p.symbol) for p in pairs]
-        with progress_bar(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()) as bar:
-            task = bar.add_task(f"loading candles of {len(pairs)} symbols", total=2)
-            loaded = load_portfolio_bars(instruments, Timeframe(bt.timeframe), settings.data,
-                                         synthetic_bars=synthetic, seed=seed)  # fmt: skip
-            shortest = min(len(b) for b in loaded.bars)
-            if bt.warmup_bars >= shortest:
-                fail(f"no bar after the {bt.warmup_bars}-bar warm-up: {shortest} bars are too few")
-            markets = [PairMarket(p.strategy, i, b) for p, i, b in zip(pairs, instruments, loaded.bars, strict=True)]
-            bar.update(task, advance=1, description=f"backtesting {len(pairs)} pairs, {shortest:,} bars (event-driven)")
-            run = measure_portfolio(settings, markets, info, warmup_bars=bt.warmup_bars, deposit=bt.initial_cash,
-                                    fast=fast)  # fmt: skip
-            bar.update(task, advance=1)
-    if loaded.cut:
-        console.print(f"note: {loaded.cut}", markup=False, soft_wrap=True)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with input_errors(), progress_bar(*columns) as bar:
+        task = bar.add_task(f"loading candles of {len(pairs)} symbols", total=2)
+        inputs = portfolio_inputs(settings, pairs, synthetic, seed)
+        shortest = min(len(m.bars) for m in inputs.markets)
+        bar.update(task, advance=1, description=f"backtesting {len(pairs)} pairs, {shortest:,} bars (event-driven)")
+        run = measure_portfolio(settings, inputs.markets, inputs.info, warmup_bars=bt.warmup_bars,
+                                deposit=bt.initial_cash, fast=fast)  # fmt: skip
+        bar.update(task, advance=1)
+    cut = inputs.loaded.cut
+    if cut:
+        console.print(f"note: {cut}", markup=False, soft_wrap=True)
     if fast:
         console.print(f"note: --fast: {FAST_FALLBACK}", markup=False, soft_wrap=True)
-    described = [_described(p, i.tick_size) for p, i in zip(pairs, instruments, strict=True)]
-    sources = [item.source for item in loaded.loaded]
-    render_portfolio(console, run, described, sources, instruments_origin)
+    described = describe_strategies(inputs.markets)
+    render_portfolio(console, run, described, inputs.sources, inputs.instruments_origin)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        document = {**portfolio_to_json(run, described, sources, loaded.cut), "fee_rate": str(bt.fee_rate)}
+        document = {**portfolio_to_json(run, described, inputs.sources, cut), "fee_rate": str(bt.fee_rate)}
         replace_atomically(json_out, json.dumps(document, indent=2, allow_nan=False).encode())
         console.print(f"result written to {json_out}")
-
-
-def _described(pair: Pair, tick: Decimal) -> Described:
-    runner = build_strategy(pair.strategy, tick)
-    return str(runner.strategy_id), dict(runner.parameters), runner.param_hash

@@ -17,9 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from thunes.app.cli.markets import portfolio_inputs
 from thunes.app.cli.options import (
     FeeRateOpt,
     InitialCashOpt,
+    PairsOpt,
     ParamOpt,
     StrategyOpt,
     WarmupOpt,
@@ -27,14 +29,16 @@ from thunes.app.cli.options import (
     checked_strategy,
     input_errors,
     output_location,
+    pairs_option,
     settings_from_options,
     strategy_options,
 )
-from thunes.app.composition import strategy_for
+from thunes.app.composition import Pair, one_pair, portfolio_pairs, strategy_for
 from thunes.app.config import Settings
 from thunes.app.errors import fail
 from thunes.app.progress import progress_bar
 from thunes.app.sources import LoadedBars, load_bars, load_exchange_info_source
+from thunes.backtest.report import render_portfolio
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
@@ -64,11 +68,13 @@ def _settings(
     timeframe: str | None,
     data: Path | None,
     costs: dict[str, Any] | None = None,
+    portfolio: list[dict[str, str]] | None = None,
 ) -> Settings:
-    """The settings with the options given, once the strategy they name loads and builds."""
-    wanted: dict[str, dict[str, Any]] = {
+    """The settings with the options given, once the strategies they name load and build."""
+    wanted: dict[str, Any] = {
         "strategy": strategy,
         "backtest": {"symbol": symbol, "timeframe": timeframe, "data_path": data, **(costs or {})},
+        "portfolio": portfolio,
     }
     settings = settings_from_options(config, wanted)
     checked_strategy(settings)
@@ -143,6 +149,8 @@ def lookahead(
     Data a strategy reads on its own (a file, the clock, a global) cannot be cut: docs/strategy-api.md."""
     chosen = strategy_options(strategy, param, sma_fast=sma_fast, sma_slow=sma_slow)
     settings = _settings(config, chosen, symbol, timeframe, data)
+    with input_errors():
+        settings = one_pair(settings, symbol, "lookahead")  # a [[portfolio]] config: the pair --symbol names
     console = Console()
     with input_errors():
         instrument, _, loaded = _market(settings, synthetic, seed)
@@ -175,6 +183,7 @@ def report(
     strategy: StrategyOpt = None,
     param: ParamOpt = None,
     symbol: SymbolOpt = None,
+    pairs: PairsOpt = None,
     timeframe: TimeframeOpt = None,
     data: DataOpt = None,
     synthetic: SyntheticOpt = None,
@@ -187,7 +196,8 @@ def report(
     fee_rate: FeeRateOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Run the event-driven backtest and store it under OUT/<run_id>/ with metrics, trades and charts."""
+    """Run the event-driven backtest (one pair, or a portfolio of pairs on one account) and store it
+    under OUT/<run_id>/ with metrics, trades and charts."""
     # plotly and matplotlib come with the optional ``report`` extra (a core install must still load the
     # CLI without them): found first, imported once every input has passed, since matplotlib writes
     # its font cache under $HOME when imported.
@@ -196,9 +206,15 @@ def report(
         fail(f"thunes report needs the optional 'report' extra ({missing[0]} is missing): pip install 'thunes[report]'")
     costs = backtest_costs(initial_cash, fee_rate, warmup)
     chosen = strategy_options(strategy, param, sma_fast=sma_fast, sma_slow=sma_slow)
-    settings = _settings(config, chosen, symbol, timeframe, data, costs)
-    warmup_bars = settings.backtest.warmup_bars
+    settings = _settings(config, chosen, symbol, timeframe, data, costs, pairs_option(pairs))
     output_location(out, "--out", directory=True)
+    with input_errors():
+        settings = one_pair(settings, symbol, "report backtest") if symbol is not None else settings
+        if len(several := portfolio_pairs(settings)) > 1:
+            _report_portfolio(settings, several, synthetic, seed, out)
+            return
+        settings = one_pair(settings, None, "report backtest")
+    warmup_bars = settings.backtest.warmup_bars
 
     console = Console()
     with input_errors():
@@ -222,4 +238,24 @@ def report(
         *metric_rows(run.performance, run.config["backtest"]["quote_asset"]),
     ]
     console.print(_key_values("THUNES report", rows))
+    console.print(f"run written to {directory}")
+
+
+def _report_portfolio(settings: Settings, pairs: tuple[Pair, ...], synthetic: int | None, seed: int, out: Path) -> None:
+    """``report backtest`` of several pairs: the portfolio's run directory (per symbol, total, buy-and-hold)."""
+    console = Console()
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with input_errors(), progress_bar(*columns) as progress:
+        task = progress.add_task(f"loading candles of {len(pairs)} symbols", total=3)
+        inputs = portfolio_inputs(settings, pairs, synthetic, seed)
+        from thunes.backtest.report_portfolio import evaluate_portfolio, write_portfolio_run
+
+        progress.update(task, advance=1, description=f"backtesting {len(pairs)} pairs (event-driven)")
+        research = evaluate_portfolio(settings, inputs.markets, inputs.info, inputs.sources, inputs.loaded.cut)
+        progress.update(task, advance=1, description="writing report")
+        directory = write_portfolio_run(research, out, datetime.now(UTC))
+        progress.update(task, advance=1)
+    if inputs.loaded.cut:
+        console.print(f"note: {inputs.loaded.cut}", markup=False, soft_wrap=True)
+    render_portfolio(console, research.run, research.strategies, inputs.sources, inputs.instruments_origin)
     console.print(f"run written to {directory}")
