@@ -28,28 +28,27 @@ from decimal import Decimal
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
-from thunes.app.composition import build_strategy, kernel_spec
+from thunes.app.composition import build_strategy
 from thunes.app.config import Settings, StrategySettings
 from thunes.backtest.merge import Leg, live_rows, replay
+from thunes.backtest.parts import ACCOUNT, VENUE, EngineParts
 from thunes.domain.exchange_info import ExchangeInfo
-from thunes.domain.identifiers import StrategyId, Symbol, VenueId
+from thunes.domain.identifiers import StrategyId, Symbol
 from thunes.domain.instrument import Instrument
 from thunes.domain.orders import Fill
 from thunes.domain.venue import OrderReport
 from thunes.engine.clock import ManualClock
-from thunes.engine.kernel import build_kernel
 from thunes.engine.ledger_memory import InMemoryLedger
 from thunes.engine.trader import TraderStats
-from thunes.execution.journal_memory import InMemoryJournal
 from thunes.features.ohlcv import OHLCV
 from thunes.features.tick_bars import TickBars
-from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.lazy_feed import LazyBarFeed
 from thunes.strategy.base import Strategy
 
 __all__ = [
     "ACCOUNT",
+    "VENUE",
     "EventBacktestResult",
     "PairMarket",
     "SymbolOutcome",
@@ -57,9 +56,6 @@ __all__ = [
     "run_event_backtest",
     "run_portfolio_backtest",
 ]
-
-ACCOUNT = "paper"  # the account name the embedded venue uses: ids and reports come out the same
-VENUE = VenueId("sim")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +112,10 @@ class _Market:
         self.ns = max(self.ns, ns)
 
 
-async def _run(settings: Settings, markets: Sequence[PairMarket], warmup_bars: int, deposit: Decimal,
-               info: ExchangeInfo, *, feed_every_bar: bool) -> EventBacktestResult:  # fmt: skip
+async def _run(markets: Sequence[PairMarket], warmup_bars: int, deposit: Decimal, info: ExchangeInfo,
+               parts: EngineParts, *, feed_every_bar: bool) -> EventBacktestResult:  # fmt: skip
     market = _Market()
-    venue = SimVenue(info.instruments, market, fee_rate=settings.backtest.fee_rate, seed=0, user_stream=False)
+    venue = parts.venue(info, market)
     venue.deposit(ACCOUNT, markets[0].instrument.quote_asset, deposit)
     clock = ManualClock(min(int(m.bars.open_time_ns[0]) for m in markets))
     ledger = InMemoryLedger()
@@ -133,9 +129,8 @@ async def _run(settings: Settings, markets: Sequence[PairMarket], warmup_bars: i
     port = InProcessVenue(venue, ACCOUNT, info, sync=feeds[0].catch_up if len(feeds) == 1 else catch_up)
     strategies = [m.strategy if isinstance(m.strategy, Strategy) else build_strategy(m.strategy, m.instrument.tick_size)
                   for m in markets]  # fmt: skip
-    kernel = build_kernel(kernel_spec(settings, VENUE), clock.now_ns, port,
-                          [(s, m.instrument) for s, m in zip(strategies, markets, strict=True)],
-                          risk_store=InMemoryRiskStore(), journal=InMemoryJournal(), ledger=ledger)  # fmt: skip
+    kernel = parts.engine(clock.now_ns, port, [(s, m.instrument) for s, m in zip(strategies, markets, strict=True)],
+                          ledger)  # fmt: skip
     live = live_rows([feed.bars for feed in feeds], warmup_bars)
     legs = [Leg(kernel.portfolio.trader(m.instrument.symbol), feed, strategy, first, eager=feed_every_bar)
             for m, feed, strategy, first in zip(markets, feeds, strategies, live, strict=True)]  # fmt: skip
@@ -167,6 +162,7 @@ def run_event_backtest(
     warmup_bars: int | None = None,
     deposit: Decimal | None = None,
     feed_every_bar: bool = False,
+    parts: EngineParts | None = None,
 ) -> EventBacktestResult:
     """Backtest ``settings.strategy`` on ``bars`` of ``instrument`` through the whole engine core (see
     module doc): the portfolio of that one pair.
@@ -174,9 +170,12 @@ def run_event_backtest(
     ``warmup_bars`` and ``deposit`` default to ``settings.backtest``'s (``warmup_bars``,
     ``initial_cash``), the one source every command reads; the venue charges ``backtest.fee_rate``.
     ``feed_every_bar``: replay every bar into the venue as it closes, instead of only the bars an order
-    can see (the same results, tested; slower)."""
-    return run_portfolio_backtest(settings, [PairMarket(settings.strategy, instrument, bars)], info,
-                                  warmup_bars=warmup_bars, deposit=deposit, feed_every_bar=feed_every_bar)  # fmt: skip
+    can see (the same results, tested; slower). ``parts``: what the engine is built from (default
+    ``EngineParts.of(settings)``, what paper and live trade with), its strategy included."""
+    engine = parts if parts is not None else EngineParts.of(settings)
+    pair = PairMarket(engine.strategy(settings, instrument.tick_size), instrument, bars)
+    return run_portfolio_backtest(settings, [pair], info, warmup_bars=warmup_bars, deposit=deposit,
+                                  feed_every_bar=feed_every_bar, parts=engine)  # fmt: skip
 
 
 def run_portfolio_backtest(
@@ -187,16 +186,19 @@ def run_portfolio_backtest(
     warmup_bars: int | None = None,
     deposit: Decimal | None = None,
     feed_every_bar: bool = False,
+    parts: EngineParts | None = None,
 ) -> EventBacktestResult:
     """Backtest the pairs ``markets`` (in portfolio order) on one account through the whole engine core
     (see module doc): ``deposit`` in their common quote asset, the warm-up's ``warmup_bars`` bars of
-    every symbol before any trades. Defaults and ``feed_every_bar`` as :func:`run_event_backtest`.
-    ValueError for no pair, a symbol twice, several quote assets or several bar intervals."""
+    every symbol before any trades. Defaults, ``feed_every_bar`` and ``parts`` (its strategy aside: each
+    pair has its own) as :func:`run_event_backtest`. ValueError for no pair, a symbol twice, several
+    quote assets or several bar intervals."""
     warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
     _check_markets(markets)
     venue_info = ExchangeInfo({m.instrument.symbol: m.instrument for m in markets}, info.rate_limits, None)
+    engine = parts if parts is not None else EngineParts.of(settings)
     with _older_objects_set_aside():
-        return run_returning(_run(settings, markets, warmup_bars, deposit, venue_info, feed_every_bar=feed_every_bar))
+        return run_returning(_run(markets, warmup_bars, deposit, venue_info, engine, feed_every_bar=feed_every_bar))
 
 
 def _check_markets(markets: Sequence[PairMarket]) -> None:

@@ -18,76 +18,76 @@ skips nothing. Two implementations act on the signal bars:
   quote, slippage context, average and last price), the clock and the daily jobs advance the same
   way, and the same ``Trader.act`` sizes, gates, sends and books the order.
 
-The kernel is not used, and the engine core runs, when numba is not installed, when the instrument
-has a rule the kernel does not model (a MAX_POSITION filter, no MARKET orders, a MARKET_LOT_SIZE
-step that is not a whole number of LOT_SIZE steps), for a fee rate outside [0, 1) or a rebate,
-for amounts beyond 64-bit integers, and when a float the engine itself uses (slippage in basis
-points, the PnL the risk engine judges) lands too close to a boundary for the kernel to be sure of
-the exact answer. The result says which ran (``FastBacktestResult.kernel``, ``fallback_reason``). A user strategy
-(docs/strategy-api.md) runs on the event-driven backtest instead, with that reason: only the
-built-ins' vectorised faces are tested equal to their bar-by-bar ones.
-The vectorised faces equal the bar-by-bar ones (tested with the strategies).
+Every path builds its engine from the same :class:`~thunes.backtest.parts.EngineParts`. The
+kernel is not used, and the engine core runs, when numba is not installed, when that engine is not
+the one the kernel reproduces (``fast_scope``: a risk rule added, removed, reordered or of another
+version, a limit it does not digest, another slippage model or ``avgPrice`` window), when the
+instrument has a rule the kernel does not model (a MAX_POSITION filter, no MARKET orders, a
+MARKET_LOT_SIZE step that is not a whole number of LOT_SIZE steps), for a fee rate outside [0, 1) or
+a rebate, for amounts beyond 64-bit integers, and when a float the engine itself uses (slippage in
+basis points, the PnL the risk engine judges) lands too close to a boundary for the kernel to be sure
+of the exact answer. A user strategy (docs/strategy-api.md) runs on the whole event-driven backtest:
+only the built-ins' vectorised faces are tested equal to their bar-by-bar ones. The result says which ran
+(``FastBacktestResult.kernel``, ``fallback_reason``). The vectorised faces equal the bar-by-bar ones
+(tested with the strategies).
 """
 
 from __future__ import annotations
 
 import importlib.util
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.app.aio import run_returning
-from thunes.app.composition import kernel_spec, strategy_for, strategy_label
 from thunes.app.config import Settings
-from thunes.backtest.event import ACCOUNT, VENUE, EventBacktestResult, backtest_inputs, run_event_backtest
+from thunes.backtest.event import EventBacktestResult, backtest_inputs, run_event_backtest
 from thunes.backtest.fast_result import FastBacktestResult
+from thunes.backtest.fast_scope import EngineModel, engine_model, strategy_unsupported
+from thunes.backtest.parts import ACCOUNT, EngineParts
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Bar
 from thunes.engine.clock import ManualClock
 from thunes.engine.jobs import Job, due_jobs
-from thunes.engine.kernel import build_kernel
 from thunes.engine.ledger_memory import InMemoryLedger
-from thunes.execution.journal_memory import InMemoryJournal
 from thunes.features.ohlcv import OHLCV
 from thunes.risk import RiskEngine
-from thunes.risk.store import InMemoryRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import BarClosed, BarContext, ReplayQuote, ReplayTrade, bar_events
-from thunes.strategy.base import Signal
-from thunes.strategy.loader import is_builtin
+from thunes.simvenue.replay_model import REPLAY
+from thunes.strategy.base import Signal, Strategy
 
 __all__ = ["run_engine_core_backtest", "run_fast_backtest", "signal_rows"]
 
 NS_PER_MS = 1_000_000
 
 
-def signal_rows(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int) -> tuple[Any, Any]:
+def signal_rows(strategy: Strategy, bars: OHLCV, warmup_bars: int) -> tuple[Any, Any]:
     """Rows (after the warm-up) where the strategy signals, and the signals: the vectorised part."""
-    signals = strategy_for(settings, instrument.tick_size).signals(bars)
+    signals = strategy.signals(bars)
     rows = np.flatnonzero(signals)
     rows = rows[rows >= warmup_bars]
     return rows, signals[rows]
 
 
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
-               info: ExchangeInfo) -> EventBacktestResult:  # fmt: skip
+               info: ExchangeInfo, parts: EngineParts) -> EventBacktestResult:  # fmt: skip
     clock_ns = [0]
-    fee_rate = settings.backtest.fee_rate
-    venue = SimVenue(info.instruments, lambda: clock_ns[0], fee_rate=fee_rate, seed=0, user_stream=False)
+    venue = parts.venue(info, lambda: clock_ns[0])
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
+    window_ms = venue.market(str(instrument.symbol)).avg_mins_ms
     clock = ManualClock(int(bars.open_time_ns[0]))
     ledger = InMemoryLedger()
-    kernel = build_kernel(kernel_spec(settings, VENUE), clock.now_ns, InProcessVenue(venue, ACCOUNT, info),
-                          [(strategy_for(settings, instrument.tick_size), instrument)],
-                          risk_store=InMemoryRiskStore(), journal=InMemoryJournal(), ledger=ledger)  # fmt: skip
+    strategy = parts.strategy(settings, instrument.tick_size)
+    kernel = parts.engine(clock.now_ns, InProcessVenue(venue, ACCOUNT, info), [(strategy, instrument)], ledger)
     trader, risk = kernel.portfolio.trader(instrument.symbol), kernel.risk
-    rows, signals = signal_rows(settings, instrument, bars, warmup_bars)
+    rows, signals = signal_rows(strategy, bars, warmup_bars)
     seen_ns, fed = -1, -1  # the venue has every replayed trade up to seen_ns; rows up to fed are behind us
     for row, signal in zip(rows.tolist(), signals.tolist(), strict=True):
-        first = _first_in_window(bars, row, instrument)
+        first = _first_in_window(bars, row, window_ms)
         last = _unseen_last_trade(bars, fed, first, row, instrument)
         if last is not None:
             _, seen_ns = _set_market(venue, clock_ns, bars.slice(last, last + 1), instrument, seen_ns)
@@ -105,14 +105,12 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
     return result
 
 
-def _first_in_window(bars: OHLCV, row: int, instrument: Instrument) -> int:
-    """The first bar with a replayed trade inside the average-price window at ``row``'s close (the
-    venue's ``avgPriceMins``, in whole milliseconds as it counts them)."""
-    minutes = instrument.notional.avg_price_mins if instrument.notional is not None else 5  # as MarketState
+def _first_in_window(bars: OHLCV, row: int, window_ms: int) -> int:
+    """The first bar that may have a replayed trade inside the venue's average-price window at ``row``'s
+    close (``ReplayModel.first_open_in_window_ns``)."""
     span = bars.timeframe.nanoseconds
-    horizon_ms = (int(bars.open_time_ns[row]) + span) // NS_PER_MS - minutes * 60_000
-    # A bar's last trade is at its close less a millisecond: it counts when that is not before the horizon.
-    return min(row, int(np.searchsorted(bars.open_time_ns, horizon_ms * NS_PER_MS - span + NS_PER_MS, side="left")))
+    first_open = REPLAY.first_open_in_window_ns(int(bars.open_time_ns[row]) + span, span, window_ms)
+    return min(row, int(np.searchsorted(bars.open_time_ns, first_open, side="left")))
 
 
 def _unseen_last_trade(bars: OHLCV, fed: int, first: int, row: int, instrument: Instrument) -> int | None:
@@ -124,10 +122,10 @@ def _unseen_last_trade(bars: OHLCV, fed: int, first: int, row: int, instrument: 
 
 
 def _last_traded(bars: OHLCV, start: int, stop: int, instrument: Instrument) -> int | None:
-    """The last of rows ``start``..``stop - 1`` whose replay has trades (``bar_events``' volume rule)."""
+    """The last of rows ``start``..``stop - 1`` whose replay has trades (``ReplayModel.part``)."""
     step = instrument.step_size
     for row in range(stop - 1, start - 1, -1):
-        if (Decimal(repr(float(bars.volume[row]))) / 4 / step).to_integral_value(ROUND_FLOOR) > 0:
+        if REPLAY.part(Decimal(repr(float(bars.volume[row]))), step) > 0:
             return row
     return None
 
@@ -174,12 +172,15 @@ def run_engine_core_backtest(
     *,
     warmup_bars: int | None = None,
     deposit: Decimal | None = None,
+    parts: EngineParts | None = None,
 ) -> EventBacktestResult:
     """The fast path through the real engine core at every signal bar: the reference the kernel is
-    held to, and what runs when the kernel cannot (see module doc). Defaults: ``settings.backtest``'s."""
+    held to, and what runs when the kernel cannot (see module doc). Defaults: ``settings.backtest``'s,
+    ``EngineParts.of(settings)``."""
     warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
     venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
-    return run_returning(_run(settings, instrument, bars, warmup_bars, deposit, venue_info))
+    engine = parts if parts is not None else EngineParts.of(settings)
+    return run_returning(_run(settings, instrument, bars, warmup_bars, deposit, venue_info, engine))
 
 
 def run_fast_backtest(
@@ -191,23 +192,35 @@ def run_fast_backtest(
     warmup_bars: int | None = None,
     deposit: Decimal | None = None,
     use_kernel: bool = True,
+    parts: EngineParts | None = None,
 ) -> FastBacktestResult:
     """The same orders and fills as :func:`thunes.backtest.event.run_event_backtest` (see module
     doc): by the compiled kernel when it can be exact, else (or with ``use_kernel=False``) by the
-    engine core. ``fallback_reason`` on the result says why the kernel did not run. ``warmup_bars`` and
-    ``deposit`` default to ``settings.backtest``'s; the venue charges ``backtest.fee_rate``."""
+    engine core, or by the event-driven backtest for a strategy the fast path does not know.
+    ``fallback_reason`` on the result says why the kernel did not run. ``warmup_bars`` and ``deposit``
+    default to ``settings.backtest``'s, ``parts`` to ``EngineParts.of(settings)``; the venue charges
+    ``backtest.fee_rate``."""
     warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
-    if not is_builtin(settings.strategy.name):  # fail closed: no vectorised face of theirs is proven equal
-        event = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
-        return FastBacktestResult.of_engine_core(event, f"user strategy {strategy_label(settings)}: the fast path "
-                                                 "runs the built-ins only; the event-driven engine ran")  # fmt: skip
+    parts = parts if parts is not None else EngineParts.of(settings)
+    strategy = parts.strategy(settings, instrument.tick_size)
+    unknown = strategy_unsupported(strategy)
+    if unknown is not None:  # its signals alone cannot say where to act: every bar, through the event engine
+        event = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit,
+                                   parts=parts)  # fmt: skip
+        return FastBacktestResult.of_engine_core(event, f"{unknown}; the event-driven engine ran")
     reason = _kernel_unavailable() if use_kernel else "use_kernel=False"
-    if reason is None and len(bars) > 0:
-        result = _kernel_backtest(settings, instrument, bars, warmup_bars, deposit)
-        if isinstance(result, FastBacktestResult):
-            return result
-        reason = result
-    reference = run_engine_core_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit)
+    if reason is None:  # the engine these parts make, checked against the one the kernel reproduces
+        venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
+        engine = engine_model(parts, venue_info, strategy, instrument)
+        if isinstance(engine, str):
+            reason = engine
+        elif len(bars) > 0:
+            result = _kernel_backtest(instrument, bars, warmup_bars, deposit, strategy, engine)
+            if isinstance(result, FastBacktestResult):
+                return result
+            reason = result
+    reference = run_engine_core_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit,
+                                         parts=parts)  # fmt: skip
     return FastBacktestResult.of_engine_core(reference, reason or "no bars")
 
 
@@ -217,18 +230,14 @@ def _kernel_unavailable() -> str | None:
     return None
 
 
-def _kernel_backtest(
-    settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal
-) -> FastBacktestResult | str:
+def _kernel_backtest(instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal, strategy: Strategy,
+                     engine: EngineModel) -> FastBacktestResult | str:  # fmt: skip
     """The kernel's result, or why it cannot give one."""
     from thunes.backtest.fast_plan import KernelUnsupportedError, run_kernel  # numba: only when it is there
 
-    strategy = strategy_for(settings, instrument.tick_size)
-    signals = strategy.signals(bars)
-    rows = np.flatnonzero(signals)
-    rows = rows[rows >= warmup_bars]
+    rows, signals = signal_rows(strategy, bars, warmup_bars)
     try:
-        return run_kernel(settings, instrument, bars, rows, signals[rows], strategy_id=strategy.strategy_id,
-                          deposit=deposit, venue_fee_rate=settings.backtest.fee_rate)  # fmt: skip
+        return run_kernel(instrument, bars, rows, signals, strategy_id=strategy.strategy_id,
+                          deposit=deposit, engine=engine)  # fmt: skip
     except KernelUnsupportedError as e:
         return str(e)

@@ -9,6 +9,11 @@ up) and the booking (``risk/ledger.py``: dust carried to the next entry, the tri
 cool-down, the daily-loss kill-switch). Prices are ticks, quantities lots or base units, balances
 quote units: every amount is an exact integer (``fast_plan`` digests each rule into integers).
 
+The market the venue holds at a close follows the replay model (``simvenue/replay_model.py``: which
+trades a bar makes, at which times, their size, the quote, the ``avgPrice`` window). numba cannot call
+it, so ``fast_plan`` copies the model into the parameters (``P_NPOINTS`` onwards) and the functions
+below read it there; a test holds them to the model on random bars.
+
 Two things are floats in the engine and stay floats here, guarded: the slippage in basis points and
 the PnL the risk engine judges (a ``Decimal`` division). A float decides only when clear of its
 boundary by far more than its rounding error; otherwise the kernel stops with a ``B_*`` code and the
@@ -47,7 +52,12 @@ P_NCHK, P_NCHK0 = 20, 21  # notional checks: count, then (kind, bound, code) tri
 P_MAXORD_FAIL, P_MN_MARKET, P_NEED_LOT, P_W_NUM, P_W_DEN, P_G_NUM, P_G_DEN = 30, 31, 32, 33, 34, 35, 36
 P_MON, P_DUST, P_COOL_NS, P_ONE_POS, P_DEPOSIT, P_STEP_NUM, P_STEP_EXP = 37, 38, 39, 40, 41, 42, 43
 P_DBASE_NUM, P_DBASE_DEN, P_DCAP_NUM, P_DCAP_DEN = 44, 45, 46, 47
-N_PARAMS = 48
+# the replay model (``ReplayModel.kernel_layout``): points, time denominator, volume parts, quote ticks,
+# then per point (up to MAX_POINTS) the time's fraction of the span and shift, the rising and falling columns
+P_NPOINTS, P_TDEN, P_PARTS, P_QTICKS = 48, 49, 50, 51
+MAX_POINTS = 8
+P_TNUM0, P_TSHIFT0, P_RISE0, P_FALL0 = 52, 52 + MAX_POINTS, 52 + 2 * MAX_POINTS, 52 + 3 * MAX_POINTS
+N_PARAMS = 52 + 4 * MAX_POINTS
 # --- float parameters ----------------------------------------------------------------------------
 F_TICK, F_BASE_BPS, F_CAP_BPS, F_REF_RANGE, F_LOSS_CAP, F_TRADED = 0, 1, 2, 3, 4, 5
 N_FLOAT_PARAMS = 6
@@ -67,7 +77,7 @@ N_OUT = 8
 C_EXIT, C_KILL, C_INSUFF, C_LOT, C_MLOT, C_NOTIONAL, C_MIN_NOTIONAL = 1, 2, 3, 4, 5, 6, 7
 C_MAXORD, C_DAILY, C_COOL, C_DUP, C_ORDER_NOTIONAL = 8, 9, 10, 11, 12
 # --- why the kernel stopped (``fast_plan.BAIL_REASONS``) ---------------------------------------------
-B_SLIPPAGE, B_PNL, B_VOLUME, B_LEDGER, B_SIZING, B_PRICE = 1, 2, 3, 4, 5, 6
+B_SLIPPAGE, B_PNL, B_VOLUME, B_LEDGER, B_SIZING, B_PRICE, B_EXIT = 1, 2, 3, 4, 5, 6, 7
 
 NS_PER_MS = 1_000_000
 NS_PER_DAY = 86_400 * 1_000_000_000
@@ -107,13 +117,13 @@ def _volume_decimal(v: float) -> tuple[int, int]:
 
 
 @_compiled
-def _quarter_lots(v: float, p: IntArray) -> int:
-    """``floor(volume / 4 / stepSize)`` in lots, as ``bar_events`` sizes its trades and quotes."""
+def _part_lots(v: float, p: IntArray) -> int:
+    """``ReplayModel.part`` in lots (``floor(volume / parts / stepSize)``): a bar's trades and quotes."""
     value, k = _volume_decimal(v)
     if k < 0:
         return BAD
     e = p[P_STEP_EXP] - k
-    den = 4 * p[P_STEP_NUM]
+    den = p[P_PARTS] * p[P_STEP_NUM]
     if e >= 0:
         m = int(np.int64(10) ** e)
         return BAD if abs(value) > MAXI // m else int((value * m) // den)
@@ -232,25 +242,28 @@ def _risk_code(
 
 # --- the venue (simvenue/market.py, matching.py, validation.py) -----------------------------------------
 @_compiled
-def _trade_ms(start: int, span: int, k: int) -> int:
-    """When ``bar_events`` puts the bar's ``k``-th trade, in the venue's milliseconds."""
-    if k < 3:
-        return (start + (span * k) // 4) // NS_PER_MS
-    return (start + span - NS_PER_MS) // NS_PER_MS
+def _trade_ms(start: int, span: int, k: int, p: IntArray) -> int:
+    """When the replay puts the bar's ``k``-th trade (``ReplayModel.offsets_ns``), in the venue's ms."""
+    return int((start + (span * p[P_TNUM0 + k]) // p[P_TDEN] + p[P_TSHIFT0 + k]) // NS_PER_MS)
+
+
+@_compiled
+def _last_trade_ms(start: int, p: IntArray) -> int:
+    """When the bar's last trade (its close) is replayed, in ms."""
+    return _trade_ms(start, p[P_SPAN], p[P_NPOINTS] - 1, p)
 
 
 @_compiled
 def _bar_trades(j: int, horizon: int, pivot: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[int, int]:
-    """Sum of (price - ``pivot``) and count of bar ``j``'s replayed trades at or after ``horizon`` (ms):
-    its path is open, low, high, close (open, high, low, close when it closed down)."""
+    """Sum of (price - ``pivot``) and count of bar ``j``'s replayed trades at or after ``horizon`` (ms),
+    along the model's path (its rising columns, its falling ones when the bar closed down)."""
     tick, start, span = fp[F_TICK], m[M_T][j], p[P_SPAN]
-    first, high = _ticks(m[M_O][j], tick), _ticks(m[M_H][j], tick)
-    low, last = _ticks(m[M_L][j], tick), _ticks(m[M_C][j], tick)
-    path = (first, low, high, last) if last >= first else (first, high, low, last)
+    prices = (m[M_O][j], m[M_H][j], m[M_L][j], m[M_C][j])  # the model's columns (replay_model.OPEN ...)
+    path = P_RISE0 if _ticks(prices[3], tick) >= _ticks(prices[0], tick) else P_FALL0
     total, count = 0, 0
-    for k in range(4):
-        if _trade_ms(start, span, k) >= horizon:
-            total += path[k] - pivot
+    for k in range(p[P_NPOINTS]):
+        if _trade_ms(start, span, k, p) >= horizon:
+            total += _ticks(prices[p[path + k]], tick) - pivot
             count += 1
     return total, count
 
@@ -261,9 +274,9 @@ def _window(row: int, horizon: int, pivot: int, m: Bars, p: IntArray, fp: FloatA
     (ms); the first row left out. ``den == BAD`` when a volume cannot be read exactly or a sum
     would pass 62 bits (prices taken from a pivot keep the products small)."""
     num, den, j = 0, 0, row
-    while j >= 0 and _trade_ms(m[M_T][j], p[P_SPAN], 3) >= horizon:
-        part = _quarter_lots(m[M_V][j], p)
-        if part == BAD or den > MAXI - 4 * max(part, 0):
+    while j >= 0 and _last_trade_ms(m[M_T][j], p) >= horizon:
+        part = _part_lots(m[M_V][j], p)
+        if part == BAD or den > MAXI - p[P_NPOINTS] * max(part, 0):
             return 0, BAD, j
         if part > 0:
             total, count = _bar_trades(j, horizon, pivot, m, p, fp)
@@ -283,8 +296,8 @@ def _avg_price(row: int, now_ms: int, close: int, m: Bars, p: IntArray, fp: Floa
         return BAD
     if den > 0:
         return close + num // den  # floor(sum(price * lots) / sum(lots)), exactly
-    while j >= 0:  # nothing traded within the window: the last trade (a close) is the price
-        part = _quarter_lots(m[M_V][j], p)
+    while j >= 0:  # nothing traded within the window: the last trade (the model's last point: a close)
+        part = _part_lots(m[M_V][j], p)
         if part == BAD:
             return BAD
         if part > 0:
@@ -298,7 +311,7 @@ def _price_range(row: int, horizon: int, m: Bars, p: IntArray, fp: FloatArray) -
     """Ticks every trade of the average price's window lies within, read from the bars alone (no
     exact volume needed); ``(-1, -1)`` when the window might hold no trade at all."""
     low, high, traded, j = np.inf, -np.inf, False, row
-    while j >= 0 and _trade_ms(m[M_T][j], p[P_SPAN], 3) >= horizon:
+    while j >= 0 and _last_trade_ms(m[M_T][j], p) >= horizon:
         low = min(low, m[M_O][j], m[M_L][j], m[M_C][j])
         high = max(high, m[M_O][j], m[M_H][j], m[M_C][j])
         traded = traded or m[M_V][j] >= fp[F_TRADED]
@@ -437,13 +450,25 @@ def _book_sell(filled: int, price: int, now: int, ist: IntArray, fst: FloatArray
 def _level(row: int, buy: bool, q: int, close: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[int, int]:
     """``quote_levels``: the one level a MARKET order takes at the close's quote, ``(ticks, lots)``;
     ticks ``-B_*`` when the kernel cannot say exactly."""
-    shown = _quarter_lots(m[M_V][max(row - 1, 0)], p)  # the quote's size: a quarter of the last volume
+    shown = _part_lots(m[M_V][max(row - 1, 0)], p)  # ``ReplayModel.shown``: the last bar's part, a step at least
     if shown == BAD:
         return -B_VOLUME, 0
-    price = _slipped(close + 1 if buy else close - 1, buy, q, row, m, p, fp)
+    away = p[P_QTICKS]  # the quote around the close (the model's last point)
+    price = _slipped(close + away if buy else close - away, buy, q, row, m, p, fp)
     if price < 0:
         return price, 0
     return (price if price > 0 else -B_PRICE), min(q, max(1, shown))
+
+
+@_compiled
+def _refused(buy: bool, counter: int, ist: IntArray) -> int:
+    """The venue refused the order: a BUY is counted (its reservation is released, nothing else
+    changes); a refused exit the trader schedules again (``Trader._exit_failed``), which the kernel
+    does not model: it stops (``B_EXIT``)."""
+    if not buy:
+        return B_EXIT
+    ist[counter] += 1
+    return 0
 
 
 @_compiled
@@ -465,14 +490,12 @@ def _execute(
     if code == BAD:
         return B_VOLUME
     if code != 0:
-        ist[S_REJ_FILTER] += 1  # -1013: the reservation is released, nothing else changes
-        return 0
+        return _refused(buy, S_REJ_FILTER, ist)  # -1013
     price, filled = _level(row, buy, q, close, m, p, fp)
     if price < 0:
         return -price
     if (buy and price * filled * p[P_TSQ] > ist[S_QUOTE]) or (not buy and q * p[P_LOT_UB] > ist[S_POS]):
-        ist[S_REJ_BALANCE] += 1  # -2010
-        return 0
+        return _refused(buy, S_REJ_BALANCE, ist)  # -2010
     fee = _book_buy(filled, price, ist, fst, p) if buy else _book_sell(filled, price, now, ist, fst, p, fp)
     if fee < 0:
         return -fee

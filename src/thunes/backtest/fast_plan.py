@@ -1,4 +1,4 @@
-"""What the compiled kernel needs, digested exactly from the engine's own settings and objects, and the
+"""What the compiled kernel needs, digested exactly from the engine's own objects, and the
 kernel run itself; or the reason it cannot run, so that the caller runs the engine core instead.
 
 Every rule becomes integers once (``Fraction`` arithmetic on the ``Decimal`` values, so nothing is
@@ -6,6 +6,8 @@ rounded): prices are ticks, order quantities lots (LOT_SIZE steps), held quantit
 ``10**-base_exp`` (fine enough for the step and the base commission precision), balances quote
 units ``10**-quote_exp`` (fine enough for a tick times a step, the quote commission precision and
 the deposit). A bound a filter states in ``Decimal`` becomes the first or last integer it allows.
+The limits and the venue's pricing come from the engine the run would use, once ``fast_scope`` has
+checked it is the one the kernel reproduces; the replay model is copied in as the kernel reads it.
 
 Imports numba (through ``fast_kernel``): import this module only when numba is installed.
 """
@@ -21,21 +23,19 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from thunes.app.composition import risk_limits
-from thunes.app.config import Settings
 from thunes.backtest import fast_kernel as k
-from thunes.backtest.event import VENUE
 from thunes.backtest.fast_result import FastBacktestResult, KernelTrades
+from thunes.backtest.fast_scope import EngineModel
 from thunes.domain.enums import OrderType
 from thunes.domain.identifiers import StrategyId
 from thunes.domain.instrument import Instrument
 from thunes.engine.trader import TraderConfig, TraderStats
 from thunes.features.ohlcv import OHLCV
 from thunes.risk import RiskLimits
-from thunes.simvenue.slippage import SlippageModel
+from thunes.simvenue.replay_model import REPLAY, ReplayModel
 from thunes.strategy.base import SignalArray
 
-__all__ = ["KernelPlan", "KernelUnsupportedError", "kernel_plan", "run_kernel"]
+__all__ = ["KernelPlan", "KernelUnsupportedError", "kernel_plan", "replay_params", "run_kernel"]
 
 DENIAL_NAMES = {
     k.C_EXIT: "EXIT_INFEASIBLE", k.C_KILL: "KILL_SWITCH", k.C_INSUFF: "INSUFFICIENT_BALANCE",
@@ -50,6 +50,7 @@ BAIL_REASONS = {
     k.B_LEDGER: "a fill the risk ledger would not book (drift)",
     k.B_SIZING: "no feasible entry near the minimum (size_entry raises)",
     k.B_PRICE: "a price of at most one tick",
+    k.B_EXIT: "an exit the venue refused (the trader schedules it again; the kernel does not)",
 }
 _LIMIT = 1 << 62
 _NS_PER_DAY = 86_400 * 1_000_000_000
@@ -88,7 +89,7 @@ def _exact(value: Fraction) -> int:
     return value.numerator
 
 
-def _check_supported(instrument: Instrument, trader_fee: Decimal, model: SlippageModel) -> None:
+def _check_supported(instrument: Instrument, trader_fee: Decimal) -> None:
     mlot = instrument.market_lot_size
     if instrument.max_position is not None:
         raise KernelUnsupportedError("MAX_POSITION filter")
@@ -100,9 +101,6 @@ def _check_supported(instrument: Instrument, trader_fee: Decimal, model: Slippag
         raise KernelUnsupportedError("MARKET_LOT_SIZE step is not a multiple of the LOT_SIZE step")
     if not Decimal(0) <= trader_fee < 1:
         raise KernelUnsupportedError(f"trader fee rate {trader_fee} outside [0, 1)")
-    values = (model.base_bps, model.cap_bps, model.reference_range)
-    if not all(math.isfinite(x) and x > 0 for x in values):
-        raise KernelUnsupportedError(f"slippage model {model}")
 
 
 def _lots(instrument: Instrument, value: Decimal) -> Fraction:
@@ -169,10 +167,21 @@ def _venue_params(instrument: Instrument, fee_rate: Decimal, base_exp: int, quot
     p[k.P_STEP_NUM] = _exact(step * 10 ** p[k.P_STEP_EXP])
 
 
-def _slippage_params(model: SlippageModel, p: list[int]) -> None:
+def _slippage_params(model: dict[str, float], p: list[int]) -> None:
     # What MarketState._slipped turns these floats into: Decimal(str(bps)).
-    p[k.P_DBASE_NUM], p[k.P_DBASE_DEN] = _pair(Fraction(Decimal(str(model.base_bps))))
-    p[k.P_DCAP_NUM], p[k.P_DCAP_DEN] = _pair(Fraction(Decimal(str(model.cap_bps))))
+    p[k.P_DBASE_NUM], p[k.P_DBASE_DEN] = _pair(Fraction(Decimal(str(model["base_bps"]))))
+    p[k.P_DCAP_NUM], p[k.P_DCAP_DEN] = _pair(Fraction(Decimal(str(model["cap_bps"]))))
+
+
+def replay_params(model: ReplayModel, p: list[int]) -> None:
+    """Write ``model`` into the kernel's parameters, as the kernel reads it (``ReplayModel.kernel_layout``)."""
+    layout = model.kernel_layout()
+    n = layout[0]
+    if n > k.MAX_POINTS:
+        raise KernelUnsupportedError(f"a replay model of {n} points a bar: the kernel holds {k.MAX_POINTS}")
+    p[k.P_NPOINTS], p[k.P_TDEN], p[k.P_PARTS], p[k.P_QTICKS] = layout[:4]
+    for i, start in enumerate((k.P_TNUM0, k.P_TSHIFT0, k.P_RISE0, k.P_FALL0)):
+        p[start : start + n] = layout[4 + i * n : 4 + (i + 1) * n]
 
 
 def _check_bounds(p: list[int], bars: OHLCV, instrument: Instrument, rows: IntArray) -> None:
@@ -195,21 +204,18 @@ def _check_bounds(p: list[int], bars: OHLCV, instrument: Instrument, rows: IntAr
 
 
 def kernel_plan(
-    settings: Settings,
     instrument: Instrument,
     bars: OHLCV,
     rows: IntArray,
     *,
     deposit: Decimal,
-    venue_fee_rate: Decimal,
+    engine: EngineModel,
 ) -> KernelPlan:
-    """The kernel's parameters for this run; ``KernelUnsupportedError`` when it cannot be exact."""
-    config, limits, model = (
-        TraderConfig(VENUE, fee_rate=settings.backtest.fee_rate),
-        risk_limits(settings),
-        SlippageModel(),
-    )
-    _check_supported(instrument, config.fee_rate, model)
+    """The kernel's parameters for this run of ``engine`` (checked by ``fast_scope``);
+    ``KernelUnsupportedError`` when it cannot be exact."""
+    config, limits, pricing = engine.trader, engine.limits, engine.pricing
+    model = dict(pricing.slippage.params)  # the square-root model's (``fast_scope`` checked it is that one)
+    _check_supported(instrument, config.fee_rate)
     base_exp = max(_decimals(instrument.step_size), instrument.base_precision)
     quote_exp = max(
         _decimals(instrument.tick_size * instrument.step_size), instrument.quote_precision, _decimals(deposit)
@@ -221,26 +227,23 @@ def kernel_plan(
     _lot_params(instrument, p)
     _notional_params(instrument, ts, p)
     _sizing_params(instrument, config, limits, p)
-    if venue_fee_rate < 0:
-        raise KernelUnsupportedError(f"venue fee rate {venue_fee_rate} (a rebate)")
-    _venue_params(instrument, venue_fee_rate, base_exp, quote_exp, p)
+    _venue_params(instrument, pricing.fee_rate, base_exp, quote_exp, p)
     _slippage_params(model, p)
-    avg_mins = instrument.notional.avg_price_mins if instrument.notional is not None else 5  # as MarketState
-    p[k.P_SPAN], p[k.P_AVG_MS] = bars.timeframe.nanoseconds, avg_mins * 60_000
+    replay_params(REPLAY, p)
+    p[k.P_SPAN], p[k.P_AVG_MS] = bars.timeframe.nanoseconds, pricing.avg_price_window_ms
     p[k.P_DAY0] = int(bars.open_time_ns[0]) // _NS_PER_DAY  # the risk engine's day when it starts
     p[k.P_DUST] = math.ceil(Fraction(limits.dust_notional) / (Fraction(instrument.tick_size) / 10**base_exp))
     p[k.P_COOL_NS], p[k.P_ONE_POS] = limits.cool_down_s * _NS_PER_SECOND, int(limits.one_position_per_symbol)
     p[k.P_DEPOSIT] = _exact(Fraction(deposit) * 10**quote_exp)
     _check_bounds(p, bars, instrument, rows)
     loss_cap = float(Fraction(limits.daily_loss_cap(None)) * 10**quote_exp)
-    traded = float(4 * instrument.step_size) * (1 + 1e-9)  # a volume surely worth a replayed trade
-    fp = np.array([float(instrument.tick_size), model.base_bps, model.cap_bps, model.reference_range, loss_cap,
-                   traded], dtype=np.float64)  # fmt: skip
+    traded = float(REPLAY.volume_parts * instrument.step_size) * (1 + 1e-9)  # a volume surely worth a trade
+    fp = np.array([float(instrument.tick_size), model["base_bps"], model["cap_bps"], model["reference_range"],
+                   loss_cap, traded], dtype=np.float64)  # fmt: skip
     return KernelPlan(np.array(p, dtype=np.int64), fp, base_exp, quote_exp, p[k.P_DEPOSIT])
 
 
 def run_kernel(
-    settings: Settings,
     instrument: Instrument,
     bars: OHLCV,
     rows: IntArray,
@@ -248,10 +251,10 @@ def run_kernel(
     *,
     strategy_id: StrategyId,
     deposit: Decimal,
-    venue_fee_rate: Decimal,
+    engine: EngineModel,
 ) -> FastBacktestResult:
     """The backtest by the compiled kernel; ``KernelUnsupportedError`` when it cannot be exact."""
-    plan = kernel_plan(settings, instrument, bars, rows, deposit=deposit, venue_fee_rate=venue_fee_rate)
+    plan = kernel_plan(instrument, bars, rows, deposit=deposit, engine=engine)
     ist, fst = np.zeros(k.N_STATE, dtype=np.int64), np.zeros(k.N_FLOAT_STATE, dtype=np.float64)
     ist[k.S_QUOTE], ist[k.S_DAY], ist[k.S_OID], ist[k.S_TID] = plan.deposit_units, plan.params[k.P_DAY0], 1, 1
     out = np.zeros((len(rows), k.N_OUT), dtype=np.int64)

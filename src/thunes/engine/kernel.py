@@ -18,7 +18,7 @@ from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import FillLedger, Trader, TraderConfig
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import OrderJournal, VenuePort
-from thunes.risk import CircuitBreaker, FailureKind, RiskEngine, RiskLimits, RiskStateStore
+from thunes.risk import CircuitBreaker, FailureKind, PreTradeRule, RiskEngine, RiskLimits, RiskStateStore
 from thunes.strategy.source import DecisionSource
 
 __all__ = ["Kernel", "KernelSpec", "build_kernel"]
@@ -28,13 +28,16 @@ __all__ = ["Kernel", "KernelSpec", "build_kernel"]
 class KernelSpec:
     """What every mode configures the same way: the venue's id, the risk limits, the fee rate sizing
     assumes, and the order manager's patience (``settle_window_s``: how long an unanswered order may
-    still arrive at the venue, 0 in-process)."""
+    still arrive at the venue, 0 in-process). ``order_rules``/``entry_rules``: the risk gate's rules
+    (None: ``risk.default_order_rules``/``default_entry_rules``, what every mode trades with)."""
 
     venue: VenueId
     limits: RiskLimits
     fee_rate: Decimal
     settle_window_s: float = 0.0
     breaker_counts_calls: bool = False  # a remote venue: every call's outcome feeds its circuit breaker
+    order_rules: tuple[PreTradeRule, ...] | None = None
+    entry_rules: tuple[PreTradeRule, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,7 @@ def build_kernel(
 ) -> Kernel:
     """The engine for ``pairs`` (one decision source per instrument, in portfolio order) on one account."""
     bus = InMemoryBus()
-    risk = RiskEngine(spec.limits, clock_ns, risk_store)
+    risk = RiskEngine(spec.limits, clock_ns, risk_store, order_rules=spec.order_rules, entry_rules=spec.entry_rules)
     on_call = _breaker_feed(risk.breaker(spec.venue)) if spec.breaker_counts_calls else None
     orders = OrderManager(venue, journal, bus, clock_ns, spec.venue, on_call=on_call,
                           settle_window_s=spec.settle_window_s)  # fmt: skip

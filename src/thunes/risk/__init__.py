@@ -6,7 +6,8 @@ Pure logic over domain types (SPEC §2): time comes from an injected clock, pers
 
 from thunes.risk.breaker import BreakerConfig, BreakerState, CircuitBreaker, FailureKind
 from thunes.risk.decision import RiskDecision, RiskIntent
-from thunes.risk.engine import AUTOMATIC_ACTORS, SAFETY_ACTOR, RiskEngine
+from thunes.risk.description import RiskDescription, RuleSpec
+from thunes.risk.engine import AUTOMATIC_ACTORS, GATE_VERSION, SAFETY_ACTOR, RiskEngine
 from thunes.risk.ledger import FillEffect
 from thunes.risk.limits import RiskLimits
 from thunes.risk.rate_limiter import RateLimiter, WindowUsage
@@ -22,6 +23,7 @@ from thunes.risk.store import (
 
 __all__ = [
     "AUTOMATIC_ACTORS",
+    "GATE_VERSION",
     "SAFETY_ACTOR",
     "BreakerConfig",
     "BreakerState",
@@ -35,12 +37,14 @@ __all__ = [
     "RateLimiter",
     "Reservation",
     "RiskDecision",
+    "RiskDescription",
     "RiskEngine",
     "RiskIntent",
     "RiskLimits",
     "RiskSnapshot",
     "RiskStateStore",
     "RiskStoreError",
+    "RuleSpec",
     "SwitchState",
     "TradingState",
     "WindowUsage",

@@ -40,6 +40,7 @@ from thunes.domain.orders import Fill
 from thunes.domain.position import Position
 from thunes.risk.breaker import BreakerConfig, CircuitBreaker
 from thunes.risk.decision import RiskDecision, RiskIntent
+from thunes.risk.description import RiskDescription
 from thunes.risk.ledger import FillEffect, Ledger
 from thunes.risk.limits import RiskLimits
 from thunes.risk.rules import (
@@ -61,7 +62,11 @@ from thunes.risk.state import (
 )
 from thunes.risk.store import InMemoryRiskStore, RiskStateStore
 
-__all__ = ["AUTOMATIC_ACTORS", "SAFETY_ACTOR", "RiskEngine"]
+__all__ = ["AUTOMATIC_ACTORS", "GATE_VERSION", "SAFETY_ACTOR", "RiskEngine"]
+
+GATE_VERSION = 1
+"""The steps of :meth:`RiskEngine.check` in order: order rules, exchange filters on the normalised order,
+entry rules for BUYs, the venue's breaker. Change the steps or their order and bump it (see ``describe``)."""
 
 ZERO = Decimal(0)
 NS_PER_SECOND = 1_000_000_000
@@ -124,6 +129,12 @@ class RiskEngine:
     @property
     def limits(self) -> RiskLimits:
         return self._limits
+
+    def describe(self) -> RiskDescription:
+        """The gate this engine runs: its steps' version, its rules in order (id, version, parameters)
+        and its limits; for code that reproduces the gate and must check it is this one."""
+        return RiskDescription(GATE_VERSION, tuple(r.describe() for r in self._order_rules),
+                               tuple(r.describe() for r in self._entry_rules), self._limits)  # fmt: skip
 
     @property
     def trading_state(self) -> TradingState:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
@@ -22,6 +22,7 @@ from thunes.domain.quick_init import quick_init
 from thunes.domain.rules import MarketContext, normalize_order
 from thunes.domain.sizing import is_exit_feasible
 from thunes.risk.decision import RiskIntent
+from thunes.risk.description import RuleSpec
 from thunes.risk.limits import RiskLimits
 from thunes.risk.state import TradingState
 
@@ -29,6 +30,7 @@ __all__ = [
     "CheckContext",
     "CoolDownRule",
     "DailyLossRule",
+    "DeclaredRule",
     "Denial",
     "ExitFeasibilityRule",
     "HeldQuantityRule",
@@ -92,9 +94,22 @@ class CheckContext:
 
 
 class PreTradeRule(Protocol):
-    """A pre-trade rule: ``None`` lets the order pass."""
+    """A pre-trade rule: ``None`` lets the order pass. ``describe`` says which rule it is (see
+    :mod:`~thunes.risk.description`)."""
 
     def evaluate(self, ctx: CheckContext) -> Denial | None: ...
+
+    def describe(self) -> RuleSpec: ...
+
+
+class DeclaredRule:
+    """A rule with an id and a version, and no parameter of its own (it reads the limits)."""
+
+    rule_id: ClassVar[str]
+    version: ClassVar[int] = 1
+
+    def describe(self) -> RuleSpec:
+        return RuleSpec(self.rule_id, self.version)
 
 
 def order_price(order: OrderRequest, reference_price: Decimal | None) -> Decimal | None:
@@ -119,8 +134,10 @@ def order_notional(order: OrderRequest, reference_price: Decimal | None) -> Deci
     return None if price is None else price * order.quantity
 
 
-class TradingStateRule:
+class TradingStateRule(DeclaredRule):
     """HALTED lets nothing through; REDUCING (kill-switch) only exposure-reducing SELLs."""
+
+    rule_id = "trading_state"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         if ctx.trading_state is TradingState.HALTED:
@@ -130,8 +147,10 @@ class TradingStateRule:
         return None
 
 
-class HeldQuantityRule:
+class HeldQuantityRule(DeclaredRule):
     """Spot is long-only: a SELL must not exceed what the ledger holds."""
+
+    rule_id = "held_quantity"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         if ctx.order.side is Side.SELL and not ctx.reduces_exposure:
@@ -143,8 +162,10 @@ class HeldQuantityRule:
         return None
 
 
-class DailyLossRule:
+class DailyLossRule(DeclaredRule):
     """No entry once the UTC day's realised loss has reached the limit."""
+
+    rule_id = "daily_loss"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         cap = ctx.limits.daily_loss_cap(ctx.equity)
@@ -153,8 +174,10 @@ class DailyLossRule:
         return None
 
 
-class CoolDownRule:
+class CoolDownRule(DeclaredRule):
     """No entry while the cool-down that followed a losing close runs."""
+
+    rule_id = "cool_down"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         until = ctx.cool_down_until_ns
@@ -164,8 +187,10 @@ class CoolDownRule:
         return None
 
 
-class OnePositionPerSymbolRule:
+class OnePositionPerSymbolRule(DeclaredRule):
     """One position per symbol: a held or reserved symbol takes no second entry."""
+
+    rule_id = "one_position_per_symbol"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         if ctx.limits.one_position_per_symbol and ctx.symbol in ctx.open_symbols:
@@ -173,8 +198,10 @@ class OnePositionPerSymbolRule:
         return None
 
 
-class MaxOpenPositionsRule:
+class MaxOpenPositionsRule(DeclaredRule):
     """At most ``max_open_positions`` symbols held or reserved; adding to one already counted is free."""
+
+    rule_id = "max_open_positions"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         limit = ctx.limits.max_open_positions
@@ -183,8 +210,10 @@ class MaxOpenPositionsRule:
         return None
 
 
-class MaxOrderNotionalRule:
+class MaxOrderNotionalRule(DeclaredRule):
     """An entry's notional must be known and within the cap (absolute or share of equity)."""
+
+    rule_id = "max_order_notional"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         notional = order_notional(ctx.order, ctx.intent.reference_price)
@@ -196,12 +225,14 @@ class MaxOrderNotionalRule:
         return None
 
 
-class ExitFeasibilityRule:
+class ExitFeasibilityRule(DeclaredRule):
     """An entry must leave a position that can be sold after fees and rounding (SPEC §1).
 
     Judged at the entry price less ``exit_buffer``: a position sellable only at today's price
     becomes dust on the first dip. Needs the instrument; without one the rule abstains.
     """
+
+    rule_id = "exit_feasibility"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
         instrument = ctx.intent.instrument

@@ -20,7 +20,7 @@ from thunes.simvenue.capture import (
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.errors import VenueError
 from thunes.simvenue.models import AccountUpdate, Balance, ExecutionReport, SimOrder, SimTrade
-from thunes.simvenue.slippage import SlippageModel
+from thunes.simvenue.slippage import FixedSlippage, Slippage, SlippageModel, SlippageSpec
 from thunes.simvenue.validation import OrderParams
 
 __all__ = [
@@ -35,13 +35,16 @@ __all__ = [
     "DepthDiffEvent",
     "DiffResult",
     "ExecutionReport",
+    "FixedSlippage",
     "L2Book",
     "OrderParams",
     "ReplayStats",
     "SimOrder",
     "SimTrade",
     "SimVenue",
+    "Slippage",
     "SlippageModel",
+    "SlippageSpec",
     "SnapshotEvent",
     "TradeEvent",
     "VenueError",

@@ -17,7 +17,7 @@ from thunes.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from thunes.domain.identifiers import Symbol
 from thunes.domain.instrument import Instrument
 from thunes.simvenue import errors as err
-from thunes.simvenue.market import DepthBook, MarketState
+from thunes.simvenue.market import DepthBook, MarketState, PricingSpec
 from thunes.simvenue.matching import emit, emit_balances, execute, fill, finish, settle
 from thunes.simvenue.models import (
     Account,
@@ -31,7 +31,7 @@ from thunes.simvenue.models import (
     remember_client_id,
 )
 from thunes.simvenue.persistence import FORMAT_VERSION, dump_accounts, load_accounts
-from thunes.simvenue.slippage import SlippageModel
+from thunes.simvenue.slippage import Slippage, SlippageModel
 from thunes.simvenue.validation import (
     CLIENT_ID,
     OrderParams,
@@ -63,15 +63,21 @@ class SimVenue:
         *,
         fee_rate: Decimal = Decimal("0.001"),
         fee_overrides: Mapping[str, Decimal] | None = None,
-        slippage: SlippageModel | None = None,
+        slippage: Slippage | None = None,
+        avg_price_mins: int | None = None,
         seed: int = 0,
         user_stream: bool = True,
     ) -> None:
         """``user_stream=False``: no account's reports are queued for :meth:`drain` (an in-process user
-        that reads orders and balances directly; the queue would otherwise grow with every order)."""
+        that reads orders and balances directly; the queue would otherwise grow with every order).
+        ``avg_price_mins``: the ``avgPrice`` window of every symbol (None: each symbol's ``avgPriceMins``,
+        as Binance computes it; another window is a what-if on how fast the average follows the market)."""
+        if avg_price_mins is not None and avg_price_mins < 0:
+            raise ValueError(f"avg_price_mins must be >= 0, got {avg_price_mins}")
         overrides = fee_overrides or {}
         model = slippage or SlippageModel()
-        self._markets = {str(s): MarketState(i, overrides.get(str(s), fee_rate), model) for s, i in instruments.items()}
+        self._markets = {str(s): MarketState(i, overrides.get(str(s), fee_rate), model, avg_price_mins)
+                         for s, i in instruments.items()}  # fmt: skip
         self._clock_ns = clock_ns
         self._rng = random.Random(seed)  # noqa: S311 - reproducible ids, not security
         self._accounts = Accounts(streams=user_stream)
@@ -145,6 +151,10 @@ class SimVenue:
             return self._markets[symbol]
         except KeyError:
             raise err.bad_symbol() from None
+
+    def pricing(self, symbol: str) -> PricingSpec:
+        """How this venue prices a taker on ``symbol`` (fee, slippage model, ``avgPrice`` window, book)."""
+        return self.market(symbol).pricing()
 
     @property
     def symbols(self) -> list[str]:

@@ -6,14 +6,15 @@ by the next bar), the slippage context (the previous bar's, set by each bar), th
 rest, fills. So when nothing rests, the market an order meets at the close of bar ``row`` is what
 this sets, straight from the integer columns: the trades of the bars still in the window, back to the
 last bar that traded at all, then bar ``row``'s context, quote and clock. While orders rest, bars are
-replayed in full through :func:`~thunes.simvenue.replay.feed_plan`, as the eager replay does. Tests
-hold lazy and eager replays equal: the market at any row, and a backtest order for order.
+replayed in full through :func:`~thunes.simvenue.replay.feed_plan`, as the eager replay does. Both
+follow :mod:`~thunes.simvenue.replay_model` (which trades a bar makes, when, how big). Tests hold lazy
+and eager replays equal: the market at any row, and a backtest order for order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +22,8 @@ import numpy.typing as npt
 from thunes.domain.market import Bar
 from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
-from thunes.simvenue.replay import NS_PER_MS, BarPlan, feed_plan, path_points, plan_bar
+from thunes.simvenue.replay import NS_PER_MS, BarPlan, feed_plan, plan_bar
+from thunes.simvenue.replay_model import REPLAY
 
 __all__ = ["TOO_MANY_LOTS", "LazyBarFeed", "part_lots", "replay_together"]
 
@@ -31,8 +33,8 @@ TOO_MANY_LOTS = -1
 
 
 def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArray[np.int64]:
-    """Each bar's replayed trade size in lots: ``floor(Decimal(repr(volume)) / 4 / step)``, as
-    :func:`~thunes.simvenue.replay.plan_bar` computes it, for a million rows at numpy speed.
+    """Each bar's replayed trade size in lots: ``ReplayModel.part`` of ``Decimal(repr(volume))`` (a share
+    of the volume, down to the step), for a million rows at numpy speed.
 
     Exchange volumes have few decimals: when ``volume * 10**d`` is a whole number below 10**15 whose
     quotient by ``10**d`` is the float itself, that decimal has at most 15 digits, so it *is*
@@ -43,10 +45,11 @@ def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArra
     scale = 10**digits
     scaled = np.rint(volume * scale)
     exact = (scaled / scale == volume) & (scaled < 1e15)
-    quotient = volume / (4 * float(step_size))
+    parts = REPLAY.volume_parts
+    quotient = volume / (parts * float(step_size))
     huge = quotient >= 2.0**62
     lots = np.floor(np.where(huge, 0.0, quotient)).astype(np.int64)
-    lots[exact] = scaled[exact].astype(np.int64) // (4 * int(step_size * scale))
+    lots[exact] = scaled[exact].astype(np.int64) // (parts * int(step_size * scale))
     unsure = ~exact & ~huge & (np.abs(quotient - np.rint(quotient)) <= 1e-9 * np.maximum(1.0, quotient))
     for row in np.flatnonzero(unsure).tolist():
         lots[row] = int(_exact_part(volume.item(row), step_size) / step_size)
@@ -55,7 +58,7 @@ def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArra
 
 
 def _exact_part(volume: float, step_size: Decimal) -> Decimal:
-    return (Decimal(repr(volume)) / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size
+    return REPLAY.part(Decimal(repr(volume)), step_size)
 
 
 class LazyBarFeed:
@@ -64,14 +67,14 @@ class LazyBarFeed:
     def __init__(self, venue: SimVenue, bars: TickBars, step_size: Decimal, advance: Callable[[int], None]) -> None:
         self.venue, self.bars, self.step_size, self._advance = venue, bars, step_size, advance
         self._market = venue.market(str(bars.symbol))
-        self._window_ns = self._market.avg_mins_ms * NS_PER_MS
+        self._window_ms = self._market.avg_mins_ms  # the venue's own avgPrice window
         self._parts = part_lots(bars.ohlcv.volume, step_size)
         self._trading_rows = np.flatnonzero(self._parts != 0)
-        # Where a bar's four trades fall after its open. When each offset is whole ms (every timeframe's
-        # is), a trade's ms is its open's ms plus the offset's, whatever the open's sub-ms part.
-        offsets = [ts for ts, _ in path_points(0, bars.span_ns, 0, 0, 0, 0)]
-        self._whole_ms = all(offset % NS_PER_MS == 0 for offset in offsets)
-        self._offsets_ms = tuple(offset // NS_PER_MS for offset in offsets)
+        # Where a bar's trades fall after its open. When each offset is whole ms (every timeframe's is),
+        # a trade's ms is its open's ms plus the offset's, whatever the open's sub-ms part.
+        self._offsets_ns = REPLAY.offsets_ns(bars.span_ns)
+        self._whole_ms = all(offset % NS_PER_MS == 0 for offset in self._offsets_ns)
+        self._offsets_ms = tuple(offset // NS_PER_MS for offset in self._offsets_ns)
         self.fed = -1  # the last row replayed
         self._last: BarPlan | None = None  # its plan, when it was replayed in full
         self.target = -1  # the last row declared due
@@ -124,31 +127,28 @@ class LazyBarFeed:
 
     def _show_close(self, row: int) -> None:
         """What bar ``row``'s replay leaves besides its trades: the previous bar's volume and range as the
-        slippage context, the quote one tick around the close showing the previous bar's part (at least a
-        step; its own for the first bar), and the clock at the close. As :func:`plan_bar` computes them."""
+        slippage context, the quote around the close showing the previous bar's part (at least a step;
+        its own for the first bar), and the clock at the close. As :func:`plan_bar` computes them."""
         bars, tick, step, symbol = self.bars, self.bars.tick_size, self.step_size, str(self.bars.symbol)
         if row > 0:
             last = row - 1
-            high, low, close = bars.high.item(last), bars.low.item(last), bars.close.item(last)
-            spread = float(Decimal(high - low) / Decimal(close)) if close else 0.0  # (h - l) / c of the ticks' prices
+            spread = REPLAY.range_fraction(bars.high.item(last), bars.low.item(last), bars.close.item(last))
             self.venue.on_bar_context(symbol, Decimal(repr(bars.ohlcv.volume.item(last))), spread)
-        shown = max(step, self._part(row - 1 if row > 0 else row))
-        price = bars.close.item(row) * tick
-        self.venue.on_quote(symbol, price - tick, shown, price + tick, shown)
+        shown = REPLAY.shown(self._part(row - 1) if row > 0 else None, self._part(row), step)
+        price, away = bars.close.item(row) * tick, tick * REPLAY.quote_ticks  # the last point is the close
+        self.venue.on_quote(symbol, price - away, shown, price + away, shown)
         open_ns = bars.ohlcv.open_time_ns.item(row)
         self._advance(open_ns)
         self._advance(open_ns + bars.span_ns)
 
     def _first_needed(self, row: int) -> int:
-        """The first row whose trades can still show at the close of ``row``.
-
-        A bar's last trade is at its close minus 1 ms, so a bar opened at or before ``close - window -
-        span`` has left the avgPrice window (times are whole ms apart: it is out by at least 1 ms). The
-        last bar that traded before that is kept too: its price is the venue's last price until another trades.
+        """The first row whose trades can still show at the close of ``row``: those opened since
+        ``ReplayModel.first_open_in_window_ns``, and the last bar that traded before them (its price is
+        the venue's last price until another trades).
         """
         bars = self.bars
         close_ns = bars.ohlcv.open_time_ns.item(row) + bars.span_ns
-        first = bars.first_row_at_or_after(close_ns - self._window_ns - bars.span_ns + 1)
+        first = bars.first_row_at_or_after(REPLAY.first_open_in_window_ns(close_ns, bars.span_ns, self._window_ms))
         traded = self._trading_rows
         k = int(traded.searchsorted(first, side="left"))  # does some row in first..row trade?
         if k < len(traded) and traded.item(k) <= row:
@@ -156,10 +156,10 @@ class LazyBarFeed:
         return int(traded.item(k - 1)) if k > 0 else 0  # back to the last that traded, or the start
 
     def _trades(self, start: int, stop: int) -> list[tuple[int, Decimal, Decimal]]:
-        """The trades of rows ``start..stop`` as ``(time ms, price, qty)``: four a bar, what ``feed_plan``
-        records of it (a trade is never stamped before the close of the bar before, where that replay
-        leaves the clock). The rows' columns are read in one slice each; a bar opened after the bar before
-        has closed (the usual case) needs no clamp and takes the short way."""
+        """The trades of rows ``start..stop`` as ``(time ms, price, qty)``: the model's points of each bar
+        that trades, what ``feed_plan`` records of it (a trade is never stamped before the close of the bar
+        before, where that replay leaves the clock). The rows' columns are read in one slice each; a bar
+        opened after the bar before has closed (the usual case) needs no clamp and takes the short way."""
         bars, tick, span = self.bars, self.bars.tick_size, self.bars.span_ns
         rows, before = slice(start, stop + 1), max(start - 1, 0)
         lots = self._parts[rows].tolist()
@@ -170,28 +170,22 @@ class LazyBarFeed:
             times.insert(0, times[0] - span)  # the first bar has no bar before: its own open is the floor
         opens, highs, lows, closes = (bars.open[rows].tolist(), bars.high[rows].tolist(), bars.low[rows].tolist(),
                                       bars.close[rows].tolist())  # fmt: skip
-        _, d1, d2, d3 = self._offsets_ms
-        whole_ms, step = self._whole_ms, self.step_size
+        whole_ms, step, path, columns = self._whole_ms, self.step_size, REPLAY.path, REPLAY.columns
+        timed = {c: tuple(zip(self._offsets_ms, c, strict=True)) for c in (REPLAY.rising, REPLAY.falling)}
         trades: list[tuple[int, Decimal, Decimal]] = []
         for i, n in enumerate(lots):
             if n == 0:
                 continue
-            o, c, open_ns = opens[i], closes[i], times[i + 1]
-            a, b = (lows[i], highs[i]) if c >= o else (highs[i], lows[i])
+            prices, open_ns = (opens[i], highs[i], lows[i], closes[i]), times[i + 1]
             qty = n * step if n != TOO_MANY_LOTS else self._part(start + i)
             floor_ns = times[i] + span  # the close of the bar before
             if whole_ms and floor_ns <= open_ns:
                 t = open_ns // NS_PER_MS
-                trades += (
-                    (t, o * tick, qty),
-                    (t + d1, a * tick, qty),
-                    (t + d2, b * tick, qty),
-                    (t + d3, c * tick, qty),
-                )
+                trades += [(t + d, prices[c] * tick, qty) for d, c in timed[columns(opens[i], closes[i])]]
             else:
                 floor_ms = max(open_ns, floor_ns) // NS_PER_MS
-                trades += [(max(ts // NS_PER_MS, floor_ms), price * tick, qty)
-                           for ts, price in path_points(open_ns, span, o, a, b, c)]  # fmt: skip
+                trades += [(max((open_ns + d) // NS_PER_MS, floor_ms), price * tick, qty)
+                           for d, price in zip(self._offsets_ns, path(*prices), strict=True)]  # fmt: skip
         return trades
 
     def bar(self, row: int) -> Bar:
@@ -236,7 +230,7 @@ def replay_together(feeds: Sequence[tuple[LazyBarFeed, int]]) -> None:
             if plan.context is not None:
                 feed.venue.on_bar_context(plan.symbol, *plan.context)
         else:  # a quote, then a trade, at this point: on_path's floor is the clock, now at ``ts`` or later
-            feed.venue.on_path(plan.symbol, (point,), plan.part, plan.shown, feed.bars.tick_size)
+            feed.venue.on_path(plan.symbol, (point,), plan.part, plan.shown, feed.bars.tick_size * REPLAY.quote_ticks)
     for (feed, _), row in zip(feeds, closes, strict=True):
         if row >= 0:
             feed._advance(feed.bars.ohlcv.open_time_ns.item(row) + feed.bars.span_ns)

@@ -24,9 +24,10 @@ from thunes.domain.enums import OrderType, Side
 from thunes.domain.instrument import Instrument
 from thunes.simvenue.fastfilters import FastFilters
 from thunes.simvenue.models import SimOrder
-from thunes.simvenue.slippage import SlippageModel
+from thunes.simvenue.replay_model import MS_PER_MINUTE, REPLAY
+from thunes.simvenue.slippage import Slippage, SlippageSpec
 
-__all__ = ["DepthBook", "Level", "MarketState"]
+__all__ = ["DepthBook", "Level", "MarketState", "PricingSpec"]
 
 # Enum members as module constants: on Python 3.11 ``Side.BUY`` costs ~70 ns more than a global read,
 # and the order path reads a dozen of them per order.
@@ -65,6 +66,16 @@ class DepthBook(Protocol):
     def qty(self, lots: int) -> Decimal: ...
 
 
+@dataclass(frozen=True, slots=True)
+class PricingSpec:
+    """How the venue prices a taker's order on a symbol: what code reproducing it must match."""
+
+    fee_rate: Decimal
+    slippage: SlippageSpec
+    avg_price_window_ms: int
+    depth_book: bool  # an L2 book is walked instead of the quote and the slippage model
+
+
 @dataclass(slots=True)
 class MarketState:
     """Everything the venue knows about one symbol's market.
@@ -76,7 +87,8 @@ class MarketState:
 
     instrument: Instrument
     fee_rate: Decimal
-    slippage: SlippageModel
+    slippage: Slippage
+    avg_price_mins: int | None = None  # None: the instrument's (``ReplayModel.avg_price_window_ms``)
     book: DepthBook | None = None
     bid: Decimal | None = None
     bid_qty: Decimal | None = None
@@ -114,8 +126,11 @@ class MarketState:
         self.tick_size = self.instrument.tick_size
         self.base_fee_quantum = Decimal(1).scaleb(-self.instrument.base_precision)  # as domain.fees.commission
         self.quote_fee_quantum = Decimal(1).scaleb(-self.instrument.quote_precision)
-        notional = self.instrument.notional
-        self.avg_mins_ms = (notional.avg_price_mins if notional is not None else 5) * 60_000
+        mins = self.avg_price_mins
+        self.avg_mins_ms = REPLAY.avg_price_window_ms(self.instrument) if mins is None else mins * MS_PER_MINUTE
+
+    def pricing(self) -> PricingSpec:
+        return PricingSpec(self.fee_rate, self.slippage.describe(), self.avg_mins_ms, self.book is not None)
 
     # --- prices -------------------------------------------------------------------------------
     def ticks(self, price: Decimal) -> int:

@@ -1,10 +1,10 @@
 """Turn recorded or synthetic candles into the market events a venue would have seen.
 
-Inside each bar we synthesise four trades along the path open → low → high → close when the
-bar closed up (open → high → low → close when it closed down), each preceded by a quote one tick
-around it. Without look-ahead: nothing about a bar is published before its time comes, the bar's
-slippage context is the *previous* bar's volume and range, and the closed candle is announced
-only at its close time.
+Inside each bar we synthesise trades along a path through its prices, each preceded by a quote
+around it, as :mod:`~thunes.simvenue.replay_model` says (written once there: the lazy feed and the
+fast kernel follow the same model). Without look-ahead: nothing about a bar is published before its
+time comes, the bar's slippage context is the *previous* bar's volume and range, and the closed candle
+is announced only at its close time.
 
 Recorded markets use the same vocabulary plus depth snapshots and diffs (``capture_replay`` converts
 raw WebSocket captures into these events).
@@ -15,12 +15,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
-from typing import TypeVar
+from decimal import Decimal
 
 from thunes.domain.market import Bar
 from thunes.features.ohlcv import OHLCV, iter_bars
 from thunes.simvenue.core import SimVenue
+from thunes.simvenue.replay_model import REPLAY
 
 __all__ = [
     "BarClosed",
@@ -37,12 +37,10 @@ __all__ = [
     "between",
     "feed_plan",
     "merged",
-    "path_points",
     "plan_bar",
 ]  # fmt: skip
 
 NS_PER_MS = 1_000_000
-P = TypeVar("P", Decimal, int)  # a price, as Decimal or as integer ticks
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,17 +113,11 @@ class ReplayDepthDiff:
 ReplayEvent = ReplayTrade | ReplayQuote | BarContext | BarClosed | ReplayDepthSnapshot | ReplayDepthDiff
 
 
-def _path(bar: Bar) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-    if bar.close >= bar.open:
-        return bar.open, bar.low, bar.high, bar.close
-    return bar.open, bar.high, bar.low, bar.close
-
-
 @dataclass(frozen=True, slots=True)
 class BarPlan:
     """Everything a bar publishes, before it becomes events: its slippage context (the previous bar's
-    volume and range; None for the first bar), then four points ``(ts_ns, price)`` along its path, each a
-    quote one tick around the price, shown ``shown`` deep, and a trade of ``part`` when ``part > 0``."""
+    volume and range; None for the first bar), then its points ``(ts_ns, price)`` along its path, each a
+    quote around the price, shown ``shown`` deep, and a trade of ``part`` when ``part > 0``."""
 
     bar: Bar
     symbol: str
@@ -146,24 +138,18 @@ def bar_plans(
 
 
 def plan_bar(bar: Bar, previous: BarPlan | None, step_size: Decimal, quote_qty: Decimal | None = None) -> BarPlan:
-    """``bar``'s plan given the previous bar's (None for the first bar): all a plan depends on."""
-    start, span = bar.open_time_ns, bar.timeframe.nanoseconds
+    """``bar``'s plan given the previous bar's (None for the first bar): all a plan depends on
+    (the model's rules: :mod:`~thunes.simvenue.replay_model`)."""
     context = None
     if previous is not None:
         last = previous.bar
-        context = (last.volume, float((last.high - last.low) / last.close) if last.close else 0.0)
-    part = (bar.volume / 4 / step_size).to_integral_value(ROUND_FLOOR) * step_size  # a quarter, on the step
+        context = (last.volume, REPLAY.range_fraction(last.high, last.low, last.close))
+    part = REPLAY.part(bar.volume, step_size)
     shown = quote_qty
-    if shown is None:  # a quarter of the previous bar's volume (this bar's for the first), at least a step
-        shown = max(step_size, previous.part if previous is not None else part)
-    return BarPlan(bar, str(bar.symbol), context, path_points(start, span, *_path(bar)), part, shown)
-
-
-def path_points(start_ns: int, span_ns: int, o: P, a: P, b: P, c: P) -> tuple[tuple[int, P], ...]:
-    """The four ``(ts_ns, price)`` points of a bar opened at ``start_ns`` whose path is ``o, a, b, c``:
-    at the open, a quarter and half way through, and 1 ms before the close."""
-    return ((start_ns, o), (start_ns + span_ns // 4, a), (start_ns + (span_ns * 2) // 4, b),
-            (start_ns + span_ns - NS_PER_MS, c))  # fmt: skip
+    if shown is None:
+        shown = REPLAY.shown(previous.part if previous is not None else None, part, step_size)
+    points = REPLAY.points(bar.open_time_ns, bar.timeframe.nanoseconds, bar.open, bar.high, bar.low, bar.close)
+    return BarPlan(bar, str(bar.symbol), context, points, part, shown)
 
 
 def feed_plan(venue: SimVenue, plan: BarPlan, tick_size: Decimal, advance: Callable[[int], None]) -> None:
@@ -173,7 +159,7 @@ def feed_plan(venue: SimVenue, plan: BarPlan, tick_size: Decimal, advance: Calla
     advance(points[0][0])
     if plan.context is not None:
         venue.on_bar_context(plan.symbol, *plan.context)
-    venue.on_path(plan.symbol, points, plan.part, plan.shown, tick_size)  # each event at its own time
+    venue.on_path(plan.symbol, points, plan.part, plan.shown, tick_size * REPLAY.quote_ticks)  # each at its time
     advance(points[0][0] + plan.bar.timeframe.nanoseconds)
 
 
@@ -186,15 +172,16 @@ def bar_events(
     quote_qty: Decimal | None = None,
 ) -> Iterator[ReplayEvent]:
     """Events of every bar in time order. ``quote_qty`` is the size shown at the best bid/ask
-    (``None``: a quarter of the previous bar's volume, at least one step)."""
+    (``None``: the previous bar's trade size, at least one step: ``ReplayModel.shown``)."""
     trade_id, update_id = first_trade_id, 1
+    spread = tick_size * REPLAY.quote_ticks
     for plan in bar_plans(bars, tick_size, step_size, quote_qty=quote_qty):
         symbol, points, part, shown = plan.symbol, plan.points, plan.part, plan.shown
         if plan.context is not None:
             yield BarContext(symbol, points[0][0], *plan.context)
         last = points[0][1]
         for ts, price in points:
-            yield ReplayQuote(symbol, ts, update_id, price - tick_size, shown, price + tick_size, shown)
+            yield ReplayQuote(symbol, ts, update_id, price - spread, shown, price + spread, shown)
             update_id += 1
             if part > 0:
                 yield ReplayTrade(symbol, ts, trade_id, price, part, buyer_is_maker=price < last)

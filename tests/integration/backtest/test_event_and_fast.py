@@ -4,6 +4,7 @@ on the real data."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -14,9 +15,9 @@ import pytest
 
 from thunes.app.config import load_settings
 from thunes.app.sources import load_bars, load_exchange_info_source
-from thunes.backtest import event as event_backtest
 from thunes.backtest.event import EventBacktestResult, run_event_backtest
 from thunes.backtest.fast import run_engine_core_backtest, run_fast_backtest
+from thunes.backtest.parts import EngineParts
 from thunes.domain.enums import Side
 from thunes.domain.market import Bar, Timeframe
 from thunes.features.ohlcv import OHLCV, iter_bars
@@ -160,14 +161,12 @@ def test_event_backtest_when_the_strategy_has_no_tick_face_then_it_sees_every_ba
     whole = _WholeBars(instrument.tick_size)
     whole.reset()
     assert not whole.has_tick_face and SmaCross(tick_size=instrument.tick_size).has_tick_face
-    monkeypatch.setattr(event_backtest, "build_strategy", lambda strategy, tick_size: whole)
+    parts = dataclasses.replace(EngineParts.of(settings), strategy=lambda settings, tick_size: whole)
 
-    by_bars = run_event_backtest(settings, instrument, bars, info)
-    monkeypatch.undo()
-    settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
-    by_ticks = run_event_backtest(settings, instrument, bars.slice(0, 3_000), info)
+    by_bars = run_event_backtest(settings, instrument, bars, info, parts=parts)
+    by_ticks = run_event_backtest(settings, instrument, bars, info)
 
-    assert whole.bars_seen == list(iter_bars(bars.slice(0, 3_000), instrument.tick_size))
+    assert whole.bars_seen == list(iter_bars(bars, instrument.tick_size))
     assert len(by_ticks.fills) > 10
     assert _trades(by_bars) == _trades(by_ticks)
     assert by_bars.stats == by_ticks.stats

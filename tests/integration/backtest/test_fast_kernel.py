@@ -208,6 +208,22 @@ def test_fast_backtest_when_symbol_has_max_position_filter_then_engine_core_runs
     _same(fast, core)
 
 
+def test_fast_backtest_when_the_venue_refuses_an_exit_then_engine_core_runs_and_says_why() -> None:
+    """The trader schedules a refused exit again (and counts it): the kernel does not, so it stops."""
+    settings = _with(BASE, risk={"cool_down_minutes": 0, "max_order_notional": Decimal("11.99")},
+                     strategy={"sma_fast": 3, "sma_slow": 8})  # fmt: skip
+    instrument = _filters(notional=NotionalFilter(Decimal(5), True, Decimal("11.99"), True, 5))
+    bars = generate_ohlcv("BTCUSDT", Timeframe.M1, 3_000, seed=1)  # an exit's notional passes 11.99 at the average
+
+    fast = run_fast_backtest(settings, instrument, bars, INFO)
+    event = run_event_backtest(settings, instrument, bars, INFO)
+
+    assert not fast.kernel
+    assert fast.fallback_reason is not None and "an exit the venue refused" in fast.fallback_reason
+    assert event.stats.exit_retries > 0
+    _same(fast, event)
+
+
 def test_fast_backtest_when_a_volume_has_no_short_decimal_form_then_engine_core_runs_and_says_why() -> None:
     bars = _volume(H1, H1.volume / 3)  # 17-digit floats: the kernel cannot read them as iter_bars does
 

@@ -119,3 +119,25 @@ def test_entry_point_when_bad_input_then_real_process_exits_2_without_traceback(
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ")
+
+
+def test_backtest_fast_when_the_kernel_cannot_reproduce_the_engine_then_console_and_json_say_why(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thunes.adapters.exchange_info_file import BUILTIN_SYMBOLS, _symbol_payload
+
+    symbol = _symbol_payload("BTCUSDT", BUILTIN_SYMBOLS["BTCUSDT"])
+    symbol["filters"].append({"filterType": "MAX_POSITION", "maxPosition": "100"})  # a filter the kernel does not model
+    rules = isolated / "exchangeInfo.json"
+    rules.write_text(json.dumps({"rateLimits": [], "symbols": [symbol]}))
+    monkeypatch.setenv("THUNES_RULES__EXCHANGE_INFO_PATH", str(rules))
+    monkeypatch.setenv("COLUMNS", "200")
+
+    fast = runner.invoke(app, ["backtest", "--fast", "--synthetic", "1500", "--json", str(isolated / "fast.json")])
+    event = runner.invoke(app, ["backtest", "--synthetic", "1500", "--json", str(isolated / "event.json")])
+
+    assert fast.exit_code == 0 and event.exit_code == 0, fast.output + event.output
+    assert "fast: engine core (MAX_POSITION filter)" in fast.output
+    by_fast, by_event = (json.loads((isolated / name).read_text()) for name in ("fast.json", "event.json"))
+    assert (by_fast["engine"], by_fast["kernel"], by_fast["fallback_reason"]) == ("fast", False, "MAX_POSITION filter")
+    assert by_fast["trades"] == by_event["trades"] and len(by_fast["trades"]) > 5

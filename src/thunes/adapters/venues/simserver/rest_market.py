@@ -137,8 +137,7 @@ def _klines(ctx: Ctx) -> list[list[int | str]]:
 def _avg_price(ctx: Ctx) -> Json:
     symbol = _symbol(ctx)
     m = ctx.state.venue.market(symbol)
-    notional = m.instrument.notional
-    mins = notional.avg_price_mins if notional is not None else 5
+    mins = m.avg_mins_ms // 60_000  # the window the venue averages over
     price = ctx.state.venue.avg_price(symbol)
     close_time = m.window[-1][0] if m.window else ctx.replay_ms()
     return {"mins": mins, "price": dec(price), "closeTime": close_time}
