@@ -25,11 +25,13 @@ $(VENV)/.bench: pyproject.toml | $(BIN)/python
 install: $(VENV)/.core
 install-dev: $(VENV)/.dev
 
-## run: the main job: the embedded venue replays recorded candles and THUNES paper-trades them
-## through its real client, risk and execution path for RUN_SECONDS, then prints a summary
+## run: the main job: the embedded venue replays recorded candles of four symbols on one clock and
+## THUNES paper-trades them together on one account (both built-in strategies) through its real
+## client, risk and execution path for RUN_SECONDS, then prints a per-symbol and total summary
 RUN_SECONDS ?= 20
+RUN_PAIRS ?= BTCUSDT:sma_cross,ETHUSDT:rsi_reversion,BNBUSDT:sma_cross,SOLUSDT:rsi_reversion
 run: $(VENV)/.core
-	$(BIN)/thunes trade --paper --duration $(RUN_SECONDS)
+	$(BIN)/thunes trade --paper --duration $(RUN_SECONDS) --pairs $(RUN_PAIRS)
 
 ## test: the whole test suite
 test: $(VENV)/.dev

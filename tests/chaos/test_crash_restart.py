@@ -13,9 +13,7 @@ import signal
 import sqlite3
 import statistics
 import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ports import spare_port
+from tests.venue_process import THUNES, venue_process
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
@@ -32,7 +30,6 @@ from thunes.domain import Fill, Symbol
 from thunes.governance.rodage import SESSION_MARKS_FILE
 
 KILLS = 20
-THUNES = str(Path(sys.executable).with_name("thunes"))
 
 
 def _env(shared_data: Path) -> dict[str, str]:
@@ -46,26 +43,10 @@ def _env(shared_data: Path) -> dict[str, str]:
 
 @pytest.fixture
 def venue(shared_data: Path, tmp_path: Path) -> Iterator[str]:
-    port = spare_port()
-    process = subprocess.Popen(
-        [THUNES, "venue", "serve", "--port", str(port), "--speed", "180000", "--warmup", "60",
-         "--deposit", "USDT=1000", "--state-file", str(tmp_path / "venue.json")],
-        env=_env(shared_data), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/api/v3/ping", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"venue did not start: {process.stderr.read().decode() if process.stderr else ''}")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    args = ["--speed", "180000", "--warmup", "60", "--deposit", "USDT=1000",
+            "--state-file", str(tmp_path / "venue.json")]  # fmt: skip
+    with venue_process(args, _env(shared_data), tmp_path, timeout_s=30) as url:
+        yield url
 
 
 def _trader(url: str, tmp_path: Path, shared_data: Path, duration: float) -> subprocess.Popen[bytes]:

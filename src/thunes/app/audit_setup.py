@@ -11,6 +11,7 @@ from pathlib import Path
 from thunes import __version__
 from thunes.adapters.storage.audit_jsonl import AuditLog
 from thunes.adapters.storage.audit_sql import SqlAuditSink
+from thunes.app.composition import portfolio_pairs
 from thunes.app.config import Settings
 from thunes.governance import AuditContext
 
@@ -31,10 +32,17 @@ def git_sha(root: Path | None = None) -> str:
 
 def audit_context(settings: Settings) -> AuditContext:
     """Strategy name and the hash of its parameters (canonical JSON), so a record names the exact
-    configuration that decided."""
-    params = settings.strategy.model_dump(mode="json")
+    configuration that decided; for a portfolio, every pair's strategy names and the hash of every
+    pair's symbol and parameters, in portfolio order."""
+    pairs = portfolio_pairs(settings)
+    if len(pairs) == 1:
+        params: object = pairs[0].strategy.model_dump(mode="json")
+        strategy_id: str = pairs[0].strategy.name
+    else:
+        params = [{"symbol": str(p.symbol), **p.strategy.model_dump(mode="json")} for p in pairs]
+        strategy_id = "+".join(dict.fromkeys(p.strategy.name for p in pairs))
     digest = hashlib.sha256(json.dumps(params, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return AuditContext(strategy_id=settings.strategy.name, param_hash=digest[:16], app_version=__version__,
+    return AuditContext(strategy_id=strategy_id, param_hash=digest[:16], app_version=__version__,
                         git_sha=git_sha())  # fmt: skip
 
 

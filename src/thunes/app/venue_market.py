@@ -15,7 +15,7 @@ every symbol a synthetic market (its own seed each).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +23,7 @@ import numpy as np
 
 from thunes.app.config import DataSettings
 from thunes.app.errors import fail
-from thunes.app.sources import load_bars
+from thunes.app.sources import common_range, load_bars
 from thunes.domain.instrument import Instrument
 from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
@@ -31,7 +31,7 @@ from thunes.simvenue.capture import CaptureError
 from thunes.simvenue.capture_replay import capture_events
 from thunes.simvenue.replay import ReplayEvent, bar_events, between, merged
 
-__all__ = ["BarRequest", "bar_market", "recorded_market", "symbol_list"]
+__all__ = ["BarRequest", "bar_market", "market_events", "recorded_market", "symbol_list"]
 
 DEFAULT_SYMBOL = "BTCUSDT"
 
@@ -91,19 +91,25 @@ def bar_market(instruments: list[Instrument], request: BarRequest) -> tuple[Iter
         if len(window) == 0:
             fail(f"no {instrument.symbol} candles between --start and --end")
         loaded.append((instrument, window, bars.source))
-    first = max(int(bars.open_time_ns[0]) for _, bars, _ in loaded)
-    last = min(int(bars.open_time_ns[-1]) for _, bars, _ in loaded)
-    if first > last:
-        fail(f"the candles of {', '.join(str(i.symbol) for i in instruments)} have no time in common")
-    common = [(instrument, _window(bars, first, last + 1), source) for instrument, bars, source in loaded]
+    try:
+        windows, _ = common_range([bars for _, bars, _ in loaded])
+    except ValueError as e:
+        fail(str(e))
+    common = [(instrument, window, source) for (instrument, _, source), window in zip(loaded, windows, strict=True)]
     count = len(common[0][1])
     if request.warmup >= count:
         fail(f"--warmup {request.warmup} leaves none of the {count} bars to replay: give a smaller --warmup")
-    streams = [bar_events(bars, i.tick_size, i.step_size) for i, bars, _ in common]
+    events = market_events([(i, bars) for i, bars, _ in common])
     if len(common) == 1:
-        return streams[0], common[0][2]
+        return events, common[0][2]
     label = "; ".join(f"{i.symbol} {source}" for i, _, source in common)
-    return merged(streams), f"{label} ({count} common candles)"
+    return events, f"{label} ({count} common candles)"
+
+
+def market_events(market: Sequence[tuple[Instrument, OHLCV]]) -> Iterable[ReplayEvent]:
+    """The replay events of each instrument's candles, merged on one clock (one symbol: its own)."""
+    streams = [bar_events(bars, i.tick_size, i.step_size) for i, bars in market]
+    return streams[0] if len(streams) == 1 else merged(streams)
 
 
 def recorded_market(

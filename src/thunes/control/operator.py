@@ -33,6 +33,7 @@ from thunes.app.token_file import env_token, new_token, write_token_file
 from thunes.control.session_control import SessionControl
 from thunes.control.status import ControlApplied, DailySummary, PaperStatus
 from thunes.engine.bus import Bus
+from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import Trader
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
 from thunes.risk import RiskEngine
@@ -173,7 +174,8 @@ def _start_telegram(thread: _OperatorThread, closing: contextlib.ExitStack, bus:
                     crashed: SessionMark | None) -> None:  # fmt: skip
     client = TelegramClient(settings)
     bucket = TokenBucket(settings.alert_burst, settings.alerts_per_minute)
-    alerter = Alerter(client, settings.chat_ids, bucket, settings, label=f"{settings.label} {trader.instrument.symbol}")
+    symbols = ",".join(str(t.instrument.symbol) for t in control.traders)
+    alerter = Alerter(client, settings.chat_ids, bucket, settings, label=f"{settings.label} {symbols}")
     watch = RiskWatch(trader.risk, [trader.config.venue], alerter.alert)
     watch.attach(bus)
     bus.subscribe(DailySummary, lambda summary: alerter.alert(_summary_text(summary)))
@@ -217,9 +219,9 @@ def _start_control_api(thread: _OperatorThread, closing: contextlib.ExitStack, c
     _log.info("control_api_serving", url=server.url)
 
 
-def start_operator(closing: contextlib.ExitStack, bus: Bus, trader: Trader, store: SqlStore, status: PaperStatus,
-                   data_dir: Path, *, control_port: int | None, telegram: TelegramSettings | None,
-                   control_host: str = DEFAULT_HOST) -> None:  # fmt: skip
+def start_operator(closing: contextlib.ExitStack, bus: Bus, traders: Trader | Portfolio, store: SqlStore,
+                   status: PaperStatus, data_dir: Path, *, control_port: int | None,
+                   telegram: TelegramSettings | None, control_host: str = DEFAULT_HOST) -> None:  # fmt: skip
     """Start what the session's config asks for (nothing when neither is set); ``closing`` stops it.
 
     Call it inside the session's event loop, before the session writes its START mark (a previous
@@ -228,7 +230,8 @@ def start_operator(closing: contextlib.ExitStack, bus: Bus, trader: Trader, stor
     if control_port is None and telegram is None:
         return
     crashed = previous_run_crashed(data_dir)
-    control = SessionControl(ControlFile(data_dir), trader, store, status)
+    control = SessionControl(ControlFile(data_dir), traders, store, status)
+    trader = control.trader  # the account's risk engine and venue are every trader's
     thread = _OperatorThread()
     thread.start()
     closing.callback(thread.stop)  # last

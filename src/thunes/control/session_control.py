@@ -32,6 +32,7 @@ from thunes.adapters.control import (
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.sql_store import SqlStore
 from thunes.control.status import PaperStatus
+from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import Trader
 from thunes.risk import AUTOMATIC_ACTORS
 
@@ -55,12 +56,16 @@ def _money(value: Decimal) -> str:
 class SessionControl:
     """The backend of the control API (``ControlBackend``) and of the Telegram commands.
 
+    ``traders``: the session's portfolio (or its one trader); they share one risk engine. The status's
+    symbol, position and last close are the first pair's (a one-pair session's), its counters the account's.
     ``wait_s``: how long a request waits for the trader to apply it before answering "posted".
     """
 
-    def __init__(self, control: ControlFile, trader: Trader, store: SqlStore, status: PaperStatus, *,
+    def __init__(self, control: ControlFile, traders: Trader | Portfolio, store: SqlStore, status: PaperStatus, *,
                  wait_s: float = 5.0, wall_ns: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
-        self.control, self.trader, self.store, self.state = control, trader, store, status
+        self.traders = list(traders) if isinstance(traders, Portfolio) else [traders]
+        self.trader = self.traders[0]  # the account's risk engine is every trader's
+        self.control, self.store, self.state = control, store, status
         self.wait_s, self.wall_ns = wait_s, wall_ns
 
     # --- reads ----------------------------------------------------------------------------------
@@ -68,30 +73,31 @@ class SessionControl:
         trader, risk = self.trader, self.trader.risk
         switch, position = risk.kill_switch, trader.position
         return StatusBody(
-            symbol=str(trader.instrument.symbol),
+            symbol=",".join(str(t.instrument.symbol) for t in self.traders),
             trading_state=risk.trading_state.value,
             kill_switch=KillSwitchView(
                 active=switch.active, by=switch.by, reason=switch.reason, since_ns=switch.since_ns
             ),
             realized_pnl_today=risk.realized_pnl_today,
-            realized_pnl=position.realized_pnl,
+            realized_pnl=sum((t.position.realized_pnl for t in self.traders), Decimal(0)),
             open_positions=sorted(str(s) for s in risk.open_symbols()),
             position=position.quantity,
             last_close=self.state.last_close,
             last_bar_ns=self.state.last_bar_ns,
             bars=self.state.bars,
-            orders_submitted=trader.stats.submitted,
-            fills=trader.stats.filled,
+            orders_submitted=sum(t.stats.submitted for t in self.traders),
+            fills=sum(t.stats.filled for t in self.traders),
             orders_in_doubt=len(self.store.unresolved()),
             fills_in_ledger=len(self.store.fills()),
             control_requests=self.state.control_requests,
         )
 
     def positions(self) -> PositionsBody:
-        p = self.trader.position
-        traded = p.quantity or p.realized_pnl or p.fees_quote
+        """Every symbol the session has traded (held, or with realised PnL or fees), in portfolio order."""
+        held = [t.position for t in self.traders]
         views = [PositionView(symbol=str(p.symbol), quantity=p.quantity, average_price=p.average_price,
-                              realized_pnl=p.realized_pnl, fees=p.fees_quote)] if traded else []  # fmt: skip
+                              realized_pnl=p.realized_pnl, fees=p.fees_quote)
+                 for p in held if p.quantity or p.realized_pnl or p.fees_quote]  # fmt: skip
         return PositionsBody(positions=views)
 
     def orders(self, *, open_only: bool, limit: int) -> OrdersBody:
@@ -143,9 +149,14 @@ class SessionControl:
         )
 
     async def _tg_profit(self, _: Command) -> str:
-        p, close = self.trader.position, self.state.last_close
-        unrealized = p.unrealized_pnl(close) if close is not None and p.quantity else Decimal(0)
-        return (f"realised PnL {_money(p.realized_pnl)} {p.quote_asset} (net of fees {_money(p.fees_quote)})\n"
+        realized, fees, unrealized = Decimal(0), Decimal(0), Decimal(0)
+        for p in (t.position for t in self.traders):
+            row = self.state.symbols.get(str(p.symbol))
+            close = row.last_close if row is not None else self.state.last_close
+            realized, fees = realized + p.realized_pnl, fees + p.fees_quote
+            unrealized += p.unrealized_pnl(close) if close is not None and p.quantity else Decimal(0)
+        quote = self.trader.position.quote_asset
+        return (f"realised PnL {_money(realized)} {quote} (net of fees {_money(fees)})\n"
                 f"today {_money(self.trader.risk.realized_pnl_today)}, unrealised {_money(unrealized)}\n"
                 f"equity at start {_money(self.state.equity_start)}")  # fmt: skip
 

@@ -10,29 +10,65 @@ from decimal import Decimal
 
 from thunes.adapters.storage.control_file import ControlAction
 
-__all__ = ["ControlApplied", "DailySummary", "PaperStatus"]
+__all__ = ["ControlApplied", "DailySummary", "PaperStatus", "SymbolStatus"]
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class SymbolStatus:
+    """One symbol of the session's portfolio: what its trader did, and (at the end) what the venue
+    and the ledger hold of it. A session trading one pair has one row."""
+
+    symbol: str
+    base_asset: str = ""
+    tick_size: Decimal | None = None  # prices are shown at it
+    step_size: Decimal | None = None  # quantities at the lot step
+    bars: int = 0
+    last_close: Decimal | None = None
+    last_bar_ns: int | None = None
+    missed_candles: int = 0  # holes in this symbol's closed-candle sequence (should stay 0)
+    position: Decimal = ZERO
+    average_price: Decimal | None = None
+    realized_pnl: Decimal = ZERO
+    unrealized_pnl: Decimal = ZERO  # the position marked at the last close
+    fees: Decimal = ZERO
+    submitted: int = 0
+    filled: int = 0
+    denied: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[int] = field(default_factory=Counter)
+    venue_trades: int = 0  # counted at the end of the session
+    ledger_fills: int = 0
+    venue_balance: Decimal | None = None  # the base asset at the venue (free + locked), at the end
+
+    @property
+    def exposure(self) -> Decimal:
+        """The position valued at the last close, in the quote currency (0 before any close)."""
+        return self.position * (self.last_close or ZERO)
 
 
 @dataclass(slots=True)
 class PaperStatus:
-    """What the live view and the final summary show."""
+    """What the live view and the final summary show: the account's totals, and one row per symbol
+    (:attr:`symbols`, in portfolio order). The single-symbol fields (``position``, ``last_close``, the
+    sizes) are the first pair's, the only one of a one-pair session; counters are summed over the rows."""
 
     bars: int = 0
     last_close: Decimal | None = None
-    position: Decimal = Decimal(0)
-    realized_pnl: Decimal = Decimal(0)
-    fees: Decimal = Decimal(0)
+    position: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees: Decimal = ZERO
     submitted: int = 0
     filled: int = 0
     denied: Counter[str] = field(default_factory=Counter)
     rejected: Counter[int] = field(default_factory=Counter)
     kill_switch: bool = False
-    equity_start: Decimal = Decimal(0)
-    equity_end: Decimal = Decimal(0)
+    equity_start: Decimal = ZERO  # quote balance plus every base balance at its last close, across assets
+    equity_end: Decimal = ZERO
     venue_trades: int = 0
     ledger_fills: int = 0
-    last_bar_ns: int | None = None
-    missed_candles: int = 0  # holes in the closed-candle sequence the trader saw (should stay 0)
+    last_bar_ns: int | None = None  # the newest candle traded, of any symbol
+    missed_candles: int = 0  # holes in the closed-candle sequences the trader saw (should stay 0)
     reconciliations: int = 0
     mismatches: int = 0
     last_mismatches: int = 0  # found by the latest reconciliation (0: ledger and venue agree)
@@ -43,6 +79,51 @@ class PaperStatus:
     tick_size: Decimal | None = None  # the instrument's: prices are shown at it
     step_size: Decimal | None = None  # quantities are shown at the lot step
     quote_precision: int | None = None  # PnL, fees and equity: the quote asset's precision
+    quote_asset: str = ""
+    cash_end: Decimal | None = None  # the quote balance at the venue (free + locked), at the end
+    symbols: dict[str, SymbolStatus] = field(default_factory=dict)
+
+    def row(self, symbol: str) -> SymbolStatus:
+        """``symbol``'s row, added (after the others) on first use."""
+        found = self.symbols.get(symbol)
+        if found is None:
+            found = self.symbols[symbol] = SymbolStatus(symbol)
+        return found
+
+    @property
+    def trades_match(self) -> bool:
+        """Every symbol's venue trades equal its ledger fills (read at the end of the session)."""
+        return all(r.venue_trades == r.ledger_fills for r in self.symbols.values())
+
+    @property
+    def unrealized_pnl(self) -> Decimal:
+        return sum((r.unrealized_pnl for r in self.symbols.values()), ZERO)
+
+    @property
+    def exposure(self) -> Decimal:
+        return sum((r.exposure for r in self.symbols.values()), ZERO)
+
+    def total(self) -> None:
+        """The account's fields from the rows: counters and money summed, the newest candle, and the
+        first pair's close, position and sizes (the single-symbol view)."""
+        rows = list(self.symbols.values())
+        if not rows:
+            return
+        self.bars = sum(r.bars for r in rows)
+        self.missed_candles = sum(r.missed_candles for r in rows)
+        self.realized_pnl = sum((r.realized_pnl for r in rows), ZERO)
+        self.fees = sum((r.fees for r in rows), ZERO)
+        self.submitted = sum(r.submitted for r in rows)
+        self.filled = sum(r.filled for r in rows)
+        self.venue_trades = sum(r.venue_trades for r in rows)
+        self.ledger_fills = sum(r.ledger_fills for r in rows)
+        self.denied = sum((r.denied for r in rows), Counter())
+        self.rejected = sum((r.rejected for r in rows), Counter())
+        times = [r.last_bar_ns for r in rows if r.last_bar_ns is not None]
+        self.last_bar_ns = max(times) if times else None
+        first = rows[0]
+        self.last_close, self.position = first.last_close, first.position
+        self.tick_size, self.step_size = first.tick_size, first.step_size
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,15 +9,24 @@ ledger thinks open is *missing* (it filled or was cancelled while we were not lo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
 from thunes.domain.identifiers import ClientOrderId
+from thunes.domain.instrument import Instrument
 from thunes.domain.venue import OrderReport
 
-__all__ = ["Mismatch", "MismatchKind", "OrphanPolicy", "ReconciliationReport", "reconcile"]
+__all__ = [
+    "FEE_ASSET",
+    "Mismatch",
+    "MismatchKind",
+    "OrphanPolicy",
+    "ReconciliationReport",
+    "reconcile",
+    "reconcile_account",
+]
 
 ZERO = Decimal(0)
 
@@ -96,3 +105,31 @@ def reconcile(
     for cid in sorted(mine - set(venue_by_id)):
         mismatches.append(Mismatch(MismatchKind.MISSING_ORDER, str(cid), None, None, "LOOKUP"))
     return ReconciliationReport(tuple(mismatches))
+
+
+FEE_ASSET = "BNB"  # Binance may take fees in BNB: its balance moves without a fill of the session's
+
+
+def reconcile_account(
+    held: Sequence[tuple[Instrument, Decimal]],
+    venue_balances: Mapping[str, tuple[Decimal, Decimal]],
+    local_open: Iterable[ClientOrderId],
+    venue_open: Iterable[OrderReport],
+    *,
+    orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL,
+) -> ReconciliationReport:
+    """:func:`reconcile` for an account trading ``held`` (each instrument with the quantity the ledger
+    holds): every traded base asset against its balance (summed over the symbols sharing it, within
+    the coarsest of their lot steps); the quote currencies and, unless it is traded, the fee asset
+    BNB are not compared (their balances move with every fill's price and fee)."""
+    positions: dict[str, Decimal] = {}
+    steps: dict[str, Decimal] = {}
+    for instrument, quantity in held:
+        base = instrument.base_asset
+        positions[base] = positions.get(base, ZERO) + quantity
+        steps[base] = max(steps.get(base, ZERO), instrument.step_size)
+    ignored = {i.quote_asset for i, _ in held} - set(positions)
+    if FEE_ASSET not in positions:
+        ignored.add(FEE_ASSET)
+    return reconcile(positions, venue_balances, local_open, venue_open, step_sizes=steps,
+                     ignore_assets=sorted(ignored), orphan_policy=orphan_policy)  # fmt: skip

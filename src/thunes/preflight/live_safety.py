@@ -25,7 +25,7 @@ tests run them against the simulated venue and nothing here knows which Binance 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,7 +38,8 @@ from thunes.domain.enums import OrderType
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.instrument import Instrument
 from thunes.domain.position import Position
-from thunes.execution.reconciliation import reconcile
+from thunes.domain.venue import OrderReport
+from thunes.execution.reconciliation import reconcile_account
 from thunes.governance.rodage import SESSION_MARKS_FILE
 from thunes.risk import RiskLimits
 from thunes.session.paper import Credentials
@@ -132,8 +133,10 @@ def ledger_problem(data_dir: Path) -> str | None:
             "(a live ledger is never started afresh) or use another --data-dir")  # fmt: skip
 
 
-async def venue_problems(client: BinanceClient, symbol: Symbol, data_dir: Path, max_capital: Decimal) -> list[str]:
-    """What the venue says against a live start: key permissions, the smallest order, reconciliation."""
+async def venue_problems(client: BinanceClient, symbols: Symbol | Sequence[Symbol], data_dir: Path,
+                         max_capital: Decimal) -> list[str]:  # fmt: skip
+    """What the venue says against a live start: key permissions, every symbol's smallest order, and
+    the reconciliation of every symbol of the portfolio at once (one account)."""
     problems = []
     rights = await client.api_restrictions()
     if rights.can_withdraw:
@@ -141,41 +144,43 @@ async def venue_problems(client: BinanceClient, symbol: Symbol, data_dir: Path, 
                         "Management: untick 'Enable Withdrawals') and use that one")  # fmt: skip
     if not rights.can_trade:
         problems.append("the API key cannot trade spot: enable 'Spot & Margin Trading' on it")
-    instrument = (await client.exchange_info()).get(symbol)
-    smallest = instrument.min_notional_for(OrderType.MARKET)
-    if smallest > max_capital:
-        problems.append(f"max_capital {max_capital} is below {symbol}'s smallest order ({smallest} "
-                        f"{instrument.quote_asset}): nothing could be traded")  # fmt: skip
-    problems += await _reconciliation_problems(client, instrument, data_dir)
+    info = await client.exchange_info()
+    instruments = [info.get(s) for s in ([symbols] if isinstance(symbols, str) else symbols)]
+    for instrument in instruments:
+        smallest = instrument.min_notional_for(OrderType.MARKET)
+        if smallest > max_capital:
+            problems.append(f"max_capital {max_capital} is below {instrument.symbol}'s smallest order ({smallest} "
+                            f"{instrument.quote_asset}): nothing could be traded")  # fmt: skip
+    problems += await _reconciliation_problems(client, instruments, data_dir)
     return problems
 
 
-async def _reconciliation_problems(client: BinanceClient, instrument: Instrument, data_dir: Path) -> list[str]:
+async def _reconciliation_problems(client: BinanceClient, instruments: Sequence[Instrument],
+                                   data_dir: Path) -> list[str]:  # fmt: skip
     """The session's start-of-day reconciliation, read-only: each mismatch is a reason to refuse."""
-    position, local_open = _ledger(data_dir, instrument)
-    report = reconcile(
-        {instrument.base_asset: position.quantity},
-        await client.balances(),
-        local_open,
-        await client.open_orders(instrument.symbol),
-        step_sizes={instrument.base_asset: instrument.step_size},
-        ignore_assets=[instrument.quote_asset, "BNB"],
-    )
+    held, local_open = _ledger(data_dir, instruments)
+    venue_open: list[OrderReport] = []
+    for instrument in instruments:
+        venue_open += await client.open_orders(instrument.symbol)
+    report = reconcile_account(held, await client.balances(), local_open, venue_open)
     return [f"reconciliation: {m.kind.value} {m.subject}: ledger {m.local} venue {m.venue}; resolve it "
             f"(thunes status/orders --data-dir {data_dir}) before going live" for m in report.mismatches]  # fmt: skip
 
 
-def _ledger(data_dir: Path, instrument: Instrument) -> tuple[Position, list[ClientOrderId]]:
-    """The position and open orders the session's ledger holds (none before the first session)."""
-    position = Position(instrument.symbol, instrument.base_asset, instrument.quote_asset)
+def _ledger(
+    data_dir: Path, instruments: Sequence[Instrument]
+) -> tuple[list[tuple[Instrument, Decimal]], list[ClientOrderId]]:
+    """Each symbol's position and the open orders the session's ledger holds (none before the first session)."""
+    positions = {i.symbol: Position(i.symbol, i.base_asset, i.quote_asset) for i in instruments}
     ledger = data_dir / "ledger.db"
-    if not ledger.is_file():
-        return position, []
-    store = SqlStore(f"sqlite:///{ledger}")
-    try:
-        for fill in store.fills(str(instrument.symbol)):
-            position = position.apply(fill)
-        local_open = [ClientOrderId(r["client_order_id"]) for r in store.orders(open_only=True)]
-    finally:
-        store.close()
-    return position, local_open
+    local_open: list[ClientOrderId] = []
+    if ledger.is_file():
+        store = SqlStore(f"sqlite:///{ledger}")
+        try:
+            for instrument in instruments:
+                for fill in store.fills(str(instrument.symbol)):
+                    positions[instrument.symbol] = positions[instrument.symbol].apply(fill)
+            local_open = [ClientOrderId(r["client_order_id"]) for r in store.orders(open_only=True)]
+        finally:
+            store.close()
+    return [(i, positions[i.symbol].quantity) for i in instruments], local_open

@@ -15,7 +15,7 @@ import structlog
 
 from thunes.adapters.secrets import SecretsProvider
 from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
-from thunes.app.composition import risk_limits
+from thunes.app.composition import portfolio_pairs, risk_limits
 from thunes.app.config import LiveSettings, Settings
 from thunes.preflight.live_safety import (
     LiveRefusedError,
@@ -70,13 +70,14 @@ async def preflight(settings: Settings, provider: SecretsProvider, data_dir: Pat
         raise LiveRefusedError(local)
     venue = live_venue(live)
     _announce(live)
+    symbols = [pair.symbol for pair in portfolio_pairs(settings)]  # every symbol the session will trade
     async with BinanceClient(venue, credentials.api_key, credentials.api_secret) as client:
-        problems = await venue_problems(client, settings.backtest.symbol, data_dir, live.max_capital)
+        problems = await venue_problems(client, symbols, data_dir, live.max_capital)
     if problems:
         raise LiveRefusedError(problems)
     resumed = (data_dir / "ledger.db").is_file()
     _log.warning("live_session_starting", data_dir=str(data_dir), ledger="resumed" if resumed else "new",
-                 max_capital=str(live.max_capital), symbol=str(settings.backtest.symbol))  # fmt: skip
+                 max_capital=str(live.max_capital), symbols=[str(s) for s in symbols])  # fmt: skip
     return LiveStart(settings, credentials, venue, data_dir, resumed)
 
 

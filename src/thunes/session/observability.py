@@ -18,6 +18,7 @@ from thunes.adapters.metrics import DEFAULT_HOST, MetricsServer, StreamCounters,
 from thunes.adapters.metrics.prometheus import Subscriber
 from thunes.control.status import PaperStatus
 from thunes.domain.position import Position
+from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import Trader
 
 __all__ = ["SessionTelemetry"]
@@ -57,9 +58,9 @@ class SessionTelemetry:
         self.metrics: TradingMetrics | None = None if port is None else TradingMetrics()
         self._server: MetricsServer | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._trader: Trader | None = None
+        self._portfolio: Portfolio | None = None
         self._streams: dict[str, StreamCounters] = {}
-        self._start: Position | None = None  # the position when the quote balance was read (equity baseline)
+        self._start: dict[str, Position] | None = None  # the positions when the quote balance was read (baseline)
         self._start_cash = Decimal(0)
 
     def __enter__(self) -> Self:
@@ -78,18 +79,18 @@ class SessionTelemetry:
         if self._server is not None:
             self._server.stop()
 
-    def attach(self, bus: Subscriber, trader: Trader) -> None:
-        """Count what ``trader``'s engine publishes on ``bus``, and read its risk state."""
-        self._trader = trader
+    def attach(self, bus: Subscriber, traders: Trader | Portfolio) -> None:
+        """Count what the engine of ``traders`` (the account's) publishes on ``bus``, and read its risk state."""
+        self._portfolio = traders if isinstance(traders, Portfolio) else Portfolio([traders])
         if self.metrics is not None:
             self.metrics.attach(bus)
 
     def equity_baseline(self, quote_balance: Decimal) -> Decimal:
-        """Count equity from ``quote_balance`` (the venue's, read just now) and the position held now;
+        """Count equity from ``quote_balance`` (the venue's, read just now) and the positions held now;
         returns it unchanged, so the session records it in the same statement."""
         self._start_cash = quote_balance
-        if self._trader is not None:
-            self._start = self._trader.position
+        if self._portfolio is not None:
+            self._start = {str(t.instrument.symbol): t.position for t in self._portfolio}
         return quote_balance
 
     def trading(self, stream: S) -> S:
@@ -110,30 +111,39 @@ class SessionTelemetry:
 
     def refresh(self) -> None:
         """Set the gauges now; a failure is logged, never raised into trading."""
-        trader = self._trader
-        if self.metrics is None or trader is None:
+        portfolio = self._portfolio
+        if self.metrics is None or portfolio is None:
             return
         try:
             self.metrics.refresh(
-                trader.risk,
-                venues=[trader.config.venue],
+                portfolio.risk,
+                venues=sorted({t.config.venue for t in portfolio}),
                 streams=self._streams,
-                equity=self._equity(trader),
+                equity=self._equity(portfolio),
                 reconciliation_mismatches=self._status.last_mismatches,
             )
         except Exception:
             _log.exception("metrics_refresh_failed")
 
-    def _equity(self, trader: Trader) -> Decimal | None:
-        """The quote balance moved by every fill since the baseline, plus the position marked at the
-        last close. No REST call: each fill moves the quote balance by its realised PnL minus its
-        change of cost basis (both net of fees), and the base balance is the position
+    def _equity(self, portfolio: Portfolio) -> Decimal | None:
+        """The quote balance moved by every fill since the baseline, plus each position marked at its
+        symbol's last close. No REST call: each fill moves the quote balance by its realised PnL minus
+        its change of cost basis (both net of fees), and each base balance is its position
         (reconciliation keeps the two in agreement)."""
-        start, position, last_close = self._start, trader.position, self._status.last_close
-        if start is None or (position.quantity and last_close is None):
+        start = self._start
+        if start is None:
             return None
-        moved = (position.realized_pnl - start.realized_pnl) - (position.cost_basis - start.cost_basis)
-        return self._start_cash + moved + position.quantity * (last_close or Decimal(0))
+        equity = self._start_cash
+        for trader in portfolio:
+            symbol, position = str(trader.instrument.symbol), trader.position
+            row = self._status.symbols.get(symbol)
+            last_close = row.last_close if row is not None else self._status.last_close
+            if position.quantity and last_close is None:
+                return None
+            before = start.get(symbol, Position(trader.instrument.symbol, position.base_asset, position.quote_asset))
+            equity += (position.realized_pnl - before.realized_pnl) - (position.cost_basis - before.cost_basis)
+            equity += position.quantity * (last_close or Decimal(0))
+        return equity
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         def tick() -> None:

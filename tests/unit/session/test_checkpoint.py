@@ -22,6 +22,9 @@ DAMAGED = {
     "bool": b'{"last_bar_ns": true}',
     "below_minus_one": b'{"last_bar_ns": -5}',
     "nan": b'{"last_bar_ns": NaN}',
+    "symbols_list": b'{"last_bar_ns": 1, "symbols": [1]}',
+    "symbol_string": b'{"last_bar_ns": 1, "symbols": {"BTCUSDT": "1"}}',
+    "symbol_below_minus_one": b'{"last_bar_ns": 1, "symbols": {"BTCUSDT": -2}}',
 }
 
 
@@ -45,3 +48,24 @@ def test_checkpoint_when_saved_then_read_back_and_absent_means_start(tmp_path: P
 
     assert Checkpoint(path).last_bar_ns == 1_700_000_000_000_000_000
     assert not path.with_suffix(".tmp").exists()
+
+
+def test_checkpoint_when_saved_per_symbol_then_each_symbol_resumes_from_its_own_last_bar(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.json"
+    checkpoint = Checkpoint(path)
+    checkpoint.save(3_000, "BTCUSDT")
+    checkpoint.save(2_000, "ETHUSDT")  # the crash came between two symbols of one close time
+
+    resumed = Checkpoint(path)
+
+    assert (resumed.last("BTCUSDT"), resumed.last("ETHUSDT"), resumed.last("SOLUSDT")) == (3_000, 2_000, -1)
+    assert resumed.last_bar_ns == 3_000
+
+
+def test_checkpoint_when_written_before_portfolios_then_it_holds_for_every_symbol(tmp_path: Path) -> None:
+    path = tmp_path / "checkpoint.json"
+    path.write_bytes(b'{"last_bar_ns": 5000}')
+
+    resumed = Checkpoint(path)
+
+    assert (resumed.last("BTCUSDT"), resumed.last("ETHUSDT")) == (5_000, 5_000)

@@ -8,7 +8,6 @@ import math
 import os
 import signal
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -18,7 +17,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.live import Live
-from rich.table import Table
 
 from thunes.adapters.alerts import CHAT_IDS_ENV, TOKEN_ENV, TelegramSettings
 from thunes.adapters.control import ControlEndpointError
@@ -27,17 +25,20 @@ from thunes.adapters.metrics import MetricsEndpointError
 from thunes.adapters.secrets import SecretsError, open_provider
 from thunes.adapters.storage.audit_jsonl import AuditLogError
 from thunes.app.cli.options import (
+    PairsOpt,
     ParamOpt,
     StrategyOpt,
     bind_host,
     checked_strategy,
     http_url,
+    pairs_option,
     settings_from_options,
     strategy_options,
 )
 from thunes.app.cli.secrets import SECRETS_ENV
+from thunes.app.cli.trade_view import StatusLines, status_view
+from thunes.app.composition import portfolio_pairs
 from thunes.app.config import Settings
-from thunes.app.display import at_precision, at_step
 from thunes.app.errors import fail
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.venue import VenueError
@@ -51,6 +52,7 @@ TESTNET_KEY_ENV = "THUNES_BINANCE_TESTNET_API_KEY"
 TESTNET_SECRET_ENV = "THUNES_BINANCE_TESTNET_API_SECRET"  # noqa: S105 - the variable's name, not a secret
 VENUES = ("embedded", "binance-testnet")
 PROBE_TIMEOUT_S = 5.0
+_StatusLines = StatusLines  # the name the session-log tests know
 
 
 def _testnet_credentials() -> Credentials:
@@ -69,27 +71,6 @@ def _telegram(enabled: bool, chats: list[int] | None, api_url: str | None) -> Te
         return TelegramSettings.from_env(os.environ, chats or (), **({"api_url": api_url} if api_url else {}))
     except ValueError as e:
         fail(str(e))
-
-
-class _StatusLines:
-    """The live view for a non-terminal: one line per ``every_s`` seconds, after ``prefix``."""
-
-    def __init__(self, console: Console, every_s: float = 5.0, prefix: str = "") -> None:
-        self.console, self.every_s, self.last, self.prefix = console, every_s, time.monotonic(), prefix
-
-    def __call__(self, s: PaperStatus) -> None:
-        if time.monotonic() - self.last < self.every_s:
-            return
-        self.last = time.monotonic()
-        switch = "ON" if s.kill_switch else "off"
-        close, position = (
-            at_step(s.last_close, s.tick_size, grouped=False),
-            at_step(s.position, s.step_size, grouped=False),
-        )
-        pnl = at_precision(s.realized_pnl, s.quote_precision, grouped=False)
-        line = (f"{self.prefix}bars {s.bars} close {close} position {position} orders {s.submitted} "
-                f"fills {s.filled} pnl {pnl} kill-switch {switch}")  # fmt: skip
-        self.console.print(line, highlight=False, markup=False, soft_wrap=True)  # one line, whatever the width
 
 
 def _venue_choice(venue: str, venue_url: str | None, data_dir: Path) -> tuple[Credentials | None, Path]:
@@ -118,67 +99,33 @@ def _reachable(url: str) -> None:
         fail(f"--venue-url {url!r} is not a valid URL: {e}")
 
 
-def _settings(config: Path | None, strategy: dict[str, Any]) -> Settings:
-    """The settings, once the strategy they name loads and builds; the console shows warnings only (the
-    live view; every line goes to the session log)."""
-    settings = settings_from_options(config, {"strategy": strategy}, console_level="WARNING")
+def _settings(config: Path | None, strategy: dict[str, Any], pairs: str | None) -> Settings:
+    """The settings (``--pairs`` over ``[[portfolio]]``), once every strategy they name loads and builds;
+    the console shows warnings only (the live view; every line goes to the session log)."""
+    options = {"strategy": strategy, "portfolio": pairs_option(pairs)}
+    settings = settings_from_options(config, options, console_level="WARNING")
     checked_strategy(settings)
     return settings
 
 
 def _live_start(confirmed: bool, secrets_spec: str, config: Path | None, data_dir: Path, base: PaperConfig,
-                strategy: dict[str, Any]) -> tuple[Settings, PaperConfig]:  # fmt: skip
+                strategy: dict[str, Any], pairs: str | None) -> tuple[Settings, PaperConfig]:  # fmt: skip
     """Every SPEC §7 check before real money (one line on refusal), then the live session they allow."""
     try:
         confirm_live(confirmed, interactive=sys.stdin.isatty(),
                      ask=lambda question: str(typer.prompt(question, default="", show_default=False)))  # fmt: skip
-        settings = _settings(config, strategy)
+        settings = _settings(config, strategy, pairs)
         start = asyncio.run(preflight(settings, open_provider(secrets_spec), data_dir))
     except (LiveRefusedError, SecretsError, VenueError, ExchangeInfoError) as e:
         fail(str(e))
     except KeyError as e:  # the configured symbol is not traded on the venue
         fail(str(e.args[0]) if e.args else "unknown symbol")
     ledger = "resumed" if start.resumed else "new (first live session in this directory)"
-    Console().print(f"LIVE {settings.backtest.symbol} on {describe_venue(settings.live)}: max capital "
+    symbols = ",".join(str(p.symbol) for p in portfolio_pairs(settings))
+    Console().print(f"LIVE {symbols} on {describe_venue(settings.live)}: max capital "
                     f"{settings.live.max_capital} (quote currency), ledger {data_dir / 'ledger.db'} {ledger}",
                     highlight=False, markup=False, soft_wrap=True)  # fmt: skip
     return settings, live_session(start, base)
-
-
-def _table(status: PaperStatus, title: str, venue: str | None = None) -> Table:
-    table = Table(title=title, title_justify="left", show_header=False, box=None)
-    denied = ", ".join(f"{k} {v}" for k, v in sorted(status.denied.items())) or "none"
-    rejected = ", ".join(f"{k} {v}" for k, v in sorted(status.rejected.items())) or "none"
-    rows = [("venue", venue)] if venue else []
-    digits = status.quote_precision
-    rows += [
-        ("bars", f"{status.bars:,}"),
-        ("last close", at_step(status.last_close, status.tick_size)),
-        ("position", at_step(status.position, status.step_size)),
-        ("orders sent / fills", f"{status.submitted} / {status.filled}"),
-        ("realised PnL (net of fees)", at_precision(status.realized_pnl, digits)),
-        ("fees", at_precision(status.fees, digits)),
-        ("denied by risk", denied),
-        ("rejected by venue", rejected),
-        ("kill-switch", "ON" if status.kill_switch else "off"),
-        ("missed candles", f"{status.missed_candles}"),
-        ("reconciliations / mismatches", f"{status.reconciliations} / {status.mismatches}"),
-    ]
-    if status.metrics_url:
-        rows.append(("metrics", f"{status.metrics_url}/metrics"))
-    if status.control_url:
-        rows.append(("control API", status.control_url))
-    if status.equity_end:
-        rows += [
-            (
-                "equity start → end",
-                f"{at_precision(status.equity_start, digits)} → {at_precision(status.equity_end, digits)}",
-            ),
-            ("venue trades / ledger fills", f"{status.venue_trades} / {status.ledger_fills}"),
-        ]
-    for key, value in rows:
-        table.add_row(key, value)
-    return table
 
 
 def trade(
@@ -204,6 +151,7 @@ def trade(
         float | None, typer.Option(help="Replay speed, market seconds per second (paper only; default 36000).")
     ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    pairs: PairsOpt = None,
     data_dir: Annotated[
         Path, typer.Option(help="Where the session's ledger and risk state go (--live: data/live by default).")
     ] = Path("data/paper"),
@@ -254,8 +202,9 @@ def trade(
         str | None, typer.Option(help="Bot API base URL (default https://api.telegram.org).")
     ] = None,
 ) -> None:
-    """Trade the configured strategy; paper mode replays recorded candles on the embedded venue, --live
-    trades Binance spot with real money once every safety check has passed."""
+    """Trade the configured portfolio (--pairs, [[portfolio]], else one pair) on one account; paper mode
+    replays recorded candles of every symbol on the embedded venue, --live trades Binance spot with real
+    money once every safety check has passed (for every symbol)."""
     if any(v is not None and not (math.isfinite(v) and v > 0) for v in (duration, speed)):  # NaN compares false
         fail("--duration and --speed must be positive finite numbers")
     bind_host(metrics_host, "--metrics-host")
@@ -269,13 +218,13 @@ def trade(
         if speed is not None:
             fail("--speed is for replays: a live session trades in real time")
         live_dir = Path("data/live") if data_dir == Path("data/paper") else data_dir
-        settings, session = _live_start(live_confirmed, secrets, config, live_dir, base, chosen)
+        settings, session = _live_start(live_confirmed, secrets, config, live_dir, base, chosen, pairs)
         _run(settings, session, "THUNES LIVE trading", describe_venue(settings.live))
         return
     credentials, data_dir = _venue_choice(venue, venue_url, data_dir)
     if venue_url is not None:  # before the session prepares its data directory
         _reachable(http_url(venue_url, "--venue-url"))
-    settings = _settings(config, chosen)
+    settings = _settings(config, chosen, pairs)
     session = replace(base, duration_s=30.0 if duration is None else duration,
                       speed=36_000.0 if speed is None else speed, data_dir=data_dir, fresh=not resume,
                       venue_url=venue_url, credentials=credentials)  # fmt: skip
@@ -285,6 +234,8 @@ def trade(
 def _run(settings: Settings, session: PaperConfig, title: str, venue: str | None) -> None:
     """Run the session with its status view until it ends or SIGTERM/SIGINT, then print the summary."""
     console = Console()
+    if not console.is_terminal:  # a log or CI: room for a portfolio's per-symbol summary
+        console.width = max(console.width, 132)
     prefix = ("LIVE (venue NOT Binance) " if settings.live.not_binance else "LIVE ") if session.live else ""
 
     async def main() -> PaperStatus:
@@ -293,9 +244,9 @@ def _run(settings: Settings, session: PaperConfig, title: str, venue: str | None
         for sig in (signal.SIGTERM, signal.SIGINT):  # systemd stops with SIGTERM: finish cleanly
             loop.add_signal_handler(sig, stop.set)
         if not console.is_terminal:  # a log or CI: one plain status line every few seconds
-            return await run_paper(settings, session, _StatusLines(console, prefix=prefix), stop)
-        with Live(_table(PaperStatus(), title, venue), console=console, refresh_per_second=4) as live:
-            return await run_paper(settings, session, lambda s: live.update(_table(s, title, venue)), stop)
+            return await run_paper(settings, session, StatusLines(console, prefix=prefix), stop)
+        with Live(status_view(PaperStatus(), title, venue), console=console, refresh_per_second=4) as live:
+            return await run_paper(settings, session, lambda s: live.update(status_view(s, title, venue)), stop)
 
     try:
         final = asyncio.run(main())
@@ -304,4 +255,4 @@ def _run(settings: Settings, session: PaperConfig, title: str, venue: str | None
         fail(str(e))
     except KeyError as e:
         fail(str(e.args[0]) if e.args else "unknown symbol")
-    console.print(_table(final, "Summary", venue))
+    console.print(status_view(final, "Summary", venue))
