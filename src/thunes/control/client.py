@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
-from thunes.adapters.control import ControlResult, ErrorBody, OrdersBody, PositionsBody, StatusBody
+from thunes.adapters.control import ControlResult, ErrorBody, OrdersBody, PortfolioBody, PositionsBody, StatusBody
 from thunes.control.operator import CONTROL_TOKEN_ENV, DISCOVERY_FILE
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "ControlUnavailableError",
     "discover",
     "live_orders",
+    "live_portfolio",
     "live_positions",
     "live_request",
     "live_status",
@@ -129,6 +130,12 @@ def live_status(data_dir: Path) -> tuple[StatusBody, str] | None:
 
 def live_positions(data_dir: Path) -> PositionsBody | None:
     found = _ask(data_dir, "GET", "/positions", PositionsBody)
+    return None if found is None else found[0]
+
+
+def live_portfolio(data_dir: Path) -> PortfolioBody | None:
+    """The running session's account as it last valued it, or None (read the files)."""
+    found = _ask(data_dir, "GET", "/portfolio", PortfolioBody)
     return None if found is None else found[0]
 
 

@@ -25,12 +25,14 @@ from thunes.adapters.control import (
     OperatorAction,
     OrdersBody,
     OrderView,
+    PortfolioBody,
     PositionsBody,
     PositionView,
     StatusBody,
 )
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.sql_store import SqlStore
+from thunes.control.portfolio_view import session_body
 from thunes.control.status import PaperStatus
 from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import Trader
@@ -99,6 +101,10 @@ class SessionControl:
                               realized_pnl=p.realized_pnl, fees=p.fees_quote)
                  for p in held if p.quantity or p.realized_pnl or p.fees_quote]  # fmt: skip
         return PositionsBody(positions=views)
+
+    def portfolio(self) -> PortfolioBody:
+        """The account as the session last valued it (after its latest close time's candles)."""
+        return session_body(self.state, self.wall_ns)
 
     def orders(self, *, open_only: bool, limit: int) -> OrdersBody:
         rows = self.store.orders(open_only=open_only)[:limit]

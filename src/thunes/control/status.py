@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from thunes.adapters.storage.control_file import ControlAction
+from thunes.domain.identifiers import Symbol
+from thunes.engine.portfolio import Portfolio, Valuation
 
-__all__ = ["ControlApplied", "DailySummary", "PaperStatus", "SymbolStatus"]
+__all__ = ["AccountView", "ControlApplied", "DailySummary", "PaperStatus", "SymbolStatus"]
 
 ZERO = Decimal(0)
 
@@ -27,6 +29,7 @@ class SymbolStatus:
     bars: int = 0
     last_close: Decimal | None = None
     last_bar_ns: int | None = None
+    last_close_ns: int | None = None  # the close time of the last candle traded: when ``last_close`` was made
     missed_candles: int = 0  # holes in this symbol's closed-candle sequence (should stay 0)
     position: Decimal = ZERO
     average_price: Decimal | None = None
@@ -45,6 +48,19 @@ class SymbolStatus:
     def exposure(self) -> Decimal:
         """The position valued at the last close, in the quote currency (0 before any close)."""
         return self.position * (self.last_close or ZERO)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The account as the session valued it at one moment (after a close time's candles, at the start and
+    at the stop). One immutable value, replaced whole: the control API, the metrics and the portfolio
+    file read it from other threads and never see half of one close time and half of the next."""
+
+    valuation: Valuation  # cash, and each symbol at its last close
+    market_ns: int  # the session's clock when valued
+    wall_ns: int  # the wall's
+    fills: int  # the ledger's fills the cash includes (a later fill moves the cash by its own amount)
+    cash_source: str  # where the cash comes from (the venue's balance at the stop, or moved by fills since a read)
 
 
 @dataclass(slots=True)
@@ -82,6 +98,7 @@ class PaperStatus:
     quote_asset: str = ""
     cash_end: Decimal | None = None  # the quote balance at the venue (free + locked), at the end
     symbols: dict[str, SymbolStatus] = field(default_factory=dict)
+    account: AccountView | None = None  # the latest valuation (None until the session read its cash)
 
     def row(self, symbol: str) -> SymbolStatus:
         """``symbol``'s row, added (after the others) on first use."""
@@ -102,6 +119,16 @@ class PaperStatus:
     @property
     def exposure(self) -> Decimal:
         return sum((r.exposure for r in self.symbols.values()), ZERO)
+
+    def value(self, portfolio: Portfolio, cash: Decimal, *, fills: int, market_ns: int, wall_ns: int,
+              cash_source: str) -> AccountView:  # fmt: skip
+        """Value the account: ``cash`` and each symbol's position at its row's last close; kept as
+        :attr:`account` and returned."""
+        rows = [self.symbols.get(str(symbol)) for symbol in portfolio.symbols]
+        prices = {Symbol(r.symbol): r.last_close for r in rows if r is not None and r.last_close is not None}
+        times = {Symbol(r.symbol): r.last_close_ns for r in rows if r is not None and r.last_close_ns is not None}
+        self.account = AccountView(portfolio.valuation(cash, prices, times), market_ns, wall_ns, fills, cash_source)
+        return self.account
 
     def total(self) -> None:
         """The account's fields from the rows: counters and money summed, the newest candle, and the

@@ -19,15 +19,19 @@ closed candles:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
 from thunes.domain.market import Bar
+from thunes.domain.messages import OrderFilled
+from thunes.domain.orders import Fill
+from thunes.domain.position import Position
 from thunes.engine.trader import Trader, TraderStats
 
-__all__ = ["AssetLine", "Portfolio", "Valuation"]
+__all__ = ["AssetLine", "CashBook", "Portfolio", "Valuation", "cash_moved", "valuation_of"]
 
 ZERO = Decimal(0)
 
@@ -43,6 +47,8 @@ class AssetLine:
     realized_pnl: Decimal
     unrealized_pnl: Decimal
     fees: Decimal
+    average_price: Decimal | None = None  # cost per unit held, entry fees included (None: flat)
+    price_ns: int | None = None  # when ``price`` was made (market clock): a candle's close time, a fill's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +73,63 @@ class Valuation:
     @property
     def unrealized_pnl(self) -> Decimal:
         return sum((line.unrealized_pnl for line in self.lines), ZERO)
+
+    @property
+    def fees(self) -> Decimal:
+        return sum((line.fees for line in self.lines), ZERO)
+
+    @property
+    def priced(self) -> bool:
+        """Every holding has a price: otherwise the equity leaves it out (valued at 0) and is not the account's."""
+        return all(line.price is not None for line in self.lines if line.quantity)
+
+
+def valuation_of(cash: Decimal, positions: Iterable[Position], prices: Mapping[Symbol, Decimal],
+                 times: Mapping[Symbol, int] | None = None) -> Valuation:  # fmt: skip
+    """``positions`` valued at ``prices`` (a symbol without one is valued at 0), ``cash`` being the
+    account's quote balance; ``times`` says when each price was made."""
+    lines = []
+    for position in positions:
+        symbol = position.symbol
+        price = prices.get(symbol)
+        mark = ZERO if price is None else price
+        unrealized = position.unrealized_pnl(mark) if price is not None and position.is_open else ZERO
+        lines.append(AssetLine(symbol, position.quantity, price, position.quantity * mark, position.realized_pnl,
+                               unrealized, position.fees_quote, position.average_price,
+                               None if price is None or times is None else times.get(symbol)))  # fmt: skip
+    return Valuation(cash, tuple(lines))
+
+
+def cash_moved(fill: Fill, quote_asset: str) -> Decimal:
+    """How much ``fill`` moves the account's ``quote_asset`` balance, as the venue books it: a BUY pays
+    price x quantity, a SELL receives it, and a fee charged in the quote asset comes off either way (a
+    fee in the base asset or in BNB leaves the quote balance alone)."""
+    notional = fill.price * fill.quantity
+    fee = fill.commission if fill.commission_asset == quote_asset else ZERO
+    return -notional - fee if fill.side is Side.BUY else notional - fee
+
+
+class CashBook:
+    """The account's quote balance between two reads of the venue: the balance read at :meth:`start`,
+    moved by every fill booked after it (:func:`cash_moved`). Why: valuing the account after every
+    candle must not cost a REST call; reconciliation keeps the ledger and the venue in agreement.
+
+    Subscribe :meth:`on_fill` to the engine's bus; fills published before :meth:`start` (recovery's,
+    already in the balance read after them) are not counted."""
+
+    def __init__(self, quote_asset: str) -> None:
+        self.quote_asset = quote_asset
+        self.balance: Decimal | None = None  # None until started
+        self.fills = 0  # ledger fills the balance includes: those before the start, and each one since
+
+    def start(self, balance: Decimal, fills: int) -> None:
+        """``balance``: the venue's quote balance read now; ``fills``: the ledger's fills booked by then."""
+        self.balance, self.fills = balance, fills
+
+    def on_fill(self, event: OrderFilled) -> None:
+        if self.balance is not None:
+            self.balance += cash_moved(event.fill, self.quote_asset)
+            self.fills += 1
 
 
 class Portfolio:
@@ -120,13 +183,7 @@ class Portfolio:
         total.denied, total.rejected = Counter(total.denied), Counter(total.rejected)
         return total
 
-    def valuation(self, cash: Decimal, prices: Mapping[Symbol, Decimal]) -> Valuation:
+    def valuation(self, cash: Decimal, prices: Mapping[Symbol, Decimal],
+                  times: Mapping[Symbol, int] | None = None) -> Valuation:  # fmt: skip
         """The account at ``prices`` (a symbol without one is valued at 0), ``cash`` being its quote balance."""
-        lines = []
-        for symbol, trader in self.traders.items():
-            position, price = trader.position, prices.get(symbol)
-            mark = ZERO if price is None else price
-            unrealized = position.unrealized_pnl(mark) if price is not None and position.is_open else ZERO
-            lines.append(AssetLine(symbol, position.quantity, price, position.quantity * mark,
-                                   position.realized_pnl, unrealized, position.fees_quote))  # fmt: skip
-        return Valuation(cash, tuple(lines))
+        return valuation_of(cash, (t.position for t in self), prices, times)

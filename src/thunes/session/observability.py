@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Protocol, Self, TypeVar
 
 import structlog
@@ -17,7 +16,6 @@ import structlog
 from thunes.adapters.metrics import DEFAULT_HOST, MetricsServer, StreamCounters, TradingMetrics
 from thunes.adapters.metrics.prometheus import Subscriber
 from thunes.control.status import PaperStatus
-from thunes.domain.position import Position
 from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import Trader
 
@@ -60,8 +58,6 @@ class SessionTelemetry:
         self._timer: asyncio.TimerHandle | None = None
         self._portfolio: Portfolio | None = None
         self._streams: dict[str, StreamCounters] = {}
-        self._start: dict[str, Position] | None = None  # the positions when the quote balance was read (baseline)
-        self._start_cash = Decimal(0)
 
     def __enter__(self) -> Self:
         if self.metrics is None:
@@ -85,14 +81,6 @@ class SessionTelemetry:
         if self.metrics is not None:
             self.metrics.attach(bus)
 
-    def equity_baseline(self, quote_balance: Decimal) -> Decimal:
-        """Count equity from ``quote_balance`` (the venue's, read just now) and the positions held now;
-        returns it unchanged, so the session records it in the same statement."""
-        self._start_cash = quote_balance
-        if self._portfolio is not None:
-            self._start = {str(t.instrument.symbol): t.position for t in self._portfolio}
-        return quote_balance
-
     def trading(self, stream: S) -> S:
         """The session trades from ``stream`` now: watch it (``/ready`` follows its connection)."""
         self._streams[stream.name] = stream.stats
@@ -114,36 +102,17 @@ class SessionTelemetry:
         portfolio = self._portfolio
         if self.metrics is None or portfolio is None:
             return
+        account = self._status.account  # the session's latest valuation (cash, each symbol at its last close)
         try:
             self.metrics.refresh(
                 portfolio.risk,
                 venues=sorted({t.config.venue for t in portfolio}),
                 streams=self._streams,
-                equity=self._equity(portfolio),
+                valuation=None if account is None else account.valuation,
                 reconciliation_mismatches=self._status.last_mismatches,
             )
         except Exception:
             _log.exception("metrics_refresh_failed")
-
-    def _equity(self, portfolio: Portfolio) -> Decimal | None:
-        """The quote balance moved by every fill since the baseline, plus each position marked at its
-        symbol's last close. No REST call: each fill moves the quote balance by its realised PnL minus
-        its change of cost basis (both net of fees), and each base balance is its position
-        (reconciliation keeps the two in agreement)."""
-        start = self._start
-        if start is None:
-            return None
-        equity = self._start_cash
-        for trader in portfolio:
-            symbol, position = str(trader.instrument.symbol), trader.position
-            row = self._status.symbols.get(symbol)
-            last_close = row.last_close if row is not None else self._status.last_close
-            if position.quantity and last_close is None:
-                return None
-            before = start.get(symbol, Position(trader.instrument.symbol, position.base_asset, position.quote_asset))
-            equity += (position.realized_pnl - before.realized_pnl) - (position.cost_basis - before.cost_basis)
-            equity += position.quantity * (last_close or Decimal(0))
-        return equity
 
     def _schedule(self, loop: asyncio.AbstractEventLoop) -> None:
         def tick() -> None:

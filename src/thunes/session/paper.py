@@ -52,6 +52,7 @@ from thunes.execution.order_manager import OrderManager
 from thunes.governance import AuditRecorder
 from thunes.governance.rodage import MarkKind
 from thunes.risk import SAFETY_ACTOR, RiskEngine
+from thunes.session.account import AccountValuer
 from thunes.session.candles import BarGate, CloseTimes
 from thunes.session.config import Credentials, PaperConfig
 from thunes.session.jobs import Checkpoint, ControlInbox, SessionJobs, SessionMarks, patiently
@@ -120,15 +121,14 @@ async def _trade(settings: Settings, config: PaperConfig, pairs: Sequence[Pair],
         clock: Clock = SystemClock() if config.live else ManualClock(first_ns)
         portfolio, orders, bus, recorder = _engine(settings, config, pairs, instruments, client, store, clock,
                                                    closing, telemetry)  # fmt: skip
+        account = AccountValuer(portfolio, status, clock.now_ns, config.data_dir, bus)
         inbox = ControlInbox(ControlFile(config.data_dir), next(iter(portfolio)), status)
         inbox.apply_pending()  # requests posted while no trader ran, before the start-up check's own
         _fail_closed(portfolio.risk, safety, recorder)
         start_operator(closing, bus, portfolio, store, status, config.data_dir, control_port=config.control_port,
                        telegram=config.telegram)  # fmt: skip
         await recover_portfolio(portfolio, orders, store, lambda symbol: last_close(client, symbol, timeframe))
-        balances = await patiently(client.balances)
-        status.equity_start = telemetry.equity_baseline(_held(balances, status.quote_asset))
-        status.equity_start += await _holdings(client, balances, instruments, timeframe)
+        await _baseline(client, store, status, account, instruments, timeframe)
         jobs = SessionJobs(portfolio, orders, client, store, status, config.data_dir, config.reconcile_min_interval_s,
                            config.orphan_policy, from_ns=clock.now_ns())  # fmt: skip
         await jobs.reconcile()  # at start (SPEC §4), then hourly
@@ -138,15 +138,16 @@ async def _trade(settings: Settings, config: PaperConfig, pairs: Sequence[Pair],
                          for i in instruments}  # fmt: skip
         marks = SessionMarks(config.data_dir, timeframe.nanoseconds, [s.stats for s in subscriptions.values()])
         marks.write(MarkKind.START, clock.now_ns(), status)
-        loop = _Loop(portfolio, clock, status, telemetry, jobs, Checkpoint(config.data_dir / "checkpoint.json"),
-                     inbox, live_from_ns, marks, _market_clock(client, clock), config.jobs_every_s,
-                     timeframe.nanoseconds)  # fmt: skip
+        loop = _Loop(portfolio, clock, status, telemetry, account, jobs,
+                     Checkpoint(config.data_dir / "checkpoint.json"), inbox, live_from_ns, marks,
+                     _market_clock(client, clock), config.jobs_every_s, timeframe.nanoseconds)  # fmt: skip
         candles = CloseTimes(subscriptions, gate, None if gate is not None else config.candle_patience_s)
         finished = running.driver.finished if running is not None and config.lockstep else None
         await loop.run(candles, stop, finished, config.duration_s)
         for subscription in subscriptions.values():
             await subscription.aclose()
         await _settle(client, orders, portfolio, store, status, timeframe)
+        account.at_stop(status.cash_end or Decimal(0), len(store.booked_fills()))  # the venue's cash, at last
         marks.write(MarkKind.STOP, clock.now_ns(), status)  # graceful only: a run without STOP crashed
         return status
     finally:
@@ -191,6 +192,7 @@ class _Loop:
     clock: Clock  # a replay's ManualClock follows the candles and the venue; a live SystemClock, the wall
     status: PaperStatus
     telemetry: SessionTelemetry
+    account: AccountValuer
     jobs: SessionJobs
     checkpoint: Checkpoint
     inbox: ControlInbox
@@ -238,6 +240,7 @@ class _Loop:
                 self.clock.set(max(self.clock.now_ns(), batch[-1].close_time_ns))
             traded = [await self._step(bar) for bar in batch]  # in portfolio order, one after the other
             self.status.total()
+            self.account.after_close_time()
             self.status.kill_switch = self.portfolio.risk.kill_switch.active
             if any(traded):
                 self.telemetry.on_bar(self.status)
@@ -322,6 +325,16 @@ def _held(balances: dict[str, tuple[Decimal, Decimal]], asset: str) -> Decimal:
     return free + locked
 
 
+async def _baseline(client: BinanceClient, store: SqlStore, status: PaperStatus, account: AccountValuer,
+                    instruments: Sequence[Instrument], timeframe: Timeframe) -> None:  # fmt: skip
+    """Read the account at the venue once recovered: the cash the valuation moves on from, and the
+    equity at the start (the quote balance and every traded base asset at its last close)."""
+    balances = await patiently(client.balances)
+    quote_balance = _held(balances, status.quote_asset)
+    account.start(quote_balance, len(store.booked_fills()))
+    status.equity_start = quote_balance + await _holdings(client, balances, instruments, timeframe)
+
+
 async def _holdings(client: BinanceClient, balances: dict[str, tuple[Decimal, Decimal]],
                     instruments: Sequence[Instrument], timeframe: Timeframe) -> Decimal:  # fmt: skip
     """Every traded base asset the account holds, valued at its symbol's last close (asked only when held)."""
@@ -376,7 +389,7 @@ async def _until(work: Coroutine[Any, Any, None], stops: list[asyncio.Event], ti
 def _update(row: SymbolStatus, trader: Trader, bar: Bar) -> None:
     if row.last_bar_ns is not None:
         row.missed_candles += max(0, (bar.open_time_ns - row.last_bar_ns) // bar.timeframe.nanoseconds - 1)
-    row.last_bar_ns = bar.open_time_ns
+    row.last_bar_ns, row.last_close_ns = bar.open_time_ns, bar.close_time_ns
     row.bars += 1
     row.last_close = bar.close
     _position(row, trader)

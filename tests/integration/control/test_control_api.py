@@ -22,9 +22,13 @@ from thunes.adapters.control import (
     OperatorAction,
     OrdersBody,
     OrderView,
+    PortfolioBody,
+    PortfolioLine,
     PositionsBody,
     PositionView,
+    PriceSource,
     StatusBody,
+    ViewSource,
     build_app,
     openapi_schema,
 )
@@ -53,6 +57,20 @@ class Backend:
         return PositionsBody(positions=[PositionView(symbol="BTCUSDT", quantity=Decimal("0.001"),
                                                      average_price=None, realized_pnl=Decimal(0),
                                                      fees=Decimal("0.01"))])  # fmt: skip
+
+    def portfolio(self) -> PortfolioBody:
+        line = PortfolioLine(symbol="BTCUSDT", base_asset="BTC", quantity=Decimal("0.001"),
+                             average_price=Decimal("26000.5"), price=Decimal("27000.10"),
+                             price_ns=1_700_000_000_000_000_000, price_source=PriceSource.LAST_CLOSE,
+                             exposure=Decimal("27.0001"), realized_pnl=Decimal("2.25"),
+                             unrealized_pnl=Decimal("0.9996"), fees=Decimal("0.03"), tick_size=Decimal("0.01"),
+                             step_size=Decimal("0.00001"))  # fmt: skip
+        return PortfolioBody(source=ViewSource.SESSION, quote_asset="USDT", quote_precision=8,
+                             market_ns=1_700_000_000_000_000_000, wall_ns=1, fills=2, cash=Decimal("975.25"),
+                             cash_source="test", exposure=line.exposure, equity=Decimal("975.25") + line.exposure,
+                             realized_pnl=line.realized_pnl, unrealized_pnl=line.unrealized_pnl, fees=line.fees,
+                             lines=[line, line.model_copy(update={"symbol": "ETHUSDT", "price": None,
+                                                                  "price_source": PriceSource.NONE})])  # fmt: skip
 
     def orders(self, *, open_only: bool, limit: int) -> OrdersBody:
         order = OrderView(client_order_id="x-1", symbol="BTCUSDT", side="BUY", order_type="MARKET", status="FILLED",
@@ -131,7 +149,7 @@ def test_openapi_when_compared_with_the_app_then_every_served_route_is_documente
     schema = served["schema"]
     documented = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
     assert documented == _served_routes()
-    assert len(documented) == 7
+    assert len(documented) == 8
     assert schema == openapi_schema("test")
     assert schema["openapi"].startswith("3.1")
     assert schema["security"] == [{"bearer": []}]
@@ -149,6 +167,7 @@ def test_answers_when_served_then_each_is_valid_against_the_documented_response(
     calls: list[tuple[str, str, Any, str | None]] = [
         ("GET", "/status", None, TOKEN),
         ("GET", "/positions", None, TOKEN),
+        ("GET", "/portfolio", None, TOKEN),
         ("GET", "/orders?open=false&limit=2", None, TOKEN),
         ("GET", "/orders?limit=0", None, TOKEN),
         ("GET", "/orders?open=maybe", None, TOKEN),
@@ -170,7 +189,7 @@ def test_answers_when_served_then_each_is_valid_against_the_documented_response(
     _serve(backend, work)
 
     ok = 200 if applied else 202
-    assert [a[2] for a in answers] == [200, 200, 200, 400, 400, ok, ok, ok, 400, 400, 400, ok, 401]
+    assert [a[2] for a in answers] == [200, 200, 200, 200, 400, 400, ok, ok, ok, 400, 400, 400, ok, 401]
     for method, path, status, answer in answers:
         documented = schema["paths"][path][method.lower()]["responses"]
         assert str(status) in documented, (method, path, status)
@@ -181,7 +200,10 @@ def test_answers_when_served_then_each_is_valid_against_the_documented_response(
         (OperatorAction.KILL_SWITCH_ON, "operator"), (OperatorAction.KILL_SWITCH_ON, "bob"),
         (OperatorAction.KILL_SWITCH_OFF, "alice"), (OperatorAction.STOP_ENTRY, "carol"),
     ]  # fmt: skip
-    assert "automatic actor" in answers[8][3]["error"]
+    assert "automatic actor" in answers[9][3]["error"]
+    served = PortfolioBody.model_validate(answers[2][3])
+    assert served == backend.portfolio()  # exact decimals through the wire
+    assert answers[2][3]["cash"] == "975.25" and answers[2][3]["lines"][1]["price"] is None
 
 
 def test_schema_checker_when_an_answer_breaks_the_schema_then_it_says_so() -> None:

@@ -75,6 +75,8 @@ def _synthetic(data_dir: Path, loss: str = "-7.5") -> Path:
 READ_ONLY = [
     ("status", "--data-dir", "{d}"),
     ("positions", "--data-dir", "{d}"),
+    ("portfolio", "--data-dir", "{d}"),
+    ("portfolio", "--data-dir", "{d}", "--json"),
     ("orders", "--data-dir", "{d}"),
     ("kill-switch", "status", "--data-dir", "{d}"),
     ("audit", "verify", "--dir", "{d}/audit"),
@@ -82,7 +84,7 @@ READ_ONLY = [
 ]
 
 
-@pytest.mark.parametrize("command", READ_ONLY, ids=[" ".join(c[:2]) for c in READ_ONLY])
+@pytest.mark.parametrize("command", READ_ONLY, ids=[" ".join(c[:2]) + " --json" * ("--json" in c) for c in READ_ONLY])
 def test_read_only_command_when_run_then_data_dir_byte_identical_mtimes_included(
     session: Path, tmp_path: Path, command: tuple[str, ...]
 ) -> None:

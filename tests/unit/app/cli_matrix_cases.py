@@ -599,6 +599,7 @@ BASE: dict[str, dict[str, str]] = {
     "kill-switch status": _SESSION,
     "orders": _SESSION,
     "positions": _SESSION,
+    "portfolio": _SESSION,
     "status": _SESSION,
     "params decay": {"--db": "{w}/params.db"},
     "params history": {"--db": "{w}/params.db"},

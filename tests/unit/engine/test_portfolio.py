@@ -12,13 +12,15 @@ import pytest
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.adapters.venues.sim_inprocess import InProcessVenue
 from thunes.domain import VenueId
-from thunes.domain.enums import Side
-from thunes.domain.identifiers import StrategyId, Symbol
+from thunes.domain.enums import Liquidity, Side
+from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol
 from thunes.domain.market import Bar, Timeframe
+from thunes.domain.messages import OrderFilled
+from thunes.domain.orders import Fill
 from thunes.engine.clock import ManualClock
 from thunes.engine.kernel import Kernel, KernelSpec, build_kernel
 from thunes.engine.ledger_memory import InMemoryLedger
-from thunes.engine.portfolio import Portfolio
+from thunes.engine.portfolio import CashBook, Portfolio, cash_moved
 from thunes.engine.trader import Trader, TraderConfig
 from thunes.execution.journal_memory import InMemoryJournal
 from thunes.risk import RiskLimits
@@ -172,3 +174,51 @@ def test_valuation_when_holding_two_symbols_then_equity_is_cash_plus_exposure_at
     )
     assert value.unrealized_pnl != 0  # BTC up, ETH down, fees paid: a real number, not a placeholder
     assert isinstance(kernel.portfolio.trader(Symbol("BTCUSDT")).strategy, DecisionSource)
+
+
+def test_cash_book_when_fills_follow_its_start_then_it_tracks_the_venue_quote_balance_exactly() -> None:
+    kernel, core, clock = _kernel({"BTCUSDT": [Signal.ENTER_LONG, Signal.HOLD, Signal.EXIT_LONG],
+                                   "ETHUSDT": [Signal.HOLD, Signal.ENTER_LONG, Signal.HOLD, Signal.EXIT_LONG]},
+                                  RiskLimits(max_order_notional=D(100)))  # fmt: skip
+    book = CashBook("USDT")
+    kernel.bus.subscribe(OrderFilled, book.on_fill)
+    _close_bar(kernel, clock, 0)  # BTC bought before the start: already in the balance read at the start
+    before = core.balances("me")["USDT"].total
+    book.start(before, 1)
+
+    moved = []
+    for i in range(1, 4):
+        _close_bar(kernel, clock, i)
+        moved.append(book.balance)
+
+    trades = [t for s in ("BTCUSDT", "ETHUSDT") for t in core.my_trades("me", s)]
+    assert len(trades) == 4 and book.fills == 4  # the one before the start counted once, by the start
+    assert book.balance == core.balances("me")["USDT"].total
+    assert len(set(moved)) == 3  # each bar's fill moved it: ETH bought, BTC sold, ETH sold
+    assert book.balance != before
+
+
+def test_cash_moved_when_the_fee_is_in_quote_base_or_a_third_asset_then_only_a_quote_fee_comes_off() -> None:
+    def fill(side: Side, asset: str) -> Fill:
+        return Fill(ClientOrderId("c"), "1", Symbol("BTCUSDT"), side, D("60000"), D("0.002"), D("0.5"), asset,
+                    Liquidity.TAKER, 0)  # fmt: skip
+
+    assert cash_moved(fill(Side.BUY, "USDT"), "USDT") == D("-120.5")
+    assert cash_moved(fill(Side.SELL, "USDT"), "USDT") == D("119.5")
+    assert cash_moved(fill(Side.BUY, "BTC"), "USDT") == D("-120")
+    assert cash_moved(fill(Side.SELL, "BNB"), "USDT") == D("120")
+
+
+def test_valuation_when_a_holding_has_no_price_then_not_priced_and_its_time_and_cost_are_carried() -> None:
+    kernel, _, clock = _kernel({"BTCUSDT": [Signal.ENTER_LONG], "ETHUSDT": [Signal.ENTER_LONG]},
+                               RiskLimits(max_order_notional=D(100)))  # fmt: skip
+    _close_bar(kernel, clock, 0)
+    btc = kernel.portfolio.trader(Symbol("BTCUSDT")).position
+
+    value = kernel.portfolio.valuation(D(9_800), {Symbol("BTCUSDT"): D("61000.00")}, {Symbol("BTCUSDT"): 7})
+
+    line = value.lines[0]
+    assert (line.price_ns, line.average_price) == (7, btc.average_price)
+    assert value.lines[1].price is None and value.lines[1].exposure == 0
+    assert not value.priced
+    assert value.fees == btc.fees_quote + kernel.portfolio.trader(Symbol("ETHUSDT")).position.fees_quote

@@ -21,6 +21,7 @@ from thunes.domain.messages import OrderAccepted, OrderDenied, OrderRejected, Or
 from thunes.domain.venue import OrderReport, RetryableVenueError
 from thunes.engine.bus import InMemoryBus
 from thunes.engine.clock import ManualClock
+from thunes.engine.portfolio import AssetLine, Valuation
 from thunes.execution.journal_memory import InMemoryJournal
 from thunes.execution.order_manager import OrderManager
 from thunes.risk import FailureKind, RiskLimits
@@ -230,16 +231,41 @@ def test_refresh_when_stream_reconnects_and_goes_silent_then_ws_gauges_and_count
     assert _value(metrics, "thunes_ws_connected", stream=name) == 1
 
 
-def test_refresh_when_equity_and_mismatches_given_then_set_and_equity_unknown_before() -> None:
+def _line(symbol: str, quantity: str, price: str | None, unrealized: str) -> AssetLine:
+    mark = D(0) if price is None else D(price)
+    return AssetLine(Symbol(symbol), D(quantity), None if price is None else D(price), D(quantity) * mark, D(0),
+                     D(unrealized), D("0.1"))  # fmt: skip
+
+
+def test_refresh_when_valuation_and_mismatches_given_then_set_and_equity_unknown_before() -> None:
     metrics = TradingMetrics(process_metrics=False)
     risk, _, _ = make_engine()
-    unknown = _value(metrics, "thunes_equity")
+    unknown = (_value(metrics, "thunes_equity"), _value(metrics, "thunes_cash"))
+    value = Valuation(D("912.5"), (_line("BTCUSDT", "0.001", "60000", "-1.5"), _line("ETHUSDT", "0.04", "1000", "2")))
 
-    metrics.refresh(risk, equity=D("1012.5"), reconciliation_mismatches=2)
+    metrics.refresh(risk, valuation=value, reconciliation_mismatches=2)
 
-    assert unknown is not None and math.isnan(unknown)
-    assert _value(metrics, "thunes_equity") == 1012.5
+    assert all(v is not None and math.isnan(v) for v in unknown)
+    assert _value(metrics, "thunes_equity") == 1012.5  # 912.5 + 60 + 40
+    assert _value(metrics, "thunes_cash") == 912.5
+    assert _value(metrics, "thunes_exposure", symbol="BTCUSDT") == 60
+    assert _value(metrics, "thunes_exposure", symbol="ETHUSDT") == 40
+    assert _value(metrics, "thunes_position", symbol="ETHUSDT") == 0.04
+    assert _value(metrics, "thunes_unrealized_pnl", symbol="BTCUSDT") == -1.5
     assert _value(metrics, "thunes_reconciliation_mismatches") == 2
+
+
+def test_refresh_when_a_holding_has_no_price_then_equity_left_unknown_but_the_rest_set() -> None:
+    metrics = TradingMetrics(process_metrics=False)
+    risk, _, _ = make_engine()
+    value = Valuation(D("900"), (_line("BTCUSDT", "0.001", "60000", "0"), _line("ETHUSDT", "0.04", None, "0")))
+
+    metrics.refresh(risk, valuation=value)
+
+    equity = _value(metrics, "thunes_equity")
+    assert equity is not None and math.isnan(equity)  # 960 would leave the ETH out
+    assert _value(metrics, "thunes_cash") == 900
+    assert _value(metrics, "thunes_exposure", symbol="ETHUSDT") == 0
 
 
 def test_registry_when_collected_then_exports_the_spec_metric_set_with_help() -> None:
@@ -249,8 +275,9 @@ def test_registry_when_collected_then_exports_the_spec_metric_set_with_help() ->
         "thunes_ws_connected", "thunes_ws_gap_seconds", "thunes_ws_reconnects", "thunes_reconciliation_mismatches",
         "thunes_equity",
     }  # fmt: skip
-    # the denials, the limit the alert compares, and exits that keep failing (rounds sent again)
-    extra = {"thunes_orders_denied", "thunes_max_open_positions", "thunes_exit_retries"}
+    # the denials, the limit the alert compares, exits that keep failing (rounds sent again), the portfolio
+    extra = {"thunes_orders_denied", "thunes_max_open_positions", "thunes_exit_retries", "thunes_cash",
+             "thunes_position", "thunes_exposure", "thunes_unrealized_pnl"}  # fmt: skip
 
     families = {f.name: f for f in TradingMetrics().registry.collect()}
 

@@ -13,10 +13,14 @@ from thunes.adapters.control.models import (
     OperatorAction,
     OrdersBody,
     OrderView,
+    PortfolioBody,
+    PortfolioLine,
     PositionsBody,
     PositionView,
+    PriceSource,
     StatusBody,
     StopEntryRequest,
+    ViewSource,
 )
 from thunes.adapters.control.openapi import ROUTES, Route, openapi_schema
 from thunes.adapters.control.server import (
@@ -41,11 +45,15 @@ __all__ = [
     "OperatorAction",
     "OrderView",
     "OrdersBody",
+    "PortfolioBody",
+    "PortfolioLine",
     "PositionView",
     "PositionsBody",
+    "PriceSource",
     "Route",
     "StatusBody",
     "StopEntryRequest",
+    "ViewSource",
     "build_app",
     "openapi_schema",
 ]

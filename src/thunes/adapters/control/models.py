@@ -18,10 +18,14 @@ __all__ = [
     "OperatorAction",
     "OrderView",
     "OrdersBody",
+    "PortfolioBody",
+    "PortfolioLine",
     "PositionView",
     "PositionsBody",
+    "PriceSource",
     "StatusBody",
     "StopEntryRequest",
+    "ViewSource",
 ]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -80,6 +84,65 @@ class PositionsBody(BaseModel):
     model_config = _FROZEN
 
     positions: list[PositionView]
+
+
+class ViewSource(StrEnum):
+    """Where a portfolio's figures come from."""
+
+    SESSION = "session"  # the session's own valuation (its control API, or the portfolio.json it left)
+    LEDGER = "ledger"  # rebuilt from the ledger's fills by the CLI, no session running
+
+
+class PriceSource(StrEnum):
+    """What a symbol is valued at."""
+
+    LAST_CLOSE = "last close"  # the close of the last candle the session traded
+    LAST_FILL = "last fill"  # the ledger's last fill of the symbol (no later close known)
+    NONE = "none"  # no price known: valued at 0
+
+
+class PortfolioLine(BaseModel):
+    """One symbol of the account, valued in the quote currency."""
+
+    model_config = _FROZEN
+
+    symbol: str
+    base_asset: str
+    quantity: Decimal = Field(description="Held, base asset.")
+    average_price: Decimal | None = Field(description="Cost per unit held, entry fees included; null when flat.")
+    price: Decimal | None = Field(description="The price the symbol is valued at; null when none is known.")
+    price_ns: int | None = Field(description="When that price was made (market clock, Unix ns).")
+    price_source: PriceSource
+    exposure: Decimal = Field(description="quantity x price, quote currency.")
+    realized_pnl: Decimal = Field(description="Realised PnL net of fees, quote currency.")
+    unrealized_pnl: Decimal = Field(description="The position at price, less its fee-inclusive cost.")
+    fees: Decimal = Field(description="Fees paid, quote currency.")
+    tick_size: Decimal | None = Field(description="Prices are shown at it (null: unknown).")
+    step_size: Decimal | None = Field(description="Quantities are shown at it (null: unknown).")
+
+
+class PortfolioBody(BaseModel):
+    """The account across its symbols in the quote currency: positions, exposure per asset, cash,
+    equity, realised and unrealised PnL. ``equity`` = ``cash`` + ``exposure`` exactly; null when the cash
+    or a held symbol's price is not known."""
+
+    model_config = _FROZEN
+
+    source: ViewSource
+    quote_asset: str
+    quote_precision: int | None = Field(description="Decimals of the quote asset: money is shown at it.")
+    market_ns: int | None = Field(description="The session's clock when valued (market clock, Unix ns).")
+    wall_ns: int = Field(description="When the figures were taken (wall clock, Unix ns).")
+    fills: int = Field(description="Ledger fills the figures include.")
+    cash: Decimal | None = Field(description="The quote balance (free + locked); null when not known.")
+    cash_source: str = Field(description="Where the cash comes from.")
+    exposure: Decimal = Field(description="The sum of the lines' exposures.")
+    equity: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+    fees: Decimal
+    lines: list[PortfolioLine] = Field(description="One per symbol, in portfolio order.")
+    notes: list[str] = Field(default_factory=list, description="What the reader should know about the figures.")
 
 
 class OrderView(BaseModel):

@@ -19,6 +19,7 @@ from thunes.adapters.control.models import (
     KillSwitchOffRequest,
     KillSwitchOnRequest,
     OrdersBody,
+    PortfolioBody,
     PositionsBody,
     StatusBody,
     StopEntryRequest,
@@ -60,6 +61,13 @@ class Route:
 ROUTES: tuple[Route, ...] = (
     Route("GET", "/status", "getStatus", "Risk state, ledger and progress of the running trader.", StatusBody),
     Route("GET", "/positions", "getPositions", "Positions held, from the trader's book.", PositionsBody),
+    Route(
+        "GET",
+        "/portfolio",
+        "getPortfolio",
+        "The account in the quote currency: each symbol's position, price, exposure and PnL; cash and equity.",
+        PortfolioBody,
+    ),
     Route(
         "GET",
         "/orders",

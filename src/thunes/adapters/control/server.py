@@ -25,6 +25,7 @@ from thunes.adapters.control.models import (
     KillSwitchOnRequest,
     OperatorAction,
     OrdersBody,
+    PortfolioBody,
     PositionsBody,
     StatusBody,
     StopEntryRequest,
@@ -50,6 +51,8 @@ class ControlBackend(Protocol):
     def status(self) -> StatusBody: ...
 
     def positions(self) -> PositionsBody: ...
+
+    def portfolio(self) -> PortfolioBody: ...
 
     def orders(self, *, open_only: bool, limit: int) -> OrdersBody: ...
 
@@ -117,6 +120,9 @@ class _Handlers:
 
     async def getPositions(self, _: web.Request) -> web.Response:  # noqa: N802
         return _body(self.backend.positions())
+
+    async def getPortfolio(self, _: web.Request) -> web.Response:  # noqa: N802
+        return _body(self.backend.portfolio())
 
     async def getOrders(self, request: web.Request) -> web.Response:  # noqa: N802
         try:

@@ -3,8 +3,8 @@
 What the engine does arrives as bus events (orders placed, rejected by the venue, denied by risk,
 and the latency of each order's answer): the engine never calls metrics (STYLE habit 8). State
 that has no event of its own (kill-switch, trading state, breakers, daily loss used, position
-slots, streams, equity, the last reconciliation) is read by :meth:`TradingMetrics.refresh`, which
-the session calls after every bar and on a timer.
+slots, streams, the account's valuation per symbol and in total, the last reconciliation) is read
+by :meth:`TradingMetrics.refresh`, which the session calls after every bar and on a timer.
 
 Each instance owns its registry, so two sessions (or two tests) in one process never share a
 counter. Latency is measured in wall time with an injected monotonic clock: the market clock of an
@@ -35,6 +35,7 @@ from thunes.domain.messages import (
     OrderRejected,
     OrderSubmitted,
 )
+from thunes.engine.portfolio import Valuation
 from thunes.risk import BreakerState, RiskEngine
 from thunes.risk.state import TradingState
 
@@ -211,13 +212,33 @@ class TradingMetrics:
             "0 = in agreement.",
             registry=r,
         )
-        self.equity = Gauge(
+        self.equity = _unknown_yet(
             "thunes_equity",
-            "Account equity in the quote asset (USDT): balances with the position marked at the last close; "
-            "NaN until known.",
+            "Account equity in the quote asset (USDT): thunes_cash plus each position marked at its symbol's last "
+            "close; NaN until every holding has a price.",
+            r,
+        )
+        self.cash = _unknown_yet(
+            "thunes_cash",
+            "The account's quote balance (free + locked, USDT): the venue's read at the start, moved by every fill "
+            "since; NaN until read. Equity = cash + the sum of thunes_exposure.",
+            r,
+        )
+        self.position = Gauge(
+            "thunes_position", "Quantity held of each traded symbol, in its base asset.", ["symbol"], registry=r
+        )
+        self.exposure = Gauge(
+            "thunes_exposure",
+            "Each symbol's position valued at its last close, in the quote asset (0 before its first close).",
+            ["symbol"],
             registry=r,
         )
-        self.equity.set(math.nan)
+        self.unrealized_pnl = Gauge(
+            "thunes_unrealized_pnl",
+            "Each symbol's position at its last close less its fee-inclusive cost, in the quote asset.",
+            ["symbol"],
+            registry=r,
+        )
 
     # --- events ----------------------------------------------------------------------------------
     def attach(self, bus: Subscriber) -> None:
@@ -267,14 +288,18 @@ class TradingMetrics:
         *,
         venues: Iterable[VenueId] = (),
         streams: Mapping[str, StreamCounters] | None = None,
-        equity: Decimal | None = None,
+        valuation: Valuation | None = None,
         reconciliation_mismatches: int | None = None,
     ) -> None:
         """Set the gauges from the risk engine, the streams' counters and the session's figures.
 
-        ``daily_pnl_used`` divides by the loss limit in force for ``equity`` (the smaller of the
-        absolute and the equity-fraction limits), so the figure errs towards alerting early.
+        ``valuation``: the account (cash, each symbol at its last close); its equity only once every
+        holding has a price. ``daily_pnl_used`` divides by the loss limit in force for that equity (the
+        smaller of the absolute and the equity-fraction limits), so the figure errs towards alerting early.
         """
+        equity = None if valuation is None or not valuation.priced else valuation.equity
+        if valuation is not None:
+            self._value(valuation)
         limits = risk.limits
         self.kill_switch_active.set(1 if risk.kill_switch.active else 0)
         self.trading_state.set(TRADING_STATE_CODES[risk.trading_state])
@@ -291,6 +316,14 @@ class TradingMetrics:
         if reconciliation_mismatches is not None:
             self.reconciliation_mismatches.set(reconciliation_mismatches)
 
+    def _value(self, valuation: Valuation) -> None:
+        self.cash.set(float(valuation.cash))
+        for line in valuation.lines:
+            symbol = str(line.symbol)
+            self.position.labels(symbol).set(float(line.quantity))
+            self.exposure.labels(symbol).set(float(line.exposure))
+            self.unrealized_pnl.labels(symbol).set(float(line.unrealized_pnl))
+
     def _refresh_stream(self, name: str, stats: StreamCounters) -> None:
         now = self._monotonic()
         messages, reconnects = stats.messages, stats.reconnects
@@ -305,6 +338,13 @@ class TradingMetrics:
         seen.messages, seen.reconnects = messages, reconnects
         self.ws_connected.labels(name).set(1 if stats.connected else 0)
         self.ws_gap.labels(name).set(max(0.0, now - seen.changed_at))
+
+
+def _unknown_yet(name: str, documentation: str, registry: CollectorRegistry) -> Gauge:
+    """A gauge that reads NaN until the session sets it (0 would be a value: an empty account)."""
+    gauge = Gauge(name, documentation, registry=registry)
+    gauge.set(math.nan)
+    return gauge
 
 
 def _remember(ids: OrderedDict[str, M], key: str, value: M, limit: int) -> None:

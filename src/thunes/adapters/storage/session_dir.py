@@ -48,13 +48,13 @@ MARKER_NAME = ".thunes-session.json"
 AUDIT_DIR = "audit"
 _DATABASE_SIDES = ("", "-wal", "-shm", "-journal")
 # Every file a trading session writes at the top of its directory (ledger, audit copy, risk state,
-# checkpoint, rodage marks, daily summaries, control inbox and endpoint discovery).
+# checkpoint, rodage marks, daily summaries, the account's last valuation, control inbox and endpoint discovery).
 SESSION_FILES = frozenset(
     [f"{db}{side}" for db in ("ledger.db", "audit.db") for side in _DATABASE_SIDES]
-    + ["risk.json", "checkpoint.json", "checkpoint.tmp", "session.jsonl", "daily_summaries.jsonl"]
+    + ["risk.json", "checkpoint.json", "checkpoint.tmp", "session.jsonl", "daily_summaries.jsonl", "portfolio.json"]
     + ["control.jsonl", "control.applied", "control.tmp", "control.json", "control.token"]
 )
-_SESSION_PATTERNS = (re.compile(r"^\.risk\.json\..+\.tmp$"),)
+_SESSION_PATTERNS = (re.compile(r"^\.(risk|portfolio)\.json\..+\.tmp$"),)
 # Inside ``audit/``: the weekly files, the lock, the anchor and head, and their temporary files.
 _AUDIT_NAMES: tuple[str, ...] = (r"^audit-\d{4}-W\d{2}\.jsonl$", r"^\.audit\.lock$", r"^audit-(anchor|head)\.json$")
 _AUDIT_NAMES += (r"^\.(anchor|head)\..+\.tmp$",)

@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "trade": ("thunes.app.cli.trade", "trade", "command"),
     "status": ("thunes.app.cli.session", "status", "command"),
     "positions": ("thunes.app.cli.session", "positions", "command"),
+    "portfolio": ("thunes.app.cli.portfolio", "portfolio", "command"),
     "orders": ("thunes.app.cli.session", "orders", "command"),
 }
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.safety_state import RISK_FILE, inspect_safety
 from thunes.adapters.storage.sql_store import SqlStore
+from thunes.app.cli.portfolio import ledger_store, portfolio_body, portfolio_view
 from thunes.app.errors import fail
 from thunes.control import client as control_client
 from thunes.domain.identifiers import Symbol
@@ -27,14 +28,6 @@ from thunes.risk.state import utc_day
 __all__ = ["orders", "positions", "status"]
 
 DataDir = Annotated[Path, typer.Option(help="The session's data directory.")]
-
-
-def _store(data_dir: Path) -> SqlStore:
-    """The session's ledger, read-only: these commands never change a file (nor its time)."""
-    ledger = data_dir / "ledger.db"
-    if not ledger.is_file():
-        fail(f"no trading session in {data_dir} (no ledger.db); run `thunes trade --paper` first")
-    return SqlStore.read_only(ledger)
 
 
 def _positions(store: SqlStore) -> list[Position]:
@@ -54,7 +47,7 @@ def positions(data_dir: DataDir = Path("data/paper")) -> None:
     if live is not None:
         Console().print(control_client.positions_table(live))
         return
-    store = _store(data_dir)
+    store = ledger_store(data_dir)
     table = Table("symbol", "quantity", "avg price", "realised PnL", "fees")
     for p in _positions(store):
         avg = f"{p.average_price:.2f}" if p.average_price is not None else "-"
@@ -73,7 +66,7 @@ def orders(
     if live is not None:
         Console().print(control_client.orders_table(live))
         return
-    store = _store(data_dir)
+    store = ledger_store(data_dir)
     table = Table("client order id", "symbol", "side", "type", "status", "qty", "filled")
     for row in store.orders(open_only=open_only)[:limit]:
         table.add_row(row["client_order_id"], row["symbol"], row["side"], row["order_type"], row["status"],
@@ -83,12 +76,13 @@ def orders(
 
 
 def status(data_dir: DataDir = Path("data/paper")) -> None:
-    """Kill-switch, trading state, today's realised PnL, positions and orders in doubt."""
+    """Kill-switch, trading state, today's realised PnL, orders in doubt; the portfolio as ``thunes portfolio``."""
     live = control_client.live_status(data_dir)
     if live is not None:
         Console().print(control_client.status_table(*live, data_dir))
+        Console().print(portfolio_view(portfolio_body(data_dir), str(data_dir)))
         return
-    store = _store(data_dir)
+    store = ledger_store(data_dir)
     try:
         snap = JsonFileRiskStore(data_dir / RISK_FILE).load()  # as stored: no day rolled, nothing written
     except RiskStoreError as e:
@@ -116,5 +110,9 @@ def status(data_dir: DataDir = Path("data/paper")) -> None:
         else f" ({fills - booked} not in the risk state yet: booked at the next start)"
     )
     table.add_row("fills in ledger", f"{fills}{missed}")
-    store.close()
+    try:
+        account = portfolio_body(data_dir, store)
+    finally:
+        store.close()
     Console().print(table)
+    Console().print(portfolio_view(account, str(data_dir)))

@@ -5,6 +5,7 @@ shown at the instrument's precision (:mod:`thunes.app.display`)."""
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -66,9 +67,7 @@ def _account(status: PaperStatus, title: str, venue: str | None) -> Table:
         ("realised PnL (net of fees)", at_precision(status.realized_pnl, digits)),
         ("fees", at_precision(status.fees, digits)),
     ]
-    if several:
-        rows += [("exposure at the last closes", at_precision(status.exposure, digits)),
-                 ("unrealised PnL", at_precision(status.unrealized_pnl, digits))]  # fmt: skip
+    rows += _valued(status)
     rows += [
         ("denied by risk", denied),
         ("rejected by venue", rejected),
@@ -94,18 +93,45 @@ def _account(status: PaperStatus, title: str, venue: str | None) -> Table:
     return table
 
 
+def _valued(status: PaperStatus) -> list[tuple[str, str]]:
+    """The account valued at the last closes (as ``thunes portfolio`` shows it): cash, exposure, equity."""
+    digits, account = status.quote_precision, status.account
+    if account is None:
+        return [("exposure at the last closes", at_precision(status.exposure, digits)),
+                ("unrealised PnL", at_precision(status.unrealized_pnl, digits))]  # fmt: skip
+    value = account.valuation
+    equity = at_precision(value.equity, digits) if value.priced else "not known (a holding has no price yet)"
+    return [("cash", at_precision(value.cash, digits)),
+            ("exposure at the last closes", at_precision(value.exposure, digits)),
+            ("equity (cash + exposure)", equity),
+            ("unrealised PnL", at_precision(value.unrealized_pnl, digits))]  # fmt: skip
+
+
 def _per_symbol(status: PaperStatus, title: str) -> Table:
+    """A row per symbol (its exposure and PnL as the account was last valued), and the total."""
     ended = bool(status.equity_end)
-    table = Table(title=f"{title}: per symbol", title_justify="left")
-    columns = ["symbol", "bars", "last close", "position", "orders / fills", "realised PnL", "fees"]
-    columns += ["venue trades / ledger fills", "venue balance"] if ended else []
-    for name in columns:
-        table.add_column(name, justify="left" if name == "symbol" else "right", no_wrap=name == "symbol")
     digits = status.quote_precision
-    for r in status.symbols.values():
+    rows = list(status.symbols.values())
+    lines = {str(line.symbol): line for line in status.account.valuation.lines} if status.account else {}
+    exposure = [lines[r.symbol].exposure if r.symbol in lines else r.exposure for r in rows]
+    unrealized = [lines[r.symbol].unrealized_pnl if r.symbol in lines else r.unrealized_pnl for r in rows]
+    zero = Decimal(0)
+    columns = [("symbol", "total"), ("bars", f"{sum(r.bars for r in rows):,}"), ("last close", ""), ("position", ""),
+               ("exposure", at_precision(sum(exposure, zero), digits)),
+               ("realised PnL", at_precision(sum((r.realized_pnl for r in rows), zero), digits)),
+               ("unrealised PnL", at_precision(sum(unrealized, zero), digits)),
+               ("fees", at_precision(sum((r.fees for r in rows), zero), digits)),
+               ("orders / fills", f"{sum(r.submitted for r in rows)} / {sum(r.filled for r in rows)}")]  # fmt: skip
+    if ended:
+        columns += [("venue trades / ledger fills", f"{status.venue_trades} / {status.ledger_fills}"),
+                    ("venue balance", "")]  # fmt: skip
+    table = Table(title=f"{title}: per symbol", title_justify="left", show_footer=True)
+    for name, footer in columns:
+        table.add_column(name, footer, justify="left" if name == "symbol" else "right", no_wrap=name == "symbol")
+    for r, held, gain in zip(rows, exposure, unrealized, strict=True):
         cells = [r.symbol, f"{r.bars:,}", at_step(r.last_close, r.tick_size), at_step(r.position, r.step_size),
-                 f"{r.submitted} / {r.filled}", at_precision(r.realized_pnl, digits),
-                 at_precision(r.fees, digits)]  # fmt: skip
+                 at_precision(held, digits), at_precision(r.realized_pnl, digits), at_precision(gain, digits),
+                 at_precision(r.fees, digits), f"{r.submitted} / {r.filled}"]  # fmt: skip
         if ended:
             cells += [f"{r.venue_trades} / {r.ledger_fills}", at_step(r.venue_balance, r.step_size)]
         table.add_row(*cells)
