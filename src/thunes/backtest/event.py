@@ -19,10 +19,7 @@ where a signal acts.
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -197,8 +194,7 @@ def run_portfolio_backtest(
     _check_markets(markets)
     venue_info = ExchangeInfo({m.instrument.symbol: m.instrument for m in markets}, info.rate_limits, None)
     engine = parts if parts is not None else EngineParts.of(settings)
-    with _older_objects_set_aside():
-        return run_returning(_run(markets, warmup_bars, deposit, venue_info, engine, feed_every_bar=feed_every_bar))
+    return run_returning(_run(markets, warmup_bars, deposit, venue_info, engine, feed_every_bar=feed_every_bar))
 
 
 def _check_markets(markets: Sequence[PairMarket]) -> None:
@@ -219,25 +215,3 @@ def _check_markets(markets: Sequence[PairMarket]) -> None:
             raise ValueError(f"no bars for {m.instrument.symbol}")
         if str(m.bars.symbol) != str(m.instrument.symbol):
             raise ValueError(f"{m.bars.symbol} bars given for {m.instrument.symbol}")
-
-
-_runs_lock = threading.Lock()
-_runs = [0]  # event backtests in progress in this process (threads may run several)
-
-
-@contextmanager
-def _older_objects_set_aside() -> Iterator[None]:
-    """What was alive before the run (modules, settings, caches) is not the run's garbage: the cycle
-    collector's full passes skip it during the run (``gc.freeze``) and see it again after the last run
-    in progress ends. A run keeps every order and fill it makes, so those passes come round; without
-    this each walked the whole heap."""
-    with _runs_lock:
-        _runs[0] += 1
-        gc.freeze()
-    try:
-        yield
-    finally:
-        with _runs_lock:
-            _runs[0] -= 1
-            if _runs[0] == 0:
-                gc.unfreeze()

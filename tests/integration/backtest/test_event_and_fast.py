@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
@@ -77,10 +78,9 @@ def test_event_backtest_when_run_twice_then_identical_and_equity_marked_every_tr
     assert len(first.equity) == len(bars) - 100
     assert first.equity[0][1] == settings.backtest.initial_cash  # nothing traded during the warm-up
     assert first.bars == len(bars)
-    assert gc.get_freeze_count() == 0  # the objects set aside for the run are back in the collector's sight
 
 
-def test_event_backtest_when_runs_overlap_in_threads_then_the_collector_sees_every_object_after_the_last(
+def test_event_backtest_when_runs_overlap_in_threads_then_each_trades_the_same(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
@@ -89,25 +89,42 @@ def test_event_backtest_when_runs_overlap_in_threads_then_the_collector_sees_eve
         results = list(pool.map(lambda _: run_event_backtest(settings, instrument, bars, info), range(4)))
 
     assert all(_trades(r) == _trades(results[0]) for r in results) and results[0].fills
-    assert gc.get_freeze_count() == 0
 
 
-def test_event_backtest_when_it_fails_then_the_collector_sees_every_object_again(
+def test_event_backtest_when_called_as_a_library_then_the_collector_is_left_as_found(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """gc.freeze is the process entry point's business (``thunes``), never a library call's."""
     settings, instrument, bars, info = _world(shared_data, monkeypatch, "sma_cross", "1h")
     frozen_during: list[int] = []
+    before = gc.get_freeze_count()
 
     def broken_scan(*args: object) -> tuple[int, Signal]:
         frozen_during.append(gc.get_freeze_count())
         raise RuntimeError("strategy bug")
 
+    run_event_backtest(settings, instrument, bars.slice(0, 500), info)
+    assert gc.get_freeze_count() == before
     monkeypatch.setattr(SmaCross, "scan", broken_scan)
     with pytest.raises(RuntimeError, match="strategy bug"):
         run_event_backtest(settings, instrument, bars.slice(0, 500), info)
+    assert frozen_during == [before]
+    assert gc.get_freeze_count() == before
 
-    assert frozen_during and frozen_during[0] > 0  # set aside during the run
-    assert gc.get_freeze_count() == 0
+
+def test_thunes_entry_point_when_a_command_runs_then_what_was_loaded_is_frozen(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from thunes.app.cli import main as cli
+
+    seen: list[int] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["thunes", "backtest", "--synthetic", "300"])
+    monkeypatch.setattr(gc, "freeze", lambda: seen.append(len(gc.get_objects())))  # the process's own stays untouched
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0
+    assert len(seen) == 1 and seen[0] > 10_000  # once, with the modules and the mounted command alive
 
 
 @pytest.mark.slow
