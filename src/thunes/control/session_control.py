@@ -155,15 +155,13 @@ class SessionControl:
         )
 
     async def _tg_profit(self, _: Command) -> str:
-        realized, fees, unrealized = Decimal(0), Decimal(0), Decimal(0)
-        for p in (t.position for t in self.traders):
-            row = self.state.symbols.get(str(p.symbol))
-            close = row.last_close if row is not None else self.state.last_close
-            realized, fees = realized + p.realized_pnl, fees + p.fees_quote
-            unrealized += p.unrealized_pnl(close) if close is not None and p.quantity else Decimal(0)
-        quote = self.trader.position.quote_asset
-        return (f"realised PnL {_money(realized)} {quote} (net of fees {_money(fees)})\n"
-                f"today {_money(self.trader.risk.realized_pnl_today)}, unrealised {_money(unrealized)}\n"
+        """The account as ``/portfolio`` values it (the session's latest valuation)."""
+        body, quote = self.portfolio(), self.state.quote_asset
+        cash = "not known yet" if body.cash is None else _money(body.cash)
+        equity = "not known yet" if body.equity is None else _money(body.equity)
+        return (f"realised PnL {_money(body.realized_pnl)} {quote} (net of fees {_money(body.fees)})\n"
+                f"today {_money(self.trader.risk.realized_pnl_today)}, unrealised {_money(body.unrealized_pnl)}\n"
+                f"cash {cash}, exposure {_money(body.exposure)}, equity {equity}\n"
                 f"equity at start {_money(self.state.equity_start)}")  # fmt: skip
 
     async def _tg_positions(self, _: Command) -> str:

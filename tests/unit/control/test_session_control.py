@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -15,8 +16,11 @@ from thunes.adapters.alerts import Command
 from thunes.adapters.control import OperatorAction
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.control.session_control import SessionControl
-from thunes.control.status import ControlApplied, PaperStatus
+from thunes.control.status import AccountView, ControlApplied, PaperStatus
+from thunes.domain.identifiers import Symbol
+from thunes.domain.position import Position
 from thunes.engine.bus import InMemoryBus
+from thunes.engine.portfolio import valuation_of
 from thunes.risk import RiskEngine, RiskLimits, TradingState
 from thunes.session.jobs import ControlInbox
 
@@ -95,3 +99,24 @@ def test_telegram_killswitch_when_off_without_username_then_refused_and_with_one
     assert shown.startswith("kill-switch ON by ops: drill. Usage:")
     assert done == "kill-switch OFF"
     assert (trader.risk.kill_switch.active, trader.risk.kill_switch.by) == (False, "@alice")
+
+
+def test_telegram_profit_when_valued_then_the_portfolio_figures_and_before_then_cash_not_known(tmp_path: Path) -> None:
+    control, _, _ = _session(tmp_path)
+    control.state.quote_asset, control.state.equity_start = "USDT", Decimal(10_000)
+    profit = control.telegram_commands()["profit"]
+    before = asyncio.run(profit(Command("profit", (), 11, None)))
+    position = Position(Symbol("BTCUSDT"), "BTC", "USDT", Decimal("0.002"), Decimal("120.2"), Decimal("1.5"),
+                        Decimal("0.3"))  # fmt: skip
+    value = valuation_of(Decimal("9881.3"), [position], {Symbol("BTCUSDT"): Decimal("61000")})
+    control.state.account = AccountView(value, 0, 0, 3, "test")
+
+    after = asyncio.run(profit(Command("profit", (), 11, None)))
+
+    assert "cash not known yet" in before and "equity not known yet" in before
+    assert after.splitlines() == [
+        "realised PnL 1.5000 USDT (net of fees 0.3000)",
+        "today 0.0000, unrealised 1.8000",  # 0.002 x 61000 - 120.2
+        "cash 9,881.3000, exposure 122.0000, equity 10,003.3000",
+        "equity at start 10,000.0000",
+    ]
