@@ -74,7 +74,7 @@ def signal_rows(strategy: Strategy, bars: OHLCV, warmup_bars: int) -> tuple[Any,
 
 
 async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_bars: int, deposit: Decimal,
-               info: ExchangeInfo, parts: EngineParts) -> EventBacktestResult:  # fmt: skip
+               info: ExchangeInfo, parts: EngineParts) -> EventBacktestResult | None:  # fmt: skip
     clock_ns = [0]
     venue = parts.venue(info, lambda: clock_ns[0])
     venue.deposit(ACCOUNT, instrument.quote_asset, deposit)
@@ -99,6 +99,8 @@ async def _run(settings: Settings, instrument: Instrument, bars: OHLCV, warmup_b
         clock_before = clock.now_ns()
         clock.set(max(clock_before, bar.close_time_ns))
         await trader.act(Signal(signal), bar)
+        if trader.pending_exit is not None:  # refused: its rounds are retried bar by bar, which signals alone miss
+            return None
         _jobs(risk, clock_before, clock.now_ns())  # after the decision, as the event path runs them
     result = EventBacktestResult(list(ledger.orders.values()), ledger.fills(), trader.stats, bars=len(bars))
     result.position = trader.position.quantity
@@ -176,11 +178,32 @@ def run_engine_core_backtest(
 ) -> EventBacktestResult:
     """The fast path through the real engine core at every signal bar: the reference the kernel is
     held to, and what runs when the kernel cannot (see module doc). Defaults: ``settings.backtest``'s,
-    ``EngineParts.of(settings)``."""
-    warmup_bars, deposit = backtest_inputs(settings, warmup_bars, deposit)
+    ``EngineParts.of(settings)``. When an exit is refused (retried bar by bar from then on, which signal
+    bars alone cannot reproduce) the event-driven backtest runs instead (:data:`EXIT_RETRIED`)."""
+    return _engine_core(settings, instrument, bars, info, warmup_bars, deposit, parts)[0]
+
+
+EXIT_RETRIED = "an exit was refused and is retried bar by bar: the event-driven engine ran"
+
+
+def _engine_core(
+    settings: Settings,
+    instrument: Instrument,
+    bars: OHLCV,
+    info: ExchangeInfo,
+    warmup_bars: int | None,
+    deposit: Decimal | None,
+    parts: EngineParts | None,
+) -> tuple[EventBacktestResult, str | None]:
+    """The engine core's result, or the event-driven one with :data:`EXIT_RETRIED` when an exit was refused."""
+    warmup, cash = backtest_inputs(settings, warmup_bars, deposit)
     venue_info = ExchangeInfo({instrument.symbol: instrument}, info.rate_limits, None)
     engine = parts if parts is not None else EngineParts.of(settings)
-    return run_returning(_run(settings, instrument, bars, warmup_bars, deposit, venue_info, engine))
+    result = run_returning(_run(settings, instrument, bars, warmup, cash, venue_info, engine))
+    if result is not None:
+        return result, None
+    event = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup, deposit=cash, parts=engine)
+    return event, EXIT_RETRIED
 
 
 def run_fast_backtest(
@@ -219,9 +242,8 @@ def run_fast_backtest(
             if isinstance(result, FastBacktestResult):
                 return result
             reason = result
-    reference = run_engine_core_backtest(settings, instrument, bars, info, warmup_bars=warmup_bars, deposit=deposit,
-                                         parts=parts)  # fmt: skip
-    return FastBacktestResult.of_engine_core(reference, reason or "no bars")
+    reference, retried = _engine_core(settings, instrument, bars, info, warmup_bars, deposit, parts)
+    return FastBacktestResult.of_engine_core(reference, "; ".join(filter(None, (reason or "no bars", retried))))
 
 
 def _kernel_unavailable() -> str | None:

@@ -142,8 +142,10 @@ class _Account:
 
     def quiet_until(self, leg: Leg) -> int:
         """Bars of ``leg`` opened before this time need no step unless they signal: no day boundary at
-        their close, and none replayed every time (orders resting, or asked to)."""
-        return -1 if leg.eager else self.next_day - leg.feed.bars.span_ns
+        their close, none replayed every time (orders resting, or asked to), no exit pending."""
+        if leg.eager or leg.trader.pending_exit is not None:  # an exit retried: every bar counts its back-off
+            return -1
+        return self.next_day - leg.feed.bars.span_ns
 
 
 def _totals(venue: SimVenue, account: str, instruments: Sequence[Instrument]) -> tuple[Decimal, ...]:
@@ -179,10 +181,13 @@ async def replay(legs: Sequence[Leg], venue: SimVenue, account: str, clock: Manu
         moved = _feed_eager(legs, batch)
         for _, i, row, signal in batch:
             leg = legs[i]
-            if signal is not _HOLD and row >= leg.live_from:
+            trader = leg.trader
+            if row >= leg.live_from and (signal is not _HOLD or trader.pending_exit is not None):
                 leg.feed.due(row)
                 clock.set(max(clock.now_ns(), close_ns))
-                await leg.trader.act(signal, leg.feed.bar(row))
+                bar = leg.feed.bar(row)
+                await trader.tend_exit(bar.close)  # a refused exit's next round first, as a session does
+                await trader.act(signal, bar)
                 leg.eager, moved = leg.always_feed or leg.feed.resting, True
         state.after(close_ns, moved)
         for _, i, _, _ in batch:

@@ -112,12 +112,18 @@ class Trader:
         exit left pending (by a restart, :meth:`resume_exit`, or a failed round) goes first, once its
         back-off has passed."""
         signal = self.strategy.on_bar(bar)
-        if self.pending_exit is not None:
-            if self._exit_wait > 0:
-                self._exit_wait -= 1
-            else:
-                await self.retry_exit(bar.close)
+        await self.tend_exit(bar.close)
         await self.act(signal, bar)
+
+    async def tend_exit(self, price: Decimal) -> None:
+        """At a closed bar, before its decision: the pending exit's next round once its back-off has
+        passed (every mode calls this at every bar while an exit is pending, so they retry alike)."""
+        if self.pending_exit is None:
+            return
+        if self._exit_wait > 0:
+            self._exit_wait -= 1
+        else:
+            await self.retry_exit(price)
 
     async def act(self, signal: Decision, bar: Bar) -> None:
         """Everything after the decision: sizing, the risk gate, the order, the booking. The fast
