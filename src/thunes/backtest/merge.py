@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_left
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from decimal import Decimal
 from itertools import count
 
@@ -34,6 +34,7 @@ from thunes.engine.trader import Trader
 from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.lazy_feed import LazyBarFeed, replay_together
+from thunes.simvenue.models import Balance
 from thunes.strategy.base import Signal, Strategy
 
 __all__ = ["Leg", "Scan", "live_rows", "replay"]
@@ -125,16 +126,18 @@ class _Account:
         if len(self._times):
             self._mark(0)  # the starting balances, until a fill moves them
 
-    def _mark(self, index: int) -> None:
-        self.marked = self.venue.trade_count(self.account)
+    def _mark(self, index: int, trades: int | None = None) -> None:
+        self.marked = self.venue.trade_count(self.account) if trades is None else trades
         self.equity.mark(index, *_totals(self.venue, self.account, self.instruments))
 
     def after(self, close_ns: int, moved: bool) -> None:
         """Every trader due at ``close_ns`` has acted: mark the balances when a fill moved them (only an
         order or a replayed bar can: ``moved``), then the paper session's DAILY_RESET job at the first
         close of a new UTC day."""
-        if moved and close_ns >= self.live_ns >= 0 and self.venue.trade_count(self.account) != self.marked:
-            self._mark(int(np.searchsorted(self._times, close_ns)))
+        if moved and close_ns >= self.live_ns >= 0:
+            trades = self.venue.trade_count(self.account)
+            if trades != self.marked:
+                self._mark(int(self._times.searchsorted(close_ns)), trades)
         if close_ns >= self.next_day:
             self.clock.set(max(self.clock.now_ns(), close_ns))
             self.risk.daily_reset()
@@ -149,11 +152,21 @@ class _Account:
 
 
 def _totals(venue: SimVenue, account: str, instruments: Sequence[Instrument]) -> tuple[Decimal, ...]:
-    """The account's quote total, then each instrument's base total (free + locked)."""
-    balances, zero = venue.balances(account), Decimal(0)
-    quote = balances.get(instruments[0].quote_asset)
-    bases = [balances.get(i.base_asset) for i in instruments]
-    return (quote.total if quote else zero, *(b.total if b else zero for b in bases))
+    """The account's quote total, then each instrument's base total (free + locked; a zero total is
+    ``Decimal(0)``, as ``SimVenue.balances`` leaves it out). Read from the live accounts (read only): a
+    copy of every balance at every mark cost more than the rest of it."""
+    balances = venue.accounts_view()[account].balances
+    if len(instruments) == 1:
+        return _total(balances, instruments[0].quote_asset), _total(balances, instruments[0].base_asset)
+    return (_total(balances, instruments[0].quote_asset), *(_total(balances, i.base_asset) for i in instruments))
+
+
+def _total(balances: Mapping[str, Balance], asset: str) -> Decimal:
+    balance = balances.get(asset)
+    if balance is None:
+        return Decimal(0)
+    total = balance.free + balance.locked
+    return total if total else Decimal(0)
 
 
 async def replay(legs: Sequence[Leg], venue: SimVenue, account: str, clock: ManualClock) -> EquityCurve:

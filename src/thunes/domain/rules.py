@@ -29,6 +29,7 @@ __all__ = [
     "check_order",
     "floor_to_step",
     "normalize_order",
+    "round_order",
     "round_price",
     "round_quantity",
 ]
@@ -308,33 +309,37 @@ def check_order(
     return tuple(out)
 
 
-def normalize_order(
-    instrument: Instrument, request: OrderRequest, ctx: MarketContext | None = None
-) -> ValidationResult:
-    """Round price and quantity per SPEC §1, then check every filter on the rounded order."""
+def round_order(instrument: Instrument, request: OrderRequest) -> OrderRequest | Violation:
+    """``request`` with price and quantity rounded per SPEC §1 (``request`` itself when they already are,
+    digits included), or the violation when they cannot be (out of range, rounds to zero)."""
     quantity = request.quantity
     if quantity is not None:
         try:
             quantity = round_quantity(instrument, quantity, request.order_type)
         except exact.OutOfRangeError as e:
-            violation = Violation(FilterName.LOT_SIZE, f"quantity {request.quantity} out of range: {e}")
-            return ValidationResult(request, (violation,))
+            return Violation(FilterName.LOT_SIZE, f"quantity {request.quantity} out of range: {e}")
     price = request.price
     if price is not None:
         try:
             price = round_price(instrument, price, request.side)
         except exact.OutOfRangeError as e:
-            violation = Violation(FilterName.PRICE_FILTER, f"price {request.price} out of range: {e}")
-            return ValidationResult(request, (violation,))
+            return Violation(FilterName.PRICE_FILTER, f"price {request.price} out of range: {e}")
     if quantity is not None and quantity <= 0:
-        violation = Violation(
+        return Violation(
             FilterName.LOT_SIZE, f"quantity {request.quantity} rounds to zero at step {instrument.step_size}"
         )
-        return ValidationResult(request, (violation,))
     if price is not None and price <= 0:
-        violation = Violation(
+        return Violation(
             FilterName.PRICE_FILTER, f"price {request.price} rounds to zero at tick {instrument.tick_size}"
         )
-        return ValidationResult(request, (violation,))
-    normalised = request.with_values(quantity=quantity, price=price)
-    return ValidationResult(normalised, check_order(instrument, normalised, ctx))
+    return request.with_values(quantity=quantity, price=price)
+
+
+def normalize_order(
+    instrument: Instrument, request: OrderRequest, ctx: MarketContext | None = None
+) -> ValidationResult:
+    """Round price and quantity per SPEC §1, then check every filter on the rounded order."""
+    rounded = round_order(instrument, request)
+    if isinstance(rounded, Violation):
+        return ValidationResult(request, (rounded,))
+    return ValidationResult(rounded, check_order(instrument, rounded, ctx))

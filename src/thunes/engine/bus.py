@@ -29,6 +29,8 @@ def subject_of(message_type: type) -> str:
 class Bus(Protocol):
     def publish(self, message: object) -> None: ...
 
+    def wants(self, message_type: type) -> bool: ...
+
     def subscribe(self, message_type: type[M], handler: Callable[[M], None]) -> None: ...
 
 
@@ -51,13 +53,26 @@ class InMemoryBus:
             self._handlers[message_type].append(handler)
             self._routes.clear()
 
+    def wants(self, message_type: type) -> bool:
+        """Whether a message of ``message_type`` would reach a subscriber now: a publisher on a hot path
+        may skip building one that nobody reads (a backtest subscribes to nothing)."""
+        handlers = self._routes.get(message_type)  # one dict read; a subscription clears it under the lock
+        if handlers is None:
+            with self._lock:
+                handlers = self._route(message_type)
+        return bool(handlers)
+
+    def _route(self, kind: type) -> tuple[Handler, ...]:
+        """The handlers of ``kind`` and its bases, resolved once per type (under the lock)."""
+        handlers = self._routes.get(kind)
+        if handlers is None:
+            handlers = self._routes[kind] = tuple(h for cls in kind.__mro__ for h in self._handlers.get(cls, ()))
+        return handlers
+
     def publish(self, message: object) -> None:
         with self._lock:
             self.published += 1
-            kind = type(message)
-            handlers = self._routes.get(kind)
-            if handlers is None:  # resolved once per type (every order publishes several messages)
-                handlers = self._routes[kind] = tuple(h for cls in kind.__mro__ for h in self._handlers.get(cls, ()))
+            handlers = self._route(type(message))
         for handler in handlers:
             try:
                 handler(message)

@@ -257,6 +257,7 @@ class Trader:
             complete = terminal and fill is report.fills[-1]
             self.risk.on_fill(fill, order_complete=complete)
             self.position = self.position.apply(fill)
-            self.bus.publish(OrderFilled(fill.ts_ns, self.config.venue, fill.client_order_id, fill, complete))
+            if self.bus.wants(OrderFilled):
+                self.bus.publish(OrderFilled(fill.ts_ns, self.config.venue, fill.client_order_id, fill, complete))
         if terminal:
             self.risk.on_order_closed(report.client_order_id)

@@ -36,6 +36,7 @@ SubmitOutcome = OrderReport | OrderRejected
 GAVE_UP = -9001  # not a venue code: the rejection code when every send failed and was verified absent
 _DAY_MS = 86_400_000
 _UNKNOWN_ORDER = (-2011, -2013)  # cancel / query of an order the venue does not have open
+_ACCEPTED, _DONE = JournalState.ACCEPTED, JournalState.DONE  # globals: cheaper than the enum's attributes
 
 
 class OrderManager:
@@ -90,7 +91,7 @@ class OrderManager:
             if not unresolved:  # NOT_PLACED held until this send: a stop or crash during it must look it up
                 self._journal.mark(cid, JournalState.INTENT, self._clock_ns(), f"sending again (send {attempt})")
             unresolved = False  # a lost answer's lookup journals NOT_PLACED before the loop comes back
-            self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, cid, request))
+            self._submitted(request)
             try:
                 report = await self._send(request)
                 self._on_call(True)
@@ -109,6 +110,11 @@ class OrderManager:
                 continue  # verified absent at the venue: safe to send again under the same id
             self._adopt(report)
             return report
+
+    def _submitted(self, request: OrderRequest) -> None:
+        """``OrderSubmitted``, when someone listens (a backtest's bus has no subscriber: nothing to build)."""
+        if self._bus.wants(OrderSubmitted):
+            self._bus.publish(OrderSubmitted(self._clock_ns(), self._venue_id, request.client_order_id, request))
 
     async def _send(self, request: OrderRequest) -> OrderReport:
         """The venue call. When it fails or a stop cuts it, the request may have left (and been
@@ -243,8 +249,9 @@ class OrderManager:
 
     def _adopt(self, report: OrderReport) -> None:
         self._sent_at.pop(report.client_order_id, None)
-        state = JournalState.ACCEPTED if not report.status.is_terminal else JournalState.DONE
+        state = _ACCEPTED if not report.status.is_terminal else _DONE
         self._journal.mark(report.client_order_id, state, self._clock_ns(), report.status.value)
-        self._bus.publish(
-            OrderAccepted(self._clock_ns(), self._venue_id, report.client_order_id, report.venue_order_id)
-        )
+        if self._bus.wants(OrderAccepted):
+            self._bus.publish(
+                OrderAccepted(self._clock_ns(), self._venue_id, report.client_order_id, report.venue_order_id)
+            )

@@ -18,9 +18,12 @@ __all__ = ["JournalEntry", "JournalState", "OrderJournal", "Publisher", "VenuePo
 
 
 class Publisher(Protocol):
-    """Where execution reports what it did (the engine's bus satisfies it)."""
+    """Where execution reports what it did (the engine's bus satisfies it). ``wants``: whether a message
+    of that type would reach anyone, so that one nobody reads need not be built."""
 
     def publish(self, message: object) -> None: ...
+
+    def wants(self, message_type: type) -> bool: ...
 
 
 class VenuePort(Protocol):

@@ -34,7 +34,9 @@ from dataclasses import replace
 from decimal import Decimal
 
 from thunes.domain.enums import Side
+from thunes.domain.fastfilters import FastFilters
 from thunes.domain.identifiers import ClientOrderId, Symbol, VenueId
+from thunes.domain.instrument import Instrument
 from thunes.domain.messages import DenialReason
 from thunes.domain.orders import Fill
 from thunes.domain.position import Position
@@ -77,6 +79,7 @@ SAFETY_ACTOR = "safety-check"  # a session's start-up check of its persisted saf
 # Actors that may turn the kill-switch on but never off: only a person turns it off (SPEC §2).
 AUTOMATIC_ACTORS = frozenset({ENGINE_ACTOR, RECONCILIATION_ACTOR, MODEL_DRIFT_ACTOR, SAFETY_ACTOR})
 _BUY = Side.BUY  # a global read: cheaper than the enum's attribute, on every check
+_FILTERS_KEPT = 256  # instruments whose digested filters are kept (a portfolio's symbols, many times over)
 
 
 def _person(by: str) -> str:
@@ -109,6 +112,7 @@ class RiskEngine:
         self._order_rules = tuple(order_rules if order_rules is not None else default_order_rules())
         self._entry_rules = tuple(entry_rules if entry_rules is not None else default_entry_rules())
         self._breakers: dict[VenueId, CircuitBreaker] = {}
+        self._filters: dict[int, tuple[Instrument, FastFilters]] = {}  # by the instrument's identity
         self._equity: Decimal | None = None
         with self._lock:
             now = clock_ns()
@@ -214,7 +218,7 @@ class RiskEngine:
                            self._cool_down_until_ns, ledger.open_symbols(), ledger.held(request.symbol))  # fmt: skip
         denial = _first_denial(self._order_rules, ctx)
         if denial is None:
-            order, denial = apply_exchange_filters(ctx)
+            order, denial = apply_exchange_filters(ctx, self._fast_filters(intent.instrument))
             if order is not ctx.order:
                 ctx = replace(ctx, order=order)
         if denial is None and ctx.order.side is _BUY:
@@ -228,6 +232,18 @@ class RiskEngine:
         if denial is None:
             return RiskDecision(intent, ctx.order, None, "", now)
         return RiskDecision(intent, ctx.order, denial.reason, denial.detail, now)
+
+    def _fast_filters(self, instrument: Instrument | None) -> FastFilters | None:
+        """The instrument's filters digested for the gate (one per instrument, used under the lock: they
+        remember the last average price's bands)."""
+        if instrument is None:
+            return None
+        known = self._filters.get(id(instrument))
+        if known is None or known[0] is not instrument:
+            if len(self._filters) >= _FILTERS_KEPT:
+                self._filters.clear()
+            known = self._filters[id(instrument)] = (instrument, FastFilters(instrument))
+        return known[1]
 
     def _reservation(self, intent: RiskIntent, now: int) -> Reservation:
         instrument, request = intent.instrument, intent.request

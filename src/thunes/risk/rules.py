@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import ClassVar, Protocol
 
 from thunes.domain.enums import Side
+from thunes.domain.fastfilters import FastFilters
 from thunes.domain.identifiers import Symbol
 from thunes.domain.messages import DenialReason
 from thunes.domain.orders import OrderRequest
 from thunes.domain.quick_init import quick_init
-from thunes.domain.rules import MarketContext, normalize_order
+from thunes.domain.rules import MarketContext, Violation, normalize_order, round_order
 from thunes.domain.sizing import is_exit_feasible
 from thunes.risk.decision import RiskIntent
 from thunes.risk.description import RuleSpec
@@ -47,6 +48,8 @@ __all__ = [
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
+# Enum members as globals: cheaper to read than the enums' attributes, on every check.
+_SELL, _HALTED, _REDUCING = Side.SELL, TradingState.HALTED, TradingState.REDUCING
 NS_PER_SECOND = 1_000_000_000
 
 
@@ -87,7 +90,7 @@ class CheckContext:
     @property
     def reduces_exposure(self) -> bool:
         """A SELL no larger than what the ledger holds (quote-sized SELLs estimated at the reference)."""
-        if self.order.side is not Side.SELL or self.held_quantity <= 0:
+        if self.order.side is not _SELL or self.held_quantity <= 0:
             return False
         quantity = estimated_quantity(self.order, self.intent.reference_price)
         return quantity is None or quantity <= self.held_quantity
@@ -140,9 +143,10 @@ class TradingStateRule(DeclaredRule):
     rule_id = "trading_state"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
-        if ctx.trading_state is TradingState.HALTED:
+        state = ctx.trading_state
+        if state is _HALTED:
             return Denial(DenialReason.TRADING_HALTED, "trading is halted: cancels only")
-        if ctx.trading_state is TradingState.REDUCING and not ctx.reduces_exposure:
+        if state is _REDUCING and not ctx.reduces_exposure:
             return Denial(DenialReason.KILL_SWITCH, "kill-switch on: only SELLs of a held position are allowed")
         return None
 
@@ -153,7 +157,7 @@ class HeldQuantityRule(DeclaredRule):
     rule_id = "held_quantity"
 
     def evaluate(self, ctx: CheckContext) -> Denial | None:
-        if ctx.order.side is Side.SELL and not ctx.reduces_exposure:
+        if ctx.order.side is _SELL and not ctx.reduces_exposure:
             quantity = estimated_quantity(ctx.order, ctx.intent.reference_price)
             return Denial(
                 DenialReason.INSUFFICIENT_BALANCE,
@@ -250,15 +254,28 @@ class ExitFeasibilityRule(DeclaredRule):
         return None
 
 
-def apply_exchange_filters(ctx: CheckContext) -> tuple[OrderRequest, Denial | None]:
+def apply_exchange_filters(ctx: CheckContext, fast: FastFilters | None = None) -> tuple[OrderRequest, Denial | None]:
     """Normalise the order to the instrument's tick and step and check every filter (-1013 guard).
 
     Without an instrument the order passes unchanged. The detail starts with ``FILTERS_<NAME>``.
+    ``fast``: the instrument's :class:`FastFilters`, whose yes is the full check's (it answers only
+    "passes" or "ask the full check"), so an order that passes costs no ``check_order``.
     """
-    instrument = ctx.intent.instrument
+    intent = ctx.intent
+    instrument = intent.instrument
     if instrument is None:
         return ctx.order, None
-    market = MarketContext(ctx.intent.reference_price, ctx.intent.open_orders, ctx.held_quantity)
+    if fast is not None:
+        rounded = round_order(instrument, ctx.order)
+        if not isinstance(rounded, Violation):
+            try:
+                passes = fast.accepts(rounded.side, rounded.order_type, rounded.quantity, rounded.price,
+                                      rounded.quote_quantity, intent.reference_price, intent.open_orders)  # fmt: skip
+            except ArithmeticError:  # a value Decimal cannot compare: the full check says what it breaks
+                passes = False
+            if passes:
+                return rounded, None
+    market = MarketContext(intent.reference_price, intent.open_orders, ctx.held_quantity)
     result = normalize_order(instrument, ctx.order, market)
     if result.ok:
         return result.order, None

@@ -75,6 +75,11 @@ class LazyBarFeed:
         self._offsets_ns = REPLAY.offsets_ns(bars.span_ns)
         self._whole_ms = all(offset % NS_PER_MS == 0 for offset in self._offsets_ns)
         self._offsets_ms = tuple(offset // NS_PER_MS for offset in self._offsets_ns)
+        # Each path's points as (offset ms, column), made once: _trades walks them for every bar it reads.
+        self._timed = (REPLAY.rising, tuple(zip(self._offsets_ms, REPLAY.rising, strict=True)),
+                       tuple(zip(self._offsets_ms, REPLAY.falling, strict=True)))  # fmt: skip
+        self._symbol = str(bars.symbol)
+        self._away = bars.tick_size * REPLAY.quote_ticks  # the quote's distance from a point's price
         self.fed = -1  # the last row replayed
         self._last: BarPlan | None = None  # its plan, when it was replayed in full
         self.target = -1  # the last row declared due
@@ -97,11 +102,13 @@ class LazyBarFeed:
         """Leave the venue's market as replaying every bar up to ``row`` (its close) would have."""
         if row <= self.fed:
             return
-        if self.resting:  # every bar may fill a resting order: replay each in full, as the eager replay does
+        market = self._market
+        if market.buy_top is not None or market.sell_top is not None:  # resting: every bar may fill a resting
+            # order, so each is replayed in full, as the eager replay does
             self._replay(self.fed + 1, row)
             return
         start = max(self.fed + 1, self._first_needed(row))
-        self._market.record_trades(self._trades(start, row))
+        market.record_trades(self._trades(start, row))
         self._show_close(row)
         self.fed, self._last = row, None
 
@@ -129,13 +136,13 @@ class LazyBarFeed:
         """What bar ``row``'s replay leaves besides its trades: the previous bar's volume and range as the
         slippage context, the quote around the close showing the previous bar's part (at least a step;
         its own for the first bar), and the clock at the close. As :func:`plan_bar` computes them."""
-        bars, tick, step, symbol = self.bars, self.bars.tick_size, self.step_size, str(self.bars.symbol)
+        bars, tick, step, symbol = self.bars, self.bars.tick_size, self.step_size, self._symbol
         if row > 0:
             last = row - 1
             spread = REPLAY.range_fraction(bars.high.item(last), bars.low.item(last), bars.close.item(last))
             self.venue.on_bar_context(symbol, Decimal(repr(bars.ohlcv.volume.item(last))), spread)
         shown = REPLAY.shown(self._part(row - 1) if row > 0 else None, self._part(row), step)
-        price, away = bars.close.item(row) * tick, tick * REPLAY.quote_ticks  # the last point is the close
+        price, away = bars.close.item(row) * tick, self._away  # the last point is the close
         self.venue.on_quote(symbol, price - away, shown, price + away, shown)
         open_ns = bars.ohlcv.open_time_ns.item(row)
         self._advance(open_ns)
@@ -171,8 +178,9 @@ class LazyBarFeed:
         opens, highs, lows, closes = (bars.open[rows].tolist(), bars.high[rows].tolist(), bars.low[rows].tolist(),
                                       bars.close[rows].tolist())  # fmt: skip
         whole_ms, step, path, columns = self._whole_ms, self.step_size, REPLAY.path, REPLAY.columns
-        timed = {c: tuple(zip(self._offsets_ms, c, strict=True)) for c in (REPLAY.rising, REPLAY.falling)}
+        rising, timed_rising, timed_falling = self._timed
         trades: list[tuple[int, Decimal, Decimal]] = []
+        append = trades.append
         for i, n in enumerate(lots):
             if n == 0:
                 continue
@@ -181,7 +189,9 @@ class LazyBarFeed:
             floor_ns = times[i] + span  # the close of the bar before
             if whole_ms and floor_ns <= open_ns:
                 t = open_ns // NS_PER_MS
-                trades += [(t + d, prices[c] * tick, qty) for d, c in timed[columns(opens[i], closes[i])]]
+                # A plain loop, not a comprehension: no function frame per bar (Python 3.11).
+                for d, c in timed_rising if columns(opens[i], closes[i]) is rising else timed_falling:
+                    append((t + d, prices[c] * tick, qty))
             else:
                 floor_ms = max(open_ns, floor_ns) // NS_PER_MS
                 trades += [(max((open_ns + d) // NS_PER_MS, floor_ms), price * tick, qty)

@@ -21,8 +21,8 @@ from typing import Literal, Protocol
 from sortedcontainers import SortedList
 
 from thunes.domain.enums import OrderType, Side
+from thunes.domain.fastfilters import FastFilters
 from thunes.domain.instrument import Instrument
-from thunes.simvenue.fastfilters import FastFilters
 from thunes.simvenue.models import SimOrder
 from thunes.simvenue.replay_model import MS_PER_MINUTE, REPLAY
 from thunes.simvenue.slippage import Slippage, SlippageSpec
@@ -159,11 +159,14 @@ class MarketState:
             self._catch_up()
 
     def _catch_up(self) -> None:
-        """Fold the trades appended since the last call into the running sums."""
+        """Fold the trades appended since the last call into the running sums (newest first, in locals)."""
+        if not self.unsummed:
+            return
+        qty_sum, notional_sum = self.window_qty, self.window_notional
         for _, price, qty in islice(reversed(self.window), self.unsummed):
-            self.window_qty += qty
-            self.window_notional += price * qty
-        self.unsummed = 0
+            qty_sum += qty
+            notional_sum += price * qty
+        self.window_qty, self.window_notional, self.unsummed = qty_sum, notional_sum, 0
 
     def _expire(self, now_ms: int) -> None:
         """Drop the trades older than the window; only those already summed are subtracted (a trade that

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from thunes.domain import ClientOrderId, MarketContext, OrderRequest, OrderType, Side, Symbol, check_order
+from thunes.domain.fastfilters import FastFilters
 from thunes.domain.instrument import (
     FilterName,
     Instrument,
@@ -31,7 +32,6 @@ from thunes.domain.instrument import (
     PriceFilter,
 )
 from thunes.domain.rules import ceil_to_step, floor_to_step, normalize_order, round_price, round_quantity
-from thunes.simvenue.fastfilters import FastFilters
 
 D = Decimal
 F = Fraction

@@ -48,6 +48,17 @@ def test_publish_when_a_subscriber_joins_after_a_type_was_published_then_it_rece
     assert base == [Child(3)]
 
 
+def test_wants_when_nobody_then_yes_once_the_type_or_a_base_is_subscribed() -> None:
+    bus = InMemoryBus()
+    assert not bus.wants(Child)  # resolves Child's route while nobody listens
+
+    bus.subscribe(Base, lambda _: None)
+
+    assert bus.wants(Child) and bus.wants(Base)
+    assert not bus.wants(int)
+    assert bus.published == 0  # asking publishes nothing
+
+
 def test_publish_when_a_subscriber_fails_then_others_still_receive_and_error_counted() -> None:
     bus = InMemoryBus()
     got: list[Base] = []

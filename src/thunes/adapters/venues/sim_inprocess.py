@@ -26,7 +26,7 @@ def _in_sync() -> None:
 
 
 _UNKNOWN_ORDER = (-2013, -2011)
-_MAKER, _TAKER = Liquidity.MAKER, Liquidity.TAKER
+_MAKER, _TAKER, _LIMIT = Liquidity.MAKER, Liquidity.TAKER, OrderType.LIMIT
 
 
 def _fill(order: SimOrder, trade: SimTrade, cid: ClientOrderId | None = None, symbol: Symbol | None = None) -> Fill:
@@ -44,10 +44,14 @@ def report_of(order: SimOrder, cid: ClientOrderId | None = None, symbol: Symbol 
     if symbol is None or symbol != order.symbol:
         symbol = Symbol(order.symbol)
     venue_id = valid_by_construction(VenueOrderId, str(order.order_id))  # a positive integer: digits only
+    trades = order.fills
+    if len(trades) == 1:  # a MARKET order's usual single execution: no comprehension (and its frame)
+        fills: tuple[Fill, ...] = (_fill(order, trades[0], cid, symbol),)
+    else:
+        fills = tuple([_fill(order, t, cid, symbol) for t in trades])
     return OrderReport(
         cid, venue_id, symbol, order.side, order.order_type, order.status, order.orig_qty,
-        order.executed_qty, order.cumulative_quote, order.price, order.update_time_ms * NS_PER_MS,
-        tuple([_fill(order, t, cid, symbol) for t in order.fills]),
+        order.executed_qty, order.cumulative_quote, order.price, order.update_time_ms * NS_PER_MS, fills,
     )  # fmt: skip
 
 
@@ -68,7 +72,7 @@ class InProcessVenue:
     async def submit(self, request: OrderRequest) -> OrderReport:
         self._sync()
         tif = request.time_in_force
-        if tif is None and request.order_type is OrderType.LIMIT:
+        if tif is None and request.order_type is _LIMIT:
             tif = TimeInForce.GTC  # Binance requires it for LIMIT; GTC is what a resting order means
         params = OrderParams(str(request.symbol), request.side, request.order_type, request.quantity,
                              request.quote_quantity, request.price, tif, str(request.client_order_id))  # fmt: skip

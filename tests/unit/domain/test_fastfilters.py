@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from thunes.domain import ClientOrderId, Instrument, MarketContext, OrderRequest, OrderType, Side, check_order
 from thunes.domain.exchange_info import parse_exchange_info
-from thunes.simvenue.fastfilters import FastFilters
+from thunes.domain.fastfilters import FastFilters
 
 D = Decimal
 SETTINGS = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

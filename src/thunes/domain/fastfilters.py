@@ -2,10 +2,10 @@
 
 The venue's answer to a bad order must be Binance's exact ``-1013 Filter failure: NAME`` for the
 *first* broken filter, and that stays the job of :func:`thunes.domain.rules.check_order`. Nearly every
-order passes, though, so the venue first asks :class:`FastFilters`, which only answers "passes every
-filter" (``True``) or "ask the full check" (``False``). A ``False`` costs one full check, never a
-different error; a ``True`` must mean the full check finds nothing, which the unit tests hold it to over
-the whole real exchangeInfo dump.
+order passes, though, so the venue (and the risk gate, for its ``FILTERS_<NAME>`` denials) first asks
+:class:`FastFilters`, which only answers "passes every filter" (``True``) or "ask the full check"
+(``False``). A ``False`` costs one full check, never a different error; a ``True`` must mean the full
+check finds nothing, which the unit tests hold it to over the whole real exchangeInfo dump.
 
 Bounds are digested once per symbol (and once per average price for PERCENT_PRICE*). In ticks and
 lots every rule is an exact integer comparison: ``price >= minPrice`` is ``ticks >= ceil(minPrice / tick)``,
