@@ -256,8 +256,9 @@ def _kernel_backtest(instrument: Instrument, bars: OHLCV, warmup_bars: int, depo
                      engine: EngineModel) -> FastBacktestResult | str:  # fmt: skip
     """The kernel's result, or why it cannot give one."""
     from thunes.backtest.fast_plan import KernelUnsupportedError, run_kernel  # numba: only when it is there
+    from thunes.backtest.fast_series import compiled_signal_rows
 
-    rows, signals = signal_rows(strategy, bars, warmup_bars)
+    rows, signals = compiled_signal_rows(strategy, bars, warmup_bars) or signal_rows(strategy, bars, warmup_bars)
     try:
         return run_kernel(instrument, bars, rows, signals, strategy_id=strategy.strategy_id,
                           deposit=deposit, engine=engine)  # fmt: skip

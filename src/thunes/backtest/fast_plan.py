@@ -23,7 +23,8 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from thunes.backtest import fast_kernel as k
+from thunes.backtest import fast_layout as k
+from thunes.backtest.fast_kernel import simulate
 from thunes.backtest.fast_result import FastBacktestResult, KernelTrades
 from thunes.backtest.fast_scope import EngineModel
 from thunes.domain.enums import OrderType
@@ -173,15 +174,17 @@ def _slippage_params(model: dict[str, float], p: list[int]) -> None:
     p[k.P_DCAP_NUM], p[k.P_DCAP_DEN] = _pair(Fraction(Decimal(str(model["cap_bps"]))))
 
 
-def replay_params(model: ReplayModel, p: list[int]) -> None:
-    """Write ``model`` into the kernel's parameters, as the kernel reads it (``ReplayModel.kernel_layout``)."""
+def replay_params(model: ReplayModel, span_ns: int, p: list[int]) -> None:
+    """Write ``model`` into the kernel's parameters, as the kernel reads it (``ReplayModel.kernel_layout``),
+    its trade times at ``span_ns`` (the bars' timeframe)."""
     layout = model.kernel_layout()
     n = layout[0]
     if n > k.MAX_POINTS:
         raise KernelUnsupportedError(f"a replay model of {n} points a bar: the kernel holds {k.MAX_POINTS}")
-    p[k.P_NPOINTS], p[k.P_TDEN], p[k.P_PARTS], p[k.P_QTICKS] = layout[:4]
-    for i, start in enumerate((k.P_TNUM0, k.P_TSHIFT0, k.P_RISE0, k.P_FALL0)):
-        p[start : start + n] = layout[4 + i * n : 4 + (i + 1) * n]
+    p[k.P_NPOINTS], p[k.P_PARTS], p[k.P_QTICKS] = n, layout[2], layout[3]
+    p[k.P_OFF0 : k.P_OFF0 + n] = model.offsets_ns(span_ns)
+    for i, start in enumerate((k.P_RISE0, k.P_FALL0)):
+        p[start : start + n] = layout[4 + (i + 2) * n : 4 + (i + 3) * n]
 
 
 def _check_bounds(p: list[int], bars: OHLCV, instrument: Instrument, rows: IntArray) -> None:
@@ -229,7 +232,7 @@ def kernel_plan(
     _sizing_params(instrument, config, limits, p)
     _venue_params(instrument, pricing.fee_rate, base_exp, quote_exp, p)
     _slippage_params(model, p)
-    replay_params(REPLAY, p)
+    replay_params(REPLAY, bars.timeframe.nanoseconds, p)
     p[k.P_SPAN], p[k.P_AVG_MS] = bars.timeframe.nanoseconds, pricing.avg_price_window_ms
     p[k.P_DAY0] = int(bars.open_time_ns[0]) // _NS_PER_DAY  # the risk engine's day when it starts
     p[k.P_DUST] = math.ceil(Fraction(limits.dust_notional) / (Fraction(instrument.tick_size) / 10**base_exp))
@@ -264,7 +267,7 @@ def run_kernel(
 
     market: k.Bars = (np.ascontiguousarray(bars.open_time_ns, dtype=np.int64), floats(bars.open), floats(bars.high),
                       floats(bars.low), floats(bars.close), floats(bars.volume))  # fmt: skip
-    k.simulate(market, np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(signals, dtype=np.int8),
+    simulate(market, np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(signals, dtype=np.int8),
                plan.params, plan.fparams, ist, fst, out)  # fmt: skip
     if ist[k.S_BAIL]:
         raise KernelUnsupportedError(f"{BAIL_REASONS[int(ist[k.S_BAIL])]} (row {int(ist[k.S_BAIL_ROW])})")

@@ -24,7 +24,7 @@ from thunes.domain.orders import Fill
 from thunes.domain.venue import OrderReport
 from thunes.engine.trader import TraderStats
 from thunes.execution.client_ids import client_order_id
-from thunes.features.ohlcv import OHLCV, to_ticks
+from thunes.features.ohlcv import OHLCV
 
 __all__ = ["FastBacktestResult", "KernelTrades"]
 
@@ -102,14 +102,18 @@ class KernelTrades:
         return orders, fills
 
     def equity_curve(self, bars: OHLCV, warmup_bars: int) -> tuple[IntArray, FloatArray] | None:
-        """``optimize.equity_curve`` of these fills, from the columns: bit for bit the same floats
+        """``backtest.run.equity_curve`` of these fills, from the columns: bit for bit the same floats
         (the exact amount in integers, one correctly rounded division); None when the amounts do
         not fit the 53 bits that make that division exact (then rebuild it from the fills)."""
+        from thunes.backtest.fast_series import equity_units  # numba: the columns exist, so it is there
+
+        if warmup_bars < 0:
+            raise ValueError("warmup_bars must be >= 0")
         tick = self.instrument.tick_size
         exponent = max(self.quote_exp, self.base_exp + max(0, -int(tick.normalize().as_tuple().exponent)))
         quote_scale, base_scale = 10 ** (exponent - self.quote_exp), int(tick.scaleb(exponent - self.base_exp))
-        closes_ns = bars.open_time_ns + bars.timeframe.nanoseconds
-        booked = np.searchsorted(closes_ns, self.fill_times_ns(), side="left")
+        span = bars.timeframe.nanoseconds  # a fill is booked at the first close at or after it
+        booked = np.searchsorted(bars.open_time_ns, self.fill_times_ns() - span, side="left")
         buy = self.sides > 0
         notional = self.prices * self.filled * self.notional_units
         quote_moves = np.where(buy, -notional, notional - self.commissions * self.quote_fee_scale)
@@ -117,13 +121,17 @@ class KernelTrades:
                               -self.filled * self.lot_units)  # fmt: skip
         quote = self.deposit_units + np.concatenate(([0], np.cumsum(quote_moves, dtype=np.int64)))
         base = np.concatenate(([0], np.cumsum(base_moves, dtype=np.int64)))
-        held = np.searchsorted(booked, np.arange(warmup_bars, len(bars)), side="right")
-        close = to_ticks(bars.close[warmup_bars:], tick)
-        top = int(np.max(np.abs(quote))) * quote_scale + int(np.max(np.abs(base))) * int(np.max(close, initial=0))
-        if exponent > 22 or top * max(base_scale, 1) >= _EXACT_FLOAT:
+        if exponent > 22:
             return None
-        units = quote[held] * quote_scale + base[held] * close * base_scale
-        return closes_ns[warmup_bars:].astype(np.int64), units.astype(np.float64) / float(10**exponent)
+        times, values, close_top, ok = equity_units(
+            np.ascontiguousarray(bars.open_time_ns, dtype=np.int64), np.ascontiguousarray(bars.close, dtype=np.float64),
+            float(tick), span, warmup_bars, np.ascontiguousarray(booked, dtype=np.int64), quote, base, quote_scale,
+            base_scale, float(10**exponent),
+        )  # fmt: skip
+        top = int(np.max(np.abs(quote))) * quote_scale + int(np.max(np.abs(base))) * int(close_top)
+        if not ok or top * max(base_scale, 1) >= _EXACT_FLOAT:
+            return None
+        return times, values
 
 
 class FastBacktestResult(EventBacktestResult):
@@ -148,14 +156,17 @@ class FastBacktestResult(EventBacktestResult):
         fallback_reason: str | None = None,
     ) -> None:
         self.stats, self.bars, self.position, self.equity = stats, bars, position, []
+        self.symbols, self.venue = (), None  # the kernel keeps no venue; one symbol's counters are ``stats``
         self.trades, self.fallback_reason = trades, fallback_reason
         self._orders, self._fills = orders, fills
 
     @classmethod
     def of_engine_core(cls, result: EventBacktestResult, reason: str) -> FastBacktestResult:
         """The engine core's result, with the reason the kernel did not run."""
-        return cls(result.stats, bars=result.bars, position=result.position, orders=result.orders,
+        fast = cls(result.stats, bars=result.bars, position=result.position, orders=result.orders,
                    fills=result.fills, fallback_reason=reason)  # fmt: skip
+        fast.symbols, fast.venue = result.symbols, result.venue
+        return fast
 
     @property
     def kernel(self) -> bool:

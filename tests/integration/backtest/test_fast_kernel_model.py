@@ -16,7 +16,8 @@ from thunes.adapters.datastore.synthetic import generate_ohlcv
 from thunes.adapters.exchange_info_file import builtin_exchange_info
 from thunes.app.composition import strategy_for
 from thunes.app.config import load_settings
-from thunes.backtest import fast_kernel as k
+from thunes.backtest import fast_layout as k
+from thunes.backtest import fast_market as km
 from thunes.backtest.fast_plan import kernel_plan, replay_params
 from thunes.backtest.fast_scope import EngineModel, engine_model
 from thunes.backtest.parts import EngineParts
@@ -55,7 +56,7 @@ def _kernel_inputs(bars: OHLCV, model: ReplayModel) -> tuple[k.Bars, k.IntArray,
     """The kernel's market columns and parameters for ``bars``, with ``model`` written in."""
     plan = kernel_plan(BTC, bars, np.arange(len(bars)), deposit=Decimal(1000), engine=_engine())
     params = plan.params.tolist()
-    replay_params(model, params)
+    replay_params(model, bars.timeframe.nanoseconds, params)
     columns = (bars.open, bars.high, bars.low, bars.close, bars.volume)
     market = (bars.open_time_ns.astype(np.int64), *(np.ascontiguousarray(c, dtype=np.float64) for c in columns))
     return market, np.array(params, dtype=np.int64), plan.fparams
@@ -111,12 +112,12 @@ def test_kernel_when_any_bar_then_its_trades_times_sizes_and_average_are_the_mod
     points = model.points(start, span, o, h, lo, c)
     counted = [price - c for ts, price in points if ts // MS >= horizon]
 
-    assert [k._trade_ms(start, span, i, p) for i in range(len(points))] == [ts // MS for ts, _ in points]
-    assert k._bar_trades(row, horizon, c, market, p, fp) == (sum(counted), len(counted))
-    assert k._part_lots(float(bars.volume[row]), p) == int(
+    assert [km.trade_ms(start, i, p) for i in range(len(points))] == [ts // MS for ts, _ in points]
+    assert km.bar_trades(row, horizon, c, market, p, fp) == (sum(counted), len(counted))
+    assert km.part_lots(float(bars.volume[row]), p) == int(
         model.part(Decimal(repr(float(bars.volume[row]))), STEP) / STEP
     )
-    assert k._avg_price(row, close_ms, c, market, p, fp) == _model_avg_ticks(bars, row, model)
+    assert km.avg_price(row, close_ms, c, market, p, fp) == _model_avg_ticks(bars, row, model)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -142,11 +143,11 @@ def test_kernel_when_the_replay_leaves_a_close_then_its_quote_and_average_are_th
     level = venue.market("BTCUSDT").quote_levels(Side.BUY if buy else Side.SELL, lots * STEP, None)
     average = venue.avg_price("BTCUSDT")
 
-    price, filled = k._level(row, buy, lots, close, market, p, fp)
+    price, filled = km.level(row, buy, lots, close, market, p, fp)
     if price == -k.B_SLIPPAGE:  # the float lands too close to a tick: the kernel stops rather than guess
         return
     assert (price, filled) == (int(level[0][0] / TICK), int(level[0][1] / STEP))
-    assert k._avg_price(row, now_ms, close, market, p, fp) == (-1 if average is None else int(average / TICK))
+    assert km.avg_price(row, now_ms, close, market, p, fp) == (-1 if average is None else int(average / TICK))
 
 
 def test_replay_model_when_its_path_or_times_break_the_bar_then_refused() -> None:

@@ -1,0 +1,65 @@
+"""How the fast backtest's compiled code is compiled, and why numba's disk cache never serves a stale one.
+
+numba keys a cached function on its own source file (modification time and size) and its bytecode;
+code it inlines from another module, and constants it reads from one, are not in that key. The kernel
+spans several modules (``KERNEL_MODULES``), so only its entry points are cached (:func:`entry`), each
+with ``FINGERPRINT``, a hash of every kernel module's source, in its closure -- numba hashes a
+function's closure into its cache key: change any kernel module and every entry point compiles again.
+Helpers (:func:`helper`) are compiled into the entry points that call them, never cached on their own.
+
+Helpers run without numba's runtime (``_nrt=False``): the kernel allocates nothing, and the runtime
+would count the references to every array handed from one helper to the next with atomic operations,
+about half the kernel's time (numba issue #2345). Without it, an allocation fails to compile rather
+than leak. The series passes (``fast_series``) allocate their outputs: their entry points keep it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from numba import njit
+
+__all__ = ["FINGERPRINT", "KERNEL_MODULES", "entry", "fingerprint", "helper"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+KERNEL_MODULES = ("fast_layout", "fast_jit", "fast_market", "fast_risk", "fast_kernel", "fast_series")
+"""Every module whose source the compiled code is made of (``backtest/<name>.py``)."""
+
+
+def fingerprint(paths: Iterable[Path]) -> str | None:
+    """SHA-256 of the files' contents, in order; None when one cannot be read (then nothing is cached)."""
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            digest.update(path.read_bytes())
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+FINGERPRINT = fingerprint(Path(__file__).with_name(f"{name}.py") for name in KERNEL_MODULES)
+
+
+def helper(fn: _F) -> _F:
+    """A kernel helper: compiled into the entry point that calls it, without numba's runtime."""
+    options: dict[str, Any] = {"nogil": True, "_nrt": False}  # ``_nrt``: not in numba's stubs
+    return cast(_F, njit(**options)(fn))
+
+
+def entry(source_fingerprint: str | None, *, runtime: bool = False) -> Callable[[Callable[[str], _F]], _F]:
+    """Decorate ``make``, which returns the entry point it defines reading its argument (``fingerprint``
+    on a line of its own): the compiled entry point, cached on disk under a key that holds
+    ``source_fingerprint`` (not cached when it is None). ``runtime``: it allocates (numba's runtime)."""
+
+    def build(make: Callable[[str], _F]) -> _F:
+        fn = make(source_fingerprint or "")
+        cells = [cell.cell_contents for cell in fn.__closure__ or ()]
+        if (source_fingerprint or "") not in cells:  # fail closed: an entry point outside the fingerprint
+            raise TypeError(f"{fn.__qualname__} does not read its fingerprint: numba's cache could serve it stale")
+        options: dict[str, Any] = {"cache": source_fingerprint is not None, "nogil": True, "_nrt": runtime}
+        return cast(_F, njit(**options)(fn))
+
+    return build
