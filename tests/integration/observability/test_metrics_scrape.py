@@ -93,6 +93,9 @@ def _scrape(status: PaperStatus) -> Scrape:
     )  # fmt: skip
 
 
+SCRAPED_BARS = 160
+
+
 @pytest.fixture(scope="module")
 def session(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Session:
     """One session shared by the tests below (they only read what it recorded)."""
@@ -104,9 +107,20 @@ def session(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Sess
         env.setenv("THUNES_STRATEGY__SMA_SLOW", "8")
         settings: Settings = load_settings()
         scrapes: list[Scrape] = []
-        # 12 s: over 100 bars even on a loaded machine (8 s gave 96 with six xdist workers and other load)
-        config = PaperConfig(duration_s=12.0, speed=72_000.0, data_dir=tmp / "paper", metrics_port=0)
-        status = asyncio.run(run_paper(settings, config, lambda s: scrapes.append(_scrape(s))))
+        # Until 160 bars were scraped (a fixed duration gave 96 on a loaded machine); the cap only bounds a hang.
+        config = PaperConfig(duration_s=300.0, speed=72_000.0, data_dir=tmp / "paper", metrics_port=0)
+
+        async def trade() -> PaperStatus:
+            enough = asyncio.Event()
+
+            def on_bar(status: PaperStatus) -> None:
+                scrapes.append(_scrape(status))
+                if len(scrapes) >= SCRAPED_BARS:
+                    enough.set()
+
+            return await run_paper(settings, config, on_bar, enough)
+
+        status = asyncio.run(trade())
     assert status.metrics_url is not None
     store = SqlStore(f"sqlite:///{tmp / 'paper' / 'ledger.db'}")
     try:
