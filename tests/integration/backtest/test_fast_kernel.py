@@ -165,7 +165,9 @@ def test_kernel_when_any_market_and_limits_then_same_trades_as_the_engine_core(
         assert isinstance(fast, ArithmeticError) and str(fast) == str(core)
         return
     assert isinstance(fast, FastBacktestResult) and isinstance(core, EventBacktestResult)
-    assert fast.kernel, fast.fallback_reason
+    # The kernel runs unless the venue refuses an exit (retried bar by bar, which it does not model):
+    # then it fails closed, says so, and the result is still the engine's.
+    assert fast.kernel or "an exit the venue refused" in (fast.fallback_reason or ""), fast.fallback_reason
     _same(fast, core)
 
 
