@@ -25,6 +25,7 @@ from decimal import Decimal
 from itertools import count
 
 import numpy as np
+import numpy.typing as npt
 
 from thunes.domain.instrument import Instrument
 from thunes.engine.clock import ManualClock
@@ -40,6 +41,7 @@ from thunes.strategy.base import Signal, Strategy
 __all__ = ["Leg", "Scan", "live_rows", "replay"]
 
 _HOLD = Signal.HOLD
+_ZERO = Decimal(0)
 Scan = Callable[[Sequence[int], Sequence[int], Sequence[int], Sequence[int], int, int], tuple[int, Signal]]
 Step = tuple[int, int, Signal]  # (row, open time ns, signal)
 Steps = Generator[Step, int, None]
@@ -52,6 +54,11 @@ class Leg:
         self.trader, self.feed, self.live_from = trader, feed, live_from
         self.always_feed = self.eager = eager  # replay every bar (asked to, or orders resting)
         self.scan: Scan = strategy.scan if strategy.has_tick_face else _bar_face(strategy, feed.bars)
+        self.points: npt.NDArray[np.int64] | None = None  # each row's equity point, when not row - live_from
+
+    def point(self, row: int) -> int:
+        """The equity curve's point at the close of ``row`` (a live row)."""
+        return row - self.live_from if self.points is None else self.points.item(row)
 
     def steps(self) -> Steps:
         """The rows that need a step: those that signal, and the first opened at or after the time sent
@@ -98,14 +105,16 @@ def live_rows(bars: Sequence[TickBars], warmup_bars: int) -> list[int]:
 
 def equity_grid(legs: Sequence[Leg]) -> EquityCurve:
     """One point per close time from the live start (every symbol's closes merged), each asset priced
-    at its last close at or before it."""
+    at its last close at or before it; each leg learns the point of each of its rows (:meth:`Leg.point`)."""
     feeds = [leg.feed for leg in legs]
     span = feeds[0].bars.span_ns
-    if len(legs) == 1:  # one symbol: its own columns, shared, not copied
+    if len(legs) == 1:  # one symbol: its own columns, shared, not copied; its row r is point r - live_from
         bars, live = feeds[0].bars, legs[0].live_from
         return EquityCurve(bars.ohlcv.open_time_ns[live:] + span, bars.close[live:], bars.tick_size)
     closes_ns = [f.bars.ohlcv.open_time_ns + span for f in feeds]
     grid = np.unique(np.concatenate([c[leg.live_from :] for c, leg in zip(closes_ns, legs, strict=True)]))
+    for leg, c in zip(legs, closes_ns, strict=True):
+        leg.points = np.searchsorted(grid, c)  # each row's close is a point (rows before the live start: 0)
     prices = [f.bars.close[np.maximum(np.searchsorted(c, grid, side="right") - 1, 0)]
               for f, c in zip(feeds, closes_ns, strict=True)]  # fmt: skip
     return EquityCurve.of_assets(grid, prices, [f.bars.tick_size for f in feeds])
@@ -119,25 +128,25 @@ class _Account:
         self.risk = legs[0].trader.risk
         self.instruments = [leg.trader.instrument for leg in legs]
         self.equity = equity_grid(legs)
-        self._times = self.equity.times_ns
-        self.live_ns = int(self._times[0]) if len(self._times) else -1
+        times = self.equity.times_ns
+        self.live_ns = int(times[0]) if len(times) else -1
         self.next_day = (clock.now_ns() // NS_PER_DAY + 1) * NS_PER_DAY
         self.marked = -1
-        if len(self._times):
+        if len(times):
             self._mark(0)  # the starting balances, until a fill moves them
 
     def _mark(self, index: int, trades: int | None = None) -> None:
         self.marked = self.venue.trade_count(self.account) if trades is None else trades
         self.equity.mark(index, *_totals(self.venue, self.account, self.instruments))
 
-    def after(self, close_ns: int, moved: bool) -> None:
-        """Every trader due at ``close_ns`` has acted: mark the balances when a fill moved them (only an
-        order or a replayed bar can: ``moved``), then the paper session's DAILY_RESET job at the first
-        close of a new UTC day."""
+    def after(self, close_ns: int, moved: bool, leg: Leg, row: int) -> None:
+        """Every trader due at ``close_ns`` has acted (``leg``'s ``row`` closed then): mark the balances
+        when a fill moved them (only an order or a replayed bar can: ``moved``), then the paper session's
+        DAILY_RESET job at the first close of a new UTC day."""
         if moved and close_ns >= self.live_ns >= 0:
             trades = self.venue.trade_count(self.account)
             if trades != self.marked:
-                self._mark(int(self._times.searchsorted(close_ns)), trades)
+                self._mark(leg.point(row), trades)
         if close_ns >= self.next_day:
             self.clock.set(max(self.clock.now_ns(), close_ns))
             self.risk.daily_reset()
@@ -158,20 +167,56 @@ def _totals(venue: SimVenue, account: str, instruments: Sequence[Instrument]) ->
     balances = venue.accounts_view()[account].balances
     if len(instruments) == 1:
         return _total(balances, instruments[0].quote_asset), _total(balances, instruments[0].base_asset)
-    return (_total(balances, instruments[0].quote_asset), *(_total(balances, i.base_asset) for i in instruments))
+    return (_total(balances, instruments[0].quote_asset), *[_total(balances, i.base_asset) for i in instruments])
 
 
 def _total(balances: Mapping[str, Balance], asset: str) -> Decimal:
     balance = balances.get(asset)
     if balance is None:
-        return Decimal(0)
+        return _ZERO
     total = balance.free + balance.locked
-    return total if total else Decimal(0)
+    return total if total else _ZERO
 
 
 async def replay(legs: Sequence[Leg], venue: SimVenue, account: str, clock: ManualClock) -> EquityCurve:
     """Run every leg to its last bar (the module doc's order); returns the account's equity curve."""
     state = _Account(legs, venue, account, clock)
+    if len(legs) == 1:
+        await _one(legs[0], state, clock)
+    else:
+        await _merged(legs, state, clock)
+    return state.equity
+
+
+async def _one(leg: Leg, state: _Account, clock: ManualClock) -> None:
+    """One symbol: its steps in order, with nothing to merge (what :func:`_merged` does for one leg,
+    without its heap: a step costs a few instructions, and a backtest may take one per bar)."""
+    span, feed, trader = leg.feed.bars.span_ns, leg.feed, leg.trader
+    steps = leg.steps()
+    next(steps)
+    for_quiet = state.quiet_until
+    try:
+        row, open_ns, signal = steps.send(for_quiet(leg))
+        while True:
+            close_ns = open_ns + span
+            moved = leg.eager
+            if moved:
+                feed.feed_to(row)
+            if row >= leg.live_from and (signal is not _HOLD or trader.pending_exit is not None):
+                feed.due(row)
+                clock.set(max(clock.now_ns(), close_ns))
+                bar = feed.bar(row)
+                await trader.tend_exit(bar.close)  # a refused exit's next round first, as a session does
+                await trader.act(signal, bar)
+                leg.eager, moved = leg.always_feed or feed.resting, True
+            state.after(close_ns, moved, leg, row)
+            row, open_ns, signal = steps.send(for_quiet(leg))
+    except StopIteration:
+        return
+
+
+async def _merged(legs: Sequence[Leg], state: _Account, clock: ManualClock) -> None:
+    """Several symbols: each one's next step on a heap by (close time, portfolio index)."""
     span = legs[0].feed.bars.span_ns
     heap: list[tuple[int, int, int, Signal]] = []  # (close ns, portfolio index, row, signal)
     scanners = [leg.steps() for leg in legs]
@@ -202,10 +247,10 @@ async def replay(legs: Sequence[Leg], venue: SimVenue, account: str, clock: Manu
                 await trader.tend_exit(bar.close)  # a refused exit's next round first, as a session does
                 await trader.act(signal, bar)
                 leg.eager, moved = leg.always_feed or leg.feed.resting, True
-        state.after(close_ns, moved)
+        _, first, row, _ = batch[0]
+        state.after(close_ns, moved, legs[first], row)
         for _, i, _, _ in batch:
             advance(i)
-    return state.equity
 
 
 def _feed_eager(legs: Sequence[Leg], batch: Sequence[tuple[int, int, int, Signal]]) -> bool:
