@@ -28,9 +28,8 @@ from thunes import __version__
 from thunes.adapters.alerts import Alerter, CommandPoller, RiskWatch, TelegramClient, TelegramSettings, TokenBucket
 from thunes.adapters.control import DEFAULT_HOST, ControlServer
 from thunes.adapters.storage.control_file import ControlFile
-from thunes.adapters.storage.sql_store import SqlStore
 from thunes.app.token_file import env_token, new_token, write_token_file
-from thunes.control.session_control import SessionControl
+from thunes.control.session_control import LedgerView, SessionControl
 from thunes.control.status import ControlApplied, DailySummary, PaperStatus
 from thunes.engine.bus import Bus
 from thunes.engine.portfolio import Portfolio
@@ -219,7 +218,7 @@ def _start_control_api(thread: _OperatorThread, closing: contextlib.ExitStack, c
     _log.info("control_api_serving", url=server.url)
 
 
-def start_operator(closing: contextlib.ExitStack, bus: Bus, traders: Trader | Portfolio, store: SqlStore,
+def start_operator(closing: contextlib.ExitStack, bus: Bus, traders: Trader | Portfolio, store: LedgerView,
                    status: PaperStatus, data_dir: Path, *, control_port: int | None,
                    telegram: TelegramSettings | None, control_host: str = DEFAULT_HOST) -> None:  # fmt: skip
     """Start what the session's config asks for (nothing when neither is set); ``closing`` stops it.

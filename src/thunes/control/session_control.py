@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
+from typing import Any, Protocol
 
 from thunes.adapters.alerts import Command, CommandHandler
 from thunes.adapters.control import (
@@ -31,14 +32,24 @@ from thunes.adapters.control import (
     StatusBody,
 )
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
-from thunes.adapters.storage.sql_store import SqlStore
 from thunes.control.portfolio_view import session_body
 from thunes.control.status import PaperStatus
+from thunes.domain.orders import Fill
 from thunes.engine.portfolio import Portfolio
 from thunes.engine.trader import Trader
 from thunes.risk import AUTOMATIC_ACTORS
 
-__all__ = ["SessionControl", "check_person"]
+__all__ = ["LedgerView", "SessionControl", "check_person"]
+
+
+class LedgerView(Protocol):
+    """What the operator surface reads of a session's journal and ledger (any store that keeps them)."""
+
+    def orders(self, *, open_only: bool = False) -> list[dict[str, Any]]: ...
+
+    def fills(self, symbol: str | None = None) -> list[Fill]: ...
+
+    def unresolved(self) -> Sequence[object]: ...
 
 
 def check_person(by: str) -> str:
@@ -63,7 +74,7 @@ class SessionControl:
     ``wait_s``: how long a request waits for the trader to apply it before answering "posted".
     """
 
-    def __init__(self, control: ControlFile, traders: Trader | Portfolio, store: SqlStore, status: PaperStatus, *,
+    def __init__(self, control: ControlFile, traders: Trader | Portfolio, store: LedgerView, status: PaperStatus, *,
                  wait_s: float = 5.0, wall_ns: Callable[[], int] = time.time_ns) -> None:  # fmt: skip
         self.traders = list(traders) if isinstance(traders, Portfolio) else [traders]
         self.trader = self.traders[0]  # the account's risk engine is every trader's

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from thunes.adapters.alerts import TelegramSettings
 from thunes.adapters.storage.session_dir import SessionKind
-from thunes.adapters.venues.binance import BinanceConfig
+from thunes.adapters.venues.binance.exchange import BinanceConfig
 from thunes.app.config import BacktestSettings
 from thunes.execution.reconciliation import OrphanPolicy
 from thunes.features.ohlcv import OHLCV

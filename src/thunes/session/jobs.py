@@ -20,9 +20,6 @@ import structlog
 from thunes.adapters.proc import peak_rss_bytes
 from thunes.adapters.storage.control_file import ControlAction, ControlFile
 from thunes.adapters.storage.durable import replace_atomically
-from thunes.adapters.storage.sql_store import SqlStore
-from thunes.adapters.venues.binance import BinanceClient
-from thunes.adapters.venues.binance.feed import StreamStats
 from thunes.control.status import ControlApplied, DailySummary, PaperStatus
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.venue import OrderReport, RetryableVenueError
@@ -32,6 +29,7 @@ from thunes.engine.trader import Trader
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.reconciliation import Mismatch, MismatchKind, OrphanPolicy, reconcile_account
 from thunes.governance.rodage import SESSION_MARKS_FILE, MarkKind, SessionMark
+from thunes.session.ports import SessionStore, SessionVenue, StreamHealth
 
 __all__ = [
     "Checkpoint",
@@ -62,7 +60,7 @@ class SessionJobs:
     (:meth:`run_until`), each boundary once. Reconciliation is throttled in wall time (an accelerated
     replay crosses an hour many times a second, and the venue's request budget is shared)."""
 
-    def __init__(self, traders: Trader | Portfolio, orders: OrderManager, client: BinanceClient, store: SqlStore,
+    def __init__(self, traders: Trader | Portfolio, orders: OrderManager, client: SessionVenue, store: SessionStore,
                  status: PaperStatus, data_dir: Path, min_interval_s: float,
                  orphan_policy: OrphanPolicy = OrphanPolicy.CANCEL, *, from_ns: int | None = None) -> None:  # fmt: skip
         self.portfolio = traders if isinstance(traders, Portfolio) else Portfolio([traders])
@@ -284,9 +282,9 @@ class SessionMarks:
     and the stream's recoveries. ``thunes report rodage`` reads uptime, crashes (a run without
     STOP), WebSocket recoveries and memory from it."""
 
-    def __init__(self, data_dir: Path, cadence_ns: int, stats: StreamStats | Sequence[StreamStats]) -> None:
+    def __init__(self, data_dir: Path, cadence_ns: int, stats: Sequence[StreamHealth]) -> None:
         self.path, self.cadence_ns = data_dir / SESSION_MARKS_FILE, cadence_ns
-        self.stats = [stats] if isinstance(stats, StreamStats) else list(stats)  # one per symbol's stream
+        self.stats = list(stats)  # one per symbol's stream
         self.run_id = uuid.uuid4().hex
 
     def write(self, kind: MarkKind, ts_ns: int, status: PaperStatus) -> None:

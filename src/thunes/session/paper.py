@@ -31,8 +31,6 @@ from thunes.adapters.storage.control_file import ControlFile
 from thunes.adapters.storage.risk_json import JsonFileRiskStore
 from thunes.adapters.storage.safety_state import RISK_FILE, SafetyReport, inspect_safety, set_aside
 from thunes.adapters.storage.session_dir import prepare_session_dir
-from thunes.adapters.storage.sql_store import SqlStore
-from thunes.adapters.venues.binance import BinanceClient, BinanceStreams
 from thunes.app.audit_setup import audit_context, open_audit
 from thunes.app.composition import Pair, build_strategy, kernel_spec, portfolio_pairs
 from thunes.app.config import Settings
@@ -57,8 +55,9 @@ from thunes.session.candles import BarGate, CloseTimes
 from thunes.session.config import Credentials, PaperConfig
 from thunes.session.jobs import Checkpoint, ControlInbox, SessionJobs, SessionMarks, patiently
 from thunes.session.observability import SessionTelemetry
+from thunes.session.ports import SessionStore, SessionVenue
 from thunes.session.recovery import last_close, recover_portfolio, settle_in_doubt, settle_reservations
-from thunes.session.venue import connect, replayed_bars
+from thunes.session.venue import connect, open_store, replayed_bars
 
 __all__ = ["Credentials", "PaperConfig", "PaperStatus", "run_paper"]
 
@@ -104,7 +103,7 @@ async def _trade(settings: Settings, config: PaperConfig, pairs: Sequence[Pair],
         _log.error("risk_state_set_aside", kept=str(set_aside(config.data_dir / RISK_FILE)))
     link = await connect(settings, config, gate, [p.symbol for p in pairs])
     client, running = link.client, link.running
-    store = SqlStore(f"sqlite:///{config.data_dir / 'ledger.db'}")
+    store = open_store(config.data_dir)
     status = PaperStatus()
     closing = contextlib.ExitStack()  # the audit trail and the metrics endpoint, closed last
     try:
@@ -132,7 +131,7 @@ async def _trade(settings: Settings, config: PaperConfig, pairs: Sequence[Pair],
         jobs = SessionJobs(portfolio, orders, client, store, status, config.data_dir, config.reconcile_min_interval_s,
                            config.orphan_policy, from_ns=clock.now_ns())  # fmt: skip
         await jobs.reconcile()  # at start (SPEC §4), then hourly
-        streams = BinanceStreams(client)
+        streams = link.streams
         subscriptions = {i.symbol: telemetry.trading(streams.watch_klines(i.symbol, timeframe,
                                                                           since_ms=first_ns // 1_000_000))
                          for i in instruments}  # fmt: skip
@@ -171,7 +170,7 @@ def _describe(status: PaperStatus, instruments: Sequence[Instrument]) -> None:
     status.total()
 
 
-def _market_clock(client: BinanceClient, clock: Clock) -> Callable[[], Awaitable[int]]:
+def _market_clock(client: SessionVenue, clock: Clock) -> Callable[[], Awaitable[int]]:
     """The session's market time between candles: the wall's for a live session, the venue's own
     time otherwise (a replay's ``serverTime`` is its replay clock; the testnet's is the wall's)."""
 
@@ -283,8 +282,8 @@ def _engine(
     config: PaperConfig,
     pairs: Sequence[Pair],
     instruments: Sequence[Instrument],
-    client: BinanceClient,
-    store: SqlStore,
+    client: SessionVenue,
+    store: SessionStore,
     clock: Clock,
     closing: contextlib.ExitStack,
     telemetry: SessionTelemetry,
@@ -294,7 +293,7 @@ def _engine(
     venue = LIVE_VENUE if config.live else VENUE
     # live: the limits capped, so no order exceeds the capital cap; every call's outcome feeds the breaker
     spec = kernel_spec(settings, venue, max_capital=config.max_capital, remote=True,
-                       settle_window_s=client.config.recv_window_ms / 1000 + _CLOCK_LEAD_S)  # fmt: skip
+                       settle_window_s=client.recv_window_ms / 1000 + _CLOCK_LEAD_S)  # fmt: skip
     sources = [(build_strategy(pair.strategy, i.tick_size), i) for pair, i in zip(pairs, instruments, strict=True)]
     risk_store = JsonFileRiskStore(config.data_dir / "risk.json")
     kernel = build_kernel(spec, clock.now_ns, client, sources, risk_store=risk_store, journal=store, ledger=store)
@@ -325,7 +324,7 @@ def _held(balances: dict[str, tuple[Decimal, Decimal]], asset: str) -> Decimal:
     return free + locked
 
 
-async def _baseline(client: BinanceClient, store: SqlStore, status: PaperStatus, account: AccountValuer,
+async def _baseline(client: SessionVenue, store: SessionStore, status: PaperStatus, account: AccountValuer,
                     instruments: Sequence[Instrument], timeframe: Timeframe) -> None:  # fmt: skip
     """Read the account at the venue once recovered: the cash the valuation moves on from, and the
     equity at the start (the quote balance and every traded base asset at its last close)."""
@@ -335,7 +334,7 @@ async def _baseline(client: BinanceClient, store: SqlStore, status: PaperStatus,
     status.equity_start = quote_balance + await _holdings(client, balances, instruments, timeframe)
 
 
-async def _holdings(client: BinanceClient, balances: dict[str, tuple[Decimal, Decimal]],
+async def _holdings(client: SessionVenue, balances: dict[str, tuple[Decimal, Decimal]],
                     instruments: Sequence[Instrument], timeframe: Timeframe) -> Decimal:  # fmt: skip
     """Every traded base asset the account holds, valued at its symbol's last close (asked only when held)."""
     value = Decimal(0)
@@ -346,7 +345,7 @@ async def _holdings(client: BinanceClient, balances: dict[str, tuple[Decimal, De
     return value
 
 
-async def _settle(client: BinanceClient, orders: OrderManager, portfolio: Portfolio, store: SqlStore,
+async def _settle(client: SessionVenue, orders: OrderManager, portfolio: Portfolio, store: SessionStore,
                   status: PaperStatus, timeframe: Timeframe) -> None:  # fmt: skip
     """A graceful stop settles orders left in doubt, then counts what the venue and the ledger hold,
     per symbol and for the account (equity: the quote balance and every base balance at its last close)."""

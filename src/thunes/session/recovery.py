@@ -19,8 +19,6 @@ from decimal import Decimal
 
 import structlog
 
-from thunes.adapters.storage.sql_store import SqlStore
-from thunes.adapters.venues.binance import BinanceClient
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.market import Timeframe
@@ -31,6 +29,7 @@ from thunes.execution.client_ids import next_round_id
 from thunes.execution.order_manager import OrderManager
 from thunes.execution.ports import JournalState
 from thunes.session.jobs import patiently
+from thunes.session.ports import SessionStore, SessionVenue
 
 __all__ = [
     "adopt_unbooked",
@@ -50,7 +49,7 @@ _NEVER_PLACED = (JournalState.NOT_PLACED, JournalState.REJECTED)
 async def recover_session(
     trader: Trader,
     orders: OrderManager,
-    store: SqlStore,
+    store: SessionStore,
     reference_price: Callable[[], Awaitable[Decimal | None]],
 ) -> None:
     """:func:`recover_portfolio` for a one-pair session."""
@@ -64,7 +63,7 @@ async def recover_session(
 async def recover_portfolio(
     portfolio: Portfolio,
     orders: OrderManager,
-    store: SqlStore,
+    store: SessionStore,
     reference_price: Callable[[Symbol], Awaitable[Decimal | None]],
 ) -> None:
     """Settle, book, free, resume: see the module. ``reference_price(symbol)``: the latest closed
@@ -89,7 +88,7 @@ async def recover_portfolio(
 
 
 async def _resume_exit(
-    trader: Trader, store: SqlStore, reference_price: Callable[[Symbol], Awaitable[Decimal | None]]
+    trader: Trader, store: SessionStore, reference_price: Callable[[Symbol], Awaitable[Decimal | None]]
 ) -> None:
     """The trader's last decision was an exit the venue never got: send it again (what it was to sell is held)."""
     newest = store.newest_intent(trader.instrument.symbol)
@@ -115,7 +114,7 @@ def _check_traded(portfolio: Portfolio, symbols: list[Symbol]) -> None:
                          f"trade ({', '.join(portfolio.symbols)}): add the pair back to settle them")  # fmt: skip
 
 
-async def settle_in_doubt(traders: Trader | Portfolio, orders: OrderManager, store: SqlStore) -> None:
+async def settle_in_doubt(traders: Trader | Portfolio, orders: OrderManager, store: SessionStore) -> None:
     """A graceful stop (SIGTERM, the session's duration) may cut an order at any venue call: every
     order it left in doubt is looked up and booked (by its symbol's trader), or journaled as never
     placed, before the session ends; then reservations without a working order are freed. What the
@@ -132,7 +131,7 @@ def _portfolio(traders: Trader | Portfolio) -> Portfolio:
     return traders if isinstance(traders, Portfolio) else Portfolio([traders])
 
 
-async def _in_doubt(orders: OrderManager, store: SqlStore) -> list[OrderReport]:
+async def _in_doubt(orders: OrderManager, store: SessionStore) -> list[OrderReport]:
     """The venue's reports of the orders the ledger lacks, oldest first: those journaled INTENT or
     UNKNOWN (sent, the answer lost or cut off), and those answered but never booked (the journal is
     marked before the ledger books, in another transaction). Looking one up journals it as adopted
@@ -149,7 +148,7 @@ async def _in_doubt(orders: OrderManager, store: SqlStore) -> list[OrderReport]:
 ADOPT_WINDOW_NS = 7 * 86_400_000_000_000  # the journal's recent past that is checked (Binance keeps far more)
 
 
-async def adopt_unbooked(traders: Trader | Portfolio, orders: OrderManager, store: SqlStore) -> list[OrderReport]:
+async def adopt_unbooked(traders: Trader | Portfolio, orders: OrderManager, store: SessionStore) -> list[OrderReport]:
     """The safety net for ledgers written before the order manager waited out the venue's
     recvWindow: an order journaled NOT_PLACED or REJECTED in the recent window that the venue has
     after all (filled, its fill never booked) is adopted and booked, with an audit record of the fill
@@ -170,7 +169,7 @@ async def adopt_unbooked(traders: Trader | Portfolio, orders: OrderManager, stor
     return found
 
 
-def settle_reservations(traders: Trader | Portfolio, store: SqlStore) -> tuple[ClientOrderId, ...]:
+def settle_reservations(traders: Trader | Portfolio, store: SessionStore) -> tuple[ClientOrderId, ...]:
     """Free every risk reservation whose order is neither open in the ledger nor in doubt in the
     journal (after a restart, or a stop that cut an order short); the ids freed."""
     working = {ClientOrderId(row["client_order_id"]) for row in store.orders(open_only=True)}
@@ -181,7 +180,7 @@ def settle_reservations(traders: Trader | Portfolio, store: SqlStore) -> tuple[C
     return freed
 
 
-async def last_close(client: BinanceClient, symbol: Symbol, timeframe: Timeframe) -> Decimal | None:
+async def last_close(client: SessionVenue, symbol: Symbol, timeframe: Timeframe) -> Decimal | None:
     """The close of the latest closed candle on the market's clock (None: none closed yet): the
     reference price of a resumed exit. Retries through a fault burst (:func:`patiently`)."""
     forming_ms = await patiently(lambda: client.forming_open_ms(symbol, timeframe))

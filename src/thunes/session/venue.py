@@ -1,6 +1,7 @@
 """The venue a session trades: the embedded one (started here, replaying every symbol of the portfolio
 on one clock, as ``thunes venue serve --symbols`` does), one already running (``venue_url``), or
-Binance (its spot testnet, or live). Split from :mod:`thunes.session.paper`, which composes the session.
+Binance (its spot testnet, or live). Split from :mod:`thunes.session.paper`, which composes the session;
+the one module of the session that names the adapters behind its ports (:mod:`thunes.session.ports`).
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
-from thunes.adapters.venues.binance import BinanceClient, BinanceConfig
+from thunes.adapters.storage.sql_store import SqlStore
+from thunes.adapters.venues.binance import BinanceClient, BinanceConfig, BinanceStreams
 from thunes.adapters.venues.simserver.server import RunningVenue, VenueConfig, build_state, start
 from thunes.adapters.venues.simserver.state import PAPER_API_KEY, PAPER_API_SECRET
 from thunes.app.config import Settings
@@ -21,8 +24,9 @@ from thunes.domain.market import Timeframe
 from thunes.features.ohlcv import OHLCV
 from thunes.session.candles import BarGate
 from thunes.session.config import PaperConfig, bars_by_symbol
+from thunes.session.ports import KlineStreams, SessionStore, SessionVenue
 
-__all__ = ["PAPER_ACCOUNT", "Connection", "connect", "replayed_bars"]
+__all__ = ["PAPER_ACCOUNT", "Connection", "connect", "open_store", "replayed_bars"]
 
 PAPER_ACCOUNT = "paper"
 
@@ -32,10 +36,22 @@ class Connection:
     """The client of the session's venue; the embedded venue when this session runs it, with the first
     candle to fetch and the first to trade (``None``, ``None``: a market this session did not start)."""
 
-    client: BinanceClient
+    client: SessionVenue
+    streams: KlineStreams
     running: RunningVenue | None = None
     first_ns: int | None = None
     live_from_ns: int | None = None
+
+    @classmethod
+    def binance(cls, client: BinanceClient, running: RunningVenue | None = None, first_ns: int | None = None,
+                live_from_ns: int | None = None) -> Connection:  # fmt: skip
+        """Binance's spot API or a venue that speaks it: ccxt REST and ccxt.pro streams."""
+        return cls(client, BinanceStreams(client), running, first_ns, live_from_ns)
+
+
+def open_store(data_dir: Path) -> SessionStore:
+    """The session's journal and ledger: SQLite in its data directory."""
+    return SqlStore(f"sqlite:///{data_dir / 'ledger.db'}")
 
 
 def replayed_bars(settings: Settings, config: PaperConfig, symbols: Sequence[Symbol]) -> dict[str, OHLCV]:
@@ -71,19 +87,19 @@ async def connect(
     """The client for the session's venue, and the embedded venue when this session starts one."""
     if config.credentials is not None:  # Binance: its spot testnet, or live
         keys, venue = config.credentials, config.venue or BinanceConfig("testnet")
-        return Connection(BinanceClient(venue, keys.api_key, keys.api_secret))
+        return Connection.binance(BinanceClient(venue, keys.api_key, keys.api_secret))
     if config.venue_url is not None:  # a venue already running: its history is whatever it has replayed
         rest_url = str(config.venue_url)
         client = BinanceClient(BinanceConfig("paper", rest_url, rest_url.replace("http", "ws", 1)),
                                PAPER_API_KEY, PAPER_API_SECRET)  # fmt: skip
-        return Connection(client)
+        return Connection.binance(client)
     market = replayed_bars(settings, config, symbols)
     first = next(iter(market.values()))  # every series covers the same open times
     running = await _embedded_venue(settings, market, config, gate)
     client = BinanceClient(BinanceConfig("paper", running.rest_url, running.ws_url), PAPER_API_KEY, PAPER_API_SECRET)
     warmup = config.warmup_bars or 0
     live_from = int(first.open_time_ns[min(warmup, len(first) - 1)])  # the venue's history ends here
-    return Connection(client, running, int(first.open_time_ns[0]), live_from)
+    return Connection.binance(client, running, int(first.open_time_ns[0]), live_from)
 
 
 async def _embedded_venue(settings: Settings, market: dict[str, OHLCV], config: PaperConfig,

@@ -101,6 +101,11 @@ class BinanceClient:
         instead of earning a 429, and a 429/418 blocks all calls until its Retry-After passes."""
         self.limiter = RateLimiter(rate_limits, time.monotonic_ns, headroom=_RATE_HEADROOM)
 
+    @property
+    def recv_window_ms(self) -> int:
+        """The recvWindow every signed request carries: how long after its timestamp the venue takes it."""
+        return self.config.recv_window_ms
+
     def __repr__(self) -> str:
         c = self.config
         return f"BinanceClient(mode={c.mode!r}, rest_url={c.rest_url!r}, ws_url={c.ws_url!r})"  # never the keys
