@@ -10,10 +10,12 @@ import typer
 from typer.core import TyperGroup
 
 from thunes.adapters.storage.errors import DatabaseOpenError
+from thunes.strategy.loader import strategy_fault
 
-__all__ = ["EXIT_USAGE", "OneLineErrors", "fail", "os_error_message"]
+__all__ = ["EXIT_STRATEGY", "EXIT_USAGE", "OneLineErrors", "fail", "os_error_message"]
 
 EXIT_USAGE = 2
+EXIT_STRATEGY = 3  # the run started and a user strategy raised (1 is a verdict: look-ahead found, NO-GO)
 # click's UsageError, whether typer vendors click or uses it: the one base every parse error shares.
 _USAGE_ERROR: type[Exception] = typer.BadParameter.__bases__[0]
 
@@ -54,3 +56,8 @@ class OneLineErrors(TyperGroup):
             fail(str(e))
         except OverflowError as e:  # `--limit 1e40`: Python takes the int, the array or C call under it does not
             fail(f"a number is out of range: {e}")
+        except Exception as e:  # a user strategy's own bug: where in its file, not the engine's traceback
+            fault = strategy_fault(e)
+            if fault is None:
+                raise
+            fail(f"the strategy failed: {fault}", EXIT_STRATEGY)

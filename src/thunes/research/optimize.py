@@ -78,8 +78,9 @@ __all__ = [
 
 
 def quiet_optuna() -> None:
-    """Optuna logs one line per trial by default, which would bury a progress bar."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    """Optuna logs one line per trial by default, which would bury a progress bar, and a failed trial's
+    traceback as a warning: the error itself reaches the caller (the CLI says it in one line)."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 ObjectiveValue = float | tuple[float, float]

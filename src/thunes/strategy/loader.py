@@ -41,6 +41,7 @@ __all__ = [
     "is_builtin",
     "load_strategy_class",
     "parse_spec",
+    "strategy_fault",
 ]
 
 ENTRY_POINT_GROUP = "thunes.strategies"
@@ -49,6 +50,9 @@ MAX_SPEC_LENGTH = 4096
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # an entry point's name
 _STRATEGY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,54}")  # + "-" + 8 hex: a StrategyId
 FORMS = "a built-in (sma_cross, rsi_reversion), an installed strategy's name, module:Class or path/to/file.py:Class"
+
+
+_user_files: dict[str, str] = {}  # source file of each user strategy class checked -> the class's name
 
 
 class StrategyLoadError(ValueError):
@@ -126,6 +130,9 @@ def checked_class(found: object, where: str) -> type[UserStrategy]:
         raise StrategyLoadError(f"{where} targets strategy API version {version!r}; this THUNES supports "
                                 f"{supported} (see docs/strategy-api.md: port it, or use a THUNES that "
                                 f"supports it)")  # fmt: skip
+    source = inspect.getsourcefile(found)
+    if source is not None:  # where its code runs: an error raised there is the strategy's (strategy_fault)
+        _user_files[str(Path(source).resolve())] = found.__name__  # one store: atomic under the GIL
     if inspect.isabstract(found):
         missing = ", ".join(sorted(getattr(found, "__abstractmethods__", ())))
         raise StrategyLoadError(f"{where} does not implement {missing}")
@@ -150,7 +157,8 @@ def build_user_strategy(cls: type[UserStrategy], values: Mapping[str, object], t
     except ValueError:
         raise
     except Exception as e:  # the user's own code: one line, never a traceback from inside it
-        raise StrategyLoadError(f"{cls.__name__}(...) failed: {_what(e, None)}") from e
+        source = inspect.getsourcefile(cls)
+        raise StrategyLoadError(f"{cls.__name__}(...) failed: {_what(e, source and Path(source))}") from e
 
 
 def _module(spec: StrategySpec) -> ModuleType:
@@ -227,3 +235,17 @@ def _from_entry_point(name: str) -> type[UserStrategy]:
     except Exception as e:  # the package's own import failed
         raise StrategyLoadError(f"cannot load {where}: {_what(e, None)}") from e
     return checked_class(loaded, where)
+
+
+def strategy_fault(error: BaseException) -> str | None:
+    """``Boom raised ZeroDivisionError: user bug (in on_bar, boom.py line 57)`` when ``error`` was raised
+    in a user strategy's own code (the innermost frame of a loaded strategy's file), else None: the CLI
+    says so in one line instead of a traceback through the engine."""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if str(Path(f.filename).resolve()) in _user_files]
+    if not frames:
+        return None
+    frame = frames[-1]
+    message = str(error).splitlines()[0] if str(error) else ""
+    text = f"{type(error).__name__}: {message}".rstrip(": ")
+    owner = _user_files[str(Path(frame.filename).resolve())]
+    return f"{owner} raised {text} (in {frame.name}, {Path(frame.filename).name} line {frame.lineno})"
