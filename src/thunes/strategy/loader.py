@@ -158,7 +158,7 @@ def build_user_strategy(cls: type[UserStrategy], values: Mapping[str, object], t
         raise
     except Exception as e:  # the user's own code: one line, never a traceback from inside it
         source = inspect.getsourcefile(cls)
-        raise StrategyLoadError(f"{cls.__name__}(...) failed: {_what(e, source and Path(source))}") from e
+        raise StrategyLoadError(f"{cls.__name__}(...) failed: {_what(e, Path(source) if source else None)}") from e
 
 
 def _module(spec: StrategySpec) -> ModuleType:

@@ -16,7 +16,7 @@ from thunes.strategy.loader import load_strategy_class, strategy_fault
 runner = CliRunner()
 
 # Each hook raises when its name is the one chosen (after a few bars for on_bar, so warm-up passes).
-FAULTY = '''
+FAULTY = """
 from thunes.strategy.api import Bar, Param, Signal, UserStrategy
 
 FAIL_IN = "{fail_in}"
@@ -43,10 +43,12 @@ class Faulty(UserStrategy):
         if FAIL_IN == "on_bar" and self.seen > 50:
             raise ZeroDivisionError("user bug")
         return Signal.ENTER_LONG if self.seen % 20 == 0 else Signal.EXIT_LONG if self.seen % 20 == 10 else Signal.HOLD
-'''
+"""
 
-LINE = {hook: next(n for n, line in enumerate(FAULTY.splitlines(), 1) if f'FAIL_IN == "{hook}"' in line) + 1
-        for hook in ("warmup", "reset", "on_bar")}  # each hook's raise: the line after its test
+LINE = {
+    hook: next(n for n, line in enumerate(FAULTY.splitlines(), 1) if f'FAIL_IN == "{hook}"' in line) + 1
+    for hook in ("warmup", "reset", "on_bar")
+}  # each hook's raise: the line after its test
 ERROR = {"warmup": "RuntimeError: no warm-up for you", "reset": "KeyError: 'state'",
          "on_bar": "ZeroDivisionError: user bug"}  # fmt: skip
 COMMANDS = {
@@ -86,9 +88,7 @@ def test_cli_when_the_user_strategy_raises_then_one_line_naming_it_exit_3(
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_cli_when_the_user_strategy_cannot_be_built_then_one_line_with_its_line_exit_2(
-    cwd: Path, command: str
-) -> None:
+def test_cli_when_the_user_strategy_cannot_be_built_then_one_line_with_its_line_exit_2(cwd: Path, command: str) -> None:
     (cwd / "faulty_reset.py").write_text(FAULTY.format(fail_in="reset"))  # reset runs when it is built
 
     result = runner.invoke(app, [*COMMANDS[command], "--strategy", "faulty_reset.py:Faulty"])
