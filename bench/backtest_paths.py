@@ -8,9 +8,10 @@ order (the warm-up covers the whole series: the per-bar cost alone, so the diffe
 orders is what one order costs), THUNES's fast path (the compiled kernel at the signal bars, its
 equity curve included), backtesting.py, and two whole-backtest references (numpy, numba).
 
-Shapes: one symbol of 1M bars, and four symbols of 250k bars each. A THUNES backtest runs one
-symbol (the engine does not yet run a portfolio in one backtest), and so does backtesting.py: the
-four are run one after the other, and their times, orders and equities added.
+Shapes: one symbol of 1M bars, and four symbols of 250k bars each. THUNES's event backtest runs the
+four as one portfolio on one account (one clock over the four series, shared risk and ledger, a
+deposit of four); backtesting.py, the fast path and the references run one symbol per backtest, one
+after the other, and their times, orders and equities are added.
 
 Timing: ``seconds`` is the best of ``REPEATS`` runs (wall clock), ``cpu_seconds`` the best in CPU
 time (on a shared machine the wall clock also counts time given to other processes). The inputs
@@ -28,6 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -60,20 +62,26 @@ def _thunes_world(inputs: Inputs) -> tuple[Any, list[tuple[Any, Any]], Any]:
 
 
 def _event(inputs: Inputs, extra: dict[str, Any], *, orders: bool = True) -> Runner:
-    from thunes.backtest.event import run_event_backtest
+    """One backtest: one symbol, or the four as one portfolio on one account (shared risk and ledger, as
+    ``thunes backtest --pairs`` runs them); its final equity is the account's, counted here as if each
+    symbol had had its own deposit (what the peers, one backtest per symbol, add up)."""
+    from thunes.backtest.event import PairMarket, run_event_backtest, run_portfolio_backtest
 
     settings, pairs, info = _thunes_world(inputs)
 
     def run() -> Outcome:
-        placed, equity, denied = 0, 0.0, 0
-        for instrument, bars in pairs:
-            warmup = WARMUP if orders else len(bars) - 1  # no order: every signal falls in the warm-up
+        warmup = WARMUP if orders else min(len(bars) for _, bars in pairs) - 1  # no order: all warm-up
+        if len(pairs) == 1:
+            instrument, bars = pairs[0]
             result = run_event_backtest(settings, instrument, bars, info, warmup_bars=warmup)
-            placed += len(result.orders)
-            denied += sum(result.stats.denied.values()) + sum(result.stats.rejected.values())
-            equity += float(result.equity[-1][1]) if len(result.equity) else float(workload.DEPOSIT)
-        extra["denied_or_rejected"] = denied
-        return placed, equity
+        else:
+            markets = [PairMarket(settings.strategy, instrument, bars) for instrument, bars in pairs]
+            deposit = Decimal(str(workload.DEPOSIT * len(pairs)))  # the peers' deposits, in one account
+            result = run_portfolio_backtest(settings, markets, info, warmup_bars=warmup, deposit=deposit)
+        extra["denied_or_rejected"] = sum(result.stats.denied.values()) + sum(result.stats.rejected.values())
+        extra["one_account"] = len(pairs) > 1
+        equity = float(result.equity[-1][1]) if len(result.equity) else workload.DEPOSIT * len(pairs)
+        return len(result.orders), equity
 
     return run
 
