@@ -55,8 +55,10 @@ def per_order_us(by_path: dict[str, dict[str, Any]], path: str) -> float | None:
 def _shape_title(shape: str) -> str:
     markets = SHAPES[shape]
     names = ", ".join(m.symbol for m, _ in markets)
-    note = (" (THUNES's event backtest: one portfolio on one account; backtesting.py, the fast path and the "
-            "references: one backtest per symbol, one after the other)")
+    note = (
+        " (THUNES's event backtest: one portfolio on one account; backtesting.py, the fast path and the "
+        "references: one backtest per symbol, one after the other)"
+    )
     return f"{len(markets)} x {markets[0][1]:,} 1m bars ({names})" + (note if len(markets) > 1 else "")
 
 
