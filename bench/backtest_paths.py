@@ -209,6 +209,10 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--compile"]:
         _compile()
     elif len(sys.argv) == 3:
+        if sys.argv[1].startswith("event"):  # as `thunes` does at its entry point for a command that runs the engine
+            from thunes.app.speedups import install
+
+            install()
         gc.freeze()  # as `thunes` does at its entry point: what is loaded now stays out of the collector's passes
         print(json.dumps(measure(sys.argv[1], sys.argv[2])))
     else:

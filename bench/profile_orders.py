@@ -8,6 +8,7 @@ all), over the orders sent. Not run by the tests; prints, never asserts a time.
 
     python bench/profile_orders.py [N_BARS]            # timings
     python bench/profile_orders.py [N_BARS] --profile  # cProfile of one run, top functions by own time
+    python bench/profile_orders.py [N_BARS] --plain    # without app.speedups.install (its gain)
     python bench/profile_orders.py [N_BARS] --digest   # SHA-256 of every order report and fill (bit-for-bit
                                                        # comparisons of two versions of the code)
 """
@@ -101,4 +102,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    if "--plain" not in sys.argv:  # --plain: the dataclasses' own constructors (what install() speeds up)
+        from thunes.app.speedups import install
+
+        install()
     main(sys.argv[1:])

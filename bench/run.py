@@ -70,6 +70,9 @@ def _orders(instrument_tick: Decimal) -> list[OrderRequest]:
 
 
 def main() -> None:
+    from thunes.app.speedups import install
+
+    install()  # the trading path's constructors as a `thunes` process that runs the engine has them
     instrument = builtin_exchange_info().get("BTCUSDT")
     tick = instrument.tick_size
     start = time.perf_counter()

@@ -159,6 +159,9 @@ def rows_in_own_process() -> list[tuple[str, int, float]]:
 
 
 if __name__ == "__main__":
+    from thunes.app.speedups import install
+
+    install()  # as `thunes venue serve` does
     if sys.argv[1:] == ["--json"]:
         print(json.dumps(rows()))
         sys.exit(0)

@@ -8,7 +8,6 @@ from enum import StrEnum
 
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
-from thunes.domain.quick_init import quick_init
 
 __all__ = ["Bar", "BookLevel", "DepthSnapshot", "DepthUpdate", "QuoteTick", "Timeframe", "TradeTick"]
 
@@ -66,7 +65,6 @@ _MINUTES = {
 }
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Bar:
     """A closed candle. ``open_time_ns`` is the candle open; it closes one timeframe later."""

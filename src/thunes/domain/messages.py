@@ -12,7 +12,6 @@ from enum import StrEnum
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId, VenueOrderId
 from thunes.domain.orders import Fill, OrderRequest
-from thunes.domain.quick_init import quick_init
 
 __all__ = [
     "AmendOrder",
@@ -88,7 +87,6 @@ class Event:
     client_order_id: ClientOrderId
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderDenied(Event):
     """The risk gate refused the order; it never reached the venue. ``detail`` names the filter;
@@ -100,7 +98,6 @@ class OrderDenied(Event):
     side: Side | None = None
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderSubmitted(Event):
     """Journaled and sent to the venue; the answer is not known yet."""
@@ -108,7 +105,6 @@ class OrderSubmitted(Event):
     request: OrderRequest
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderAccepted(Event):
     venue_order_id: VenueOrderId
@@ -122,7 +118,6 @@ class OrderRejected(Event):
     message: str
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderFilled(Event):
     fill: Fill
@@ -144,7 +139,6 @@ class OrderAmended(Event):
     new_quantity: Decimal
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class ExitRetrying(Event):
     """An exit (a SELL of a held position) failed, never placed (given up, or refused): the trader

@@ -12,7 +12,6 @@ from decimal import Decimal
 
 from thunes.domain.enums import Liquidity, OrderStatus, OrderType, Side, TimeInForce
 from thunes.domain.identifiers import ClientOrderId, Symbol, VenueOrderId
-from thunes.domain.quick_init import quick_init
 
 __all__ = ["Fill", "IllegalTransitionError", "Order", "OrderRequest", "OverfillError"]
 
@@ -48,7 +47,6 @@ class OverfillError(ValueError):
     """A fill that would take the executed quantity past the order quantity."""
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     """An order as a strategy or the risk engine wants it placed.
@@ -101,7 +99,6 @@ def _same(new: Decimal | None, old: Decimal | None) -> bool:
     return new is None or new is old or (old is not None and new.compare_total(old) == 0)
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Fill:
     """One execution against an order. ``commission`` is charged in ``commission_asset``."""

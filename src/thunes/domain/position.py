@@ -16,7 +16,6 @@ from decimal import Decimal
 from thunes.domain.enums import Side
 from thunes.domain.identifiers import Symbol
 from thunes.domain.orders import Fill
-from thunes.domain.quick_init import quick_init
 
 __all__ = ["Position", "PositionError"]
 
@@ -28,7 +27,6 @@ class PositionError(ValueError):
     """A fill that the position cannot absorb (selling more than is held, unknown fee value)."""
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Position:
     """Holdings of ``base_asset`` bought with ``quote_asset``. Immutable: fills return a new one."""

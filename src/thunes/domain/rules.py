@@ -20,7 +20,6 @@ from thunes.domain.enums import OrderType, Side
 from thunes.domain.exact import TRAPPING as _T
 from thunes.domain.instrument import FilterName, Instrument, LotSizeFilter
 from thunes.domain.orders import OrderRequest
-from thunes.domain.quick_init import quick_init
 
 __all__ = [
     "MarketContext",
@@ -49,7 +48,6 @@ class Violation:
         return f"FILTERS_{self.filter.value}"
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class MarketContext:
     """What the filters need beyond the order itself.
@@ -65,7 +63,6 @@ class MarketContext:
     base_position: Decimal = ZERO
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class ValidationResult:
     """Either a normalised order (no violations) or the list of filters it breaks."""

@@ -13,7 +13,6 @@ from decimal import Decimal, getcontext
 
 from thunes.domain.enums import OrderType
 from thunes.domain.instrument import Instrument
-from thunes.domain.quick_init import quick_init
 from thunes.domain.rules import ceil_to_step, round_quantity
 
 __all__ = ["EntrySize", "exit_quantity", "is_exit_feasible", "min_entry_quantity", "size_entry"]
@@ -22,7 +21,6 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class EntrySize:
     """A feasible entry quantity, or ``None`` with the reason it cannot be done."""

@@ -14,12 +14,10 @@ from decimal import Decimal
 from thunes.domain.enums import OrderStatus, OrderType, Side
 from thunes.domain.identifiers import ClientOrderId, Symbol, VenueOrderId
 from thunes.domain.orders import Fill
-from thunes.domain.quick_init import quick_init
 
 __all__ = ["FatalVenueError", "OrderReport", "RejectedByVenueError", "RetryableVenueError", "VenueError"]
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderReport:
     """An order as the venue reports it (REST answer, lookup or user-data update)."""

@@ -11,7 +11,6 @@ from typing import Protocol
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import Fill, OrderRequest
-from thunes.domain.quick_init import quick_init
 from thunes.domain.venue import OrderReport
 
 __all__ = ["JournalEntry", "JournalState", "OrderJournal", "Publisher", "VenuePort"]
@@ -61,7 +60,6 @@ class JournalState(StrEnum):
         return self in (JournalState.INTENT, JournalState.UNKNOWN)
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
     request: OrderRequest

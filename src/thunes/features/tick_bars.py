@@ -7,20 +7,50 @@ the same :func:`to_ticks` snapping, the same ``Decimal(repr(volume))``.
 
 from __future__ import annotations
 
+import dataclasses
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import numpy as np
 
 from thunes.domain.identifiers import Symbol
-from thunes.domain.market import Bar
-from thunes.domain.quick_init import without_post_init
+from thunes.domain.market import Bar, Timeframe
 from thunes.features.ohlcv import OHLCV, to_ticks
 
 __all__ = ["TickBars", "TickChunk"]
 
-_checked_bar = without_post_init(Bar)  # every row's bounds and volume are checked when TickBars is built
+
+_FIELDS = ("symbol", "timeframe", "open_time_ns", "open", "high", "low", "close", "volume")
+
+
+def _setters(cls: type[Bar]) -> tuple[Callable[[Bar, object], None], ...]:
+    """Each field's slot setter, in :data:`_FIELDS` order (a Bar with other fields is refused at import)."""
+    if tuple(f.name for f in dataclasses.fields(cls)) != _FIELDS:
+        raise TypeError(f"{cls.__name__}'s fields changed: update tick_bars._checked_bar")
+    return tuple(getattr(cls, name).__set__ for name in _FIELDS)
+
+
+_SYMBOL, _TIMEFRAME, _OPEN_NS, _OPEN, _HIGH, _LOW, _CLOSE, _VOLUME = _setters(Bar)  # Bar's fields, in order
+_new = object.__new__
+
+
+def _checked_bar(symbol: Symbol, timeframe: Timeframe, open_ns: int, open_: Decimal, high: Decimal, low: Decimal,
+                 close: Decimal, volume: Decimal) -> Bar:  # fmt: skip
+    """A ``Bar`` without its ``__post_init__``: every row's bounds and volume were checked once when
+    TickBars was built; checking each bar handed out again would double a replay's cost. The object is
+    the same otherwise (still frozen: its slots are set through their descriptors)."""
+    bar = _new(Bar)
+    _SYMBOL(bar, symbol)
+    _TIMEFRAME(bar, timeframe)
+    _OPEN_NS(bar, open_ns)
+    _OPEN(bar, open_)
+    _HIGH(bar, high)
+    _LOW(bar, low)
+    _CLOSE(bar, close)
+    _VOLUME(bar, volume)
+    return bar
+
 
 _CHUNK = 4_096  # bars handed out at a time
 

@@ -13,14 +13,12 @@ from thunes.domain.identifiers import StrategyId, VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.messages import DenialReason, OrderDenied
 from thunes.domain.orders import OrderRequest
-from thunes.domain.quick_init import quick_init
 
 __all__ = ["DEFAULT_FEE_RATE", "RiskDecision", "RiskIntent"]
 
 DEFAULT_FEE_RATE = Decimal("0.001")  # Binance spot taker fee without BNB discount
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskIntent:
     """An order a strategy wants placed on ``venue``, with what the gate needs to judge it.
@@ -42,7 +40,6 @@ class RiskIntent:
     open_orders: int = 0
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskDecision:
     """Approved with the order to send (possibly normalised), or denied with a reason and detail.

@@ -15,7 +15,6 @@ from thunes.domain.enums import Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import Fill
 from thunes.domain.position import Position, PositionError
-from thunes.domain.quick_init import quick_init
 from thunes.risk.state import Reservation
 
 __all__ = ["FillEffect", "Ledger"]
@@ -24,7 +23,6 @@ ZERO = Decimal(0)
 _SELL = Side.SELL  # a global read: cheaper than the enum's attribute, on every fill
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class FillEffect:
     """What one fill did to the book.

@@ -19,7 +19,6 @@ from thunes.domain.fastfilters import FastFilters
 from thunes.domain.identifiers import Symbol
 from thunes.domain.messages import DenialReason
 from thunes.domain.orders import OrderRequest
-from thunes.domain.quick_init import quick_init
 from thunes.domain.rules import MarketContext, Violation, normalize_order, round_order
 from thunes.domain.sizing import is_exit_feasible
 from thunes.risk.decision import RiskIntent
@@ -53,7 +52,6 @@ _SELL, _HALTED, _REDUCING = Side.SELL, TradingState.HALTED, TradingState.REDUCIN
 NS_PER_SECOND = 1_000_000_000
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Denial:
     """Why a rule refuses the order."""
@@ -62,7 +60,6 @@ class Denial:
     detail: str
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class CheckContext:
     """One consistent view of the engine for one check, built under the engine lock.

@@ -15,7 +15,6 @@ from enum import StrEnum
 
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId
 from thunes.domain.position import Position
-from thunes.domain.quick_init import quick_init
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -65,7 +64,6 @@ class SwitchState:
     since_ns: int | None = None
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """An approved BUY still working at the venue: it holds a position slot and its symbol.
@@ -83,7 +81,6 @@ class Reservation:
     quote_asset: str | None = None
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class RiskSnapshot:
     """The durable state of a :class:`~thunes.risk.engine.RiskEngine` at ``updated_ns``.

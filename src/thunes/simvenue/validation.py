@@ -15,7 +15,6 @@ from thunes.domain.enums import OrderType, Side, TimeInForce
 from thunes.domain.identifiers import ClientOrderId
 from thunes.domain.instrument import Instrument
 from thunes.domain.orders import OrderRequest
-from thunes.domain.quick_init import quick_init
 from thunes.domain.rules import MarketContext, check_order
 from thunes.simvenue import errors as err
 from thunes.simvenue.models import Account, Balance, ids_of_client_id
@@ -42,7 +41,6 @@ _CHECK_ID = ClientOrderId("venue-check")
 Level = tuple[Decimal, Decimal]
 
 
-@quick_init
 @dataclass(frozen=True, slots=True)
 class OrderParams:
     """A new-order request as ``POST /api/v3/order`` takes it, already typed."""

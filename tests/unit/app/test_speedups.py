@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from thunes.app.speedups import install, quick_init
 from thunes.domain.enums import OrderType, Side
 from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import Fill, OrderRequest
-from thunes.domain.quick_init import quick_init, without_post_init
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,24 +106,14 @@ def test_quick_init_when_on_engine_classes_then_validation_still_runs() -> None:
         OrderRequest(ClientOrderId("c1"), Symbol("BTCUSDT"), Side.BUY, OrderType.MARKET)  # neither quantity
 
 
-def test_without_post_init_when_values_are_valid_then_the_object_the_constructor_builds() -> None:
-    make = without_post_init(_Quick)
+def test_install_when_called_then_every_hot_class_has_the_generated_init_and_still_checks() -> None:
+    classes = install()
+    inits = [cls.__init__ for cls in classes]
 
-    built, made = _Quick(1, "sim", 5, ["a"], "n"), make(1, "sim", 5, ["a"], "n")
+    again = install()
 
-    assert type(made) is _Quick and made == built and repr(made) == repr(built)
-    with pytest.raises(FrozenInstanceError):
-        made.quantity = 6  # type: ignore[misc]
-    assert make(1, "sim", -1, [], "n").quantity == -1  # the check is skipped: the caller's values are checked
-    with pytest.raises(ValueError, match=">= 0"):
-        _Quick(1, "sim", -1)  # the class's own constructor still checks
-
-
-def test_without_post_init_when_the_class_has_no_post_init_then_refused() -> None:
-    @quick_init
-    @dataclass(frozen=True, slots=True)
-    class NoCheck:
-        value: int
-
-    with pytest.raises(TypeError, match="without_post_init"):
-        without_post_init(NoCheck)
+    assert {OrderRequest, Fill} <= set(classes) and again == classes  # once per process
+    assert [cls.__init__ for cls in again] == inits
+    assert all(init.__code__.co_filename == "<string>" for init in inits)  # quick_init's, not dataclasses'
+    with pytest.raises(ValueError, match="exactly one of quantity and quote_quantity"):
+        OrderRequest(ClientOrderId("c1"), Symbol("BTCUSDT"), Side.BUY, OrderType.MARKET)
