@@ -31,11 +31,12 @@ from decimal import Decimal
 from typing import Any
 
 from thunes.domain.enums import OrderStatus, OrderType, Side
+from thunes.domain.fastfilters import FastFilters
 from thunes.domain.identifiers import ClientOrderId, StrategyId, Symbol, VenueId
 from thunes.domain.instrument import Instrument
 from thunes.domain.messages import DenialReason, OrderRejected
 from thunes.domain.orders import OrderRequest
-from thunes.domain.rules import MarketContext, normalize_order
+from thunes.domain.rules import MarketContext, Violation, normalize_order, round_order
 from thunes.domain.venue import OrderReport
 from thunes.engine.kernel import Kernel
 from thunes.engine.trader import Trader
@@ -79,6 +80,18 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class _Verdict:
+    """A decision's outcome before it is stamped with its latency and built (once) as a :class:`Decision`."""
+
+    fields: dict[str, Any]
+    status: DecisionStatus
+    gate: Gate | None = None
+    reason: str | None = None
+    detail: str = ""
+    placed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class _Approved:
     """Gates 1 to 8 passed: the order to submit at gate 9 and the decision's fields so far."""
 
@@ -117,6 +130,7 @@ class RLAdapter:
         self._equity = equity or (lambda: None)
         self._venue = VenueId(settings.venue)
         self.param_hash = settings.param_hash()
+        self._fast: dict[int, tuple[Instrument, FastFilters]] = {}  # by the instrument's identity
         self._accepted: OrderedDict[str, str] = OrderedDict()  # action id -> client order id, first accepted
         self.decisions = 0
 
@@ -164,7 +178,7 @@ class RLAdapter:
         here is not placed: call :meth:`act`, which also submits it."""
         start = self._perf_ns() if start_ns is None else start_ns
         verdict = self._gates(action, line_no)
-        if isinstance(verdict, Decision):
+        if isinstance(verdict, _Verdict):
             return self._finish(verdict, start)
         self._release(verdict.order)  # nothing is placed here: give the risk slot back now
         if self.settings.mode is Mode.SHADOW:  # in paper or live, a later ``act`` may still place it
@@ -175,7 +189,7 @@ class RLAdapter:
         """All nine gates; in paper or live mode an accepted action is placed through the order manager."""
         start = self._perf_ns() if start_ns is None else start_ns
         verdict = self._gates(action, line_no)
-        if isinstance(verdict, Decision):
+        if isinstance(verdict, _Verdict):
             return Outcome(self._finish(verdict, start))
         if self.settings.mode is Mode.SHADOW or self.orders is None:
             self._release(verdict.order)
@@ -183,7 +197,7 @@ class RLAdapter:
             return Outcome(self._finish(self._decision(verdict.fields, DecisionStatus.ACCEPTED), start))
         return await self._submit(verdict, start)
 
-    def _gates(self, action: RLAction, line_no: int | None) -> Decision | _Approved:
+    def _gates(self, action: RLAction, line_no: int | None) -> _Verdict | _Approved:
         now = self._clock_ns()
         aid = action_id_of(action)
         sid = StrategyId(action.policy_id)  # the schema's pattern is the strategy id's
@@ -222,7 +236,7 @@ class RLAdapter:
         return self._risk_gate(fields, order, RiskIntent(order, sid, self._venue, reference, instrument,
                                                          self.settings.fee_rate))  # fmt: skip
 
-    def _risk_gate(self, fields: dict[str, Any], order: OrderRequest, intent: RiskIntent) -> Decision | _Approved:
+    def _risk_gate(self, fields: dict[str, Any], order: OrderRequest, intent: RiskIntent) -> _Verdict | _Approved:
         """A replay first (gate 9's question, asked before gate 8's check reserves a slot under the same
         client order id), then gate 8: the risk engine's check, which re-runs the trading state, the
         filters and the breaker atomically with the reservation; a denial of one of those is reported
@@ -297,12 +311,26 @@ class RLAdapter:
             return quantity
         tif = action.tif if limit is not None else None
         request = OrderRequest(cid, symbol, action.side, action.order_type, quantity, limit, None, tif)
+        rounded = round_order(instrument, request)
+        if not isinstance(rounded, Violation) and self._passes(instrument, rounded, reference):
+            return rounded  # the fast yes is the full check's (FastFilters' contract): no second pass
         result = normalize_order(instrument, request, MarketContext(reference, 0, held))
         if not result.ok:
             first = result.violations[0]
             detail = "; ".join(f"{v.reason_code}: {v.message}" for v in result.violations)
             return Refusal(Gate.FILTERS, first.reason_code, detail)
         return result.order
+
+    def _passes(self, instrument: Instrument, order: OrderRequest, reference: Decimal) -> bool:
+        """The domain's fast filter check (one digest per instrument, as the risk engine keeps): True only
+        when ``check_order`` would find nothing; False sends the order to the full normaliser."""
+        fast = self._fast.get(id(instrument))
+        if fast is None or fast[0] is not instrument:
+            fast = self._fast[id(instrument)] = (instrument, FastFilters(instrument))
+        try:
+            return fast[1].accepts(order.side, order.order_type, order.quantity, order.price, None, reference, 0)
+        except ArithmeticError:
+            return False
 
     # --- gate 9 --------------------------------------------------------------------------------
     async def _submit(self, approved: _Approved, start: int) -> Outcome:
@@ -342,20 +370,23 @@ class RLAdapter:
         return {"trading_state": risk.trading_state.value, "held": held, "realized_pnl_today": risk.realized_pnl_today,
                 "open_symbols": sorted(risk.open_symbols())}  # fmt: skip
 
-    def _refused(self, fields: dict[str, Any], refusal: Refusal) -> Decision:
-        return self._decision(fields, DecisionStatus.REJECTED, refusal.gate, refusal.reason, refusal.detail)
+    def _refused(self, fields: dict[str, Any], refusal: Refusal) -> _Verdict:
+        return _Verdict(fields, DecisionStatus.REJECTED, refusal.gate, refusal.reason, refusal.detail)
 
     def _decision(self, fields: dict[str, Any], status: DecisionStatus, gate: Gate | None = None,
-                  reason: str | None = None, detail: str = "", *, placed: bool = False) -> Decision:  # fmt: skip
-        return Decision(status=status, gate=gate, reason=reason, detail=detail, mode=self.settings.mode,
-                        placed=placed, param_hash=self.param_hash, **fields)  # fmt: skip
+                  reason: str | None = None, detail: str = "", *, placed: bool = False) -> _Verdict:  # fmt: skip
+        return _Verdict(fields, status, gate, reason, detail, placed)
 
-    def _finish(self, decision: Decision, start: int) -> Decision:
-        """Stamp the latency and publish (the audit trail subscribes)."""
-        done = decision.model_copy(update={"latency_us": (self._perf_ns() - start) // 1000})
+    def _finish(self, verdict: _Verdict, start: int) -> Decision:
+        """The decision, stamped with its latency (everything up to here), published (the audit trail
+        subscribes)."""
+        latency_us = (self._perf_ns() - start) // 1000
+        decision = Decision(status=verdict.status, gate=verdict.gate, reason=verdict.reason, detail=verdict.detail,
+                            mode=self.settings.mode, placed=verdict.placed, param_hash=self.param_hash,
+                            latency_us=latency_us, **verdict.fields)  # fmt: skip
         self.decisions += 1
-        self._publish(done)
-        return done
+        self._publish(decision)
+        return decision
 
     def _publish(self, message: object) -> None:
         if self._bus is not None:
