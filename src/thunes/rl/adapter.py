@@ -101,7 +101,10 @@ class _Approved:
 
 
 class RLAdapter:
-    """Turns actions into decisions on one account's engine; see the module doc for the gates."""
+    """Turns actions into decisions on one account's engine; see the module doc for the gates.
+
+    One consumer drives it (a stream of lines, one task): the replay memory and the filter digests are
+    not locked. The risk engine it calls is, so other sources may trade the same account meanwhile."""
 
     def __init__(
         self,
@@ -242,8 +245,10 @@ class RLAdapter:
         filters and the breaker atomically with the reservation; a denial of one of those is reported
         at its own gate."""
         aid, cid = fields["action_id"], order.client_order_id
-        if aid in self._accepted or (self.journal is not None and self.journal.get(cid) is not None):
-            detail = f"action {aid} was already accepted as {cid}: no second order"
+        entry = None if self.journal is None else self.journal.get(cid)
+        if aid in self._accepted or entry is not None:
+            known = "accepted" if entry is None else f"journaled ({entry.state.value})"
+            detail = f"action {aid} is already {known} as {cid}: no second order"
             return self._decision(fields, DecisionStatus.NOOP, Gate.SUBMISSION, "DUPLICATE_ACTION", detail)
         checked = self.risk.check(intent)  # 8
         if checked.reason is not None:
