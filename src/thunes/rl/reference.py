@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from thunes.domain.enums import Side
+from thunes.domain.market import QuoteTick
 
 __all__ = ["Quote", "QuoteFallback", "ReferencePriceCache"]
 
@@ -68,6 +69,16 @@ class ReferencePriceCache:
         self._quotes: dict[str, Quote] = {}
         self._lock = threading.Lock()
         self.fallback_calls = 0
+        self.bad_quotes = 0  # stream quotes refused (crossed, zero, not finite): never a reference
+
+    def on_quote_tick(self, tick: QuoteTick) -> None:
+        """A ``bookTicker`` from the market stream (subscribe it to the bus's ``QuoteTick``); its ``ts_ns``
+        is when it was received (Binance's bookTicker carries no exchange time). A crossed or empty book
+        is counted in ``bad_quotes`` and ignored: the last good quote ages until a good one comes."""
+        try:
+            self.on_book_ticker(str(tick.symbol), tick.bid_price, tick.ask_price, tick.ts_ns)
+        except ValueError:
+            self.bad_quotes += 1
 
     def on_book_ticker(self, symbol: str, bid: Decimal, ask: Decimal, ts_ns: int | None = None) -> None:
         """A bookTicker update; ``ts_ns`` defaults to now (when it arrived). An older update than the

@@ -8,6 +8,8 @@ from decimal import Decimal
 import pytest
 
 from thunes.domain.enums import Side
+from thunes.domain.identifiers import Symbol
+from thunes.domain.market import QuoteTick
 from thunes.engine.clock import ManualClock
 from thunes.rl import Quote, ReferencePriceCache
 
@@ -81,3 +83,16 @@ def test_quote_touch_is_the_side_a_market_order_takes_and_bad_quotes_are_refused
     for bid, ask in ((D(0), D(1)), (D(2), D(1)), (D("NaN"), D(1)), (D(1), D("Infinity"))):
         with pytest.raises(ValueError, match="quote"):
             Quote(bid, ask, 0)
+
+
+def test_stream_quote_ticks_feed_the_cache_and_a_crossed_book_is_counted_not_used() -> None:
+    clock = ManualClock(10_000 * MS)
+    cache = ReferencePriceCache(clock.now_ns)
+    good = QuoteTick(Symbol("BTCUSDT"), D(100), D(1), D(101), D(2), 9_999 * MS, 7)
+    crossed = QuoteTick(Symbol("BTCUSDT"), D(102), D(1), D(101), D(2), 10_000 * MS, 8)
+
+    cache.on_quote_tick(good)
+    cache.on_quote_tick(crossed)
+
+    assert cache.peek("BTCUSDT") == Quote(D(100), D(101), 9_999 * MS)
+    assert cache.bad_quotes == 1
