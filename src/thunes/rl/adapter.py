@@ -235,7 +235,6 @@ class RLAdapter:
         order = self._filters(action, cid, symbol, instrument, reference, held)  # 7
         if isinstance(order, Refusal):
             return self._refused(fields, order)
-        fields["normalized_order"] = _normalized(order, reference)
         return self._risk_gate(fields, order, RiskIntent(order, sid, self._venue, reference, instrument,
                                                          self.settings.fee_rate))  # fmt: skip
 
@@ -249,12 +248,13 @@ class RLAdapter:
         if aid in self._accepted or entry is not None:
             known = "accepted" if entry is None else f"journaled ({entry.state.value})"
             detail = f"action {aid} is already {known} as {cid}: no second order"
+            fields["normalized_order"] = _normalized(order, intent.reference_price)
             return self._decision(fields, DecisionStatus.NOOP, Gate.SUBMISSION, "DUPLICATE_ACTION", detail)
         checked = self.risk.check(intent)  # 8
+        fields["normalized_order"] = _normalized(checked.order, intent.reference_price)
         if checked.reason is not None:
             gate = _GATE_OF_DENIAL.get(checked.reason, Gate.RISK)
             return self._refused(fields, Refusal(gate, checked.reason_code or checked.reason.value, checked.detail))
-        fields["normalized_order"] = _normalized(checked.order, intent.reference_price or Decimal(0))
         return _Approved(checked.order, intent.strategy_id, fields)
 
     def _policy_gates(self, action: RLAction, now: int) -> Refusal | None:
@@ -398,8 +398,10 @@ class RLAdapter:
             self._bus.publish(message)
 
 
-def _normalized(order: OrderRequest, reference: Decimal) -> NormalizedOrder:
-    assert order.quantity is not None  # the adapter always sizes in base units
+def _normalized(order: OrderRequest, reference: Decimal | None) -> NormalizedOrder:
+    """The order as the decision reports it; a MARKET order's notional at the live price it was checked at."""
+    assert order.quantity is not None  # the adapter sizes in base units
+    assert reference is not None  # gate 6 passed: a fresh reference
     price = order.price if order.price is not None else reference
     return NormalizedOrder(symbol=str(order.symbol), side=order.side, order_type=order.order_type,
                            quantity=order.quantity, price=order.price, time_in_force=order.time_in_force,
