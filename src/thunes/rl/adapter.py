@@ -62,7 +62,10 @@ from thunes.rl.schemas import (
 from thunes.rl.settings import AdapterSettings
 from thunes.rl.source import PolicySource
 
-__all__ = ["Outcome", "RLAdapter", "exec_fills"]
+__all__ = ["GATES_VERSION", "Outcome", "RLAdapter", "exec_fills"]
+
+GATES_VERSION = 1
+"""The adapter's gates, their order and what each checks; change one and bump it (it is in the param hash)."""
 
 _ACTIVE, _BUY, _LIMIT = TradingState.ACTIVE, Side.BUY, OrderType.LIMIT
 _TRADING_STATE = TradingStateRule()
@@ -132,7 +135,8 @@ class RLAdapter:
         self._clock_ns, self._perf_ns, self._bus = clock_ns, perf_ns, bus
         self._equity = equity or (lambda: None)
         self._venue = VenueId(settings.venue)
-        self.param_hash = settings.param_hash()
+        # What decided: the adapter's gates (their version), its settings, and the risk engine's rules and limits.
+        self.param_hash = settings.param_hash(f"gates/{GATES_VERSION}", repr(risk.describe()))
         self._fast: dict[int, tuple[Instrument, FastFilters]] = {}  # by the instrument's identity
         self._accepted: OrderedDict[str, str] = OrderedDict()  # action id -> client order id, first accepted
         self.decisions = 0

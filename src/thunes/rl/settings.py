@@ -57,7 +57,8 @@ class AdapterSettings(BaseModel):
     remember_actions: int = Field(default=100_000, ge=1)
     max_line_bytes: int = Field(default=65_536, ge=256)
 
-    def param_hash(self) -> str:
-        """SHA-256 of the settings' canonical JSON (sorted keys): what decided."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    def param_hash(self, *context: str) -> str:
+        """SHA-256 of the settings' canonical JSON (sorted keys) and ``context`` (the adapter's gate
+        version, the risk engine's description): everything that decided."""
+        text = json.dumps([self.model_dump(mode="json"), *context], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()

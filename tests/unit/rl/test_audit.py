@@ -4,12 +4,14 @@ model version and the adapter's parameter hash; the chain verifies."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 from tests.unit.rl.kit import POLICY, rig
 from thunes.adapters.storage.audit_jsonl import AuditLog, read_records
 from thunes.adapters.storage.audit_verify import verify
 from thunes.governance import AuditEvent, AuditRecord
+from thunes.risk import RiskLimits
 from thunes.rl import DecisionAuditor, Mode
 
 
@@ -38,3 +40,14 @@ def test_each_decision_parsed_or_not_is_one_audit_record_and_the_chain_verifies(
     assert (rogue.strategy_id, rogue.reason, rogue.metadata["gate"]) == ("rogue", "UNKNOWN_POLICY", "POLICY")
     result = verify(tmp_path / "audit")
     assert result.problem is None and result.records == 3
+
+
+def test_param_hash_changes_with_the_adapters_settings_and_with_the_risk_limits() -> None:
+    base = rig(Mode.SHADOW).adapter.param_hash
+
+    same = rig(Mode.SHADOW).adapter.param_hash
+    other_band = rig(Mode.SHADOW, settings={"max_reference_age_ms": 999}).adapter.param_hash
+    other_limits = rig(Mode.SHADOW, limits=RiskLimits(max_order_notional=Decimal(99))).adapter.param_hash
+
+    assert base == same
+    assert len({base, other_band, other_limits}) == 3
