@@ -17,7 +17,7 @@ from thunes.domain.identifiers import ClientOrderId, Symbol
 from thunes.domain.orders import OrderRequest
 from thunes.domain.rules import MarketContext, check_order
 from thunes.risk import FailureKind, RiskLimits
-from thunes.rl import Decision, DecisionStatus, Gate, PolicySettings, QtyMode, RLAction
+from thunes.rl import Decision, DecisionStatus, Gate, Mode, PolicySettings, QtyMode, RLAction
 from thunes.rl.gates import band_bps
 
 D = Decimal
@@ -147,14 +147,34 @@ def _run(r: Rig, steps: list[Step], actions: list[RLAction] | None) -> list[tupl
     return out
 
 
+def _rig(mode: Mode = Mode.PAPER) -> Rig:
+    return rig(mode, limits=LIMITS, equity=D(1000), policies={"ppo-btc": PolicySettings(min_confidence=MIN_CONFIDENCE)},
+               settings={"bands": {"bid_up_bps": BAND_BPS, "bid_down_bps": BAND_BPS, "ask_up_bps": BAND_BPS,
+                                   "ask_down_bps": BAND_BPS}})  # fmt: skip
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_steps())
+def test_random_streams_in_shadow_mode_place_nothing_and_a_replay_is_a_noop(steps: list[Step]) -> None:
+    r = _rig(Mode.SHADOW)
+
+    first = _run(r, steps, None)
+    second = _run(r, steps, [a for a, _ in first])
+
+    assert r.venue_orders() == 0 and not any(d.placed for _, d in first + second)
+    accepted = {d.action_id for _, d in first if d.status is DecisionStatus.ACCEPTED}
+    for _, d in second:
+        if d.action_id in accepted:
+            assert d.status is not DecisionStatus.ACCEPTED  # never accepted twice: NOOP, or refused earlier
+    assert r.kernel.risk.open_symbols() == frozenset()  # shadow holds no slot
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_steps())
 def test_random_streams_no_accepted_decision_breaks_a_limit_and_a_replay_is_never_a_second_order(
     steps: list[Step],
 ) -> None:
-    r = rig(limits=LIMITS, equity=D(1000), policies={"ppo-btc": PolicySettings(min_confidence=MIN_CONFIDENCE)},
-            settings={"bands": {"bid_up_bps": BAND_BPS, "bid_down_bps": BAND_BPS, "ask_up_bps": BAND_BPS,
-                                "ask_down_bps": BAND_BPS}})  # fmt: skip
+    r = _rig()
 
     first = _run(r, steps, None)
     placed_first = {d.action_id for _, d in first if d.placed}
