@@ -131,6 +131,8 @@ class RLAdapter:
             raise ValueError(f"no trader books {sorted(missing)}: every traded symbol needs its PolicySource")
         self.settings, self.risk, self.quotes, self.orders, self.journal = settings, risk, quotes, orders, journal
         self.instruments = dict(instruments)
+        self._symbols = {name: Symbol(name) for name in instruments}  # validated once, not per action
+        self._strategy_ids = {name: StrategyId(name) for name in settings.policies}
         self.traders = dict(traders or {})
         self._clock_ns, self._perf_ns, self._bus = clock_ns, perf_ns, bus
         self._equity = equity or (lambda: None)
@@ -207,8 +209,8 @@ class RLAdapter:
     def _gates(self, action: RLAction, line_no: int | None) -> _Verdict | _Approved:
         now = self._clock_ns()
         aid = action_id_of(action)
-        sid = StrategyId(action.policy_id)  # the schema's pattern is the strategy id's
-        symbol = Symbol(action.symbol)
+        sid = self._strategy_ids.get(action.policy_id) or StrategyId(action.policy_id)  # the schema's pattern
+        symbol = self._symbols.get(action.symbol) or Symbol(action.symbol)
         cid = client_order_id(sid, symbol, action.side, f"rl-{aid}")
         explanation = action.metadata.get("explanation")
         fields: dict[str, Any] = {
