@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests.unit.rl.kit import CASH, VENUE, rig
+from thunes.domain.enums import OrderType
 from thunes.domain.identifiers import Symbol
 from thunes.domain.messages import OrderFilled, OrderSubmitted
 from thunes.execution.ports import JournalState
@@ -71,3 +72,15 @@ def test_paper_mode_without_an_order_manager_is_refused_at_construction() -> Non
 
     with pytest.raises(ValueError, match="places orders"):
         RLAdapter(settings, risk=r.kernel.risk, instruments=instruments, quotes=quotes, clock_ns=r.clock.now_ns)
+
+
+def test_a_resting_limit_is_reported_new_and_keeps_its_slot_until_it_ends() -> None:
+    r = rig()
+
+    outcome = r.act(r.action(order_type=OrderType.LIMIT, limit_price=D("59900.00")))  # below the ask: rests
+
+    assert outcome.decision.status is DecisionStatus.ACCEPTED and outcome.decision.placed
+    assert [(f.event, f.qty_base) for f in outcome.fills] == [(ExecEvent.NEW, D(0))]
+    assert r.kernel.risk.open_symbols() == frozenset({BTC})  # the working entry holds its slot
+    assert r.kernel.risk.held(BTC) == 0
+    assert len(r.core.open_orders("me", "BTCUSDT")) == 1
