@@ -18,7 +18,9 @@ at gate 9 (``DUPLICATE_ACTION``) when the first was accepted or its order is jou
 
 Modes: ``shadow`` runs gates 1 to 8 and places nothing (an approved BUY's reservation is released at
 once; ``placed`` is False); ``paper`` and ``live`` submit through the order manager. Every decision
-is published on the bus (the audit trail subscribes: :mod:`thunes.rl.audit`).
+is published on the bus (the audit trail subscribes: :mod:`thunes.rl.audit`). Give a shadow adapter a
+risk engine of its own (its own kernel): gate 8 is the real check, which takes a half-open breaker's
+probe and briefly reserves a BUY's slot, and a trading session must not lose either to a shadow.
 """
 
 from __future__ import annotations
