@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "secrets": ("thunes.app.cli.secrets", "secrets_app", "group"),
     "capital": ("thunes.app.cli.capital", "capital_app", "group"),
     "report": ("thunes.app.cli.report", "report_app", "group"),
+    "schema": ("thunes.app.cli.schema", "schema_app", "group"),
     "lookahead": ("thunes.app.cli.research", "lookahead", "command"),
     "parity": ("thunes.app.cli.parity", "parity", "command"),
     "optimize": ("thunes.app.cli.optimize", "optimize", "command"),
