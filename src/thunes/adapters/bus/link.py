@@ -119,7 +119,16 @@ async def connect(config: BusConfig, *, on_closed: Callable[[], Awaitable[None]]
     }
     if on_closed is not None:
         options["closed_cb"] = on_closed
-    return await mapped(config.url, lambda: nats.connect(**options))
+
+    async def attempt() -> Client:
+        try:
+            async with asyncio.timeout(config.connect_timeout_s):  # nats-py retries a first connect forever
+                return await nats.connect(**options)
+        except TimeoutError as e:
+            raise BusUnavailableError(f"NATS unreachable at {config.url} (no answer within "
+                                      f"{config.connect_timeout_s:g} s): is nats-server running there?") from e  # fmt: skip
+
+    return await mapped(config.url, attempt)
 
 
 async def ensure_streams(js: JetStreamContext, config: BusConfig) -> None:
