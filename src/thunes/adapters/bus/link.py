@@ -125,8 +125,8 @@ async def connect(config: BusConfig, *, on_closed: Callable[[], Awaitable[None]]
             async with asyncio.timeout(config.connect_timeout_s):  # nats-py retries a first connect forever
                 return await nats.connect(**options)
         except TimeoutError as e:
-            raise BusUnavailableError(f"NATS unreachable at {config.url} (no answer within "
-                                      f"{config.connect_timeout_s:g} s): is nats-server running there?") from e  # fmt: skip
+            waited = f"no answer within {config.connect_timeout_s:g} s"
+            raise BusUnavailableError(f"NATS unreachable at {config.url} ({waited}): is nats-server running?") from e
 
     return await mapped(config.url, attempt)
 
@@ -147,11 +147,14 @@ async def ensure_streams(js: JetStreamContext, config: BusConfig) -> None:
 
 
 async def wait_closed(client: Client, timeout_s: float = 2.0) -> None:
-    """Close ``client`` without waiting long for a server that is gone."""
+    """Close ``client`` (after sending what it holds: acknowledgements of a durable consumer) without
+    waiting long for a server that is gone."""
     if client.is_closed:
         return
     try:
         async with asyncio.timeout(timeout_s):
+            if client.is_connected:
+                await client.flush(max(1, int(timeout_s)))
             await client.close()
     except (TimeoutError, nats.errors.Error, OSError):
         pass

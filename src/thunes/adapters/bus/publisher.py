@@ -168,6 +168,7 @@ class JetStreamPublisher:
             self.stats.connected = False
             if client is not None:
                 await wait_closed(client)
+            await _cancel_the_rest()
 
     async def _run(self) -> None:
         last_commit = 0.0
@@ -242,7 +243,7 @@ class JetStreamPublisher:
     def _on_ack(self, generation: int) -> Any:
         async def handle(msg: Msg) -> None:
             data = msg.data
-            if (msg.headers and msg.headers.get("Status") == "503") or data.startswith(b'{"error"'):
+            if (msg.headers and msg.headers.get("Status") == "503") or b'"error"' in data:
                 if generation == self._generation:
                     self._lost(generation, BusError(f"JetStream refused a message: {data[:200]!r}"))
                 return
@@ -250,7 +251,7 @@ class JetStreamPublisher:
             head = self._head
             if head >= len(self._backlog) or index < self._backlog[head].number:
                 return  # acknowledged already (a late answer from an earlier connection)
-            if b'"duplicate":true' in data:
+            if b'"duplicate"' in data:  # the server writes the key only when true
                 self.stats.duplicates += 1
             else:
                 self.stats.stored += 1
@@ -352,6 +353,15 @@ class JetStreamPublisher:
         if self._sent_before or self._head < len(self._backlog):
             _log.info("bus_connected", url=self.config.url, unacknowledged=self.pending)
         self._wake.set()
+
+
+async def _cancel_the_rest() -> None:
+    """End what nats-py left running on the bus's loop (a dead connection's readers), before it closes."""
+    current = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not current]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
 
 
 class JetStreamBus:

@@ -100,13 +100,16 @@ async def read_events(
         if durable is None:
             consumer.inactive_threshold = 30.0
         wanted = subject or config.events_subjects
+        # A durable consumer is handed one message at a time: one fetched ahead and never read (the reader
+        # stopped) would wait out its ack_wait before coming again, and the next reader would start after it.
+        batch = 1 if durable is not None else _BATCH
         sub = await mapped(config.url, lambda: js.pull_subscribe(wanted, durable=durable, stream=name,
                                                                  config=consumer))  # fmt: skip
         if not follow and (await mapped(config.url, lambda: js.stream_info(name))).state.messages == 0:
             return
         while True:
             try:
-                msgs = await sub.fetch(_BATCH, timeout=1.0)
+                msgs = await sub.fetch(batch, timeout=1.0)
             except TimeoutError:
                 if follow:
                     continue
