@@ -49,7 +49,9 @@ def _config(nats: str | None, config: Path | None) -> BusConfig:
 
 def _start(text: str) -> tuple[int | None, datetime | None]:
     """``--from``: a stream sequence (a positive integer) or an ISO date/time (UTC unless it says)."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > 20 or int(text) >= 2**64:
+            fail(f"--from: a stream sequence is below 2^64, got {len(text)} digits")
         seq = int(text)
         if seq < 1:
             fail("--from: stream sequences start at 1")
