@@ -59,6 +59,14 @@ def own_names() -> dict[str, str]:
 
 
 @pytest.fixture
+def shared_names(nats_url: str) -> Iterator[dict[str, str]]:
+    """Own prefix and stream names on the shared server, the streams deleted after the test."""
+    names = own_names()
+    yield names
+    asyncio.run(_delete_streams(nats_url, [names["stream"], names["inbound_stream"]]))
+
+
+@pytest.fixture
 def bus_config(nats_url: str) -> Iterator[BusConfig]:
     config = BusConfig(url=nats_url, **own_names())  # type: ignore[arg-type]
     yield config

@@ -61,9 +61,9 @@ def _counted(stored: list[StoredEvent], closed: MutableMapping[str, Any]) -> tup
 
 
 def test_session_when_bus_given_then_a_later_consumer_replays_every_event_in_order(
-    shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, nats_url: str
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, nats_url: str, shared_names: dict[str, str]
 ) -> None:
-    names = own_names()
+    names = shared_names
     settings = _settings(shared_data, monkeypatch, tmp_path, names)
     data_dir = tmp_path / "paper"
     config = PaperConfig(duration_s=6.0, speed=72_000.0, data_dir=data_dir, bus_url=nats_url)
