@@ -11,6 +11,7 @@ from tests.waiting import until
 from thunes.adapters.bus import (
     BusConfig,
     Inbox,
+    JetStreamBus,
     JetStreamPublisher,
     StoredEvent,
     inbound_subject,
@@ -108,3 +109,20 @@ def test_inbox_when_action_published_twice_with_one_id_then_pulled_once_and_acke
     assert sent[0][0] == sent[1][0]
     assert pulled == [b'{"side":"BUY"}']
     assert again == []
+
+
+def test_jetstream_bus_when_published_then_delivered_in_process_and_stored(bus_config: BusConfig,
+                                                                         tmp_path: Path) -> None:  # fmt: skip
+    publisher = JetStreamPublisher(bus_config, tmp_path / "spool", "sim", run="jsb").start()
+    bus = JetStreamBus(publisher)
+    seen: list[Tick] = []
+    bus.subscribe(Tick, seen.append)
+
+    for i in range(3):
+        bus.publish(Tick(i, "SOLUSDT"))
+    assert publisher.close(30)
+
+    stored = asyncio.run(_all(bus_config))
+    assert bus.wants(Tick) and bus.wants(int)  # everything goes to the stream
+    assert [t.ts_ns for t in seen] == [0, 1, 2]
+    assert [e.subject for e in stored] == [f"{bus_config.prefix}.sim.SOLUSDT.Tick"] * 3
