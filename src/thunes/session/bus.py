@@ -7,13 +7,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
-from thunes.adapters.bus import BusConfig, JetStreamPublisher
 from thunes.adapters.storage.session_dir import BUS_SPOOL_DIR
 from thunes.app.config import BusSettings
 from thunes.engine.bus import Bus
+
+if TYPE_CHECKING:
+    from thunes.adapters.bus import JetStreamPublisher
 
 __all__ = ["publish_to_nats"]
 
@@ -28,6 +31,10 @@ def publish_to_nats(settings: BusSettings, url: str | None, data_dir: Path, venu
     url = url or settings.url
     if url is None:
         return None
+    try:  # nats-py is an optional extra: a session without a bus never needs it
+        from thunes.adapters.bus import BusConfig, JetStreamPublisher
+    except ModuleNotFoundError as e:
+        raise ValueError(f"the NATS bus needs the nats extra (pip install 'thunes[nats]'): {e}") from e
     config = BusConfig(url=url, prefix=settings.prefix, stream=settings.stream, inbound_stream=settings.inbound_stream,
                        duplicate_window_s=settings.duplicate_window_s)  # fmt: skip
     publisher = JetStreamPublisher(config, data_dir / BUS_SPOOL_DIR, venue)

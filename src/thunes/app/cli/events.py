@@ -14,13 +14,16 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from thunes.adapters.bus import BusConfig, BusError, StoredEvent, last_sequence, read_events
 from thunes.app.cli.options import settings_from_options
 from thunes.app.errors import fail
+
+if TYPE_CHECKING:
+    from thunes.adapters.bus import BusConfig, StoredEvent
 
 __all__ = ["events_app"]
 
@@ -36,11 +39,21 @@ SubjectOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per event.")]
 
 
+def _adapter() -> ModuleType:
+    """The bus adapter; nats-py is an optional extra (``thunes --help`` lists this group without it)."""
+    try:
+        from thunes.adapters import bus
+    except ModuleNotFoundError as e:
+        fail(f"thunes events needs the nats extra (pip install 'thunes[nats]'): {e}")
+    return bus
+
+
 def _config(nats: str | None, config: Path | None) -> BusConfig:
     settings = settings_from_options(config, {}, console_level="WARNING").bus
+    bus = _adapter()
     url = nats or settings.url or DEFAULT_URL
     try:
-        return BusConfig(url=url, prefix=settings.prefix, stream=settings.stream,
+        return bus.BusConfig(url=url, prefix=settings.prefix, stream=settings.stream,  # type: ignore[no-any-return]
                          inbound_stream=settings.inbound_stream, duplicate_window_s=settings.duplicate_window_s,
                          connect_timeout_s=3.0)  # fmt: skip
     except ValueError as e:
@@ -95,7 +108,7 @@ async def _print(events: AsyncIterator[StoredEvent], as_json: bool, count: int |
 def _run(config: BusConfig, work: AsyncIterator[StoredEvent], as_json: bool, count: int | None) -> int:
     try:
         return asyncio.run(_print(work, as_json, count))
-    except BusError as e:
+    except _adapter().BusError as e:
         fail(str(e))
     except KeyboardInterrupt:
         return 0
@@ -115,7 +128,8 @@ def replay(
     """Every stored event from --from on, in stream order; exits once caught up."""
     seq, moment = _start(start)
     bus = _config(nats, config)
-    shown = _run(bus, read_events(bus, from_seq=seq, from_time=moment, subject=subject, durable=durable), as_json, None)
+    events = _adapter().read_events(bus, from_seq=seq, from_time=moment, subject=subject, durable=durable)
+    shown = _run(bus, events, as_json, None)
     typer.echo(f"{shown} events", err=True)
 
 
@@ -131,10 +145,10 @@ def tail(
     as_json: JsonOpt = False,
 ) -> None:
     """The last events, then new ones as they are stored."""
-    bus = _config(nats, config)
+    bus, adapter = _config(nats, config), _adapter()
     try:
-        newest = asyncio.run(last_sequence(bus))
-    except BusError as e:
+        newest = asyncio.run(adapter.last_sequence(bus))
+    except adapter.BusError as e:
         fail(str(e))
-    events = read_events(bus, from_seq=max(1, newest - last + 1), subject=subject, follow=True)
+    events = adapter.read_events(bus, from_seq=max(1, newest - last + 1), subject=subject, follow=True)
     _run(bus, events, as_json, count)
