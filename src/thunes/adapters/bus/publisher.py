@@ -37,6 +37,10 @@ _log = structlog.get_logger(__name__)
 _COMMIT_EVERY_S = 0.05  # the spool cursor is rewritten at most this often (a re-send is de-duplicated anyway)
 _YIELD_EVERY = 512  # messages sent between two yields to the loop (acks are read meanwhile)
 _MSG_ID = "Nats-Msg-Id"
+# A producer publishing in a tight loop holds the interpreter lock; the bus's thread gives it up at every
+# disk or socket call and waits a switch interval (5 ms) to get it back. Every this many messages the
+# producer hands it over (a trading loop publishes a few per candle and never gets here).
+_HAND_OVER_EVERY = 256
 
 
 @dataclass(slots=True)
@@ -127,6 +131,8 @@ class JetStreamPublisher:
             self._sleeping = False
             with contextlib.suppress(RuntimeError):  # the loop is closed: close() has returned
                 self._loop.call_soon_threadsafe(self._wake.set)
+        elif self.stats.published % _HAND_OVER_EVERY == 0:
+            time.sleep(0)  # a burst: let the bus's thread, waiting for the interpreter after its I/O, take it
 
     def close(self, timeout_s: float = 10.0) -> bool:
         """Stop: send what is queued for at most ``timeout_s``; True when everything was acknowledged
