@@ -15,6 +15,7 @@ from decimal import Decimal
 import numpy as np
 
 import engine_path
+import nats_bus
 import peer_table
 import venue_core
 import venue_rest
@@ -123,6 +124,7 @@ def main() -> None:
     print(f"{'peak RSS of this process (the tables above, MB)':48} {peak_mb:>10.0f}")
     print()
     peer_table.main()
+    nats_bus.main()  # bus publish to JetStream beside raw nats-py loops (skipped without nats-server)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ __all__ = [
     "ENV_PREFIX",
     "MASK",
     "BacktestSettings",
+    "BusSettings",
     "ConfigError",
     "DataSettings",
     "ExchangeRulesSettings",
@@ -258,6 +259,26 @@ class LiveSettings(BaseModel):
                 if not (_host(v) == "binance.com" or _host(v).endswith(".binance.com"))}  # fmt: skip
 
 
+class BusSettings(BaseModel):
+    """Where the engine's messages go besides the in-process bus: NATS JetStream (``thunes trade --bus``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str | None = Field(
+        default=None,
+        pattern=r"^(nats|tls)://\S+$",
+        description="NATS server, e.g. nats://127.0.0.1:4222; unset: the in-process bus only.",
+    )
+    prefix: str = Field(default="thunes", pattern=r"^[A-Za-z0-9_-]+$", description="The subjects' first token.")
+    stream: str = Field(default="THUNES", pattern=r"^[A-Za-z0-9_-]+$", description="The events' JetStream stream.")
+    inbound_stream: str = Field(default="THUNES_IN", pattern=r"^[A-Za-z0-9_-]+$",
+                                description="The stream of messages to the engine (RL actions).")  # fmt: skip
+    duplicate_window_s: float = Field(default=600.0, gt=0, description="How long JetStream remembers a message "
+                                      "id, in seconds (a re-send within it is dropped as a duplicate).")  # fmt: skip
+    flush_timeout_s: float = Field(default=10.0, ge=0, description="How long a stopping session waits for NATS "
+                                   "to take what it has not, in seconds (the rest stays spooled).")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _LoadContext:
     """What ``load_settings`` asks the sources to read; the defaults mean ``os.environ`` and no file."""
@@ -296,6 +317,7 @@ class Settings(BaseSettings):
     backtest: BacktestSettings = Field(default_factory=BacktestSettings, description="Backtest run.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")
     live: LiveSettings = Field(default_factory=LiveSettings, description="Live trading: capital cap and endpoints.")
+    bus: BusSettings = Field(default_factory=BusSettings, description="NATS JetStream bus (off by default).")
     portfolio: list[PairSettings] = Field(
         default_factory=list,
         description="(symbol, strategy) pairs traded on one account; empty: backtest.symbol with [strategy].",

@@ -57,6 +57,7 @@ class PaperConfig:
     # A close time's candles wait this many wall seconds at most for a stalled symbol's (not in lockstep).
     candle_patience_s: float = 3.0
     jobs_every_s: float = 1.0  # how often the boundary jobs look at the market clock between candles
+    bus_url: str | None = None  # NATS JetStream for every command and event (None: settings.bus.url, else off)
 
     def __post_init__(self) -> None:
         if self.duration_s is not None and self.duration_s <= 0:

@@ -51,6 +51,7 @@ from thunes.governance import AuditRecorder
 from thunes.governance.rodage import MarkKind
 from thunes.risk import SAFETY_ACTOR, RiskEngine
 from thunes.session.account import AccountValuer
+from thunes.session.bus import publish_to_nats
 from thunes.session.candles import BarGate, CloseTimes
 from thunes.session.config import Credentials, PaperConfig
 from thunes.session.jobs import Checkpoint, ControlInbox, SessionJobs, SessionMarks, patiently
@@ -298,6 +299,7 @@ def _engine(
     risk_store = JsonFileRiskStore(config.data_dir / "risk.json")
     kernel = build_kernel(spec, clock.now_ns, client, sources, risk_store=risk_store, journal=store, ledger=store)
     bus, risk = kernel.bus, kernel.risk
+    publish_to_nats(settings.bus, config.bus_url, config.data_dir, str(venue), bus, closing)  # first subscriber
     audit, audit_db = open_audit(config.data_dir)
     closing.callback(audit_db.close)
     closing.callback(audit.close)

@@ -452,6 +452,10 @@ EXEMPT: dict[str, str] = {
     "params history --strategy": "a filter: an unknown strategy matches nothing",
     "params decay --strategy": "a filter: an unknown strategy matches nothing",
     "trade --secrets": "read by --live only, after its own checks (tests/unit/app/test_live_start.py)",
+    "trade --bus": "a NATS url: checked in tests/integration/bus/test_cli_events.py (not nats://: one error line)",
+    "--nats": "a NATS url: checked in tests/integration/bus/test_cli_events.py (bad scheme, unreachable)",
+    "--subject": "a filter: JetStream refuses a malformed one (one error line), an unmatched one replays nothing",
+    "events replay --durable": "a consumer name: JetStream refuses a malformed one (one error line)",
     "venue fault errors --count": "checked by the venue (issue 15 item 15, venue fuzz test)",
     "venue fault errors --retry-after": "checked by the venue (issue 15 item 15, venue fuzz test)",
     "venue fault drop-order-responses --count": "checked by the venue (issue 15 item 15, venue fuzz test)",
@@ -530,6 +534,9 @@ _BY_FLAG: dict[str, Kind] = {
     "--admin-token-file": Kind.OUT_FILE,
 }
 _OVERRIDE: dict[str, Kind] = {
+    "events replay --from": Kind.ISO,  # also a stream sequence (digits)
+    "events tail --last": Kind.INT_NONNEG,
+    "events tail --count": Kind.INT_POS,
     "backtest --json": Kind.OUT_FILE,
     "capital deposit amount": Kind.AMOUNT,
     "capital withdraw amount": Kind.AMOUNT,
@@ -576,7 +583,10 @@ _SYN = {"--synthetic": "200"}
 _SESSION = {"--data-dir": "{w}/session"}
 _WF = {"--synthetic": "1200", "--train-days": "20", "--test-days": "10"}  # two folds after the 243-bar warm-up
 _FAULT = {"--url": "http://127.0.0.1:9", "--token-file": "{w}/key.txt"}
+_NO_NATS = {"--nats": "nats://127.0.0.1:9"}  # a cell's input is refused before NATS is asked
 BASE: dict[str, dict[str, str]] = {
+    "events replay": _NO_NATS,
+    "events tail": _NO_NATS,
     "audit show": {"--dir": "{w}/audit"},
     "audit verify": {"--dir": "{w}/audit"},
     "backtest": _SYN,
@@ -681,6 +691,8 @@ ANSWERS: dict[str, tuple[int, str]] = {
 }  # fmt: skip
 # Commands whose base line is not run by the base check, with why (it must otherwise exit 0).
 BASE_NOT_RUN: dict[str, str] = {
+    "events replay": "needs a NATS server (tests/integration/bus/test_cli_events.py runs it against one)",
+    "events tail": "needs a NATS server (tests/integration/bus/test_cli_events.py runs it against one)",
     "venue serve": "serves until stopped (its cells fail fast or hit the watchdog)",
     **{f"venue fault {c}": "needs a running venue (tests/integration/venue: the fault commands against one)"
        for c in ("clear", "drop-order-responses", "drop-ws", "errors", "latency", "restart", "silence", "status")},

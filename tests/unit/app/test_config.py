@@ -35,6 +35,7 @@ COMPONENTS = {
     "backtest": "BacktestSettings",
     "logging": "LoggingSettings",
     "live": "LiveSettings",
+    "bus": "BusSettings",
 }
 
 

@@ -33,6 +33,7 @@ from thunes.adapters.storage.durable import fsync_dir
 
 __all__ = [
     "AUDIT_DIR",
+    "BUS_SPOOL_DIR",
     "KEPT_FILES",
     "LOG_DIR",
     "MARKER_NAME",
@@ -63,8 +64,11 @@ _AUDIT_PATTERNS = tuple(re.compile(p) for p in _AUDIT_NAMES)
 LOG_DIR = "logs"
 _LOG_PATTERNS = (re.compile(r"^thunes\.jsonl(\.[1-9]\d{0,2})?$"),)
 _SESSION_DIRS = {AUDIT_DIR: _AUDIT_PATTERNS, LOG_DIR: _LOG_PATTERNS}
-# Written there by other commands (``thunes params``, ``report``, ``capital``): kept, never foreign.
-KEPT_FILES = frozenset([f"params.db{side}" for side in _DATABASE_SIDES] + ["capital.jsonl", "reports", MARKER_NAME])
+# Written there by other commands (``thunes params``, ``report``, ``capital``): kept, never foreign. ``bus/``
+# is the JetStream spool (adapters/bus): kept by a fresh session too, whose bus sends what it holds first.
+BUS_SPOOL_DIR = "bus"
+KEPT_FILES = frozenset([f"params.db{side}" for side in _DATABASE_SIDES]
+                       + ["capital.jsonl", "reports", MARKER_NAME, BUS_SPOOL_DIR])  # fmt: skip
 _SHOWN = 5
 
 

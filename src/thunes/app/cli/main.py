@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "venue": ("thunes.app.cli.venue", "venue_app", "group"),
     "kill-switch": ("thunes.app.cli.risk", "kill_switch_app", "group"),
     "audit": ("thunes.app.cli.audit", "audit_app", "group"),
+    "events": ("thunes.app.cli.events", "events_app", "group"),
     "params": ("thunes.app.cli.params", "params_app", "group"),
     "secrets": ("thunes.app.cli.secrets", "secrets_app", "group"),
     "capital": ("thunes.app.cli.capital", "capital_app", "group"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import signal
 import sys
 import urllib.error
@@ -201,6 +202,14 @@ def trade(
     telegram_api_url: Annotated[
         str | None, typer.Option(help="Bot API base URL (default https://api.telegram.org).")
     ] = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            help="Also publish every command and event to NATS JetStream here, e.g. nats://127.0.0.1:4222 "
+            "(default: [bus] url; unset: the in-process bus only). NATS down: trading goes on, events are "
+            "spooled in DATA_DIR/bus and sent when it is back.",
+        ),
+    ] = None,
 ) -> None:
     """Trade the configured portfolio (--pairs, [[portfolio]], else one pair) on one account; paper mode
     replays recorded candles of every symbol on the embedded venue, --live trades Binance spot with real
@@ -208,10 +217,12 @@ def trade(
     if any(v is not None and not (math.isfinite(v) and v > 0) for v in (duration, speed)):  # NaN compares false
         fail("--duration and --speed must be positive finite numbers")
     bind_host(metrics_host, "--metrics-host")
+    if bus is not None and not re.fullmatch(r"(nats|tls)://[^\s/]+", bus):
+        fail(f"--bus must be a NATS url such as nats://127.0.0.1:4222, got {bus!r}")
     chosen = strategy_options(strategy, param)
     alerts = _telegram(telegram, telegram_chat, telegram_api_url)
     base = PaperConfig(duration_s=duration, metrics_port=metrics_port, metrics_host=metrics_host,
-                       control_port=control_port, telegram=alerts)  # fmt: skip
+                       control_port=control_port, telegram=alerts, bus_url=bus)  # fmt: skip
     if not paper:
         if venue != "embedded" or venue_url is not None:
             fail("--live trades Binance itself; --venue and --venue-url are for paper and testnet sessions")
