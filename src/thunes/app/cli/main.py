@@ -7,7 +7,6 @@ backtest`` should not wait for them. ``thunes --help`` (or an unknown command) m
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Callable
 from functools import cache
@@ -17,6 +16,7 @@ from typing import Any
 import typer
 
 from thunes import __version__
+from thunes.app.collector import settle_process
 from thunes.app.errors import OneLineErrors
 
 __all__ = ["COMMANDS", "build_app", "main"]
@@ -103,8 +103,9 @@ def main() -> None:
     """Console-script entry point: mounts only what the command line asks for.
 
     What is alive once the command is mounted (modules, their tables, typer's tree) lives as long as the
-    process: ``gc.freeze`` takes it out of the cycle collector's full passes, which a backtest or a
-    session (every order and fill kept) would otherwise make walk the whole heap again and again."""
+    process: :func:`~thunes.app.collector.settle_process` takes it out of the cycle collector's passes
+    and spaces those out, which a backtest or a session (every order and fill kept) would otherwise
+    make walk the whole heap again and again."""
     command = build_app(_asked(sys.argv[1:]))
-    gc.freeze()
+    settle_process()
     command()
