@@ -22,7 +22,6 @@ loaded by a small first call before the clock starts (``first_call_seconds``).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import subprocess
@@ -36,6 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script or imported by run.py
 
 import workload
+from thunes.app.collector import settle_process
 from workload import SHAPES, WARMUP, Market
 
 PATHS = ("event", "event_no_orders", "fast", "backtesting.py", "backtesting.py_no_orders", "numpy", "numba")
@@ -213,7 +213,7 @@ if __name__ == "__main__":
             from thunes.app.speedups import install
 
             install()
-        gc.freeze()  # as `thunes` does at its entry point: what is loaded now stays out of the collector's passes
+        settle_process()  # as `thunes` does at its entry point (thunes.app.collector)
         print(json.dumps(measure(sys.argv[1], sys.argv[2])))
     else:
         for row in rows():

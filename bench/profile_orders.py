@@ -11,6 +11,9 @@ all), over the orders sent. Not run by the tests; prints, never asserts a time.
     python bench/profile_orders.py [N_BARS] --plain    # without app.speedups.install (its gain)
     python bench/profile_orders.py [N_BARS] --digest   # SHA-256 of every order report and fill (bit-for-bit
                                                        # comparisons of two versions of the code)
+
+The cycle collector is set as ``thunes`` sets it at its entry point (:mod:`thunes.app.collector`), once
+the bars are built; ``--default-gc`` leaves CPython's defaults.
 """
 
 from __future__ import annotations
@@ -73,8 +76,12 @@ def digest(result: Any) -> str:
 
 
 def main(argv: list[str]) -> None:
+    from thunes.app.collector import settle_process
+
     n_bars = int(next((a for a in argv if a.isdigit()), N_BARS))
     built = world(n_bars)
+    if "--default-gc" not in argv:  # the collector as `thunes` sets it at its entry point
+        settle_process()
     if "--digest" in argv:
         result = _run(built)
         print(f"bars={n_bars} orders={len(result.orders)} fills={len(result.fills)} digest={digest(result)}")

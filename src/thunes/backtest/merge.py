@@ -206,7 +206,8 @@ async def _one(leg: Leg, state: _Account, clock: ManualClock) -> None:
                 feed.due(row)
                 clock.set(max(clock.now_ns(), close_ns))
                 bar = feed.bar(row)
-                await trader.tend_exit(bar.close)  # a refused exit's next round first, as a session does
+                if trader.pending_exit is not None:  # a refused exit's next round first, as a session does
+                    await trader.tend_exit(bar.close)
                 await trader.act(signal, bar)
                 leg.eager, moved = leg.always_feed or feed.resting, True
             state.after(close_ns, moved, leg, row)
@@ -244,7 +245,8 @@ async def _merged(legs: Sequence[Leg], state: _Account, clock: ManualClock) -> N
                 leg.feed.due(row)
                 clock.set(max(clock.now_ns(), close_ns))
                 bar = leg.feed.bar(row)
-                await trader.tend_exit(bar.close)  # a refused exit's next round first, as a session does
+                if trader.pending_exit is not None:  # a refused exit's next round first, as a session does
+                    await trader.tend_exit(bar.close)
                 await trader.act(signal, bar)
                 leg.eager, moved = leg.always_feed or leg.feed.resting, True
         _, first, row, _ = batch[0]

@@ -24,7 +24,7 @@ from thunes.engine.kernel import Kernel, KernelSpec, build_kernel
 from thunes.engine.trader import FillLedger
 from thunes.execution.journal_memory import InMemoryJournal
 from thunes.execution.ports import VenuePort
-from thunes.risk.store import InMemoryRiskStore
+from thunes.risk.store import OnDemandRiskStore
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.slippage import Slippage, SlippageModel
 from thunes.strategy.base import Strategy
@@ -61,5 +61,5 @@ class EngineParts:
     def engine(self, clock_ns: Callable[[], int], venue: VenuePort, pairs: Sequence[tuple[Strategy, Instrument]],
                ledger: FillLedger) -> Kernel:  # fmt: skip
         """The engine for ``pairs`` in portfolio order (risk state and journal in memory)."""
-        return build_kernel(self.kernel, clock_ns, venue, pairs, risk_store=InMemoryRiskStore(),
+        return build_kernel(self.kernel, clock_ns, venue, pairs, risk_store=OnDemandRiskStore(),
                             journal=InMemoryJournal(), ledger=ledger)  # fmt: skip

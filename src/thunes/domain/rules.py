@@ -119,7 +119,7 @@ def round_quantity(instrument: Instrument, quantity: Decimal, order_type: OrderT
     """Round down to LOT_SIZE's step, and for MARKET orders to MARKET_LOT_SIZE's step too."""
     rounded = floor_to_step(quantity, instrument.lot_size.step_size)
     market = instrument.market_lot_size
-    if order_type is OrderType.MARKET and market is not None:
+    if order_type is OrderType.MARKET and market is not None and market.step_size:  # step 0 rounds nothing
         rounded = floor_to_step(rounded, market.step_size)
     return _normalized(rounded)
 

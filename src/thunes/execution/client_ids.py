@@ -16,8 +16,8 @@ __all__ = ["client_order_id", "next_round_id"]
 
 _PREFIX = "th"
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower-cased
-_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> two letters
-_SHIFTS = range(140, -1, -10)  # the 15 letter pairs of 150 bits, most significant first
+_TRIPLES = [a + b + c for a in _ALPHABET for b in _ALPHABET for c in _ALPHABET]  # 15 bits -> three letters
+_SHIFTS = range(135, -1, -15)  # the 10 letter triples of 150 bits, most significant first
 
 
 def client_order_id(strategy_id: StrategyId, symbol: Symbol, side: Side, intent_key: str) -> ClientOrderId:
@@ -28,7 +28,7 @@ def client_order_id(strategy_id: StrategyId, symbol: Symbol, side: Side, intent_
     """
     if not intent_key:
         raise ValueError("intent_key must not be empty")
-    return _encode(f"{strategy_id}|{symbol}|{side.value}|{intent_key}")
+    return _encode(f"{strategy_id}|{symbol}|{side!s}|{intent_key}")  # a StrEnum: str() is its value
 
 
 def _encode(text: str) -> ClientOrderId:
@@ -38,7 +38,7 @@ def _encode(text: str) -> ClientOrderId:
     bits = int.from_bytes(digest[:19], "big") >> 2
     # "th" and 30 letters of the base32 alphabet: Binance's format by construction (tests hold it).
     return valid_by_construction(
-        ClientOrderId, _PREFIX + "".join([_PAIRS[(bits >> shift) & 1023] for shift in _SHIFTS])
+        ClientOrderId, _PREFIX + "".join([_TRIPLES[(bits >> shift) & 32767] for shift in _SHIFTS])
     )
 
 

@@ -148,7 +148,7 @@ class OrderManager:
                 return found
             return await self.cancel(symbol, cid)  # still open: the cancel did not happen
         if self._journal.get(cid) is not None:  # an orphan cancelled by policy was never journaled
-            self._journal.mark(cid, JournalState.DONE, self._clock_ns(), report.status.value)
+            self._journal.mark(cid, JournalState.DONE, self._clock_ns(), str(report.status))
         self._bus.publish(OrderCanceled(self._clock_ns(), self._venue_id, cid))
         return report
 
@@ -250,7 +250,7 @@ class OrderManager:
     def _adopt(self, report: OrderReport) -> None:
         self._sent_at.pop(report.client_order_id, None)
         state = _ACCEPTED if not report.status.is_terminal else _DONE
-        self._journal.mark(report.client_order_id, state, self._clock_ns(), report.status.value)
+        self._journal.mark(report.client_order_id, state, self._clock_ns(), str(report.status))
         if self._bus.wants(OrderAccepted):
             self._bus.publish(
                 OrderAccepted(self._clock_ns(), self._venue_id, report.client_order_id, report.venue_order_id)

@@ -15,6 +15,7 @@ from thunes.risk.rules import CheckContext, Denial, PreTradeRule, default_entry_
 from thunes.risk.state import Reservation, RiskSnapshot, SwitchState, TradingState, utc_day
 from thunes.risk.store import (
     InMemoryRiskStore,
+    OnDemandRiskStore,
     RiskStateStore,
     RiskStoreError,
     snapshot_from_dict,
@@ -33,6 +34,7 @@ __all__ = [
     "FailureKind",
     "FillEffect",
     "InMemoryRiskStore",
+    "OnDemandRiskStore",
     "PreTradeRule",
     "RateLimiter",
     "Reservation",

@@ -62,7 +62,7 @@ from thunes.risk.state import (
     trading_state_of,
     utc_day,
 )
-from thunes.risk.store import InMemoryRiskStore, RiskStateStore
+from thunes.risk.store import InMemoryRiskStore, OnDemandRiskStore, RiskStateStore
 
 __all__ = ["AUTOMATIC_ACTORS", "GATE_VERSION", "SAFETY_ACTOR", "RiskEngine"]
 
@@ -108,6 +108,7 @@ class RiskEngine:
         self._limits = limits
         self._clock_ns = clock_ns
         self._store: RiskStateStore = store if store is not None else InMemoryRiskStore()
+        self._on_demand = self._store if isinstance(self._store, OnDemandRiskStore) else None
         self._breaker_config = breaker_config or BreakerConfig()
         self._order_rules = tuple(order_rules if order_rules is not None else default_order_rules())
         self._entry_rules = tuple(entry_rules if entry_rules is not None else default_entry_rules())
@@ -460,7 +461,14 @@ class RiskEngine:
         return RiskSnapshot(self._day, self._kill_switch, self._halt, self._realized_today, self._cool_down_until_ns,
                             ledger.positions(), ledger.reservations(), now, self._fills_booked)  # fmt: skip
 
+    def _locked_snapshot(self, now: int) -> RiskSnapshot:
+        with self._lock:
+            return self._snapshot(now)
+
     def _save(self, now: int) -> None:
+        if self._on_demand is not None:  # built when read: the store is handed how (the last state, as saved)
+            self._on_demand.save_deferred(now, self._locked_snapshot)
+            return
         self._store.save(self._snapshot(now))
 
 

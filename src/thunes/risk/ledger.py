@@ -69,7 +69,10 @@ class Ledger:
     # --- queries ------------------------------------------------------------------------------
     def open_symbols(self) -> frozenset[Symbol]:
         """Symbols with an open position or a working entry: what the position limits count."""
-        return frozenset(self._positions).union(r.symbol for r in self._reservations.values())
+        reservations = self._reservations
+        if not reservations:  # between orders (every check asks)
+            return frozenset(self._positions)
+        return frozenset(self._positions).union([r.symbol for r in reservations.values()])
 
     def held(self, symbol: Symbol) -> Decimal:
         position = self._positions.get(symbol)

@@ -10,6 +10,7 @@ standard library's file I/O; a database store implements the same two methods wi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from thunes.risk.state import SCHEMA_VERSION, Reservation, RiskSnapshot, SwitchS
 
 __all__ = [
     "InMemoryRiskStore",
+    "OnDemandRiskStore",
     "RiskStateStore",
     "RiskStoreError",
     "snapshot_from_dict",
@@ -55,6 +57,31 @@ class InMemoryRiskStore:
 
     def save(self, snapshot: RiskSnapshot) -> None:
         self._snapshot = snapshot
+        self.saves += 1
+
+
+class OnDemandRiskStore:
+    """Keeps no copy: the last saved state is built when it is read (a backtest's risk state, which
+    nothing reads while it runs; copying the book at every change cost an order a few microseconds).
+
+    The engine hands :meth:`save_deferred` the time of the change and how to build its snapshot; as it
+    saves after every change of what a snapshot holds, building it later gives the state it saved.
+    """
+
+    def __init__(self) -> None:
+        self._build: Callable[[int], RiskSnapshot] | None = None
+        self._ts_ns = 0
+        self.saves = 0
+
+    def load(self) -> RiskSnapshot | None:
+        return None if self._build is None else self._build(self._ts_ns)
+
+    def save(self, snapshot: RiskSnapshot) -> None:
+        self.save_deferred(snapshot.updated_ns, lambda _ts_ns: snapshot)
+
+    def save_deferred(self, ts_ns: int, build: Callable[[int], RiskSnapshot]) -> None:
+        """The state changed at ``ts_ns``; ``build(ts_ns)`` makes its snapshot, when someone asks."""
+        self._build, self._ts_ns = build, ts_ns
         self.saves += 1
 
 

@@ -14,7 +14,7 @@ and eager replays equal: the market at any row, and a backtest order for order.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal
+from decimal import Decimal, getcontext
 
 import numpy as np
 import numpy.typing as npt
@@ -57,6 +57,11 @@ def part_lots(volume: npt.NDArray[np.float64], step_size: Decimal) -> npt.NDArra
     return lots
 
 
+def _coefficient(value: Decimal) -> int:
+    """The integer of ``value``'s digits (``Decimal("0.050")``: 50)."""
+    return int("".join(map(str, value.as_tuple().digits)) or "0")
+
+
 def _exact_part(volume: float, step_size: Decimal) -> Decimal:
     return REPLAY.part(Decimal(repr(volume)), step_size)
 
@@ -69,7 +74,9 @@ class LazyBarFeed:
         self._market = venue.market(str(bars.symbol))
         self._window_ms = self._market.avg_mins_ms  # the venue's own avgPrice window
         self._parts = part_lots(bars.ohlcv.volume, step_size)
-        self._trading_rows = np.flatnonzero(self._parts != 0)
+        # Each row's last trading row at or before it (-1: none yet): where the venue's last price comes from.
+        rows = np.arange(len(self._parts), dtype=np.int64)
+        self._last_trading = np.maximum.accumulate(np.where(self._parts != 0, rows, -1)) if len(rows) else rows
         # Where a bar's trades fall after its open. When each offset is whole ms (every timeframe's is),
         # a trade's ms is its open's ms plus the offset's, whatever the open's sub-ms part.
         self._offsets_ns = REPLAY.offsets_ns(bars.span_ns)
@@ -80,6 +87,10 @@ class LazyBarFeed:
                        tuple(zip(self._offsets_ms, REPLAY.falling, strict=True)))  # fmt: skip
         self._symbol = str(bars.symbol)
         self._away = bars.tick_size * REPLAY.quote_ticks  # the quote's distance from a point's price
+        # A trade's price x qty is ticks x lots times this, exactly: the coefficients multiply, exponents add.
+        self._tick_step = bars.tick_size * step_size
+        self._coefficient = max(_coefficient(self._tick_step), _coefficient(step_size), 1)
+        self._prec, self._bound = 0, 0
         self.fed = -1  # the last row replayed
         self._last: BarPlan | None = None  # its plan, when it was replayed in full
         self.target = -1  # the last row declared due
@@ -108,7 +119,12 @@ class LazyBarFeed:
             self._replay(self.fed + 1, row)
             return
         start = max(self.fed + 1, self._first_needed(row))
-        market.record_trades(self._trades(start, row))
+        trades, lots, notional = self._trades(start, row)
+        if lots > 0 and max(lots, notional) < self._exact_below():  # the sums in Decimal are exact
+            close_ms = (self.bars.ohlcv.open_time_ns.item(row) + self.bars.span_ns) // NS_PER_MS
+            market.record_summed(trades, lots * self.step_size, notional * self._tick_step, close_ms)
+        else:
+            market.record_trades(trades)
         self._show_close(row)
         self.fed, self._last = row, None
 
@@ -154,24 +170,39 @@ class LazyBarFeed:
         the venue's last price until another trades).
         """
         bars = self.bars
-        close_ns = bars.ohlcv.open_time_ns.item(row) + bars.span_ns
-        first = bars.first_row_at_or_after(REPLAY.first_open_in_window_ns(close_ns, bars.span_ns, self._window_ms))
-        traded = self._trading_rows
-        k = int(traded.searchsorted(first, side="left"))  # does some row in first..row trade?
-        if k < len(traded) and traded.item(k) <= row:
+        times = bars.ohlcv.open_time_ns
+        open_ns, span = times.item(row), bars.span_ns
+        horizon = REPLAY.first_open_in_window_ns(open_ns + span, span, self._window_ms)
+        # The first row opened at or after ``horizon``: bars are evenly spaced but for gaps, so it is the
+        # row that many spans back when its neighbours agree (two reads); else a binary search.
+        first, n = row - (open_ns - horizon) // span, len(times)
+        if not (0 <= first <= n and (first == n or times.item(first) >= horizon)
+                and (first == 0 or times.item(first - 1) < horizon)):  # fmt: skip
+            first = bars.first_row_at_or_after(horizon)
+        last = self._last_trading.item(row)  # does some row in first..row trade?
+        if last >= first:
             return first
-        return int(traded.item(k - 1)) if k > 0 else 0  # back to the last that traded, or the start
+        return last if last >= 0 else 0  # back to the last that traded, or the start
 
-    def _trades(self, start: int, stop: int) -> list[tuple[int, Decimal, Decimal]]:
+    def _exact_below(self) -> int:
+        """Integer sums of lots and of ticks x lots below this make exact ``Decimal`` sums (their
+        coefficients fit the context's precision)."""
+        prec = getcontext().prec
+        if prec != self._prec:
+            self._prec, self._bound = prec, 10 ** (prec - 1) // self._coefficient
+        return self._bound
+
+    def _trades(self, start: int, stop: int) -> tuple[list[tuple[int, Decimal, Decimal]], int, int]:
         """The trades of rows ``start..stop`` as ``(time ms, price, qty)``: the model's points of each bar
         that trades, what ``feed_plan`` records of it (a trade is never stamped before the close of the bar
         before, where that replay leaves the clock). The rows' columns are read in one slice each; a bar
-        opened after the bar before has closed (the usual case) needs no clamp and takes the short way."""
+        opened after the bar before has closed (the usual case) needs no clamp and takes the short way.
+        With them their sums in integers, lots and ticks x lots (lots -1: a part beyond int64, not summed)."""
         bars, tick, span = self.bars, self.bars.tick_size, self.bars.span_ns
         rows, before = slice(start, stop + 1), max(start - 1, 0)
         lots = self._parts[rows].tolist()
         if not any(lots):
-            return []
+            return [], 0, 0
         times = bars.ohlcv.open_time_ns[before : stop + 1].tolist()
         if start == 0:
             times.insert(0, times[0] - span)  # the first bar has no bar before: its own open is the floor
@@ -179,24 +210,37 @@ class LazyBarFeed:
                                       bars.close[rows].tolist())  # fmt: skip
         whole_ms, step, path, columns = self._whole_ms, self.step_size, REPLAY.path, REPLAY.columns
         rising, timed_rising, timed_falling = self._timed
+        per_bar = len(timed_rising)  # trades a bar makes
         trades: list[tuple[int, Decimal, Decimal]] = []
         append = trades.append
+        lots_sum = notional = 0
         for i, n in enumerate(lots):
             if n == 0:
                 continue
             prices, open_ns = (opens[i], highs[i], lows[i], closes[i]), times[i + 1]
-            qty = n * step if n != TOO_MANY_LOTS else self._part(start + i)
+            if n == TOO_MANY_LOTS:
+                qty, lots_sum = self._part(start + i), -1
+            else:
+                qty = n * step
             floor_ns = times[i] + span  # the close of the bar before
+            ticks = 0
             if whole_ms and floor_ns <= open_ns:
                 t = open_ns // NS_PER_MS
                 # A plain loop, not a comprehension: no function frame per bar (Python 3.11).
                 for d, c in timed_rising if columns(opens[i], closes[i]) is rising else timed_falling:
-                    append((t + d, prices[c] * tick, qty))
+                    price = prices[c]
+                    ticks += price
+                    append((t + d, price * tick, qty))
             else:
                 floor_ms = max(open_ns, floor_ns) // NS_PER_MS
+                points = path(*prices)
+                ticks = sum(points)
                 trades += [(max((open_ns + d) // NS_PER_MS, floor_ms), price * tick, qty)
-                           for d, price in zip(self._offsets_ns, path(*prices), strict=True)]  # fmt: skip
-        return trades
+                           for d, price in zip(self._offsets_ns, points, strict=True)]  # fmt: skip
+            if lots_sum >= 0:
+                lots_sum += n * per_bar
+                notional += n * ticks
+        return trades, lots_sum, notional
 
     def bar(self, row: int) -> Bar:
         """Bar ``row`` (the last one asked for is kept: the trader and the replay both want it)."""

@@ -158,6 +158,25 @@ class MarketState:
             self._expire(trades[-1][0])
             self._catch_up()
 
+    def record_summed(self, trades: list[tuple[int, Decimal, Decimal]], qty_sum: Decimal, notional_sum: Decimal,
+                      now_ms: int) -> None:  # fmt: skip
+        """:meth:`record_trades` at ``now_ms`` (or later) of trades whose quantities and ``price * qty`` sum
+        exactly to ``qty_sum`` and ``notional_sum`` (a replay knows them in integers). When every trade
+        before them has left the window by ``now_ms`` (a backtest's orders minutes apart), they join the
+        running sums at once, which then equal what summing them one by one gives (exact, the same
+        exponents); else they wait to be summed as any trade does."""
+        if not trades:
+            return
+        self._expire(now_ms)
+        if self.window:
+            self.record_trades(trades)
+            return
+        self.window.extend(trades)
+        self.window_qty += qty_sum
+        self.window_notional += notional_sum
+        self.last_price = trades[-1][1]
+        self._avg_dirty = True
+
     def _catch_up(self) -> None:
         """Fold the trades appended since the last call into the running sums (newest first, in locals)."""
         if not self.unsummed:

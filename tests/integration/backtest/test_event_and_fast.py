@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from thunes.app.collector import YOUNG_PASS_EVERY
 from thunes.app.config import load_settings
 from thunes.app.sources import load_bars, load_exchange_info_source
 from thunes.backtest.event import EventBacktestResult, run_event_backtest
@@ -103,8 +104,9 @@ def test_event_backtest_when_called_as_a_library_then_the_collector_is_left_as_f
         frozen_during.append(gc.get_freeze_count())
         raise RuntimeError("strategy bug")
 
+    thresholds = gc.get_threshold()
     run_event_backtest(settings, instrument, bars.slice(0, 500), info)
-    assert gc.get_freeze_count() == before
+    assert gc.get_freeze_count() == before and gc.get_threshold() == thresholds
     monkeypatch.setattr(SmaCross, "scan", broken_scan)
     with pytest.raises(RuntimeError, match="strategy bug"):
         run_event_backtest(settings, instrument, bars.slice(0, 500), info)
@@ -118,13 +120,16 @@ def test_thunes_entry_point_when_a_command_runs_then_what_was_loaded_is_frozen(
     from thunes.app.cli import main as cli
 
     seen: list[int] = []
+    thresholds: list[tuple[int, ...]] = []
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["thunes", "backtest", "--synthetic", "300"])
     monkeypatch.setattr(gc, "freeze", lambda: seen.append(len(gc.get_objects())))  # the process's own stays untouched
+    monkeypatch.setattr(gc, "set_threshold", lambda *t: thresholds.append(t))
     with pytest.raises(SystemExit) as done:
         cli.main()
     assert done.value.code == 0
     assert len(seen) == 1 and seen[0] > 10_000  # once, with the modules and the mounted command alive
+    assert thresholds == [(YOUNG_PASS_EVERY, *gc.get_threshold()[1:])]  # young passes spaced out, once
 
 
 @pytest.mark.slow

@@ -96,6 +96,37 @@ def test_feed_to_when_rows_are_skipped_then_market_equals_the_eager_replay(
         assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
 
 
+def _without(bars: OHLCV, dropped: set[int]) -> OHLCV:
+    """``bars`` less the rows ``dropped``: gaps in time, as a venue's outage leaves in recorded data."""
+    keep = np.array([row not in dropped for row in range(len(bars))])
+    return OHLCV(bars.symbol, bars.timeframe, bars.open_time_ns[keep], bars.open[keep], bars.high[keep],
+                 bars.low[keep], bars.close[keep], bars.volume[keep])  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 1_000),
+    dropped=st.sets(st.integers(1, 198), max_size=60),
+    gaps=st.lists(st.integers(1, 12), min_size=1, max_size=20),
+)
+def test_feed_to_when_bars_are_missing_then_market_equals_the_eager_replay(
+    seed: int, dropped: set[int], gaps: list[int]
+) -> None:
+    bars = _without(generate_ohlcv("BTCUSDT", Timeframe.M1, 200, seed=seed), dropped)
+    lazy_venue, lazy_clock = _venue()
+    feed = LazyBarFeed(lazy_venue, TickBars(bars, BTC.tick_size), STEP, lazy_clock.advance)
+    eager_venue, eager_clock = _venue()
+    plans = bar_plans(bars, BTC.tick_size, STEP)
+    row, eager_row = -1, -1
+    for gap in gaps:
+        row = min(row + gap, len(bars) - 1)
+        while eager_row < row:
+            feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
+            eager_row += 1
+        feed.feed_to(row)
+        assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
+
+
 def _assert_lazy_stamps_as_eager(bars: OHLCV, every: int) -> None:
     """Feed every bar eagerly and every ``every``-th row lazily: the latest trades and the market agree."""
     lazy_venue, lazy_clock = _venue()

@@ -130,3 +130,30 @@ def test_may_cross_when_price_not_finite_then_the_exact_path_decides() -> None:
     assert market.may_cross(D("Infinity"))
     assert market.may_cross(D("NaN"))
     assert not market.may_cross(D(30_000))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(1, 40))
+def test_record_summed_when_batches_come_minutes_or_seconds_apart_then_sums_equal_record_trades(
+    rng: random.Random, n: int
+) -> None:
+    """Batches whose sums are handed in (a replay's) leave the window, its running sums (value and
+    exponent) and the average exactly as recording them one by one does: the window starting afresh
+    (batches minutes apart) or not (seconds apart)."""
+    summed, plain, now = _market(), _market(), T0_MS
+    for _ in range(n):
+        now += rng.choice([1_000, 15_000, WINDOW_MS, 2 * WINDOW_MS])
+        batch = [(now - rng.randint(0, 400_000), D(rng.randint(2_900_000, 3_100_000)) * BTC.tick_size,
+                  rng.randint(1, 40) * BTC.step_size) for _ in range(rng.randint(1, 8))]  # fmt: skip
+        batch.sort(key=lambda trade: trade[0])
+        qty = sum((q for _, _, q in batch), D(0))
+        notional = sum((p * q for _, p, q in batch), D(0))
+        summed.record_summed(batch, qty, notional, now)
+        plain.record_trades(batch)
+        asked = now + rng.choice([0, 1, 30_000])
+        assert summed.avg_price(asked) == plain.avg_price(asked)
+        assert list(summed.window) == list(plain.window)
+        assert (str(summed.window_qty), str(summed.window_notional)) == (str(plain.window_qty),
+                                                                         str(plain.window_notional))  # fmt: skip
+        assert summed.last_price == plain.last_price
+        now = asked
