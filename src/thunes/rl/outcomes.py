@@ -113,7 +113,8 @@ class WouldBeFills:
         order = decision.normalized_order
         if decision.status is not DecisionStatus.ACCEPTED or decision.mode is not Mode.SHADOW or order is None:
             return
-        assert decision.client_order_id is not None and decision.reference_price is not None
+        assert decision.client_order_id is not None
+        assert decision.reference_price is not None
         tif = _IOC if order.order_type is OrderType.LIMIT else None
         request = OrderRequest(ClientOrderId(decision.client_order_id), Symbol(order.symbol), order.side,
                                order.order_type, order.quantity, order.price, None, tif)  # fmt: skip

@@ -52,8 +52,9 @@ def svg_bars(labels: Sequence[str], values: Sequence[float], *, title: str, mark
         parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(slot - 2, 1):.1f}" height="{h:.1f}" '
                      f'fill="#4a78b5"><title>{esc(label)}: {value:g}</title></rect>')  # fmt: skip
         if n <= 12 or i % math.ceil(n / 8) == 0:
-            parts.append(f'<text x="{x + slot / 2:.1f}" y="{_H - _PAD + 14}" font-size="10" text-anchor="end" '
-                         f'transform="rotate(-35 {x + slot / 2:.1f} {_H - _PAD + 14})">{esc(label)}</text>')  # fmt: skip
+            cx, cy = x + slot / 2, _H - _PAD + 14
+            parts.append(f'<text x="{cx:.1f}" y="{cy}" font-size="10" text-anchor="end" '
+                         f'transform="rotate(-35 {cx:.1f} {cy})">{esc(label)}</text>')  # fmt: skip
     parts.append(f'<text x="4" y="{_PAD}" font-size="10">{top:g}</text>')
     parts.append(f'<line x1="{_PAD}" y1="{_H - _PAD}" x2="{_W - _PAD}" y2="{_H - _PAD}" stroke="#333"/>')
     if mark is not None:
@@ -110,7 +111,8 @@ def render_html(summary: dict[str, Any], records: Sequence[dict[str, Any]], *, t
         svg_bars(day_labels, [float(v) for v in days.values()], title="Actions per market day"),
     ]
     style = ("body{font-family:sans-serif;margin:2em;max-width:720px}table{border-collapse:collapse}"
-             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}svg{display:block;margin:1.5em 0}")  # fmt: skip
+             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}"
+             "svg{display:block;margin:1.5em 0}")  # fmt: skip
     return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>{overview}{''.join(charts)}"
             "</body></html>\n")  # fmt: skip

@@ -44,7 +44,7 @@ class StubPolicy:
         self.every_ns = int(every_s * _NS_PER_S)
         self.equity = equity  # what RISK sizing's fraction is taken of, as the policy believes it
         self.policy_id, self.model_version, self.limit_bps = policy_id, model_version, limit_bps
-        self._random = random.Random(seed)
+        self._random = random.Random(seed)  # noqa: S311 - a reproducible demo policy, no secret
         self._next_ns: int | None = None
         self.emitted = 0
 

@@ -98,8 +98,11 @@ class ShadowStats:
             "rejections_by_reason": dict(self.by_reason.most_common()),
             "latency_us": _quantiles(self.latency_us, (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))),
             "would_be_fills": dict(self.fills.most_common()),
-            "slippage_bps": {**slip, "mean": sum(self.slippage_bps) / len(self.slippage_bps)
-                             if self.slippage_bps else None, "n": len(self.slippage_bps)},  # fmt: skip
+            "slippage_bps": {
+                **slip,
+                "mean": sum(self.slippage_bps) / len(self.slippage_bps) if self.slippage_bps else None,
+                "n": len(self.slippage_bps),
+            },
             **extra,
         }
 

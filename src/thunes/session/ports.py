@@ -17,8 +17,16 @@ from thunes.domain.orders import Fill
 from thunes.engine.trader import FillLedger
 from thunes.execution.ports import JournalEntry, OrderJournal, VenuePort
 
-__all__ = ["KlineStream", "KlineStreams", "MarketFeed", "QuoteStream", "SessionStore", "SessionVenue", "StreamHealth",
-           "TradeStream"]
+__all__ = [
+    "KlineStream",
+    "KlineStreams",
+    "MarketFeed",
+    "QuoteStream",
+    "SessionStore",
+    "SessionVenue",
+    "StreamHealth",
+    "TradeStream",
+]
 
 
 class SessionVenue(VenuePort, Protocol):

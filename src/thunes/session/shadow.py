@@ -40,9 +40,9 @@ from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import Symbol, VenueId
 from thunes.domain.market import QuoteTick, TradeTick
 from thunes.engine.kernel import build_kernel
-from thunes.features.ohlcv import OHLCV
 from thunes.engine.ledger_memory import InMemoryLedger
 from thunes.execution.journal_memory import InMemoryJournal
+from thunes.features.ohlcv import OHLCV
 from thunes.risk.store import InMemoryRiskStore
 from thunes.rl import AdapterSettings, DecisionAuditor, Mode, PolicySettings, PolicySource, ReferencePriceCache
 from thunes.rl.adapter import RLAdapter
@@ -51,9 +51,9 @@ from thunes.rl.schemas import Decision
 from thunes.rl.stub import StubPolicy
 from thunes.rl.summary import ShadowStats
 from thunes.session.config import PaperConfig
-from thunes.simvenue import SimVenue
 from thunes.session.ports import MarketFeed
 from thunes.session.venue import PAPER_ACCOUNT, Connection, connect
+from thunes.simvenue import SimVenue
 
 __all__ = ["MarketClock", "ShadowConfig", "ShadowOutputs", "ShadowSession", "StubSettings", "replay_window"]
 
@@ -110,8 +110,7 @@ class MarketClock:
         return self.ns
 
     def on_trade(self, ts_ns: int) -> None:
-        if ts_ns > self.ns:
-            self.ns = ts_ns
+        self.ns = max(self.ns, ts_ns)
 
 
 class ShadowSession:
@@ -162,7 +161,8 @@ class ShadowSession:
             await conn.client.close()
         summary = self.stats.summary(
             symbols=self.symbols, input_lines=self.lines, venue_orders=self.venue_orders,
-            would_be_waiting=self.fills.waiting, fallback_quotes=self.fallback_quotes, wall_seconds=(self._wall_ns() - started) / 1e9,
+            would_be_waiting=self.fills.waiting, fallback_quotes=self.fallback_quotes,
+            wall_seconds=(self._wall_ns() - started) / 1e9,
             speed=self.config.speed if self.config.venue_url is None else None, param_hash=self.adapter.param_hash,
             stub=None if self.config.stub is None else {"seed": self.config.stub.seed,
                                                         "every_s": self.config.stub.every_s},
@@ -186,9 +186,10 @@ class ShadowSession:
         owner = next(iter(self.config.policies))
         pairs = [(PolicySource(owner), instruments[s]) for s in self.symbols]
         journal = InMemoryJournal()
-        self.kernel = build_kernel(kernel_spec(self.settings, SHADOW_VENUE), self.market.now_ns,
-                                   InProcessVenue(self.core, SHADOW_ACCOUNT, info), pairs,
-                                   risk_store=InMemoryRiskStore(), journal=journal, ledger=InMemoryLedger())  # fmt: skip
+        venue = InProcessVenue(self.core, SHADOW_ACCOUNT, info)
+        spec = kernel_spec(self.settings, SHADOW_VENUE)
+        self.kernel = build_kernel(spec, self.market.now_ns, venue, pairs, risk_store=InMemoryRiskStore(),
+                                   journal=journal, ledger=InMemoryLedger())  # fmt: skip
         self.quotes = ReferencePriceCache(self._wall_ns, max_age_ms=self.config.max_reference_age_ms)
         settings = AdapterSettings(mode=Mode.SHADOW, venue=str(SHADOW_VENUE), policies=dict(self.config.policies),
                                    max_reference_age_ms=self.config.max_reference_age_ms)  # fmt: skip

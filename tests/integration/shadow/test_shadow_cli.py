@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ class Stdin:
 
 
 @pytest.fixture(scope="module")
-def stdin_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stdin]:
+def stdin_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Stdin:
     tmp = tmp_path_factory.mktemp("shadow-stdin")
     env = _env(shared_data)
     good = json.dumps(_action()).encode()
@@ -93,7 +92,7 @@ def stdin_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> It
     decisions = [Decision.model_validate_json(line) for line in done.stdout.splitlines()]
     summary = json.loads((tmp / "out" / "summary.json").read_text())
     log = [json.loads(line) for line in (tmp / "out" / "shadow-log.jsonl").read_bytes().splitlines()]
-    yield Stdin(lines, decisions, summary, log, orders, done.returncode)
+    return Stdin(lines, decisions, summary, log, orders, done.returncode)
 
 
 def test_stdin_when_lines_good_and_hostile_then_one_decision_each_in_order(stdin_run: Stdin) -> None:

@@ -110,26 +110,54 @@ def _print_summary(summary: dict[str, Any]) -> None:
         typer.echo(f"{key:<{width}}  {value}", err=True)
 
 
+def _run(session: ShadowSession, input_file: Path | None, *, stub: bool) -> dict[str, Any]:
+    """The session on its input (the stub's, a file's or stdin's); its failures as one line."""
+    try:
+        if stub:
+            return asyncio.run(session.run(None))
+        if input_file is None:
+            return asyncio.run(session.run(_lines(sys.stdin.buffer)))
+        try:
+            with input_file.open("rb") as f:
+                return asyncio.run(session.run(_lines(f)))
+        except OSError as e:
+            fail(f"{input_file}: {e.strerror or e}")
+    except (VenueError, ExchangeInfoError, ValueError) as e:
+        fail(str(e), 1)
+    except BrokenPipeError:
+        fail("stdout closed before the session ended", 1)
+
+
 @shadow_app.callback()
 def shadow(
     ctx: typer.Context,
-    input_file: Annotated[Path | None, typer.Option("--input", "-i", help="Read actions from this file, not stdin.",
-                                                    dir_okay=False)] = None,  # fmt: skip
-    symbols: Annotated[str | None, typer.Option(help="Symbols traded, e.g. BTCUSDT,ETHUSDT (default: the portfolio's).")] = None,
+    input_file: Annotated[
+        Path | None, typer.Option("--input", "-i", help="Read actions from this file, not stdin.", dir_okay=False)
+    ] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Symbols traded, e.g. BTCUSDT,ETHUSDT (default: the portfolio's).")
+    ] = None,
     policy: Annotated[list[str] | None, typer.Option("--policy", help="A whitelisted policy id (repeatable).")] = None,
     min_confidence: Annotated[float, typer.Option(min=0.0, max=1.0, help="Gate 3's floor.")] = 0.5,
-    policy_stub: Annotated[bool, typer.Option("--policy-stub", help="A seeded random policy instead of input.")] = False,
+    policy_stub: Annotated[
+        bool, typer.Option("--policy-stub", help="A seeded random policy instead of input.")
+    ] = False,
     seed: Annotated[int, typer.Option(help="The stub policy's seed.")] = 0,
     stub_every: Annotated[float, typer.Option(min=0.001, help="Market seconds between the stub's actions.")] = 60.0,
     speed: Annotated[float, typer.Option(min=0.001, help="Replay seconds per wall second (embedded venue).")] = 60.0,
-    days: Annotated[float | None, typer.Option(min=0.01, help="Replay this many days of candles (default: all).")] = None,
-    start: Annotated[str | None, typer.Option(help="First day replayed, YYYY-MM-DD (default: the last --days).")] = None,
+    days: Annotated[
+        float | None, typer.Option(min=0.01, help="Replay this many days of candles (default: all).")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First day replayed, YYYY-MM-DD (default: the last --days).")
+    ] = None,
     venue_url: Annotated[str | None, typer.Option(help="A venue already running (thunes venue serve).")] = None,
     deposit: Annotated[float, typer.Option(min=1.0, max=1e12, help="The shadow account's quote balance.")] = 10_000.0,
     max_actions: Annotated[int | None, typer.Option(min=1, help="Stop after this many actions.")] = None,
     duration: Annotated[float | None, typer.Option(min=0.1, help="Stop after this many wall seconds.")] = None,
-    out: Annotated[Path, typer.Option(help="Where the shadow log, the summary and the audit trail go.",
-                                      file_okay=False)] = Path("data/shadow"),  # fmt: skip
+    out: Annotated[
+        Path, typer.Option(help="Where the shadow log, the summary and the audit trail go.", file_okay=False)
+    ] = Path("data/shadow"),
     config: Annotated[Path | None, typer.Option(help="Settings file (TOML).", dir_okay=False)] = None,
 ) -> None:
     """Read RLAction JSON lines (stdin, --input, or --policy-stub) and write one Decision JSON line per
@@ -156,22 +184,7 @@ def shadow(
                                  policies=policies, stub=StubSettings(seed, stub_every) if policy_stub else None,
                                  max_actions=max_actions, duration_s=duration)  # fmt: skip
     outputs = ShadowOutputs(sys.stdout.buffer, out / "shadow-log.jsonl", out / "audit", out / "summary.json")
-    session = ShadowSession(settings, shadow_config, names, outputs)
-    try:
-        if policy_stub:
-            summary = asyncio.run(session.run(None))
-        elif input_file is not None:
-            try:
-                with input_file.open("rb") as f:
-                    summary = asyncio.run(session.run(_lines(f)))
-            except OSError as e:
-                fail(f"{input_file}: {e.strerror or e}")
-        else:
-            summary = asyncio.run(session.run(_lines(sys.stdin.buffer)))
-    except (VenueError, ExchangeInfoError, ValueError) as e:
-        fail(str(e), 1)
-    except BrokenPipeError:
-        fail("stdout closed before the session ended", 1)
+    summary = _run(ShadowSession(settings, shadow_config, names, outputs), input_file, stub=policy_stub)
     _print_summary(summary)
     typer.echo(f"summary: {outputs.summary}  log: {outputs.log}", err=True)
 
@@ -179,8 +192,9 @@ def shadow(
 @shadow_app.command("report")
 def report(
     log: Annotated[Path, typer.Argument(help="A shadow log (OUT/shadow-log.jsonl).", exists=True, dir_okay=False)],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file (default: LOG.html).",
-                                                dir_okay=False)] = None,  # fmt: skip
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The HTML file (default: LOG.html).", dir_okay=False)
+    ] = None,
 ) -> None:
     """Render a shadow log's validation report (latency, rejections, acceptance, slippage, actions per
     day) as one self-contained HTML file."""
