@@ -7,7 +7,11 @@ position, a cool-down or a day's loss. So a shadow session keeps a **shadow acco
 session feeds with the real market's quotes and trades. Each ACCEPTED decision waits for the next
 quote of its symbol; then :class:`WouldBeFills` sends its normalised order to that shadow core, which
 fills it at that book (the would-be fill), and the symbol's trader books it: position, risk ledger,
-cool-down and daily loss move as if the order had been placed. The real venue receives nothing.
+cool-down and daily loss move as if the order had been placed. The real venue receives nothing. With
+the adapter's ``shadow_fills`` an accepted BUY keeps its risk slot until then (the trader's booking of
+the fill, or the refusal here, frees it), so a burst of BUYs in flight is judged as it would be live. A
+SELL in flight does not lower what the risk book holds until it fills: a second SELL of the same
+quantity decided meanwhile passes gate 8 and is REJECTED here by the shadow core (insufficient balance).
 
 The slippage delta of a fill is ``(fill - reference) / reference`` in basis points, signed so that a
 positive delta is a cost (a BUY paid more, a SELL got less, than the reference the adapter priced it
@@ -134,8 +138,14 @@ class WouldBeFills:
 
     async def _fill(self, pending: _Pending) -> WouldBeFill:
         order = pending.order
-        outcome = await self.kernel.orders.submit(order, pending.strategy_id)
+        try:
+            outcome = await self.kernel.orders.submit(order, pending.strategy_id)
+        except Exception as e:  # the shadow core is in process: a failure is a bug to see, not a stop
+            self.kernel.risk.on_order_closed(order.client_order_id)
+            self.rejected += 1
+            return self._outcome(pending, "REJECTED", Decimal(0), None, f"{type(e).__name__}: {e}")
         if isinstance(outcome, OrderRejected):
+            self.kernel.risk.on_order_closed(order.client_order_id)  # the slot a BUY kept (shadow_fills)
             self.rejected += 1
             return self._outcome(pending, "REJECTED", Decimal(0), None, f"{outcome.code}: {outcome.message}")
         self.traders[str(order.symbol)].book(outcome)

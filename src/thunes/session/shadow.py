@@ -192,7 +192,8 @@ class ShadowSession:
                                    journal=journal, ledger=InMemoryLedger())  # fmt: skip
         self.quotes = ReferencePriceCache(self._wall_ns, max_age_ms=self.config.max_reference_age_ms)
         settings = AdapterSettings(mode=Mode.SHADOW, venue=str(SHADOW_VENUE), policies=dict(self.config.policies),
-                                   max_reference_age_ms=self.config.max_reference_age_ms)  # fmt: skip
+                                   max_reference_age_ms=self.config.max_reference_age_ms,
+                                   shadow_fills=True)  # fmt: skip
         self.adapter = RLAdapter.on_kernel(settings, self.kernel, journal, self.quotes, self._wall_ns,
                                            equity=self.equity)  # fmt: skip
         self.fills = WouldBeFills(self.kernel, self.market.now_ns, self._on_fill)

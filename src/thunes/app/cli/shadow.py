@@ -118,10 +118,11 @@ def _run(session: ShadowSession, input_file: Path | None, *, stub: bool) -> dict
         if input_file is None:
             return asyncio.run(session.run(_lines(sys.stdin.buffer)))
         try:
-            with input_file.open("rb") as f:
-                return asyncio.run(session.run(_lines(f)))
+            f = input_file.open("rb")
         except OSError as e:
             fail(f"{input_file}: {e.strerror or e}")
+        with f:
+            return asyncio.run(session.run(_lines(f)))
     except (VenueError, ExchangeInfoError, ValueError) as e:
         fail(str(e), 1)
     except BrokenPipeError:
