@@ -24,6 +24,7 @@ import typer
 from thunes.app.cli.options import settings_from_options
 from thunes.app.composition import portfolio_pairs
 from thunes.app.errors import fail
+from thunes.app.sources import load_exchange_info_source
 from thunes.domain.exchange_info import ExchangeInfoError
 from thunes.domain.identifiers import Symbol
 from thunes.domain.venue import VenueError
@@ -125,6 +126,8 @@ def _run(session: ShadowSession, input_file: Path | None, *, stub: bool) -> dict
             return asyncio.run(session.run(_lines(f)))
     except (VenueError, ExchangeInfoError, ValueError) as e:
         fail(str(e), 1)
+    except KeyError as e:  # a symbol the venue does not list
+        fail(str(e.args[0]) if e.args else "unknown symbol", 1)
     except BrokenPipeError:
         fail("stdout closed before the session ended", 1)
 
@@ -172,6 +175,11 @@ def shadow(
     names = [s.strip() for s in symbols.split(",")] if symbols else [str(p.symbol) for p in portfolio_pairs(settings)]
     if not all(names) or len(set(names)) != len(names):
         fail(f"--symbols expects distinct symbols like BTCUSDT,ETHUSDT, got {symbols!r}")
+    if venue_url is None:  # the embedded venue trades what the exchange rules know; a running venue says itself
+        known, origin = load_exchange_info_source(settings.rules, settings.data)
+        unknown = [s for s in names if Symbol(s) not in known.instruments]
+        if unknown:
+            fail(f"unknown symbol {', '.join(unknown)} (not in the {origin})")
     policies = _policies(policy, policy_stub, min_confidence)
     start_ns = _start_ns(start)
     bars = None
@@ -202,6 +210,8 @@ def report(
     target = output or log.with_suffix(".html")
     try:
         records = list(read_log(log))
+        if not any(r.get("record") == "decision" for r in records):
+            fail(f"{log}: no shadow decision record (is it OUT/shadow-log.jsonl of thunes shadow?)")
         target.write_text(render_html(summarize(records), records, title=f"Shadow session {log.name}"),
                           encoding="utf-8")  # fmt: skip
     except OSError as e:
