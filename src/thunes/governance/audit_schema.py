@@ -72,7 +72,10 @@ class AuditEvent(StrEnum):
 
 def _jsonable(value: Any, path: str) -> Any:
     """``value`` as frozen JSON data: Decimals and dates as strings, mappings read-only, no floats."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool:  # most values: as they are (not subclasses)
+        return value
+    if kind is dict or isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
