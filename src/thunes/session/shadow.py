@@ -81,6 +81,7 @@ class ShadowConfig:
     max_actions: int | None = None
     duration_s: float | None = None
     quote_wait_s: float = 15.0  # how long to wait for every symbol's first quote before reading input
+    drain_s: float = 5.0  # after the input's end, how long waiting would-be fills may wait for their book
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +258,10 @@ class ShadowSession:
         self.quotes.on_quote_tick(tick)
         symbol = str(tick.symbol)
         if tick.bid_price > 0 and tick.ask_price >= tick.bid_price:
-            self.core.on_quote(symbol, tick.bid_price, tick.bid_quantity, tick.ask_price, tick.ask_quantity)
+            core = self.core
+            core.on_quote(symbol, tick.bid_price, tick.bid_quantity, tick.ask_price, tick.ask_quantity)
+            if core.avg_price(symbol) is None:  # no trade seen yet: its NOTIONAL check prices at the bid
+                core.on_trade(symbol, tick.bid_price, Decimal(0))  # (Binance's avgPrice is trades'; none known)
             await self.fills.on_book(symbol)
 
     async def _trade_pump(self, market: MarketFeed, symbol: str) -> None:
@@ -285,10 +289,14 @@ class ShadowSession:
             await asyncio.sleep(half / 1000)
             for symbol in self.symbols:
                 age = self.quotes.age_ms(symbol)
-                if age is None or age >= half:
-                    with contextlib.suppress(Exception):  # no quote is "stale", never a crash
-                        self.quotes.on_quote_tick(await market.book_ticker(Symbol(symbol)))
-                        self.fallback_quotes += 1
+                if age is not None and age < half:
+                    continue
+                try:
+                    tick = await market.book_ticker(Symbol(symbol))
+                except Exception:  # noqa: S112 - no answer is no fresh quote (STALE_REFERENCE), never a crash
+                    continue
+                self.fallback_quotes += 1
+                await self.on_quote(tick)  # a book like the stream's: the reference, and the would-be fills
 
     # --- decisions --------------------------------------------------------------------------------
     async def _read(self, lines: AsyncIterator[bytes]) -> None:
@@ -300,9 +308,17 @@ class ShadowSession:
                 if self.lines % 256 == 0:
                     self._flush()
                     await asyncio.sleep(0)  # the market streams run between batches
+            self._flush()
+            await self._drain()
         finally:
             self._flush()
             self._stop.set()
+
+    async def _drain(self) -> None:
+        """After the last line: the would-be fills still waiting get up to ``drain_s`` for their next book."""
+        deadline = time.monotonic() + self.config.drain_s
+        while self.fills.waiting and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     def decide(self, line: bytes) -> Decision:
         """One line, one decision: written to the decisions output and the shadow log, counted."""

@@ -201,3 +201,37 @@ def test_week_when_the_notebook_runs_on_its_log_then_no_cell_fails(week: Week) -
         del os.environ["SHADOW_LOG"]
     printed = "".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert f"{week.summary['decisions']:,} decisions" in printed
+
+
+def test_stream_silent_when_deciding_then_the_rest_book_ticker_gives_a_fresh_reference(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """At speed 1 the venue's 1h candles quote every 15 minutes: the bookTicker stream is silent longer
+    than a reference may be old (2 s), so every fresh reference here came from the REST fallback."""
+    env = _env(shared_data)
+    line = json.dumps(_action()).encode()
+    with venue_process(["--symbols", "BTCUSDT", "--speed", "1"], env, tmp_path) as url:
+        done = subprocess.run([THUNES, "shadow", "--venue-url", url, "--symbols", "BTCUSDT", "--policy", "ppo", "--out",
+                               str(tmp_path / "out")], input=line + b"\n", env=env, cwd=tmp_path, capture_output=True,
+                              timeout=120, check=False)  # fmt: skip
+        orders = _venue_orders_of(url, "BTCUSDT")
+    assert done.returncode == 0, done.stderr
+    decision = Decision.model_validate_json(done.stdout)
+    assert decision.status is DecisionStatus.ACCEPTED and decision.reference_age_ms is not None
+    assert decision.reference_age_ms <= 2000
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["fallback_quotes"] >= 1
+    assert summary["would_be_fills"] == {"FILLED": 1}  # the next REST book filled it on the shadow account
+    assert orders == 0
+
+
+def _venue_orders_of(url: str, symbol: str) -> int:
+    async def count() -> int:
+        client = BinanceClient(BinanceConfig("paper", url, url.replace("http", "ws", 1)), PAPER_API_KEY,
+                               PAPER_API_SECRET)  # fmt: skip
+        try:
+            return len(await client.recent_orders(Symbol(symbol)))
+        finally:
+            await client.close()
+
+    return asyncio.run(count())
