@@ -21,6 +21,8 @@ from thunes.app.cli.main import ENGINE_COMMANDS, app
         (["--policy", "p", "--symbols", "FOOUSDT"], "unknown symbol FOOUSDT"),
         (["--policy-stub", "--input", "actions.jsonl"], "give --policy-stub or --input, not both"),
         (["--policy", "p", "--input", "missing.jsonl"], "missing.jsonl: No such file or directory"),
+        (["--policy", "p", "--venue-url", "ftp://x"], "--venue-url must be an http(s) URL"),
+        (["--policy", "p", "--venue-url", "http://127.0.0.1:8765", "--days", "7"], "--days and --start choose"),
     ],
 )
 def test_shadow_when_input_is_bad_then_one_error_line_and_nothing_written(

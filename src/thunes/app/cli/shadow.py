@@ -21,7 +21,7 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 
-from thunes.app.cli.options import settings_from_options
+from thunes.app.cli.options import http_url, settings_from_options
 from thunes.app.composition import portfolio_pairs
 from thunes.app.errors import fail
 from thunes.app.sources import load_exchange_info_source
@@ -171,6 +171,12 @@ def shadow(
         return
     if policy_stub and input_file is not None:
         fail("give --policy-stub or --input, not both")
+    if venue_url is not None:
+        venue_url = http_url(venue_url, "--venue-url")
+        if days is not None or start is not None:
+            fail(
+                "--days and --start choose the embedded venue's candles; a running venue (--venue-url) replays its own"
+            )
     settings = settings_from_options(config, {}, console_level="WARNING")
     names = [s.strip() for s in symbols.split(",")] if symbols else [str(p.symbol) for p in portfolio_pairs(settings)]
     if not all(names) or len(set(names)) != len(names):
