@@ -50,6 +50,10 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _child_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child's peak, KiB
+
+
 def measure(n: int) -> dict[str, Any]:
     lines = _lines(n)
     with tempfile.TemporaryDirectory() as tmp:

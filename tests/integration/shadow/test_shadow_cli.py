@@ -83,6 +83,7 @@ def stdin_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> St
         b"\xff\xfe not utf-8",
         json.dumps(_action("ETHUSDT", side="SELL")).encode(),  # nothing held
         good,  # the first replayed: never a second order
+        *[good] * 3000,  # and replayed again and again
     ]
     with venue_process(["--symbols", ",".join(SYMBOLS), "--speed", "600"], env, tmp) as url:
         done = subprocess.run([THUNES, "shadow", "--venue-url", url, "--symbols", ",".join(SYMBOLS), "--policy",
@@ -97,7 +98,7 @@ def stdin_run(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> St
 
 def test_stdin_when_lines_good_and_hostile_then_one_decision_each_in_order(stdin_run: Stdin) -> None:
     assert stdin_run.returncode == 0
-    assert len(stdin_run.decisions) == len(stdin_run.lines)
+    assert len(stdin_run.decisions) == len(stdin_run.lines) == 3012
     assert [d.line for d in stdin_run.decisions] == list(range(1, len(stdin_run.lines) + 1))
 
 
@@ -115,6 +116,8 @@ def test_stdin_when_hostile_then_rejected_with_the_reason(stdin_run: Stdin) -> N
     assert got[8][:2] == (rej, Gate.PARSE) and got[9][:2] == (rej, Gate.PARSE)
     assert got[10] == (rej, Gate.RISK, "INSUFFICIENT_BALANCE")
     assert got[11] == (DecisionStatus.NOOP, Gate.SUBMISSION, "DUPLICATE_ACTION")
+    assert set(got[12:]) == {(DecisionStatus.NOOP, Gate.SUBMISSION, "DUPLICATE_ACTION")}
+    assert {d.action_id for d in stdin_run.decisions[11:]} == {stdin_run.decisions[0].action_id}
 
 
 def test_stdin_when_accepted_then_not_placed_and_the_venue_has_no_order(stdin_run: Stdin) -> None:
@@ -129,7 +132,7 @@ def test_stdin_when_done_then_log_and_summary_count_every_decision(stdin_run: St
     logged = [r for r in stdin_run.log if r["record"] == "decision"]
     assert [r["action_id"] for r in logged] == [d.action_id for d in stdin_run.decisions]
     assert stdin_run.summary["decisions"] == stdin_run.summary["input_lines"] == len(stdin_run.lines)
-    assert stdin_run.summary["accepted"] == 1 and stdin_run.summary["noop"] == 1
+    assert stdin_run.summary["accepted"] == 1 and stdin_run.summary["noop"] == 3001
 
 
 @dataclass(frozen=True)
