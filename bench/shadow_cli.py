@@ -111,6 +111,7 @@ def main(n: int) -> None:
     print(f"{'path':34} {'decisions':>10} {'actions/s':>10} {'p50 us':>8} {'p95 us':>8} {'p99 us':>8} {'orders':>7}")
     print(f"{'thunes shadow, stdin to stdout':34} {got['decisions']:>10,} {got['actions_per_s']:>10,.0f} "
           f"{got['p50_us']:>8.0f} {got['p95_us']:>8.0f} {got['p99_us']:>8.0f} {got['venue_orders']:>7}")  # fmt: skip
+    print(f"peak RSS of the shadow process (embedded venue included): {_child_rss_mb():.0f} MB (SPEC: < 200 MB)")
     print(
         f"CPU of a line in the shadow process: {got['cpu_us_per_line']:.0f} us "
         f"(at most {1e6 / got['cpu_us_per_line']:,.0f} lines/s on a free core)"
