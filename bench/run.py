@@ -17,6 +17,7 @@ import numpy as np
 import engine_path
 import nats_bus
 import peer_table
+import shadow_cli
 import venue_core
 import venue_rest
 from thunes.adapters.datastore.synthetic import generate_ohlcv
@@ -119,6 +120,11 @@ def main() -> None:
     print(f"{'trading path':48} {'n':>10} {'p50':>9} {'p99':>14}")
     for name, n, p50, p99 in engine_path.gate_rows() + engine_path.latency_rows():
         print(f"{name:48} {n:>10,} {p50:>9.3f} {p99:>14.3f}")
+    print()
+    print(f"{'RL shadow (its own process, target >= 10,000/s)':48} {'decisions':>10} {'actions/s':>9} "
+          f"{'CPU us/line':>12} {'p95 us':>7} {'orders':>7}")  # fmt: skip
+    for name, decisions, rate, cpu, p95, orders in shadow_cli.rows():
+        print(f"{name:48} {decisions:>10,} {rate:>9,.0f} {cpu:>12,.0f} {p95:>7,.0f} {orders:>7}")
     print()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{'peak RSS of this process (the tables above, MB)':48} {peak_mb:>10.0f}")

@@ -9,12 +9,13 @@ could round a price and two runtimes could print the same float differently (and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
@@ -71,7 +72,10 @@ class AuditEvent(StrEnum):
 
 def _jsonable(value: Any, path: str) -> Any:
     """``value`` as frozen JSON data: Decimals and dates as strings, mappings read-only, no floats."""
-    if isinstance(value, Mapping):
+    kind = type(value)
+    if kind is str or kind is int or value is None or kind is bool:  # most values: as they are (not subclasses)
+        return value
+    if kind is dict or isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
@@ -172,7 +176,7 @@ class AuditRecord:
 
     def body(self) -> dict[str, Any]:
         """Every field but ``hash``: what the hash covers (``prev_hash`` included)."""
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "hash"}
+        out = {name: getattr(self, name) for name in _BODY}
         out["event"] = self.event.value
         out["side"] = None if self.side is None else self.side.value
         return out
@@ -188,12 +192,21 @@ def compute_hash(record: AuditRecord) -> str:
 
 
 def seal(record: AuditRecord, prev_hash: str) -> AuditRecord:
-    """The record chained after ``prev_hash``, with its own hash."""
-    chained = replace(record, prev_hash=prev_hash, hash="")
-    return replace(chained, hash=compute_hash(chained))
+    """The record chained after ``prev_hash``, with its own hash.
+
+    ``record`` was checked and frozen when it was built; its copy is not checked again (``replace`` would
+    re-run ``__post_init__``, twice, for every record of every log): only ``prev_hash`` is new."""
+    if prev_hash and not _HEX64.fullmatch(prev_hash):
+        raise AuditRecordError(f"prev_hash must be 64 lower-case hex digits, got {prev_hash!r}")
+    chained = copy.copy(record)
+    object.__setattr__(chained, "prev_hash", prev_hash)
+    object.__setattr__(chained, "hash", "")
+    object.__setattr__(chained, "hash", compute_hash(chained))
+    return chained
 
 
 _FIELDS = frozenset(f.name for f in fields(AuditRecord))
+_BODY = tuple(f.name for f in fields(AuditRecord) if f.name != "hash")  # in field order, as the hash expects
 _REQUIRED = frozenset({"event", "ts_ns", "strategy_id", "param_hash", "app_version", "git_sha", "event_id",
                        "schema_version", "prev_hash", "hash"})  # fmt: skip
 

@@ -17,7 +17,8 @@ check reserves a slot under that client order id and must not touch the first or
 at gate 9 (``DUPLICATE_ACTION``) when the first was accepted or its order is journaled.
 
 Modes: ``shadow`` runs gates 1 to 8 and places nothing (an approved BUY's reservation is released at
-once; ``placed`` is False); ``paper`` and ``live`` submit through the order manager. Every decision
+once, or with ``shadow_fills`` kept until the shadow account books its would-be fill, see
+:mod:`thunes.rl.outcomes`; ``placed`` is False); ``paper`` and ``live`` submit through the order manager. Every decision
 is published on the bus (the audit trail subscribes: :mod:`thunes.rl.audit`). Give a shadow adapter a
 risk engine of its own (its own kernel): gate 8 is the real check, which takes a half-open breaker's
 probe and briefly reserves a BUY's slot, and a trading session must not lose either to a shadow.
@@ -191,8 +192,10 @@ class RLAdapter:
         verdict = self._gates(action, line_no)
         if isinstance(verdict, _Verdict):
             return self._finish(verdict, start)
-        self._release(verdict.order)  # nothing is placed here: give the risk slot back now
-        if self.settings.mode is Mode.SHADOW:  # in paper or live, a later ``act`` may still place it
+        shadow = self.settings.mode is Mode.SHADOW
+        if not (shadow and self.settings.shadow_fills):  # nothing is placed here: give the risk slot back now
+            self._release(verdict.order)
+        if shadow:  # in paper or live, a later ``act`` may still place it
             self._remember(verdict.fields["action_id"], verdict.order.client_order_id)
         return self._finish(self._decision(verdict.fields, DecisionStatus.ACCEPTED), start)
 
@@ -203,7 +206,8 @@ class RLAdapter:
         if isinstance(verdict, _Verdict):
             return Outcome(self._finish(verdict, start))
         if self.settings.mode is Mode.SHADOW or self.orders is None:
-            self._release(verdict.order)
+            if not self.settings.shadow_fills:
+                self._release(verdict.order)
             self._remember(verdict.fields["action_id"], verdict.order.client_order_id)
             return Outcome(self._finish(self._decision(verdict.fields, DecisionStatus.ACCEPTED), start))
         return await self._submit(verdict, start)

@@ -56,6 +56,9 @@ class AdapterSettings(BaseModel):
     fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)
     remember_actions: int = Field(default=100_000, ge=1)
     max_line_bytes: int = Field(default=65_536, ge=256)
+    # Shadow mode with a shadow account (thunes shadow): an accepted BUY keeps its risk slot until its
+    # would-be fill is booked there (thunes.rl.outcomes), so decisions in flight count as they would live.
+    shadow_fills: bool = False
 
     def param_hash(self, *context: str) -> str:
         """SHA-256 of the settings' canonical JSON (sorted keys) and ``context`` (the adapter's gate

@@ -12,12 +12,21 @@ from typing import Any, Protocol
 
 from thunes.adapters.metrics import StreamCounters
 from thunes.domain.identifiers import Symbol
-from thunes.domain.market import Bar, Timeframe
+from thunes.domain.market import Bar, QuoteTick, Timeframe, TradeTick
 from thunes.domain.orders import Fill
 from thunes.engine.trader import FillLedger
 from thunes.execution.ports import JournalEntry, OrderJournal, VenuePort
 
-__all__ = ["KlineStream", "KlineStreams", "SessionStore", "SessionVenue", "StreamHealth"]
+__all__ = [
+    "KlineStream",
+    "KlineStreams",
+    "MarketFeed",
+    "QuoteStream",
+    "SessionStore",
+    "SessionVenue",
+    "StreamHealth",
+    "TradeStream",
+]
 
 
 class SessionVenue(VenuePort, Protocol):
@@ -69,6 +78,43 @@ class KlineStreams(Protocol):
     """The venue's market streams (WebSocket), one subscription per symbol."""
 
     def watch_klines(self, symbol: Symbol, timeframe: Timeframe, *, since_ms: int | None = None) -> KlineStream: ...
+
+
+class QuoteStream(Protocol):
+    """Best bid and ask updates of one symbol (``bookTicker``), stamped with their receipt time."""
+
+    @property
+    def stats(self) -> StreamHealth: ...
+
+    def __aiter__(self) -> AsyncIterator[QuoteTick]: ...
+
+    async def __anext__(self) -> QuoteTick: ...
+
+    async def aclose(self) -> None: ...
+
+
+class TradeStream(Protocol):
+    """Public trades of one symbol as they print, stamped with the venue's trade time (market time)."""
+
+    @property
+    def stats(self) -> StreamHealth: ...
+
+    def __aiter__(self) -> AsyncIterator[TradeTick]: ...
+
+    async def __anext__(self) -> TradeTick: ...
+
+    async def aclose(self) -> None: ...
+
+
+class MarketFeed(Protocol):
+    """The venue's public market beyond candles, for a shadow session: the bookTicker and trade streams,
+    and the REST book ticker (the reference price's fallback when a stream is silent)."""
+
+    def watch_book_ticker(self, symbol: Symbol) -> QuoteStream: ...
+
+    def watch_trades(self, symbol: Symbol) -> TradeStream: ...
+
+    async def book_ticker(self, symbol: Symbol) -> QuoteTick: ...
 
 
 class SessionStore(OrderJournal, FillLedger, Protocol):

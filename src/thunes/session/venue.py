@@ -20,11 +20,11 @@ from thunes.app.sources import common_range, load_bars, load_exchange_info_sourc
 from thunes.app.venue_market import market_events
 from thunes.domain.exchange_info import ExchangeInfo
 from thunes.domain.identifiers import Symbol
-from thunes.domain.market import Timeframe
+from thunes.domain.market import QuoteTick, Timeframe
 from thunes.features.ohlcv import OHLCV
 from thunes.session.candles import BarGate
 from thunes.session.config import PaperConfig, bars_by_symbol
-from thunes.session.ports import KlineStreams, SessionStore, SessionVenue
+from thunes.session.ports import KlineStreams, MarketFeed, QuoteStream, SessionStore, SessionVenue, TradeStream
 
 __all__ = ["PAPER_ACCOUNT", "Connection", "connect", "open_store", "replayed_bars"]
 
@@ -41,12 +41,30 @@ class Connection:
     running: RunningVenue | None = None
     first_ns: int | None = None
     live_from_ns: int | None = None
+    market: MarketFeed | None = None  # quotes and trades beyond candles (a shadow session's reference prices)
 
     @classmethod
     def binance(cls, client: BinanceClient, running: RunningVenue | None = None, first_ns: int | None = None,
                 live_from_ns: int | None = None) -> Connection:  # fmt: skip
         """Binance's spot API or a venue that speaks it: ccxt REST and ccxt.pro streams."""
-        return cls(client, BinanceStreams(client), running, first_ns, live_from_ns)
+        streams = BinanceStreams(client)
+        return cls(client, streams, running, first_ns, live_from_ns, _BinanceMarket(client, streams))
+
+
+class _BinanceMarket:
+    """:class:`MarketFeed` over Binance's API (or a venue that speaks it): ccxt.pro streams, ccxt REST."""
+
+    def __init__(self, client: BinanceClient, streams: BinanceStreams) -> None:
+        self._client, self._streams = client, streams
+
+    def watch_book_ticker(self, symbol: Symbol) -> QuoteStream:
+        return self._streams.watch_book_ticker(symbol)
+
+    def watch_trades(self, symbol: Symbol) -> TradeStream:
+        return self._streams.watch_trades(symbol)
+
+    async def book_ticker(self, symbol: Symbol) -> QuoteTick:
+        return await self._client.book_ticker(symbol)
 
 
 def open_store(data_dir: Path) -> SessionStore:

@@ -127,6 +127,22 @@ def test_klines_when_more_than_one_page_then_every_closed_candle_once_without_ga
     assert all(isinstance(b.close, Decimal) for b in bars)
 
 
+def test_book_ticker_when_fetched_then_the_venues_best_bid_and_ask_as_decimals(live: LiveVenue) -> None:
+    on_server(live, live.running.driver.pause)  # the market stands still between the answer and the check
+    try:
+        before = time.time_ns()
+        quote = run(live, live.key, lambda c: c.book_ticker(BTC))
+        m = on_server(live, lambda: live.state.venue.market("BTCUSDT"))
+        bid, bid_qty, ask = m.bid, m.bid_qty, m.ask  # read while paused: the market state lives on
+    finally:
+        on_server(live, live.running.driver.resume)
+
+    assert (quote.symbol, quote.bid_price, quote.ask_price) == (BTC, bid, ask)
+    assert isinstance(quote.bid_quantity, Decimal) and quote.bid_quantity == bid_qty
+    assert 0 < quote.bid_price <= quote.ask_price
+    assert quote.ts_ns >= before  # stamped when received: the answer carries no time
+
+
 def test_klines_when_range_in_the_past_then_exactly_that_range(live: LiveVenue) -> None:
     start_ms = 1_704_067_200_000 + 5 * 60_000  # 2024-01-01 00:05, the sixth candle of the replay
     end_ms = start_ms + 1_199 * 60_000

@@ -64,6 +64,7 @@ class Kind(StrEnum):
     IN_ENC = "encrypted secrets file (read)"
     IN_KEY = "key file (read)"
     IN_DIR = "directory (read)"
+    IN_SHADOW_LOG = "shadow log (read)"
     SESSION_DIR = "session data directory (read)"
     WRITE_DIR = "data directory written into"
     NEW_DIR = "session directory (made when missing)"
@@ -234,6 +235,11 @@ BAD: dict[Kind, list[Bad]] = {
         Bad("truncated key", _file("cut.key", b"q2Jx0hK")),
     ],
     Kind.IN_DIR: _IN_DIR,
+    Kind.IN_SHADOW_LOG: [
+        *_IN_FILE,
+        Bad("empty file", _file("empty.jsonl", b"")),
+        Bad("no decision record", _file("cut.jsonl", b'{"record": "decis')),
+    ],
     Kind.SESSION_DIR: [*_IN_DIR, Bad("garbage ledger", _dir("bad-session", {"ledger.db": GARBAGE}))],
     Kind.WRITE_DIR: [
         _MISSING,
@@ -451,6 +457,7 @@ EXEMPT: dict[str, str] = {
     "audit show --symbol": "a filter: an unknown symbol matches nothing, exit 0",
     "params history --strategy": "a filter: an unknown strategy matches nothing",
     "params decay --strategy": "a filter: an unknown strategy matches nothing",
+    "schema rl --model": "a choice of four names: click refuses any other (exit 2, its own usage line)",
     "trade --secrets": "read by --live only, after its own checks (tests/unit/app/test_live_start.py)",
     "trade --bus": "a NATS url: checked in tests/integration/bus/test_cli_events.py (not nats://: one error line)",
     "--nats": "a NATS url: checked in tests/integration/bus/test_cli_events.py (bad scheme, unreachable)",
@@ -567,6 +574,7 @@ _OVERRIDE: dict[str, Kind] = {
     "venue serve --data": Kind.IN_CANDLES,
     "new-strategy name": Kind.NEW_STRATEGY,
     "new-strategy --dir": Kind.OUT_DIR,
+    "shadow report log": Kind.IN_SHADOW_LOG,
 }
 
 
@@ -632,6 +640,8 @@ BASE: dict[str, dict[str, str]] = {
     "venue fault status": _FAULT,
     "version": {},
     "new-strategy": {"name": "my_strategy", "--dir": "{w}/strategies"},
+    "schema rl": {},
+    "shadow report": {"log": "{w}/shadow-log.jsonl", "--output": "{w}/shadow-report.html"},
 }
 
 # Inputs each valid alone that a command refuses together (or with the config's portfolio): one error
@@ -715,6 +725,12 @@ def _version(cls: Any, i: int) -> Any:
                        created_ns=1_700_000_000_000_000_000, author="matrix", reason="base")  # fmt: skip
 
 
+_SHADOW_LOG = (
+    b'{"record":"decision","market_ns":1767225600000000000,"status":"REJECTED","gate":"PARSE",'
+    b'"reason":"INVALID_JSON","latency_us":12,"placed":false}\n'
+)
+
+
 def prepare(world: World) -> None:
     """The valid files and directories the base command lines name."""
     import numpy as np
@@ -745,6 +761,7 @@ def prepare(world: World) -> None:
             found = (v for i in range(1000) if (v := _version(ParamVersion, i)).param_hash.startswith(prefix))
             history.insert(replace(next(found), version=number))
     (root / "good_strategy.py").write_bytes(_GOOD_STRATEGY)
+    (root / "shadow-log.jsonl").write_bytes(_SHADOW_LOG)
     (root / "portfolio.toml").write_text(
         '[[portfolio]]\nsymbol = "BTCUSDT"\n\n[[portfolio]]\nsymbol = "ETHUSDT"\nstrategy = "rsi_reversion"\n'
     )

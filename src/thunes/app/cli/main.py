@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "capital": ("thunes.app.cli.capital", "capital_app", "group"),
     "report": ("thunes.app.cli.report", "report_app", "group"),
     "schema": ("thunes.app.cli.schema", "schema_app", "group"),
+    "shadow": ("thunes.app.cli.shadow", "shadow_app", "group"),
     "lookahead": ("thunes.app.cli.research", "lookahead", "command"),
     "parity": ("thunes.app.cli.parity", "parity", "command"),
     "optimize": ("thunes.app.cli.optimize", "optimize", "command"),
@@ -47,8 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "portfolio": ("thunes.app.cli.portfolio", "portfolio", "command"),
     "orders": ("thunes.app.cli.session", "orders", "command"),
 }
-ENGINE_COMMANDS = frozenset({"venue", "report", "lookahead", "parity", "optimize", "walk-forward", "backtest", "trade"})
-"""The commands that place orders (on the embedded venue, in a backtest, or live)."""
+ENGINE_COMMANDS = frozenset(
+    {"venue", "report", "lookahead", "parity", "optimize", "walk-forward", "backtest", "trade", "shadow"}
+)
+"""The commands that run the engine: place orders (on the embedded venue, in a backtest, or live), or
+decide them without placing any (shadow)."""
 
 
 def _report_group(report_app: typer.Typer) -> typer.Typer:

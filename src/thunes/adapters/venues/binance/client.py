@@ -27,7 +27,7 @@ from thunes.adapters.venues.binance.exchange import BinanceConfig, build_exchang
 from thunes.domain.enums import OrderType, TimeInForce
 from thunes.domain.exchange_info import ExchangeInfo, ExchangeInfoError, RateLimit, parse_exchange_info
 from thunes.domain.identifiers import ClientOrderId, Symbol
-from thunes.domain.market import Bar, Timeframe
+from thunes.domain.market import Bar, QuoteTick, Timeframe
 from thunes.domain.orders import Fill, OrderRequest
 from thunes.domain.venue import FatalVenueError, OrderReport, RejectedByVenueError, RetryableVenueError
 from thunes.risk import RateLimiter
@@ -45,7 +45,7 @@ _log = structlog.get_logger(__name__)
 # Request weights of the calls we make (rest-api.md); the venue's X-MBX-USED-WEIGHT headers correct
 # any drift. ``load_markets`` is ccxt fetching exchangeInfo.
 _WEIGHTS = {"exchange_info": 20, "load_markets": 20, "klines": 2, "lookup": 4, "amend": 4, "open_orders": 6,
-            "recent_orders": 20, "balances": 20, "my_trades": 20, "api_restrictions": 1}  # fmt: skip
+            "recent_orders": 20, "balances": 20, "my_trades": 20, "api_restrictions": 1, "book_ticker": 2}  # fmt: skip
 _ORDER_CALLS = frozenset({"submit"})  # counted against the ORDERS limits too
 _RATE_HEADROOM = 0.1  # stop at 90 % of every window: our clock and the venue's disagree on its start
 
@@ -257,6 +257,13 @@ class BinanceClient:
         elif end_ms is None and rows:
             rows.pop()  # the forming candle
         return [convert.bar_from_row(symbol, timeframe, r) for r in rows]
+
+    async def book_ticker(self, symbol: Symbol) -> QuoteTick:
+        """Best bid and ask now (``GET /api/v3/ticker/bookTicker``), stamped with the receipt time: the
+        reference price's fallback when the bookTicker stream is silent."""
+        call = functools.partial(self._exchange.public_get_ticker_bookticker, {"symbol": str(symbol)})
+        row = await self._call("book_ticker", call)
+        return convert.quote_from_rest_book_ticker(row, time.time_ns())
 
     async def forming_open_ms(self, symbol: Symbol, timeframe: Timeframe) -> int:
         """Open time of the candle forming now, on the *market's* clock (Binance answers the newest

@@ -27,6 +27,7 @@ __all__ = [
     "order_from_execution_report",
     "order_from_rest",
     "quote_from_book_ticker",
+    "quote_from_rest_book_ticker",
     "trade_from_stream",
 ]
 
@@ -225,4 +226,16 @@ def quote_from_book_ticker(event: Mapping[str, Any], received_ns: int) -> QuoteT
         ask_quantity=_dec(event, "A"),
         ts_ns=received_ns,
         update_id=int(event["u"]),
+    )
+
+
+def quote_from_rest_book_ticker(row: Mapping[str, Any], received_ns: int) -> QuoteTick:
+    """One symbol's ``GET /api/v3/ticker/bookTicker`` answer; it carries no time either: the receipt's."""
+    return QuoteTick(
+        symbol=Symbol(row["symbol"]),
+        bid_price=_dec(row, "bidPrice"),
+        bid_quantity=_dec(row, "bidQty"),
+        ask_price=_dec(row, "askPrice"),
+        ask_quantity=_dec(row, "askQty"),
+        ts_ns=received_ns,
     )
