@@ -20,9 +20,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from numba import njit
+from llvmlite import ir  # type: ignore[import-untyped]  # numba's code generator: no type hints
+from numba import njit, types
+from numba.extending import intrinsic
 
-__all__ = ["FINGERPRINT", "KERNEL_MODULES", "entry", "fingerprint", "helper"]
+__all__ = ["FINGERPRINT", "KERNEL_MODULES", "entry", "fingerprint", "helper", "prefetch"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 KERNEL_MODULES = ("fast_layout", "fast_jit", "fast_market", "fast_risk", "fast_kernel", "fast_series")
@@ -63,3 +65,27 @@ def entry(source_fingerprint: str | None, *, runtime: bool = False) -> Callable[
         return cast(_F, njit(**options)(fn))
 
     return build
+
+
+def _prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+    """Ask the CPU to bring ``array[index]``'s cache line in (LLVM's ``llvm.prefetch``, for reading, kept
+    in every cache level) and go on without waiting: the kernel reads a few bars around each signal row,
+    rows far apart in arrays far larger than the caches, so each would otherwise wait on memory. A hint:
+    it never faults and changes no result, so ``index`` may lie outside the array."""
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        byte_pointer = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32])
+        module, name = builder.module, "llvm.prefetch.p0"
+        fn = module.globals.get(name) or ir.Function(module, fnty, name)
+        address = builder.bitcast(builder.gep(data, [args[1]]), byte_pointer)
+        builder.call(fn, [address, i32(0), i32(3), i32(1)])  # read, highest locality, data cache
+        return context.get_dummy_value()
+
+    return types.void(array, types.intp), codegen
+
+
+prefetch = cast(Callable[[Any, int], None], intrinsic(_prefetch))
+"""``prefetch(array, index)`` in compiled code (see ``_prefetch``)."""

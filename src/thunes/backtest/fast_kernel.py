@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from thunes.backtest.fast_jit import FINGERPRINT, entry, helper
+from thunes.backtest.fast_jit import FINGERPRINT, entry, helper, prefetch
 from thunes.backtest.fast_layout import (
     B_EXIT,
     B_PNL,
@@ -29,7 +29,11 @@ from thunes.backtest.fast_layout import (
     C_EXIT,
     F_TICK,
     M_C,
+    M_H,
+    M_L,
+    M_O,
     M_T,
+    M_V,
     N_OUT,
     N_STATE,
     NS_PER_MS,
@@ -172,6 +176,21 @@ def _act(
     return _execute(row, side > 0, q, close, now, m, p, fp, ist, fst, out)
 
 
+_AHEAD = 6  # signals ahead whose bars are fetched from memory while the current one is acted on
+_BACK = 7  # bars before a signal row also read (the average price's window, the previous bar)
+
+
+@helper
+def _prefetch_bars(row: int, m: Bars) -> None:
+    """Fetch the bars around ``row`` (``row - _BACK`` to ``row``: two cache lines at most) of every column."""
+    back = max(row - _BACK, 0)
+    prefetch(m[M_T], row)
+    prefetch(m[M_T], back)
+    for column in (m[M_O], m[M_H], m[M_L], m[M_C], m[M_V]):
+        prefetch(column, row)
+        prefetch(column, back)
+
+
 @entry(FINGERPRINT)
 def simulate(fingerprint: str) -> Simulate:
     def simulate(
@@ -186,7 +205,10 @@ def simulate(fingerprint: str) -> Simulate:
     ) -> None:
         """Act on every signal row in order; ``ist[S_BAIL]`` (and the row) says where and why it stopped."""
         fingerprint  # noqa: B018 -- in numba's cache key (``fast_jit.entry``)
-        for i in range(len(rows)):
+        n = len(rows)
+        for i in range(n):
+            if i + _AHEAD < n:
+                _prefetch_bars(rows[i + _AHEAD], m)
             code = _act(rows[i], signals[i], m, p, fp, ist, fst, out)
             if code != 0:
                 ist[S_BAIL], ist[S_BAIL_ROW] = code, rows[i]
