@@ -112,26 +112,16 @@ class KernelTrades:
         tick = self.instrument.tick_size
         exponent = max(self.quote_exp, self.base_exp + max(0, -int(tick.normalize().as_tuple().exponent)))
         quote_scale, base_scale = 10 ** (exponent - self.quote_exp), int(tick.scaleb(exponent - self.base_exp))
-        span = bars.timeframe.nanoseconds  # a fill is booked at the first close at or after it
-        booked = np.searchsorted(bars.open_time_ns, self.fill_times_ns() - span, side="left")
-        buy = self.sides > 0
-        notional = self.prices * self.filled * self.notional_units
-        quote_moves = np.where(buy, -notional, notional - self.commissions * self.quote_fee_scale)
-        base_moves = np.where(buy, self.filled * self.lot_units - self.commissions * self.base_fee_scale,
-                              -self.filled * self.lot_units)  # fmt: skip
-        quote = self.deposit_units + np.concatenate(([0], np.cumsum(quote_moves, dtype=np.int64)))
-        base = np.concatenate(([0], np.cumsum(base_moves, dtype=np.int64)))
-        if exponent > 22:
+        if exponent > 22 or max(quote_scale, base_scale) >= _EXACT_FLOAT:  # 10**exponent is no exact double
             return None
-        times, values, close_top, ok = equity_units(
+        units = np.array([self.deposit_units, self.lot_units, self.notional_units, self.base_fee_scale,
+                          self.quote_fee_scale, quote_scale, base_scale], dtype=np.int64)  # fmt: skip
+        times, values, ok = equity_units(
             np.ascontiguousarray(bars.open_time_ns, dtype=np.int64), np.ascontiguousarray(bars.close, dtype=np.float64),
-            float(tick), span, warmup_bars, np.ascontiguousarray(booked, dtype=np.int64), quote, base, quote_scale,
-            base_scale, float(10**exponent),
+            float(tick), bars.timeframe.nanoseconds, warmup_bars, self.rows, self.sides, self.filled, self.prices,
+            self.commissions, units, float(10**exponent),
         )  # fmt: skip
-        top = int(np.max(np.abs(quote))) * quote_scale + int(np.max(np.abs(base))) * int(close_top)
-        if not ok or top * max(base_scale, 1) >= _EXACT_FLOAT:
-            return None
-        return times, values
+        return (times, values) if ok else None
 
 
 class FastBacktestResult(EventBacktestResult):
