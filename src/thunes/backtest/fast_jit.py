@@ -24,7 +24,7 @@ from llvmlite import ir  # type: ignore[import-untyped]  # numba's code generato
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["FINGERPRINT", "KERNEL_MODULES", "entry", "fingerprint", "helper", "prefetch"]
+__all__ = ["FINGERPRINT", "KERNEL_MODULES", "entry", "fingerprint", "helper", "inlined", "prefetch"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 KERNEL_MODULES = ("fast_layout", "fast_jit", "fast_market", "fast_risk", "fast_kernel", "fast_series")
@@ -46,8 +46,18 @@ FINGERPRINT = fingerprint(Path(__file__).with_name(f"{name}.py") for name in KER
 
 
 def helper(fn: _F) -> _F:
-    """A kernel helper: compiled into the entry point that calls it, without numba's runtime."""
+    """A kernel helper: compiled into the entry point that calls it, without numba's runtime. LLVM
+    inlines it when it finds it small enough."""
     options: dict[str, Any] = {"nogil": True, "_nrt": False}  # ``_nrt``: not in numba's stubs
+    return cast(_F, njit(**options)(fn))
+
+
+def inlined(fn: _F) -> _F:
+    """A kernel helper that numba inlines at every call (its IR, before LLVM sees it). LLVM keeps the
+    larger helpers apart, and a call then passes every array it hands on field by field (seven words
+    each): for the kernel's stages, which take the bars, the parameters and the state, that copying was
+    most of an order's cost. Only those stages: inlining every helper costs minutes of compiling."""
+    options: dict[str, Any] = {"nogil": True, "_nrt": False, "inline": "always"}
     return cast(_F, njit(**options)(fn))
 
 

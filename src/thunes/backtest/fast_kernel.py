@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from thunes.backtest.fast_jit import FINGERPRINT, entry, helper, prefetch
+from thunes.backtest.fast_jit import FINGERPRINT, entry, helper, inlined, prefetch
 from thunes.backtest.fast_layout import (
     B_EXIT,
     B_PNL,
@@ -27,7 +27,6 @@ from thunes.backtest.fast_layout import (
     B_VOLUME,
     BAD,
     C_EXIT,
-    F_TICK,
     M_C,
     M_H,
     M_L,
@@ -76,7 +75,7 @@ __all__ = ["N_OUT", "N_STATE", "Simulate", "simulate"]
 Simulate = Callable[[Bars, IntArray, npt.NDArray[np.int8], IntArray, FloatArray, IntArray, FloatArray, IntArray], None]
 
 
-@helper
+@inlined
 def _venue_filter_code(row: int, q: int, close: int, now_ms: int, m: Bars, p: IntArray, fp: FloatArray) -> int:
     """The venue's filters on a MARKET order, priced at the average price: 0, a code, or BAD. When
     the order passes at both ends of the window's price range the average itself is not needed."""
@@ -98,7 +97,7 @@ def _refused(buy: bool, counter: int, ist: IntArray) -> int:
     return 0
 
 
-@helper
+@inlined
 def _execute(
     row: int,
     buy: bool,
@@ -134,7 +133,7 @@ def _execute(
     return 0
 
 
-@helper
+@inlined
 def _order(signal: int, close: int, ist: IntArray, p: IntArray) -> tuple[int, int, int]:
     """``Trader._order_for``: ``(side, lots, held)``, side 0 for no order; lots -1 when sizing raises."""
     held = ist[S_RQTY] if ist[S_ROPEN] != 0 else 0
@@ -150,7 +149,7 @@ def _order(signal: int, close: int, ist: IntArray, p: IntArray) -> tuple[int, in
     return 0, 0, held
 
 
-@helper
+@inlined
 def _act(
     row: int, signal: int, m: Bars, p: IntArray, fp: FloatArray, ist: IntArray, fst: FloatArray, out: IntArray
 ) -> int:
@@ -158,7 +157,7 @@ def _act(
     now = m[M_T][row] + p[P_SPAN]
     roll_day(now, ist, fst)
     ist[S_SIGNALS] += 1
-    close = ticks(m[M_C][row], fp[F_TICK])
+    close = ticks(m[M_C][row], fp)
     if close <= 1:
         return B_PRICE
     side, q, held = _order(signal, close, ist, p)
@@ -180,7 +179,7 @@ _AHEAD = 6  # signals ahead whose bars are fetched from memory while the current
 _BACK = 7  # bars before a signal row also read (the average price's window, the previous bar)
 
 
-@helper
+@inlined
 def _prefetch_bars(row: int, m: Bars) -> None:
     """Fetch the bars around ``row`` (``row - _BACK`` to ``row``: two cache lines at most) of every column."""
     back = max(row - _BACK, 0)

@@ -241,8 +241,9 @@ def kernel_plan(
     _check_bounds(p, bars, instrument, rows)
     loss_cap = float(Fraction(limits.daily_loss_cap(None)) * 10**quote_exp)
     traded = float(REPLAY.volume_parts * instrument.step_size) * (1 + 1e-9)  # a volume surely worth a trade
-    fp = np.array([float(instrument.tick_size), model["base_bps"], model["cap_bps"], model["reference_range"],
-                   loss_cap, traded], dtype=np.float64)  # fmt: skip
+    tick = float(instrument.tick_size)
+    fp = np.array([tick, model["base_bps"], model["cap_bps"], model["reference_range"], loss_cap, traded, 1.0 / tick],
+                  dtype=np.float64)  # fmt: skip
     return KernelPlan(np.array(p, dtype=np.int64), fp, base_exp, quote_exp, p[k.P_DEPOSIT])
 
 
