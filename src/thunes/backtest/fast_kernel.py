@@ -126,8 +126,8 @@ def _execute(
     if fee < 0:
         return -fee
     i = ist[S_NOUT]  # one more order accepted and filled: its output row, the venue's next ids
-    out[i, O_ROW], out[i, O_SIDE], out[i, O_QTY], out[i, O_FILL] = row, 1 if buy else -1, q, filled
-    out[i, O_PRICE], out[i, O_FEE], out[i, O_OID], out[i, O_TID] = price, fee, ist[S_OID], ist[S_TID]
+    out[O_ROW, i], out[O_SIDE, i], out[O_QTY, i], out[O_FILL, i] = row, 1 if buy else -1, q, filled
+    out[O_PRICE, i], out[O_FEE, i], out[O_OID, i], out[O_TID, i] = price, fee, ist[S_OID], ist[S_TID]
     for counter in (S_NOUT, S_OID, S_TID, S_FILLED):
         ist[counter] += 1
     return 0
