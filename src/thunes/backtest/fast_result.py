@@ -116,10 +116,12 @@ class KernelTrades:
             return None
         units = np.array([self.deposit_units, self.lot_units, self.notional_units, self.base_fee_scale,
                           self.quote_fee_scale, quote_scale, base_scale], dtype=np.int64)  # fmt: skip
-        times, values, ok = equity_units(
+        block = np.empty((2, max(len(bars) - warmup_bars, 0)), dtype=np.float64)  # one allocation for both
+        times, values = block[0].view(np.int64), block[1]
+        ok = equity_units(
             np.ascontiguousarray(bars.open_time_ns, dtype=np.int64), np.ascontiguousarray(bars.close, dtype=np.float64),
             float(tick), bars.timeframe.nanoseconds, warmup_bars, self.rows, self.sides, self.filled, self.prices,
-            self.commissions, units, float(10**exponent),
+            self.commissions, units, float(10**exponent), times, values,
         )  # fmt: skip
         return (times, values) if ok else None
 

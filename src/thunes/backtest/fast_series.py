@@ -27,8 +27,23 @@ __all__ = ["compiled_signal_rows", "equity_units", "sma_cross_rows"]
 _TICKS_LIMIT = 9.2e18  # below 2**63: a float tick count that converts to int64 as numpy converts it
 SignalRows = Callable[[FloatArray, float, int, int, int], tuple[IntArray, SignalArray, bool]]
 EquityUnits = Callable[
-    [IntArray, FloatArray, float, int, int, IntArray, IntArray, IntArray, IntArray, IntArray, IntArray, float],
-    tuple[IntArray, FloatArray, bool],
+    [
+        IntArray,
+        FloatArray,
+        float,
+        int,
+        int,
+        IntArray,
+        IntArray,
+        IntArray,
+        IntArray,
+        IntArray,
+        IntArray,
+        float,
+        IntArray,
+        FloatArray,
+    ],
+    bool,
 ]
 _EXACT = 1 << 53  # integers below this are exact doubles
 U_DEPOSIT, U_LOT, U_NOTIONAL, U_BASE_FEE, U_QUOTE_FEE, U_QUOTE_SCALE, U_BASE_SCALE = range(7)  # equity_units'
@@ -43,7 +58,10 @@ def sma_cross_rows(fingerprint: str) -> SignalRows:
         and the signal there (+1 up, -1 down): ``SmaCross.signals``'s; False when a close has no tick."""
         fingerprint  # noqa: B018 -- in numba's cache key (``fast_jit.entry``)
         n = len(close)
-        ticks = np.empty(n, np.int64)
+        size = 1
+        while size <= slow:
+            size *= 2
+        ring, mask = np.zeros(size, np.int64), size - 1  # the last ticks, row i's at i & mask: no array of n
         rows = np.empty(max(n - slow, 0), np.int64)
         signals = np.empty(max(n - slow, 0), np.int8)
         count, sum_fast, sum_slow, above = 0, 0, 0, False
@@ -52,9 +70,9 @@ def sma_cross_rows(fingerprint: str) -> SignalRows:
             if not abs(x) < _TICKS_LIMIT:
                 return rows[:0], signals[:0], False
             t = int(x)
-            ticks[i] = t
-            sum_fast += t if i < fast else t - int(ticks[i - fast])  # the last ``fast`` ticks
-            sum_slow += t if i < slow else t - int(ticks[i - slow])
+            ring[i & mask] = t
+            sum_fast += t if i < fast else t - ring[(i - fast) & mask]  # the last ``fast`` ticks
+            sum_slow += t if i < slow else t - ring[(i - slow) & mask]
             if i >= slow - 1:
                 now = slow * sum_fast > fast * sum_slow
                 if i >= slow and now != above and i >= warmup:
@@ -129,7 +147,9 @@ def equity_units(fingerprint: str) -> EquityUnits:
         commissions: IntArray,
         units: IntArray,
         unit: float,
-    ) -> tuple[IntArray, FloatArray, bool]:
+        times: IntArray,
+        values: FloatArray,
+    ) -> bool:
         """Close times and equity of rows ``warmup`` on, from the kernel's fills (columns as
         ``KernelTrades``'): ``(quote * quote_scale + base * close_ticks * base_scale) / unit`` with the
         balances of the fills booked at or before the row. ``units`` holds the deposit, one lot, one
@@ -138,14 +158,13 @@ def equity_units(fingerprint: str) -> EquityUnits:
         fingerprint  # noqa: B018 -- in numba's cache key (``fast_jit.entry``)
         n = len(close)
         size = max(n - warmup, 0)
-        times, values = np.empty(size, np.int64), np.empty(size, np.float64)
         nf = len(rows)
         booked, quote, base = np.empty(nf, np.int64), np.empty(nf + 1, np.int64), np.empty(nf + 1, np.int64)
         top_q, top_b = _balances(open_time_ns, span_ns, rows, sides, filled, prices, commissions, units, booked,
                                  quote, base)  # fmt: skip
         quote_scale, base_scale = units[U_QUOTE_SCALE], units[U_BASE_SCALE]
         if top_q > _EXACT // quote_scale or (top_b > 0 and top_b > _EXACT // base_scale):
-            return times, values, False
+            return False
         room = _EXACT - top_q * quote_scale  # every numerator stays below 2**53: exact as a double
         limit = float(room // (top_b * base_scale)) if top_b > 0 else math.inf
         top, no_tick = 0.0, False
@@ -155,7 +174,7 @@ def equity_units(fingerprint: str) -> EquityUnits:
             values[i] = x  # the close in ticks, for now
             top, no_tick = max(top, abs(x)), no_tick | np.isnan(x)
         if no_tick or not top <= limit:
-            return times, values, False
+            return False
         k, start = 0, warmup
         while start < n:  # rows start..stop - 1 hold the balances after k fills
             while k < nf and booked[k] <= start:
@@ -166,6 +185,6 @@ def equity_units(fingerprint: str) -> EquityUnits:
             for i in range(len(segment)):
                 segment[i] = float(q + b * int(segment[i])) / unit
             start = stop
-        return times, values, True
+        return True
 
     return equity_units
