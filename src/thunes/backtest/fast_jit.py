@@ -11,6 +11,11 @@ Helpers run without numba's runtime (``_nrt=False``): the kernel allocates nothi
 would count the references to every array handed from one helper to the next with atomic operations,
 about half the kernel's time (numba issue #2345). Without it, an allocation fails to compile rather
 than leak. The series passes (``fast_series``) allocate their outputs: their entry points keep it.
+
+Two more things the kernel's speed rests on (measured on the bench workload, ``bench/backtest_paths.py``):
+its stages are inlined by numba (:func:`inlined`), since LLVM left them as calls that copy every array
+field by field; and it fetches the bars of the signals ahead of the one it acts on (:data:`prefetch`),
+since those rows lie far apart in columns far larger than the caches.
 """
 
 from __future__ import annotations
