@@ -183,11 +183,18 @@ _BACK = 7  # bars before a signal row also read (the average price's window, the
 def _prefetch_bars(row: int, m: Bars) -> None:
     """Fetch the bars around ``row`` (``row - _BACK`` to ``row``: two cache lines at most) of every column."""
     back = max(row - _BACK, 0)
-    prefetch(m[M_T], row)
+    prefetch(m[M_T], row)  # one by one: the columns may differ in type (a read-only one), no loop over them
     prefetch(m[M_T], back)
-    for column in (m[M_O], m[M_H], m[M_L], m[M_C], m[M_V]):
-        prefetch(column, row)
-        prefetch(column, back)
+    prefetch(m[M_O], row)
+    prefetch(m[M_O], back)
+    prefetch(m[M_H], row)
+    prefetch(m[M_H], back)
+    prefetch(m[M_L], row)
+    prefetch(m[M_L], back)
+    prefetch(m[M_C], row)
+    prefetch(m[M_C], back)
+    prefetch(m[M_V], row)
+    prefetch(m[M_V], back)
 
 
 @entry(FINGERPRINT)
