@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 
-from thunes.backtest.fast_jit import FINGERPRINT, entry, helper
+from thunes.backtest.fast_jit import FINGERPRINT, entry, helper, inlined, prefetch
 from thunes.backtest.fast_layout import (
     B_EXIT,
     B_PNL,
@@ -27,9 +27,12 @@ from thunes.backtest.fast_layout import (
     B_VOLUME,
     BAD,
     C_EXIT,
-    F_TICK,
     M_C,
+    M_H,
+    M_L,
+    M_O,
     M_T,
+    M_V,
     N_OUT,
     N_STATE,
     NS_PER_MS,
@@ -72,7 +75,7 @@ __all__ = ["N_OUT", "N_STATE", "Simulate", "simulate"]
 Simulate = Callable[[Bars, IntArray, npt.NDArray[np.int8], IntArray, FloatArray, IntArray, FloatArray, IntArray], None]
 
 
-@helper
+@inlined
 def _venue_filter_code(row: int, q: int, close: int, now_ms: int, m: Bars, p: IntArray, fp: FloatArray) -> int:
     """The venue's filters on a MARKET order, priced at the average price: 0, a code, or BAD. When
     the order passes at both ends of the window's price range the average itself is not needed."""
@@ -94,7 +97,7 @@ def _refused(buy: bool, counter: int, ist: IntArray) -> int:
     return 0
 
 
-@helper
+@inlined
 def _execute(
     row: int,
     buy: bool,
@@ -123,14 +126,14 @@ def _execute(
     if fee < 0:
         return -fee
     i = ist[S_NOUT]  # one more order accepted and filled: its output row, the venue's next ids
-    out[i, O_ROW], out[i, O_SIDE], out[i, O_QTY], out[i, O_FILL] = row, 1 if buy else -1, q, filled
-    out[i, O_PRICE], out[i, O_FEE], out[i, O_OID], out[i, O_TID] = price, fee, ist[S_OID], ist[S_TID]
+    out[O_ROW, i], out[O_SIDE, i], out[O_QTY, i], out[O_FILL, i] = row, 1 if buy else -1, q, filled
+    out[O_PRICE, i], out[O_FEE, i], out[O_OID, i], out[O_TID, i] = price, fee, ist[S_OID], ist[S_TID]
     for counter in (S_NOUT, S_OID, S_TID, S_FILLED):
         ist[counter] += 1
     return 0
 
 
-@helper
+@inlined
 def _order(signal: int, close: int, ist: IntArray, p: IntArray) -> tuple[int, int, int]:
     """``Trader._order_for``: ``(side, lots, held)``, side 0 for no order; lots -1 when sizing raises."""
     held = ist[S_RQTY] if ist[S_ROPEN] != 0 else 0
@@ -146,7 +149,7 @@ def _order(signal: int, close: int, ist: IntArray, p: IntArray) -> tuple[int, in
     return 0, 0, held
 
 
-@helper
+@inlined
 def _act(
     row: int, signal: int, m: Bars, p: IntArray, fp: FloatArray, ist: IntArray, fst: FloatArray, out: IntArray
 ) -> int:
@@ -154,7 +157,7 @@ def _act(
     now = m[M_T][row] + p[P_SPAN]
     roll_day(now, ist, fst)
     ist[S_SIGNALS] += 1
-    close = ticks(m[M_C][row], fp[F_TICK])
+    close = ticks(m[M_C][row], fp)
     if close <= 1:
         return B_PRICE
     side, q, held = _order(signal, close, ist, p)
@@ -172,6 +175,28 @@ def _act(
     return _execute(row, side > 0, q, close, now, m, p, fp, ist, fst, out)
 
 
+_AHEAD = 6  # signals ahead whose bars are fetched from memory while the current one is acted on
+_BACK = 7  # bars before a signal row also read (the average price's window, the previous bar)
+
+
+@inlined
+def _prefetch_bars(row: int, m: Bars) -> None:
+    """Fetch the bars around ``row`` (``row - _BACK`` to ``row``: two cache lines at most) of every column."""
+    back = max(row - _BACK, 0)
+    prefetch(m[M_T], row)  # one by one: the columns may differ in type (a read-only one), no loop over them
+    prefetch(m[M_T], back)
+    prefetch(m[M_O], row)
+    prefetch(m[M_O], back)
+    prefetch(m[M_H], row)
+    prefetch(m[M_H], back)
+    prefetch(m[M_L], row)
+    prefetch(m[M_L], back)
+    prefetch(m[M_C], row)
+    prefetch(m[M_C], back)
+    prefetch(m[M_V], row)
+    prefetch(m[M_V], back)
+
+
 @entry(FINGERPRINT)
 def simulate(fingerprint: str) -> Simulate:
     def simulate(
@@ -186,7 +211,10 @@ def simulate(fingerprint: str) -> Simulate:
     ) -> None:
         """Act on every signal row in order; ``ist[S_BAIL]`` (and the row) says where and why it stopped."""
         fingerprint  # noqa: B018 -- in numba's cache key (``fast_jit.entry``)
-        for i in range(len(rows)):
+        n = len(rows)
+        for i in range(n):
+            if i + _AHEAD < n:
+                _prefetch_bars(rows[i + _AHEAD], m)
             code = _act(rows[i], signals[i], m, p, fp, ist, fst, out)
             if code != 0:
                 ist[S_BAIL], ist[S_BAIL_ROW] = code, rows[i]

@@ -32,8 +32,8 @@ MAX_POINTS = 8
 P_OFF0, P_RISE0, P_FALL0 = 51, 51 + MAX_POINTS, 51 + 2 * MAX_POINTS
 N_PARAMS = 51 + 3 * MAX_POINTS
 # --- float parameters ----------------------------------------------------------------------------
-F_TICK, F_BASE_BPS, F_CAP_BPS, F_REF_RANGE, F_LOSS_CAP, F_TRADED = 0, 1, 2, 3, 4, 5
-N_FLOAT_PARAMS = 6
+F_TICK, F_BASE_BPS, F_CAP_BPS, F_REF_RANGE, F_LOSS_CAP, F_TRADED, F_PER_TICK = 0, 1, 2, 3, 4, 5, 6
+N_FLOAT_PARAMS = 7
 # --- state: integers, then floats ----------------------------------------------------------------
 S_POS, S_QUOTE, S_ROPEN, S_RQTY, S_DUST, S_KILL, S_DAY, S_HASCOOL, S_COOL = 0, 1, 2, 3, 4, 5, 6, 7, 8
 S_OID, S_TID, S_NOUT, S_BAIL, S_BAIL_ROW, S_SIGNALS, S_SUBMITTED, S_FILLED = 9, 10, 11, 12, 13, 14, 15, 16

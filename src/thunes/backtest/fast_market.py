@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from thunes.backtest.fast_jit import helper
+from thunes.backtest.fast_jit import helper, inlined
 from thunes.backtest.fast_layout import (
     B_PRICE,
     B_SLIPPAGE,
@@ -24,6 +24,7 @@ from thunes.backtest.fast_layout import (
     BAD,
     F_BASE_BPS,
     F_CAP_BPS,
+    F_PER_TICK,
     F_REF_RANGE,
     F_TICK,
     F_TRADED,
@@ -55,21 +56,30 @@ from thunes.backtest.fast_layout import (
     IntArray,
 )
 
+_NEAR_EXACT = 2.0**40  # below it, a few units in the last place are far below a quarter
+
 __all__ = ["avg_price", "bar_trades", "ceil_div", "level", "part_lots", "price_range", "ticks", "trade_ms"]
 
 
-@helper
+@inlined
 def ceil_div(a: int, b: int) -> int:
     return -((-a) // b)
 
 
 @helper
-def ticks(x: float, tick: float) -> int:
-    """``features.ohlcv.to_ticks`` of one price."""
-    return int(np.rint(x / tick))
+def ticks(x: float, fp: FloatArray) -> int:
+    """``features.ohlcv.to_ticks`` of one price: ``rint(x / tick)``. Multiplying by ``1 / tick`` is off
+    the exact quotient by a few units in the last place; when that product lies within a quarter of an
+    integer (prices on the tick always do), the quotient rounds to the same integer, and the division
+    is not needed."""
+    y = x * fp[F_PER_TICK]
+    whole = np.rint(y)
+    if abs(y - whole) < 0.25 and abs(y) < _NEAR_EXACT:
+        return int(whole)
+    return int(np.rint(x / fp[F_TICK]))
 
 
-@helper
+@inlined
 def _volume_decimal(v: float) -> tuple[int, int]:
     """``Decimal(repr(v))`` (what ``iter_bars`` gives) as ``value * 10**-k``; ``k == -1``: not short enough.
 
@@ -91,6 +101,12 @@ def _volume_decimal(v: float) -> tuple[int, int]:
 def part_lots(v: float, p: IntArray) -> int:
     """``ReplayModel.part`` in lots (``floor(volume / parts / stepSize)``): a bar's trades and quotes."""
     value, k = _volume_decimal(v)
+    return _part_of(value, k, p)
+
+
+@inlined
+def _part_of(value: int, k: int, p: IntArray) -> int:
+    """:func:`part_lots` of a volume already read as ``value * 10**-k``."""
     if k < 0:
         return BAD
     e = p[P_STEP_EXP] - k
@@ -119,18 +135,18 @@ def _first_open(horizon: int, p: IntArray) -> int:
 def bar_trades(j: int, horizon: int, pivot: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[int, int]:
     """Sum of (price - ``pivot``) and count of bar ``j``'s replayed trades at or after ``horizon`` (ms),
     along the model's path (its rising columns, its falling ones when the bar closed down)."""
-    tick, start, horizon_ns = fp[F_TICK], m[M_T][j], horizon * NS_PER_MS
+    start, horizon_ns = m[M_T][j], horizon * NS_PER_MS
     prices = (m[M_O][j], m[M_H][j], m[M_L][j], m[M_C][j])  # the model's columns (replay_model.OPEN ...)
-    path = P_RISE0 if ticks(prices[3], tick) >= ticks(prices[0], tick) else P_FALL0
+    path = P_RISE0 if ticks(prices[3], fp) >= ticks(prices[0], fp) else P_FALL0
     total, count = 0, 0
     for k in range(p[P_NPOINTS]):
         if start + p[P_OFF0 + k] >= horizon_ns:  # trade_ms(start, k, p) >= horizon
-            total += ticks(prices[p[path + k]], tick) - pivot
+            total += ticks(prices[p[path + k]], fp) - pivot
             count += 1
     return total, count
 
 
-@helper
+@inlined
 def _window(row: int, horizon: int, pivot: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[int, int, int]:
     """Sum of (price - ``pivot``) * lots, and of lots, over the replayed trades at or after ``horizon``
     (ms); the first row left out. ``den == BAD`` when a volume cannot be read exactly or a sum
@@ -150,7 +166,7 @@ def _window(row: int, horizon: int, pivot: int, m: Bars, p: IntArray, fp: FloatA
     return num, den, j
 
 
-@helper
+@inlined
 def avg_price(row: int, now_ms: int, close: int, m: Bars, p: IntArray, fp: FloatArray) -> int:
     """``MarketState.avg_price`` in ticks: -1 when no trade was ever replayed, BAD when unknown."""
     num, den, j = _window(row, now_ms - p[P_AVG_MS], close, m, p, fp)
@@ -163,12 +179,12 @@ def avg_price(row: int, now_ms: int, close: int, m: Bars, p: IntArray, fp: Float
         if part == BAD:
             return BAD
         if part > 0:
-            return ticks(m[M_C][j], fp[F_TICK])
+            return ticks(m[M_C][j], fp)
         j -= 1
     return -1
 
 
-@helper
+@inlined
 def price_range(row: int, now_ms: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[int, int]:
     """Ticks every trade of the average price's window at ``now_ms`` lies within, read from the bars
     alone (no exact volume needed); ``(-1, -1)`` when the window might hold no trade at all."""
@@ -181,25 +197,24 @@ def price_range(row: int, now_ms: int, m: Bars, p: IntArray, fp: FloatArray) -> 
         j -= 1
     if not traded:
         return -1, -1
-    return ticks(low, fp[F_TICK]), ticks(high, fp[F_TICK])
+    return ticks(low, fp), ticks(high, fp)
 
 
 # --- the quote and the slippage (simvenue/market.py) ----------------------------------------------------
-@helper
-def _bps(q: int, row: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[float, int, int]:
-    """``SlippageModel.bps`` against the previous bar's context: ``(bps, num, den)``; when ``den > 0``
-    the basis points are exactly ``num / den`` (the base or the cap), else only the float is known."""
+@inlined
+def _bps(q: int, row: int, value: int, k: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[float, int, int]:
+    """``SlippageModel.bps`` against the previous bar's context (its volume read as ``value * 10**-k``):
+    ``(bps, num, den)``; when ``den > 0`` the basis points are exactly ``num / den`` (the base or the
+    cap), else only the float is known."""
     if row == 0:
         return fp[F_BASE_BPS], p[P_DBASE_NUM], p[P_DBASE_DEN]
-    value, k = _volume_decimal(m[M_V][row - 1])
     if k < 0:
         return -1.0, 0, 0
     if value <= 0:
         return fp[F_BASE_BPS], p[P_DBASE_NUM], p[P_DBASE_DEN]
     e = k - p[P_STEP_EXP]
     share = (q * p[P_STEP_NUM]) / value * POW10[e] if e >= 0 else (q * p[P_STEP_NUM]) / value / POW10[-e]
-    tick = fp[F_TICK]
-    high, low, close = ticks(m[M_H][row - 1], tick), ticks(m[M_L][row - 1], tick), ticks(m[M_C][row - 1], tick)
+    high, low, close = ticks(m[M_H][row - 1], fp), ticks(m[M_L][row - 1], fp), ticks(m[M_C][row - 1], fp)
     spread = (high - low) / close if close != 0 else 0.0
     raw = fp[F_BASE_BPS] * math.sqrt(share) * (spread / fp[F_REF_RANGE])
     if raw >= fp[F_CAP_BPS]:
@@ -207,12 +222,14 @@ def _bps(q: int, row: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[float,
     return raw, 0, 1 if raw == 0.0 else 0
 
 
-@helper
-def _slipped(reference: int, buy: bool, q: int, row: int, m: Bars, p: IntArray, fp: FloatArray) -> int:
+@inlined
+def _slipped(
+    reference: int, buy: bool, q: int, row: int, value: int, k: int, m: Bars, p: IntArray, fp: FloatArray
+) -> int:
     """``MarketState._slipped``: ``reference * (1 +- bps / 10_000)`` on the tick, against the taker;
     ``-B_SLIPPAGE`` when the float lands too close to a tick to be sure which way the exact ``Decimal``
     rounds, ``-B_VOLUME`` when the previous bar's volume cannot be read exactly."""
-    bps, num, den = _bps(q, row, m, p, fp)
+    bps, num, den = _bps(q, row, value, k, m, p, fp)
     if bps < 0:
         return -B_VOLUME
     if den > 0:
@@ -226,15 +243,16 @@ def _slipped(reference: int, buy: bool, q: int, row: int, m: Bars, p: IntArray, 
     return reference + move if buy else reference - move
 
 
-@helper
+@inlined
 def level(row: int, buy: bool, q: int, close: int, m: Bars, p: IntArray, fp: FloatArray) -> tuple[int, int]:
     """``quote_levels``: the one level a MARKET order takes at the close's quote, ``(ticks, lots)``;
     ticks ``-B_*`` when the kernel cannot say exactly."""
-    shown = part_lots(m[M_V][max(row - 1, 0)], p)  # ``ReplayModel.shown``: the last bar's part, a step at least
+    value, k = _volume_decimal(m[M_V][max(row - 1, 0)])  # the last bar's: the quote's size and the slippage's
+    shown = _part_of(value, k, p)  # ``ReplayModel.shown``: the last bar's part, a step at least
     if shown == BAD:
         return -B_VOLUME, 0
     away = p[P_QTICKS]  # the quote around the close (the model's last point)
-    price = _slipped(close + away if buy else close - away, buy, q, row, m, p, fp)
+    price = _slipped(close + away if buy else close - away, buy, q, row, value, k, m, p, fp)
     if price < 0:
         return price, 0
     return (price if price > 0 else -B_PRICE), min(q, max(1, shown))

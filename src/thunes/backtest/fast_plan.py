@@ -14,6 +14,7 @@ Imports numba (through ``fast_kernel``): import this module only when numba is i
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -216,6 +217,21 @@ def kernel_plan(
 ) -> KernelPlan:
     """The kernel's parameters for this run of ``engine`` (checked by ``fast_scope``);
     ``KernelUnsupportedError`` when it cannot be exact."""
+    static, fparams, base_exp, quote_exp = _run_independent(instrument, engine, deposit, bars.timeframe.nanoseconds)
+    p = list(static)
+    p[k.P_DAY0] = int(bars.open_time_ns[0]) // _NS_PER_DAY  # the risk engine's day when it starts
+    _check_bounds(p, bars, instrument, rows)
+    return KernelPlan(np.array(p, dtype=np.int64), np.array(fparams, dtype=np.float64), base_exp, quote_exp,
+                      p[k.P_DEPOSIT])  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _run_independent(
+    instrument: Instrument, engine: EngineModel, deposit: Decimal, span_ns: int
+) -> tuple[tuple[int, ...], tuple[float, ...], int, int]:
+    """The parameters that do not depend on the bars: the same for every run of one instrument, engine
+    and deposit (a sweep, the symbols of a portfolio), exact rationals that cost more than a small run.
+    Its arguments are frozen values, so the cache can never answer for another engine."""
     config, limits, pricing = engine.trader, engine.limits, engine.pricing
     model = dict(pricing.slippage.params)  # the square-root model's (``fast_scope`` checked it is that one)
     _check_supported(instrument, config.fee_rate)
@@ -232,18 +248,16 @@ def kernel_plan(
     _sizing_params(instrument, config, limits, p)
     _venue_params(instrument, pricing.fee_rate, base_exp, quote_exp, p)
     _slippage_params(model, p)
-    replay_params(REPLAY, bars.timeframe.nanoseconds, p)
-    p[k.P_SPAN], p[k.P_AVG_MS] = bars.timeframe.nanoseconds, pricing.avg_price_window_ms
-    p[k.P_DAY0] = int(bars.open_time_ns[0]) // _NS_PER_DAY  # the risk engine's day when it starts
+    replay_params(REPLAY, span_ns, p)
+    p[k.P_SPAN], p[k.P_AVG_MS] = span_ns, pricing.avg_price_window_ms
     p[k.P_DUST] = math.ceil(Fraction(limits.dust_notional) / (Fraction(instrument.tick_size) / 10**base_exp))
     p[k.P_COOL_NS], p[k.P_ONE_POS] = limits.cool_down_s * _NS_PER_SECOND, int(limits.one_position_per_symbol)
     p[k.P_DEPOSIT] = _exact(Fraction(deposit) * 10**quote_exp)
-    _check_bounds(p, bars, instrument, rows)
     loss_cap = float(Fraction(limits.daily_loss_cap(None)) * 10**quote_exp)
     traded = float(REPLAY.volume_parts * instrument.step_size) * (1 + 1e-9)  # a volume surely worth a trade
-    fp = np.array([float(instrument.tick_size), model["base_bps"], model["cap_bps"], model["reference_range"],
-                   loss_cap, traded], dtype=np.float64)  # fmt: skip
-    return KernelPlan(np.array(p, dtype=np.int64), fp, base_exp, quote_exp, p[k.P_DEPOSIT])
+    tick = float(instrument.tick_size)
+    fparams = (tick, model["base_bps"], model["cap_bps"], model["reference_range"], loss_cap, traded, 1.0 / tick)
+    return tuple(p), fparams, base_exp, quote_exp
 
 
 def run_kernel(
@@ -260,7 +274,7 @@ def run_kernel(
     plan = kernel_plan(instrument, bars, rows, deposit=deposit, engine=engine)
     ist, fst = np.zeros(k.N_STATE, dtype=np.int64), np.zeros(k.N_FLOAT_STATE, dtype=np.float64)
     ist[k.S_QUOTE], ist[k.S_DAY], ist[k.S_OID], ist[k.S_TID] = plan.deposit_units, plan.params[k.P_DAY0], 1, 1
-    out = np.zeros((len(rows), k.N_OUT), dtype=np.int64)
+    out = np.empty((k.N_OUT, len(rows)), dtype=np.int64)  # a column a row: each column one contiguous view
 
     def floats(column: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         return np.ascontiguousarray(column, dtype=np.float64)
@@ -274,7 +288,7 @@ def run_kernel(
     n, p = int(ist[k.S_NOUT]), plan.params
 
     def column(index: int) -> IntArray:
-        return np.ascontiguousarray(out[:n, index])
+        return out[index, :n]
 
     trades = KernelTrades(
         rows=column(k.O_ROW), sides=column(k.O_SIDE), quantities=column(k.O_QTY), filled=column(k.O_FILL),

@@ -74,32 +74,38 @@ class KernelTrades:
         closes = self.open_time_ns[self.rows] + self.span_ns
         return np.asarray((closes // NS_PER_MS) * NS_PER_MS, dtype=np.int64)
 
-    def materialise(self) -> tuple[list[OrderReport], list[Fill]]:
-        """The final order reports and the fills, equal to what the engine core books."""
+    def fills(self) -> list[Fill]:
+        """The fills, equal to what the engine core books (one an order)."""
         inst = self.instrument
         tick, step, symbol = inst.tick_size, inst.step_size, inst.symbol
         times, opens = self.fill_times_ns().tolist(), self.open_time_ns[self.rows].tolist()
-        columns = (self.sides, self.quantities, self.filled, self.prices, self.commissions, self.order_ids,
-                   self.trade_ids)  # fmt: skip
-        orders: list[OrderReport] = []
+        columns = (self.sides, self.quantities, self.filled, self.prices, self.commissions, self.trade_ids)
         fills: list[Fill] = []
-        for i, (side_sign, lots, filled_lots, ticks, fee, order_id, trade_id) in enumerate(
+        for i, (side_sign, lots, filled_lots, ticks, fee, trade_id) in enumerate(
             zip(*(c.tolist() for c in columns), strict=True)
         ):
             buy = side_sign > 0
             side = Side.BUY if buy else Side.SELL
             cid = client_order_id(self.strategy_id, symbol, side, f"{opens[i]}")
-            price, quantity = ticks * tick, (lots * step).normalize()
-            taken = quantity if filled_lots == lots else filled_lots * step  # the quote's size when it was less
+            taken = (lots * step).normalize() if filled_lots == lots else filled_lots * step  # less: the quote's size
             commission = Decimal(fee).scaleb(-(inst.base_precision if buy else inst.quote_precision))
-            fill = Fill(cid, str(trade_id), symbol, side, price, taken, commission,
-                        inst.base_asset if buy else inst.quote_asset, Liquidity.TAKER, times[i])  # fmt: skip
+            fills.append(Fill(cid, str(trade_id), symbol, side, ticks * tick, taken, commission,
+                              inst.base_asset if buy else inst.quote_asset, Liquidity.TAKER, times[i]))  # fmt: skip
+        return fills
+
+    def orders(self, fills: list[Fill]) -> list[OrderReport]:
+        """The final order reports, equal to what the engine core books, each with its fill of ``fills``
+        (:meth:`fills`): built only when asked for, a report and its Decimals cost as much as a fill."""
+        step, symbol = self.instrument.step_size, self.instrument.symbol
+        orders: list[OrderReport] = []
+        for lots, filled_lots, order_id, fill in zip(self.quantities.tolist(), self.filled.tolist(),
+                                                     self.order_ids.tolist(), fills, strict=True):  # fmt: skip
             status = OrderStatus.FILLED if filled_lots == lots else OrderStatus.EXPIRED
-            venue_id = VenueOrderId(str(order_id))
-            orders.append(OrderReport(cid, venue_id, symbol, side, OrderType.MARKET, status, quantity, ZERO + taken,
-                                      ZERO + price * taken, None, times[i], (fill,)))  # fmt: skip
-            fills.append(fill)
-        return orders, fills
+            taken = fill.quantity
+            orders.append(OrderReport(fill.client_order_id, VenueOrderId(str(order_id)), symbol, fill.side,
+                                      OrderType.MARKET, status, (lots * step).normalize(), ZERO + taken,
+                                      ZERO + fill.price * taken, None, fill.ts_ns, (fill,)))  # fmt: skip
+        return orders
 
     def equity_curve(self, bars: OHLCV, warmup_bars: int) -> tuple[IntArray, FloatArray] | None:
         """``backtest.run.equity_curve`` of these fills, from the columns: bit for bit the same floats
@@ -112,26 +118,18 @@ class KernelTrades:
         tick = self.instrument.tick_size
         exponent = max(self.quote_exp, self.base_exp + max(0, -int(tick.normalize().as_tuple().exponent)))
         quote_scale, base_scale = 10 ** (exponent - self.quote_exp), int(tick.scaleb(exponent - self.base_exp))
-        span = bars.timeframe.nanoseconds  # a fill is booked at the first close at or after it
-        booked = np.searchsorted(bars.open_time_ns, self.fill_times_ns() - span, side="left")
-        buy = self.sides > 0
-        notional = self.prices * self.filled * self.notional_units
-        quote_moves = np.where(buy, -notional, notional - self.commissions * self.quote_fee_scale)
-        base_moves = np.where(buy, self.filled * self.lot_units - self.commissions * self.base_fee_scale,
-                              -self.filled * self.lot_units)  # fmt: skip
-        quote = self.deposit_units + np.concatenate(([0], np.cumsum(quote_moves, dtype=np.int64)))
-        base = np.concatenate(([0], np.cumsum(base_moves, dtype=np.int64)))
-        if exponent > 22:
+        if exponent > 22 or max(quote_scale, base_scale) >= _EXACT_FLOAT:  # 10**exponent is no exact double
             return None
-        times, values, close_top, ok = equity_units(
+        units = np.array([self.deposit_units, self.lot_units, self.notional_units, self.base_fee_scale,
+                          self.quote_fee_scale, quote_scale, base_scale], dtype=np.int64)  # fmt: skip
+        block = np.empty((2, max(len(bars) - warmup_bars, 0)), dtype=np.float64)  # one allocation for both
+        times, values = block[0].view(np.int64), block[1]
+        ok = equity_units(
             np.ascontiguousarray(bars.open_time_ns, dtype=np.int64), np.ascontiguousarray(bars.close, dtype=np.float64),
-            float(tick), span, warmup_bars, np.ascontiguousarray(booked, dtype=np.int64), quote, base, quote_scale,
-            base_scale, float(10**exponent),
+            float(tick), bars.timeframe.nanoseconds, warmup_bars, self.rows, self.sides, self.filled, self.prices,
+            self.commissions, units, float(10**exponent), times, values,
         )  # fmt: skip
-        top = int(np.max(np.abs(quote))) * quote_scale + int(np.max(np.abs(base))) * int(close_top)
-        if not ok or top * max(base_scale, 1) >= _EXACT_FLOAT:
-            return None
-        return times, values
+        return (times, values) if ok else None
 
 
 class FastBacktestResult(EventBacktestResult):
@@ -173,15 +171,12 @@ class FastBacktestResult(EventBacktestResult):
         """True when the compiled kernel produced this result."""
         return self.trades is not None
 
-    def _built(self) -> tuple[list[OrderReport], list[Fill]]:
-        if self._orders is None or self._fills is None:
-            assert self.trades is not None  # without columns both lists were given
-            self._orders, self._fills = self.trades.materialise()
-        return self._orders, self._fills
-
     @property
     def orders(self) -> list[OrderReport]:
-        return self._built()[0]
+        if self._orders is None:
+            assert self.trades is not None  # without columns both lists were given
+            self._orders = self.trades.orders(self.fills)
+        return self._orders
 
     @orders.setter
     def orders(self, value: list[OrderReport]) -> None:
@@ -189,7 +184,10 @@ class FastBacktestResult(EventBacktestResult):
 
     @property
     def fills(self) -> list[Fill]:
-        return self._built()[1]
+        if self._fills is None:
+            assert self.trades is not None  # without columns both lists were given
+            self._fills = self.trades.fills()
+        return self._fills
 
     @fills.setter
     def fills(self, value: list[Fill]) -> None:

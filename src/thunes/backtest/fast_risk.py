@@ -12,14 +12,13 @@ rounding error; otherwise the caller stops with ``B_PNL`` and the engine core ru
 
 from __future__ import annotations
 
-from thunes.backtest.fast_jit import helper
+from thunes.backtest.fast_jit import helper, inlined
 from thunes.backtest.fast_layout import (
     B_LEDGER,
     B_PNL,
     C_COOL,
     C_DAILY,
     C_DUP,
-    C_EXIT,
     C_INSUFF,
     C_KILL,
     C_LOT,
@@ -105,7 +104,7 @@ def _feasible(q: int, need: int, p: IntArray) -> bool:
     return out > 0 and out >= need
 
 
-@helper
+@inlined
 def size_entry(close: int, p: IntArray) -> int:
     """``size_entry``: the entry in lots, 0 when no sellable exit fits the budget, -1 when it raises."""
     cap = mfloor(min(p[P_BUDGET_NUM] // (close * p[P_BUDGET_DEN]), p[P_QMAX]), p)
@@ -139,7 +138,7 @@ def _notional_code(notional: int, known: bool, p: IntArray) -> int:
     return 0
 
 
-@helper
+@inlined
 def filter_code(q: int, notional: int, known: bool, p: IntArray) -> int:
     """The first filter a MARKET order of ``q`` lots breaks (0: none); ``notional`` in tick-lots."""
     code = _lot_code(q, p)
@@ -161,9 +160,11 @@ def _loss_code(fst: FloatArray, fp: FloatArray) -> int:
     return C_DAILY if gap >= 0 else 0
 
 
-@helper
+@inlined
 def _entry_code(q: int, close: int, now: int, ist: IntArray, fst: FloatArray, p: IntArray, fp: FloatArray) -> int:
-    """The entry rules, cheapest first (MaxOpenPositionsRule cannot deny with one symbol: skipped)."""
+    """The entry rules, cheapest first (MaxOpenPositionsRule cannot deny with one symbol: skipped). ``q``
+    comes from :func:`size_entry`: at least the smallest feasible entry, so the exit-feasibility rule,
+    whose test only grows with ``q``, approves it and is not run again."""
     code = _loss_code(fst, fp)
     if code != 0:
         return code
@@ -173,10 +174,10 @@ def _entry_code(q: int, close: int, now: int, ist: IntArray, fst: FloatArray, p:
         return C_DUP
     if close * q > p[P_MON]:
         return C_ORDER_NOTIONAL
-    return 0 if _feasible(q, _need(close, p), p) else C_EXIT
+    return 0  # ExitFeasibleRule: ``size_entry`` gave ``q``, feasible (feasibility only grows with q)
 
 
-@helper
+@inlined
 def risk_code(
     buy: bool, q: int, close: int, held: int, now: int, ist: IntArray, fst: FloatArray, p: IntArray, fp: FloatArray
 ) -> int:
@@ -202,7 +203,7 @@ def roll_day(now: int, ist: IntArray, fst: FloatArray) -> None:
 
 
 # --- booking (risk/ledger.py, risk/engine.py on_fill) ----------------------------------------------------
-@helper
+@inlined
 def book_buy(filled: int, price: int, ist: IntArray, fst: FloatArray, p: IntArray) -> int:
     """Book a BUY fill (fee in the base asset): its fee, or ``-B_LEDGER``."""
     fee = ceil_div(filled * p[P_FEEB_NUM], p[P_FEEB_DEN])
@@ -246,7 +247,7 @@ def _loss_trips_kill(realized: float, tol: float, ist: IntArray, fst: FloatArray
     return code >= 0
 
 
-@helper
+@inlined
 def book_sell(filled: int, price: int, now: int, ist: IntArray, fst: FloatArray, p: IntArray, fp: FloatArray) -> int:
     """Book a SELL fill: its fee, or ``-B_LEDGER`` / ``-B_PNL`` when the book cannot follow exactly."""
     fee = ceil_div(price * filled * p[P_FEEQ_NUM], p[P_FEEQ_DEN])

@@ -11,12 +11,13 @@ sums of integer ticks, compared in integers) cut to the rows after the warm-up, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
-from thunes.backtest.fast_jit import FINGERPRINT, entry
-from thunes.backtest.fast_layout import FloatArray, IntArray
+from thunes.backtest.fast_jit import FINGERPRINT, entry, helper
+from thunes.backtest.fast_layout import NS_PER_MS, FloatArray, IntArray
 from thunes.features.ohlcv import OHLCV
 from thunes.strategy.base import SignalArray, Strategy
 from thunes.strategy.sma_cross import SmaCross
@@ -26,9 +27,26 @@ __all__ = ["compiled_signal_rows", "equity_units", "sma_cross_rows"]
 _TICKS_LIMIT = 9.2e18  # below 2**63: a float tick count that converts to int64 as numpy converts it
 SignalRows = Callable[[FloatArray, float, int, int, int], tuple[IntArray, SignalArray, bool]]
 EquityUnits = Callable[
-    [IntArray, FloatArray, float, int, int, IntArray, IntArray, IntArray, int, int, float],
-    tuple[IntArray, FloatArray, int, bool],
+    [
+        IntArray,
+        FloatArray,
+        float,
+        int,
+        int,
+        IntArray,
+        IntArray,
+        IntArray,
+        IntArray,
+        IntArray,
+        IntArray,
+        float,
+        IntArray,
+        FloatArray,
+    ],
+    bool,
 ]
+_EXACT = 1 << 53  # integers below this are exact doubles
+U_DEPOSIT, U_LOT, U_NOTIONAL, U_BASE_FEE, U_QUOTE_FEE, U_QUOTE_SCALE, U_BASE_SCALE = range(7)  # equity_units'
 
 
 @entry(FINGERPRINT, runtime=True)
@@ -40,7 +58,10 @@ def sma_cross_rows(fingerprint: str) -> SignalRows:
         and the signal there (+1 up, -1 down): ``SmaCross.signals``'s; False when a close has no tick."""
         fingerprint  # noqa: B018 -- in numba's cache key (``fast_jit.entry``)
         n = len(close)
-        ticks = np.empty(n, np.int64)
+        size = 1
+        while size <= slow:
+            size *= 2
+        ring, mask = np.zeros(size, np.int64), size - 1  # the last ticks, row i's at i & mask: no array of n
         rows = np.empty(max(n - slow, 0), np.int64)
         signals = np.empty(max(n - slow, 0), np.int8)
         count, sum_fast, sum_slow, above = 0, 0, 0, False
@@ -49,9 +70,9 @@ def sma_cross_rows(fingerprint: str) -> SignalRows:
             if not abs(x) < _TICKS_LIMIT:
                 return rows[:0], signals[:0], False
             t = int(x)
-            ticks[i] = t
-            sum_fast += t if i < fast else t - int(ticks[i - fast])  # the last ``fast`` ticks
-            sum_slow += t if i < slow else t - int(ticks[i - slow])
+            ring[i & mask] = t
+            sum_fast += t if i < fast else t - ring[(i - fast) & mask]  # the last ``fast`` ticks
+            sum_slow += t if i < slow else t - ring[(i - slow) & mask]
             if i >= slow - 1:
                 now = slow * sum_fast > fast * sum_slow
                 if i >= slow and now != above and i >= warmup:
@@ -73,6 +94,44 @@ def compiled_signal_rows(strategy: Strategy, bars: OHLCV, warmup_bars: int) -> t
     return (rows, signals) if ok else None
 
 
+@helper
+def _balances(
+    open_time_ns: IntArray,
+    span_ns: int,
+    rows: IntArray,
+    sides: IntArray,
+    filled: IntArray,
+    prices: IntArray,
+    commissions: IntArray,
+    units: IntArray,
+    booked: IntArray,
+    quote: IntArray,
+    base: IntArray,
+) -> tuple[int, int]:
+    """Fill ``booked`` with each fill's row (the first whose close is at or after the fill's millisecond
+    time), ``quote`` and ``base`` with the balances after 0, 1, ... fills (``units``: see
+    :func:`equity_units`); their largest magnitudes."""
+    nf = len(rows)
+    q, b, top_q, top_b = units[U_DEPOSIT], 0, abs(units[U_DEPOSIT]), 0
+    quote[0], base[0] = q, b
+    for k in range(nf):
+        row = rows[k]
+        booked_ns = ((open_time_ns[row] + span_ns) // NS_PER_MS) * NS_PER_MS - span_ns
+        while row > 0 and open_time_ns[row - 1] >= booked_ns:  # a fill is booked at its bar unless bars overlap a ms
+            row -= 1
+        booked[k] = row
+        notional = prices[k] * filled[k] * units[U_NOTIONAL]
+        if sides[k] > 0:
+            q -= notional
+            b += filled[k] * units[U_LOT] - commissions[k] * units[U_BASE_FEE]
+        else:
+            q += notional - commissions[k] * units[U_QUOTE_FEE]
+            b -= filled[k] * units[U_LOT]
+        quote[k + 1], base[k + 1] = q, b
+        top_q, top_b = max(top_q, abs(q)), max(top_b, abs(b))
+    return top_q, top_b
+
+
 @entry(FINGERPRINT, runtime=True)
 def equity_units(fingerprint: str) -> EquityUnits:
     def equity_units(
@@ -81,33 +140,51 @@ def equity_units(fingerprint: str) -> EquityUnits:
         tick: float,
         span_ns: int,
         warmup: int,
-        booked: IntArray,
-        quote: IntArray,
-        base: IntArray,
-        quote_scale: int,
-        base_scale: int,
+        rows: IntArray,
+        sides: IntArray,
+        filled: IntArray,
+        prices: IntArray,
+        commissions: IntArray,
+        units: IntArray,
         unit: float,
-    ) -> tuple[IntArray, FloatArray, int, bool]:
-        """Close times and equity of rows ``warmup`` on: ``quote[k] * quote_scale + base[k] * close_ticks *
-        base_scale`` over ``unit``, ``k`` the fills booked at or before the row (``booked``: each fill's
-        row, in order; ``quote``/``base``: balances after 0, 1, ... fills). Also the highest close in
-        ticks, for the caller's exactness check; False when a close has no tick."""
+        times: IntArray,
+        values: FloatArray,
+    ) -> bool:
+        """Close times and equity of rows ``warmup`` on, from the kernel's fills (columns as
+        ``KernelTrades``'): ``(quote * quote_scale + base * close_ticks * base_scale) / unit`` with the
+        balances of the fills booked at or before the row. ``units`` holds the deposit, one lot, one
+        tick-lot, one base and one quote commission unit in the balances' units, and the two scales.
+        False when an amount would not be an exact double (the caller rebuilds the curve from the fills)."""
         fingerprint  # noqa: B018 -- in numba's cache key (``fast_jit.entry``)
         n = len(close)
         size = max(n - warmup, 0)
-        times, values = np.empty(size, np.int64), np.empty(size, np.float64)
-        k, top = 0, 0
-        for i in range(size):
-            row = warmup + i
-            while k < len(booked) and booked[k] <= row:
+        nf = len(rows)
+        booked, quote, base = np.empty(nf, np.int64), np.empty(nf + 1, np.int64), np.empty(nf + 1, np.int64)
+        top_q, top_b = _balances(open_time_ns, span_ns, rows, sides, filled, prices, commissions, units, booked,
+                                 quote, base)  # fmt: skip
+        quote_scale, base_scale = units[U_QUOTE_SCALE], units[U_BASE_SCALE]
+        if top_q > _EXACT // quote_scale or (top_b > 0 and top_b > _EXACT // base_scale):
+            return False
+        room = _EXACT - top_q * quote_scale  # every numerator stays below 2**53: exact as a double
+        limit = float(room // (top_b * base_scale)) if top_b > 0 else math.inf
+        top, no_tick = 0.0, False
+        for i in range(size):  # no branch in these loops: numba vectorises them
+            times[i] = open_time_ns[warmup + i] + span_ns
+            x = np.rint(close[warmup + i] / tick)
+            values[i] = x  # the close in ticks, for now
+            top, no_tick = max(top, abs(x)), no_tick | np.isnan(x)
+        if no_tick or not top <= limit:
+            return False
+        k, start = 0, warmup
+        while start < n:  # rows start..stop - 1 hold the balances after k fills
+            while k < nf and booked[k] <= start:
                 k += 1
-            x = np.rint(close[row] / tick)
-            if not abs(x) < _TICKS_LIMIT:
-                return times, values, top, False
-            t = int(x)
-            top = max(top, t)
-            values[i] = float(quote[k] * quote_scale + base[k] * t * base_scale) / unit
-            times[i] = open_time_ns[row] + span_ns
-        return times, values, top, True
+            stop = booked[k] if k < nf else n
+            q, b = quote[k] * quote_scale, base[k] * base_scale
+            segment = values[start - warmup : stop - warmup]
+            for i in range(len(segment)):
+                segment[i] = float(q + b * int(segment[i])) / unit
+            start = stop
+        return True
 
     return equity_units

@@ -26,6 +26,7 @@ Trade statistics come from :func:`round_trips`, which books the fills through th
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -260,13 +261,23 @@ class _ReturnStats(NamedTuple):
     downside_risk: float
 
 
+_SUM_CHUNK = 65_536
+
+
+def _exact_sum(values: FloatArray) -> float:
+    """``math.fsum`` of the values (exactly rounded), fed a chunk at a time: a list of a million
+    Python floats at once was the peak of a 1M-bar backtest's memory."""
+    chunks = (values[i : i + _SUM_CHUNK].tolist() for i in range(0, values.size, _SUM_CHUNK))
+    return math.fsum(itertools.chain.from_iterable(chunks))
+
+
 def _return_stats(returns: FloatArray, annualization: float) -> _ReturnStats:
     n = returns.size
     root = math.sqrt(annualization)
-    downside = math.sqrt(math.fsum((np.minimum(returns, 0.0) ** 2).tolist()) / n) * root if n else math.nan
+    downside = math.sqrt(_exact_sum(np.minimum(returns, 0.0) ** 2) / n) * root if n else math.nan
     if n < 2:
         return _ReturnStats(math.nan, math.nan, math.nan, downside)
-    mean = math.fsum(returns.tolist()) / n  # exactly rounded: the sum often nearly cancels
+    mean = _exact_sum(returns) / n  # exactly rounded: the sum often nearly cancels
     # A constant series has zero dispersion even when the float mean differs from it in the last bit.
     std = 0.0 if returns.max() == returns.min() else float(np.std(returns, ddof=1))
     return _ReturnStats(std * root, _divide(mean, std) * root, _divide(mean * annualization, downside), downside)

@@ -197,6 +197,21 @@ def test_kernel_when_average_price_spans_bars_then_same_trades_as_the_event_driv
     _same(core, event)
 
 
+def test_kernel_when_bar_columns_are_read_only_then_runs_and_same_trades_as_the_engine_core() -> None:
+    columns = [np.array(c) for c in (M5.open_time_ns, M5.open, M5.high, M5.low, M5.close, M5.volume)]
+    for column in columns[-2:]:  # a mix of writable and read-only columns (loaded data can be either)
+        column.flags.writeable = False
+    bars = OHLCV(M5.symbol, M5.timeframe, *columns)
+    settings = _with(BASE, risk={"cool_down_minutes": 0})
+
+    fast = run_fast_backtest(settings, BTC, bars, INFO)
+    core = run_engine_core_backtest(settings, BTC, bars, INFO)
+
+    assert fast.kernel, fast.fallback_reason
+    assert len(core.fills) > 5
+    _same(fast, core)
+
+
 # --- the engine core when the kernel cannot be exact ----------------------------------------------------
 def test_fast_backtest_when_symbol_has_max_position_filter_then_engine_core_runs_and_says_why() -> None:
     instrument = _filters(max_position=MaxPositionFilter(Decimal(100)))
