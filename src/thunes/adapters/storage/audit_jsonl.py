@@ -35,7 +35,7 @@ import structlog
 from thunes.adapters.storage.audit_head import HEAD_NAME, HeadError, read_head, write_json_atomically
 from thunes.adapters.storage.durable import fsync_dir
 from thunes.governance.audit_ports import AuditSink
-from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal
+from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal_json
 
 __all__ = [
     "ANCHOR_NAME",
@@ -63,10 +63,20 @@ class AuditLogError(RuntimeError):
     """The trail cannot be continued safely: run ``thunes audit verify`` and look at the files."""
 
 
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_last_day: list[tuple[int, str]] = [(-1, "")]  # (day since the epoch, its file): records come in runs of one day
+
+
 def file_name_for(ts_ns: int) -> str:
     """``audit-2026-W48.jsonl``: the ISO year and week (UTC) of ``ts_ns``."""
+    day = ts_ns // _NS_PER_DAY
+    known = _last_day[0]
+    if known[0] == day:
+        return known[1]
     year, week, _ = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).isocalendar()
-    return f"audit-{year:04d}-W{week:02d}.jsonl"
+    name = f"audit-{year:04d}-W{week:02d}.jsonl"
+    _last_day[0] = (day, name)
+    return name
 
 
 def audit_files(directory: Path) -> list[Path]:
@@ -239,8 +249,8 @@ class AuditLog:
             sealed = []
             for record in records:
                 self._switch_to(file_name_for(record.ts_ns))
-                done = seal(record, self._last_hash)
-                self._write((done.to_json() + "\n").encode("utf-8"))
+                done, line = seal_json(record, self._last_hash)
+                self._write((line + "\n").encode("utf-8"))
                 self._last_hash = done.hash
                 self._count += 1
                 sealed.append(done)
