@@ -81,9 +81,13 @@ def _jsonable(value: Any, path: str) -> Any:
     if kind is dict or isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise AuditRecordError(f"{path}: key {key!r} must be a string")
-            out[str(key)] = _jsonable(item, f"{path}.{key}")
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    raise AuditRecordError(f"{path}: key {key!r} must be a string")
+                key = str(key)  # noqa: PLW2901 - plain text, as every key is stored
+            kind = type(item)  # a plain value is kept as it is, without a call (most of a record's values)
+            plain = kind is str or kind is int or item is None or kind is bool
+            out[key] = item if plain else _jsonable(item, f"{path}.{key}")
         return MappingProxyType(out)
     if isinstance(value, (list, tuple)):
         return tuple(_jsonable(item, f"{path}[{i}]") for i, item in enumerate(value))
