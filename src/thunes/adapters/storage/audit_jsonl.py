@@ -246,14 +246,21 @@ class AuditLog:
         with self._lock:
             if self._closed:
                 raise AuditLogError(f"the audit log in {self.directory} is closed")
-            sealed = []
+            sealed: list[AuditRecord] = []
+            lines: list[str] = []  # sealed, not yet written: one write per file (all of them, or none)
+            last = self._last_hash
             for record in records:
-                self._switch_to(file_name_for(record.ts_ns))
-                done, line = seal_json(record, self._last_hash)
-                self._write((line + "\n").encode("utf-8"))
-                self._last_hash = done.hash
-                self._count += 1
+                name = file_name_for(record.ts_ns)
+                if lines and not self._stays(name):
+                    self._commit(sealed[-len(lines) :], lines)
+                    lines = []
+                self._switch_to(name)
+                done, line = seal_json(record, last)
+                last = done.hash
                 sealed.append(done)
+                lines.append(line)
+            if lines:
+                self._commit(sealed[-len(lines) :], lines)
             if self._fsync_each:
                 self._sync()
             for done in sealed:
@@ -261,6 +268,16 @@ class AuditLog:
             if self._fsync_each:
                 self._write_head()  # last: the head never names a record the file or the copy lacks
             return sealed
+
+    def _stays(self, name: str) -> bool:
+        """Whether a record of file ``name`` goes to the file open now (see :meth:`_switch_to`)."""
+        return self._fd is not None and self._current is not None and name <= self._current
+
+    def _commit(self, sealed: Sequence[AuditRecord], lines: list[str]) -> None:
+        """Append sealed records' lines in one write; the chain moves on only once they are written."""
+        self._write(("\n".join(lines) + "\n").encode("utf-8"))
+        self._last_hash = sealed[-1].hash
+        self._count += len(sealed)
 
     def flush(self) -> None:
         """Make everything appended so far crash-safe."""
@@ -384,7 +401,7 @@ class AuditLog:
             self._prune()
 
     def _write(self, data: bytes) -> None:
-        """Append one whole line, or nothing: a failed write (disk full) is cut back off."""
+        """Append whole lines, or nothing: a failed write (disk full) is cut back off."""
         assert self._fd is not None
         start = os.lseek(self._fd, 0, os.SEEK_END)
         view = memoryview(data)
