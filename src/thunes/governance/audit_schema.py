@@ -90,8 +90,14 @@ def _jsonable(value: Any, path: str) -> Any:
             out[key] = item if plain else _jsonable(item, f"{path}.{key}")
         return MappingProxyType(out)
     if isinstance(value, (list, tuple)):
-        return tuple(_jsonable(item, f"{path}[{i}]") for i, item in enumerate(value))
+        return tuple(item if _plain(item) else _jsonable(item, f"{path}[{i}]") for i, item in enumerate(value))
     return _scalar(value, path)
+
+
+def _plain(value: Any) -> bool:
+    """A value kept as it is: text, an integer, a truth value or None (not a subclass of one)."""
+    kind = type(value)
+    return kind is str or kind is int or value is None or kind is bool
 
 
 def _scalar(value: Any, path: str) -> Any:
