@@ -9,9 +9,9 @@ could round a price and two runtimes could print the same float differently (and
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -35,11 +35,14 @@ __all__ = [
     "compute_hash",
     "record_from_json",
     "seal",
+    "seal_json",
 ]
 
 SCHEMA_VERSION = 1
 GENESIS_HASH = "0" * 64  # the prev_hash of the very first record of a trail
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_CANONICAL_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_encode_str = json.encoder.encode_basestring  # what the encoder below writes a string with (ensure_ascii=False)
 
 
 class AuditRecordError(ValueError):
@@ -78,13 +81,23 @@ def _jsonable(value: Any, path: str) -> Any:
     if kind is dict or isinstance(value, Mapping):
         out = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise AuditRecordError(f"{path}: key {key!r} must be a string")
-            out[str(key)] = _jsonable(item, f"{path}.{key}")
+            if type(key) is not str:
+                if not isinstance(key, str):
+                    raise AuditRecordError(f"{path}: key {key!r} must be a string")
+                key = str(key)  # noqa: PLW2901 - plain text, as every key is stored
+            kind = type(item)  # a plain value is kept as it is, without a call (most of a record's values)
+            plain = kind is str or kind is int or item is None or kind is bool
+            out[key] = item if plain else _jsonable(item, f"{path}.{key}")
         return MappingProxyType(out)
     if isinstance(value, (list, tuple)):
-        return tuple(_jsonable(item, f"{path}[{i}]") for i, item in enumerate(value))
+        return tuple(item if _plain(item) else _jsonable(item, f"{path}[{i}]") for i, item in enumerate(value))
     return _scalar(value, path)
+
+
+def _plain(value: Any) -> bool:
+    """A value kept as it is: text, an integer, a truth value or None (not a subclass of one)."""
+    kind = type(value)
+    return kind is str or kind is int or value is None or kind is bool
 
 
 def _scalar(value: Any, path: str) -> Any:
@@ -112,14 +125,32 @@ def _thaw(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_thaw,
+                              allow_nan=False)  # fmt: skip
+
+
 def canonical_json(data: Mapping[str, Any]) -> str:
     """Sorted keys, no whitespace, non-ASCII kept: the exact text that is hashed and stored."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_thaw,
-                      allow_nan=False)  # fmt: skip
+    return _CANONICAL.encode(data)  # one encoder for all (json.dumps would build one per call)
 
 
 def _new_event_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID in its canonical text, as ``str(uuid.uuid4())`` gives, built from 16
+    random bytes directly (the UUID object is not needed: every record pays for this)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _check_uuid(event_id: Any) -> None:
+    if type(event_id) is str and _CANONICAL_UUID.match(event_id):  # the common form, cheaply; any other:
+        return
+    try:
+        uuid.UUID(event_id)
+    except (ValueError, TypeError, AttributeError) as e:
+        raise AuditRecordError(f"event_id {event_id!r} is not a UUID") from e
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,22 +182,25 @@ class AuditRecord:
     def __post_init__(self) -> None:
         if isinstance(self.ts_ns, bool) or not isinstance(self.ts_ns, int) or self.ts_ns < 0:
             raise AuditRecordError(f"ts_ns must be a non-negative int (Unix ns), got {self.ts_ns!r}")
-        try:
-            uuid.UUID(self.event_id)
-        except (ValueError, TypeError, AttributeError) as e:
-            raise AuditRecordError(f"event_id {self.event_id!r} is not a UUID") from e
+        _check_uuid(self.event_id)
         for name in ("prev_hash", "hash"):
             value = getattr(self, name)
             if value and not _HEX64.fullmatch(value):
                 raise AuditRecordError(f"{name} must be 64 lower-case hex digits, got {value!r}")
         set_ = object.__setattr__
-        set_(self, "event", AuditEvent(self.event))
-        set_(self, "side", None if self.side is None else Side(self.side))
+        if type(self.event) is not AuditEvent:
+            set_(self, "event", AuditEvent(self.event))
+        side = self.side
+        if side is not None and type(side) is not Side:
+            set_(self, "side", Side(side))
         for name in ("strategy_id", "param_hash", "app_version", "git_sha"):
-            set_(self, name, str(getattr(self, name)))
+            value = getattr(self, name)
+            if type(value) is not str:
+                set_(self, name, str(value))
         for name in ("symbol", "reason", "client_order_id", "model_version"):
             value = getattr(self, name)
-            set_(self, name, None if value is None else str(value))
+            if value is not None and type(value) is not str:
+                set_(self, name, str(value))
         set_(self, "risk_snapshot", _jsonable(self.risk_snapshot, "risk_snapshot"))
         set_(self, "metadata", _jsonable(self.metadata, "metadata"))
 
@@ -196,17 +230,39 @@ def seal(record: AuditRecord, prev_hash: str) -> AuditRecord:
 
     ``record`` was checked and frozen when it was built; its copy is not checked again (``replace`` would
     re-run ``__post_init__``, twice, for every record of every log): only ``prev_hash`` is new."""
+    return seal_json(record, prev_hash)[0]
+
+
+def seal_json(record: AuditRecord, prev_hash: str) -> tuple[AuditRecord, str]:
+    """:func:`seal`, and the sealed record's stored line (``to_json``), from one encoding of the body.
+
+    The line is the body's canonical text with ``"hash":...`` spliced in at its sorted place (after the
+    string fields that sort before it); the splice is checked, and a body it does not fit (never
+    expected) is encoded again whole."""
     if prev_hash and not _HEX64.fullmatch(prev_hash):
         raise AuditRecordError(f"prev_hash must be 64 lower-case hex digits, got {prev_hash!r}")
-    chained = copy.copy(record)
-    object.__setattr__(chained, "prev_hash", prev_hash)
-    object.__setattr__(chained, "hash", "")
-    object.__setattr__(chained, "hash", compute_hash(chained))
-    return chained
+    chained = object.__new__(AuditRecord)
+    set_ = object.__setattr__
+    for name in _BODY:
+        set_(chained, name, getattr(record, name))
+    set_(chained, "prev_hash", prev_hash)
+    body = chained.body()
+    text = canonical_json(body)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    set_(chained, "hash", digest)
+    before = [body[key] for key in _BEFORE_HASH]
+    if all(value is None or type(value) is str for value in before):
+        cut = 1 + sum(len(key) + 4 for key in _BEFORE_HASH)
+        cut += sum(4 if value is None else len(_encode_str(value)) for value in before)
+        if text[cut - 1] == "," and text.startswith(_AFTER_HASH, cut):
+            return chained, f'{text[:cut]}"hash":"{digest}",{text[cut:]}'
+    return chained, chained.to_json()
 
 
 _FIELDS = frozenset(f.name for f in fields(AuditRecord))
 _BODY = tuple(f.name for f in fields(AuditRecord) if f.name != "hash")  # in field order, as the hash expects
+_BEFORE_HASH = tuple(sorted(name for name in _BODY if name < "hash"))  # text fields: app_version .. git_sha
+_AFTER_HASH = '"' + min(name for name in _BODY if name > "hash") + '":'
 _REQUIRED = frozenset({"event", "ts_ns", "strategy_id", "param_hash", "app_version", "git_sha", "event_id",
                        "schema_version", "prev_hash", "hash"})  # fmt: skip
 

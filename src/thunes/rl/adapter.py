@@ -59,6 +59,7 @@ from thunes.rl.schemas import (
     Gate,
     Mode,
     NormalizedOrder,
+    QtyMode,
     RLAction,
     action_id_of,
 )
@@ -70,7 +71,7 @@ __all__ = ["GATES_VERSION", "Outcome", "RLAdapter", "exec_fills"]
 GATES_VERSION = 1
 """The adapter's gates, their order and what each checks; change one and bump it (it is in the param hash)."""
 
-_ACTIVE, _BUY, _LIMIT = TradingState.ACTIVE, Side.BUY, OrderType.LIMIT
+_ACTIVE, _BUY, _LIMIT, _RISK_SIZED = TradingState.ACTIVE, Side.BUY, OrderType.LIMIT, QtyMode.RISK
 _TRADING_STATE = TradingStateRule()
 _GATE_OF_DENIAL = {DenialReason.KILL_SWITCH: Gate.KILL_SWITCH, DenialReason.TRADING_HALTED: Gate.KILL_SWITCH,
                    DenialReason.CIRCUIT_OPEN: Gate.CIRCUIT_BREAKER, DenialReason.FILTERS: Gate.FILTERS}  # fmt: skip
@@ -285,7 +286,7 @@ class RLAdapter:
         price = action.limit_price
         if price is None and quote is not None:
             price = quote.touch(action.side)
-        quantity = None if price is None else size(action, price, self._equity())
+        quantity = None if price is None else size(action, price, self._equity_for(action))
         if isinstance(quantity, Decimal):
             probe = OrderRequest(cid, symbol, action.side, OrderType.MARKET, quantity=quantity)
         else:  # not sizeable yet (gate 6 or 7 will say why): a SELL of a held position counts as reducing
@@ -323,7 +324,7 @@ class RLAdapter:
         if action.order_type not in instrument.order_types:
             return Refusal(Gate.FILTERS, "ORDER_TYPE_NOT_ALLOWED", f"{symbol} takes no {action.order_type.value}")
         limit = action.limit_price
-        quantity = size(action, limit if limit is not None else reference, self._equity())
+        quantity = size(action, limit if limit is not None else reference, self._equity_for(action))
         if isinstance(quantity, Refusal):
             return quantity
         tif = action.tif if limit is not None else None
@@ -373,6 +374,10 @@ class RLAdapter:
         return Outcome(decision, fills)
 
     # --- plumbing -------------------------------------------------------------------------------
+    def _equity_for(self, action: RLAction) -> Decimal | None:
+        """The equity when the action's sizing needs it (RISK), else None: valuing the account is not free."""
+        return self._equity() if action.qty_mode is _RISK_SIZED else None
+
     def _release(self, order: OrderRequest) -> None:
         if order.side is _BUY:
             self.risk.on_order_closed(order.client_order_id)

@@ -40,15 +40,29 @@ def decision_record(decision: Decision, *, app_version: str, git_sha: str) -> Au
 
 
 class DecisionAuditor:
-    """Writes one record per published decision to ``log`` (the session's audit trail)."""
+    """Writes one record per published decision to ``log`` (the session's audit trail).
 
-    def __init__(self, log: AuditWriter, *, app_version: str, git_sha: str) -> None:
-        self._log, self._app_version, self._git_sha = log, app_version, git_sha
+    ``hold``: records wait in memory, in order, until :meth:`flush` writes them in one batch (or until
+    ``hold`` of them wait). A stream that writes its decisions out in batches (``thunes shadow``)
+    flushes the auditor first, so no decision leaves the process before its record is in the trail;
+    without ``hold`` (0) each record is written as its decision is published."""
+
+    def __init__(self, log: AuditWriter, *, app_version: str, git_sha: str, hold: int = 0) -> None:
+        self._log, self._app_version, self._git_sha, self._hold = log, app_version, git_sha, hold
+        self._pending: list[AuditRecord] = []
         self.records = 0
 
     def attach(self, bus: Subscriber) -> None:
         bus.subscribe(Decision, self.on_decision)
 
     def on_decision(self, decision: Decision) -> None:
-        self._log.append_many([decision_record(decision, app_version=self._app_version, git_sha=self._git_sha)])
-        self.records += 1
+        self._pending.append(decision_record(decision, app_version=self._app_version, git_sha=self._git_sha))
+        if len(self._pending) > self._hold:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the records held so far (in one batch), in the order of their decisions."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._log.append_many(pending)
+            self.records += len(pending)

@@ -60,6 +60,7 @@ __all__ = ["MarketClock", "ShadowConfig", "ShadowOutputs", "ShadowSession", "Stu
 SHADOW_ACCOUNT = "shadow"
 SHADOW_VENUE = VenueId("shadow")
 _NL = b"\n"
+_BATCH = 256  # lines decided between two writes of their decisions (and audit records) and a market turn
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,8 @@ class ShadowSession:
         self.lines = 0
         self.venue_orders: int | None = None
         self._log: BinaryIO | None = None
+        self._auditor: DecisionAuditor | None = None
+        self._out: list[bytes] = []  # decision lines not written yet, in order (see _flush)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stub: StubPolicy | None = None
@@ -148,8 +151,12 @@ class ShadowSession:
             self._build(info)
             self.outputs.log.parent.mkdir(parents=True, exist_ok=True)
             with self.outputs.log.open("wb") as self._log, AuditLog(self.outputs.audit_dir, fsync=False) as audit:
-                DecisionAuditor(audit, app_version=__version__, git_sha=git_sha()).attach(self.kernel.bus)
-                await self._session(conn, conn.market, lines)
+                self._auditor = DecisionAuditor(audit, app_version=__version__, git_sha=git_sha(), hold=_BATCH)
+                self._auditor.attach(self.kernel.bus)
+                try:
+                    await self._session(conn, conn.market, lines)
+                finally:
+                    self._flush()
             self.venue_orders = self._count_venue_orders(conn)
         finally:
             for task in self._tasks:
@@ -305,7 +312,7 @@ class ShadowSession:
                 self.decide(line)
                 if self.config.max_actions is not None and self.lines >= self.config.max_actions:
                     break
-                if self.lines % 256 == 0:
+                if self.lines % _BATCH == 0:
                     self._flush()
                     await asyncio.sleep(0)  # the market streams run between batches
             self._flush()
@@ -325,7 +332,7 @@ class ShadowSession:
         self.lines += 1
         decision = self.adapter.decide_line(line, self.lines)
         text = decision.model_dump_json().encode()
-        self.outputs.decisions.write(text + _NL)
+        self._out.append(text)
         market = self.market.ns
         assert self._log is not None
         self._log.write(b'{"record":"decision","market_ns":%d,' % market + text[1:] + _NL)
@@ -342,6 +349,14 @@ class ShadowSession:
             self._log.write(json.dumps(record, separators=(",", ":")).encode() + _NL)
 
     def _flush(self) -> None:
+        """Write the decisions held since the last flush, in one write, after their audit records: no
+        decision reaches the output before its record is in the trail."""
+        if self._auditor is not None:
+            self._auditor.flush()
+        if self._out:
+            out, self._out = self._out, []
+            out.append(b"")
+            self.outputs.decisions.write(_NL.join(out))
         self.outputs.decisions.flush()
 
     def _count_venue_orders(self, conn: Connection) -> int | None:

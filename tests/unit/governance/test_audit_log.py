@@ -295,3 +295,37 @@ def test_append_when_the_disk_fails_mid_line_then_nothing_of_it_stays(
 
     assert third.prev_hash == first.hash
     assert (verify(tmp_path).ok, verify(tmp_path).records) == (True, 2)
+
+
+def test_append_many_when_a_batch_spans_two_weeks_then_each_file_gets_its_records_and_the_chain_verifies(
+    tmp_path: Path,
+) -> None:
+    with AuditLog(tmp_path) as log:
+        sealed = log.append_many([record(T0 + i) for i in range(3)] + [record(T0 + WEEK + i) for i in range(2)])
+
+    assert [p.name for p in audit_files(tmp_path)] == ["audit-2026-W48.jsonl", "audit-2026-W49.jsonl"]
+    assert [len(lines(p)) for p in audit_files(tmp_path)] == [3, 2]
+    assert [r.hash for r in _stored(tmp_path)] == [r.hash for r in sealed]
+    assert (verify(tmp_path).ok, verify(tmp_path).records) == (True, 5)
+
+
+def test_append_many_when_the_disk_fails_then_no_record_of_the_batch_stays_and_the_chain_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog(tmp_path)
+    first = log.append(record(T0))
+    real_write = os.write
+
+    def half_then_fail(fd: int, data: bytes | memoryview) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", half_then_fail)
+    with pytest.raises(OSError, match="space"):
+        log.append_many([record(T0 + i) for i in range(1, 5)])
+    monkeypatch.undo()
+    last = log.append(record(T0 + 9))
+    log.close()
+
+    assert last.prev_hash == first.hash
+    assert (verify(tmp_path).ok, verify(tmp_path).records) == (True, 2)

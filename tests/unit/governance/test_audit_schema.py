@@ -12,7 +12,7 @@ import pytest
 from tests.unit.governance import CONTEXT, T0, record
 from thunes.domain import ClientOrderId, Side, Symbol
 from thunes.governance import GENESIS_HASH, AuditEvent, AuditRecordError, record_from_json
-from thunes.governance.audit_schema import canonical_json, compute_hash, seal
+from thunes.governance.audit_schema import AuditRecord, canonical_json, compute_hash, seal, seal_json
 
 
 def test_canonical_json_when_keys_unordered_then_sorted_and_compact() -> None:
@@ -111,3 +111,16 @@ def test_context_when_recording_then_fills_who_and_build() -> None:
     assert (r.strategy_id, r.param_hash, r.app_version, r.git_sha) == (
         CONTEXT.strategy_id, CONTEXT.param_hash, CONTEXT.app_version, CONTEXT.git_sha)  # fmt: skip
     assert r.model_version is None
+
+
+def test_seal_json_line_is_the_sealed_records_canonical_line() -> None:
+    """The stored line comes from one encoding of the body with the hash spliced in: it must be exactly
+    what ``to_json`` writes, whatever the text fields hold (quotes, commas, non-ASCII, None)."""
+    for git, cid in (('a","metadata":{"x', None), ("é\u2028\n", 'c,"hash":1'), ("", "")):
+        record = AuditRecord(event=AuditEvent.RL_DECISION, ts_ns=1, strategy_id="s", param_hash="p",
+                             app_version='v"1', git_sha=git, client_order_id=cid,
+                             metadata={"b": [1, "x"], "a": {"z": None}})  # fmt: skip
+        sealed, line = seal_json(record, "0" * 64)
+        assert line == sealed.to_json()
+        assert sealed.hash == compute_hash(sealed)
+        assert json.loads(line)["hash"] == sealed.hash

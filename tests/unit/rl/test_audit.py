@@ -51,3 +51,19 @@ def test_param_hash_changes_with_the_adapters_settings_and_with_the_risk_limits(
 
     assert base == same
     assert len({base, other_band, other_limits}) == 3
+
+
+def test_a_holding_auditor_writes_nothing_until_flushed_then_every_record_in_order(tmp_path: Path) -> None:
+    r = rig(Mode.SHADOW)
+    lines = [r.action().model_dump_json(), "{truncated", r.action(policy_id="rogue").model_dump_json()]
+    with AuditLog(tmp_path / "audit") as log:
+        auditor = DecisionAuditor(log, app_version="test", git_sha="0" * 40, hold=10)
+        auditor.attach(r.kernel.bus)
+        decisions = [r.adapter.decide_line(line, n) for n, line in enumerate(lines, 1)]
+        held = [rec for _, _, rec in read_records(tmp_path / "audit")]
+        auditor.flush()
+
+    records = [rec for _, _, rec in read_records(tmp_path / "audit")]
+    assert held == [] and auditor.records == 3
+    assert [rec.metadata["action_id"] for rec in records] == [d.action_id for d in decisions]  # type: ignore[union-attr]
+    assert verify(tmp_path / "audit").records == 3

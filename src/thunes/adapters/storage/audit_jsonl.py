@@ -35,7 +35,7 @@ import structlog
 from thunes.adapters.storage.audit_head import HEAD_NAME, HeadError, read_head, write_json_atomically
 from thunes.adapters.storage.durable import fsync_dir
 from thunes.governance.audit_ports import AuditSink
-from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal
+from thunes.governance.audit_schema import GENESIS_HASH, AuditRecord, AuditRecordError, record_from_json, seal_json
 
 __all__ = [
     "ANCHOR_NAME",
@@ -63,10 +63,20 @@ class AuditLogError(RuntimeError):
     """The trail cannot be continued safely: run ``thunes audit verify`` and look at the files."""
 
 
+_NS_PER_DAY = 86_400 * 1_000_000_000
+_last_day: list[tuple[int, str]] = [(-1, "")]  # (day since the epoch, its file): records come in runs of one day
+
+
 def file_name_for(ts_ns: int) -> str:
     """``audit-2026-W48.jsonl``: the ISO year and week (UTC) of ``ts_ns``."""
+    day = ts_ns // _NS_PER_DAY
+    known = _last_day[0]
+    if known[0] == day:
+        return known[1]
     year, week, _ = datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).isocalendar()
-    return f"audit-{year:04d}-W{week:02d}.jsonl"
+    name = f"audit-{year:04d}-W{week:02d}.jsonl"
+    _last_day[0] = (day, name)
+    return name
 
 
 def audit_files(directory: Path) -> list[Path]:
@@ -236,14 +246,21 @@ class AuditLog:
         with self._lock:
             if self._closed:
                 raise AuditLogError(f"the audit log in {self.directory} is closed")
-            sealed = []
+            sealed: list[AuditRecord] = []
+            lines: list[str] = []  # sealed, not yet written: one write per file (all of them, or none)
+            last = self._last_hash
             for record in records:
-                self._switch_to(file_name_for(record.ts_ns))
-                done = seal(record, self._last_hash)
-                self._write((done.to_json() + "\n").encode("utf-8"))
-                self._last_hash = done.hash
-                self._count += 1
+                name = file_name_for(record.ts_ns)
+                if lines and not self._stays(name):
+                    self._commit(sealed[-len(lines) :], lines)
+                    lines = []
+                self._switch_to(name)
+                done, line = seal_json(record, last)
+                last = done.hash
                 sealed.append(done)
+                lines.append(line)
+            if lines:
+                self._commit(sealed[-len(lines) :], lines)
             if self._fsync_each:
                 self._sync()
             for done in sealed:
@@ -251,6 +268,16 @@ class AuditLog:
             if self._fsync_each:
                 self._write_head()  # last: the head never names a record the file or the copy lacks
             return sealed
+
+    def _stays(self, name: str) -> bool:
+        """Whether a record of file ``name`` goes to the file open now (see :meth:`_switch_to`)."""
+        return self._fd is not None and self._current is not None and name <= self._current
+
+    def _commit(self, sealed: Sequence[AuditRecord], lines: list[str]) -> None:
+        """Append sealed records' lines in one write; the chain moves on only once they are written."""
+        self._write(("\n".join(lines) + "\n").encode("utf-8"))
+        self._last_hash = sealed[-1].hash
+        self._count += len(sealed)
 
     def flush(self) -> None:
         """Make everything appended so far crash-safe."""
@@ -374,7 +401,7 @@ class AuditLog:
             self._prune()
 
     def _write(self, data: bytes) -> None:
-        """Append one whole line, or nothing: a failed write (disk full) is cut back off."""
+        """Append whole lines, or nothing: a failed write (disk full) is cut back off."""
         assert self._fd is not None
         start = os.lseek(self._fd, 0, os.SEEK_END)
         view = memoryview(data)
