@@ -234,6 +234,8 @@ class SimVenue:
         client_order_id: str | None = None,
         *,
         test: bool = False,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
     ) -> SimOrder:
         """:meth:`place_order` for ``qty_lots * stepSize`` at ``price_ticks * tickSize`` (integer entry point).
 
@@ -243,14 +245,17 @@ class SimVenue:
         accept outright is handed, converted, to :meth:`place_order` for Binance's exact answer.
         ``price_ticks`` is None for MARKET orders; orders by quote amount (``quoteOrderQty``) go through
         :meth:`place_order`. ``ValueError`` for a symbol without a tick or step size.
+        ``quantity`` and ``price``: those same values in the caller's own digits (a request already in
+        ``Decimal``, whose order and fills must carry them as sent); the caller vouches they are equal.
         """
         m = self.market(symbol)
         if not m.filters.tick_api:
             raise ValueError(f"{symbol} has no tick or step size: place its orders in Decimal")
         now_ms = self._clock_ns() // NS_PER_MS
         inst = m.instrument
-        qty = qty_lots * inst.lot_size.step_size
-        price = None if price_ticks is None else price_ticks * inst.price_filter.tick_size
+        qty = qty_lots * inst.lot_size.step_size if quantity is None else quantity
+        if price is None and price_ticks is not None:
+            price = price_ticks * inst.price_filter.tick_size
         if not plain_shape(inst, order_type, price_ticks is not None, time_in_force, client_order_id):
             params = OrderParams(symbol, side, order_type, qty, None, price, time_in_force, client_order_id)
             return self._place(m, account, params, now_ms, test)
