@@ -137,8 +137,8 @@ def _assert_lazy_stamps_as_eager(bars: OHLCV, every: int) -> None:
         feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
         if row % every == every - 1:
             feed.feed_to(row)
-            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
-            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
+            lazy_window = list(lazy_venue.market("BTCUSDT").trades())[-8:]
+            assert lazy_window == list(eager_venue.market("BTCUSDT").trades())[-8:]
             assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
 
 
@@ -262,7 +262,7 @@ def test_replay_together_when_two_symbols_have_orders_resting_then_events_interl
         merged = merged_venue.my_trades("a", symbol)
         assert len(merged) >= 1, symbol
         assert together_venue.my_trades("a", symbol) == merged, symbol
-        assert list(together_venue.market(symbol).window) == list(merged_venue.market(symbol).window), symbol
+        assert list(together_venue.market(symbol).trades()) == list(merged_venue.market(symbol).trades()), symbol
     assert together_clock.ns == merged_clock.ns
     one_by_one = [t.time_ms for s in ("BTCUSDT", "ETHUSDT") for t in one_by_one_venue.my_trades("a", s)]
     assert one_by_one != [t.time_ms for s in ("BTCUSDT", "ETHUSDT") for t in merged_venue.my_trades("a", s)]
