@@ -102,7 +102,7 @@ class InProcessVenue:
                 # accept outright).
                 order = self._venue.place_order_ticks(
                     self._account, symbol, request.side, request.order_type, lots, ticks, tif,
-                    str(request.client_order_id), quantity=qty, price=price,
+                    str(request.client_order_id), quantity=qty, price=price, live=True,
                 )  # fmt: skip
             else:
                 params = OrderParams(symbol, request.side, request.order_type, qty, request.quote_quantity, price,
