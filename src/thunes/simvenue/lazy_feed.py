@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal, getcontext
+from operator import mul
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +90,7 @@ class LazyBarFeed:
         # How often each path visits each column (OPEN, HIGH, LOW, CLOSE): a bar's ticks summed over its points.
         self._weights = tuple(tuple(path.count(c) for c in (OPEN, HIGH, LOW, CLOSE))
                               for path in (REPLAY.rising, REPLAY.falling))  # fmt: skip
+        self._tick_sums = self._sum_ticks()
         self._away = bars.tick_size * REPLAY.quote_ticks  # the quote's distance from a point's price
         # A trade's price x qty is ticks x lots times this, exactly: the coefficients multiply, exponents add.
         self._tick_step = bars.tick_size * step_size
@@ -200,6 +202,16 @@ class LazyBarFeed:
             self._prec, self._bound = prec, 10 ** (prec - 1) // self._coefficient
         return self._bound
 
+    def _sum_ticks(self) -> npt.NDArray[np.int64] | None:
+        """Each row's ticks summed over its path's points, for :meth:`_sums` (None: a sum could pass int64)."""
+        bars, (up, down) = self.bars, self._weights
+        columns = (bars.open, bars.high, bars.low, bars.close)
+        if not len(bars) or max(int(np.abs(c).max()) for c in columns) * max(sum(up), sum(down)) >= 2**62:
+            return None
+        rising = sum(w * c for w, c in zip(up, columns, strict=True))
+        falling = sum(w * c for w, c in zip(down, columns, strict=True))
+        return np.where(bars.close >= bars.open, rising, falling).astype(np.int64)  # ReplayModel.columns
+
     def _sums(self, start: int, stop: int) -> tuple[int, int]:
         """The sums :meth:`_trades` gives with the trades of rows ``start..stop``, without making them:
         each bar's lots times its points' ticks (its path's columns, each as often as the path visits it)."""
@@ -209,6 +221,8 @@ class LazyBarFeed:
             return 0, 0
         if TOO_MANY_LOTS in lots:
             return -1, 0
+        if self._tick_sums is not None:  # Python ints: the products and their sum are exact
+            return sum(lots) * len(REPLAY.rising), sum(map(mul, lots, self._tick_sums[rows].tolist()))
         bars, (up, down) = self.bars, self._weights
         opens, highs, lows, closes = (bars.open[rows].tolist(), bars.high[rows].tolist(), bars.low[rows].tolist(),
                                       bars.close[rows].tolist())  # fmt: skip

@@ -283,3 +283,17 @@ def _apply(venue: SimVenue, clock: _Clock, events: Iterable[ReplayEvent]) -> Non
             venue.on_trade(event.symbol, event.price, event.quantity)
         elif isinstance(event, BarContext):
             venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 1_000), start=st.integers(0, 199), length=st.integers(0, 60), per_row=st.booleans())
+def test_sums_when_any_rows_then_those_of_the_trades_made(seed: int, start: int, length: int, per_row: bool) -> None:
+    """What the venue takes for deferred trades (their lot and ticks x lots sums) is what making them
+    gives, from the per-row sums or, without them (``per_row`` False), from the columns."""
+    bars = _quiet(generate_ohlcv("BTCUSDT", Timeframe.M1, 200, seed=seed), slice(50, 80))
+    venue, clock = _venue()
+    feed = LazyBarFeed(venue, TickBars(bars, BTC.tick_size), STEP, clock.advance)
+    if not per_row:
+        feed._tick_sums = None
+    stop = min(start + length, 199)
+    assert feed._sums(start, stop) == feed._trades(start, stop)[1:]
