@@ -208,6 +208,11 @@ class LazyBarFeed:
         columns = (bars.open, bars.high, bars.low, bars.close)
         if not len(bars) or max(int(np.abs(c).max()) for c in columns) * max(sum(up), sum(down)) >= 2**62:
             return None
+        if up == down:  # both paths visit each column as often (the model's own): one column, summed in place
+            total = np.zeros(len(bars), dtype=np.int64)
+            for w, column in zip(up, columns, strict=True):
+                total += column if w == 1 else w * column
+            return total
         rising = sum(w * c for w, c in zip(up, columns, strict=True))
         falling = sum(w * c for w, c in zip(down, columns, strict=True))
         return np.where(bars.close >= bars.open, rising, falling).astype(np.int64)  # ReplayModel.columns
