@@ -234,6 +234,9 @@ class SimVenue:
         client_order_id: str | None = None,
         *,
         test: bool = False,
+        quantity: Decimal | None = None,
+        price: Decimal | None = None,
+        live: bool = False,
     ) -> SimOrder:
         """:meth:`place_order` for ``qty_lots * stepSize`` at ``price_ticks * tickSize`` (integer entry point).
 
@@ -243,14 +246,19 @@ class SimVenue:
         accept outright is handed, converted, to :meth:`place_order` for Binance's exact answer.
         ``price_ticks`` is None for MARKET orders; orders by quote amount (``quoteOrderQty``) go through
         :meth:`place_order`. ``ValueError`` for a symbol without a tick or step size.
+        ``quantity`` and ``price``: those same values in the caller's own digits (a request already in
+        ``Decimal``, whose order and fills must carry them as sent); the caller vouches they are equal.
+        ``live``: the answer may be the venue's own order, not a copy (a caller that reads it at once and
+        keeps nothing of it, the in-process adapter); never modify it.
         """
         m = self.market(symbol)
         if not m.filters.tick_api:
             raise ValueError(f"{symbol} has no tick or step size: place its orders in Decimal")
         now_ms = self._clock_ns() // NS_PER_MS
         inst = m.instrument
-        qty = qty_lots * inst.lot_size.step_size
-        price = None if price_ticks is None else price_ticks * inst.price_filter.tick_size
+        qty = qty_lots * inst.lot_size.step_size if quantity is None else quantity
+        if price is None and price_ticks is not None:
+            price = price_ticks * inst.price_filter.tick_size
         if not plain_shape(inst, order_type, price_ticks is not None, time_in_force, client_order_id):
             params = OrderParams(symbol, side, order_type, qty, None, price, time_in_force, client_order_id)
             return self._place(m, account, params, now_ms, test)
@@ -268,7 +276,7 @@ class SimVenue:
         check_duplicate(acct, symbol, client_id)
         return self._admit(
             m, acct, symbol, side, order_type, time_in_force, qty, price, price_ticks or 0, None, client_id,
-            now_ms, test,
+            now_ms, test, live,
         )  # fmt: skip
 
     def _place(self, m: MarketState, account: str, params: OrderParams, now_ms: int, test: bool) -> SimOrder:
@@ -306,6 +314,7 @@ class SimVenue:
         client_id: str,
         now_ms: int,
         test: bool,
+        live: bool = False,
     ) -> SimOrder:
         """The checks after the filters (would-take, balance), then the order: new, executed, settled.
 
@@ -335,8 +344,10 @@ class SimVenue:
         if order.is_open:  # it rests: one more open order (one that ends at once never counts)
             acct.open[order_id] = order
             acct.open_per_symbol[symbol] += 1
-            return order.snapshot()
-        return order.snapshot() if last is None else last
+            return order if live else order.snapshot()
+        if last is None or last is order:  # no report's snapshot to answer with
+            return order if live else order.snapshot()
+        return last
 
     def _random_client_id(self) -> str:
         return "%022x" % self._rng.getrandbits(88)  # noqa: UP031 - 22 characters, like Binance's own ids

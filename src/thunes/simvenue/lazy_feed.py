@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from decimal import Decimal, getcontext
+from operator import mul
 
 import numpy as np
 import numpy.typing as npt
@@ -23,7 +24,7 @@ from thunes.domain.market import Bar
 from thunes.features.tick_bars import TickBars
 from thunes.simvenue.core import SimVenue
 from thunes.simvenue.replay import NS_PER_MS, BarPlan, feed_plan, plan_bar
-from thunes.simvenue.replay_model import REPLAY
+from thunes.simvenue.replay_model import CLOSE, HIGH, LOW, OPEN, REPLAY
 
 __all__ = ["TOO_MANY_LOTS", "LazyBarFeed", "part_lots", "replay_together"]
 
@@ -86,6 +87,10 @@ class LazyBarFeed:
         self._timed = (REPLAY.rising, tuple(zip(self._offsets_ms, REPLAY.rising, strict=True)),
                        tuple(zip(self._offsets_ms, REPLAY.falling, strict=True)))  # fmt: skip
         self._symbol = str(bars.symbol)
+        # How often each path visits each column (OPEN, HIGH, LOW, CLOSE): a bar's ticks summed over its points.
+        self._weights = tuple(tuple(path.count(c) for c in (OPEN, HIGH, LOW, CLOSE))
+                              for path in (REPLAY.rising, REPLAY.falling))  # fmt: skip
+        self._tick_sums = self._sum_ticks()
         self._away = bars.tick_size * REPLAY.quote_ticks  # the quote's distance from a point's price
         # A trade's price x qty is ticks x lots times this, exactly: the coefficients multiply, exponents add.
         self._tick_step = bars.tick_size * step_size
@@ -119,12 +124,17 @@ class LazyBarFeed:
             self._replay(self.fed + 1, row)
             return
         start = max(self.fed + 1, self._first_needed(row))
-        trades, lots, notional = self._trades(start, row)
+        lots, notional = self._sums(start, row)
         if lots > 0 and max(lots, notional) < self._exact_below():  # the sums in Decimal are exact
-            close_ms = (self.bars.ohlcv.open_time_ns.item(row) + self.bars.span_ns) // NS_PER_MS
-            market.record_summed(trades, lots * self.step_size, notional * self._tick_step, close_ms)
-        else:
-            market.record_trades(trades)
+            # The trades themselves are made only if the venue needs them one by one (most age out first).
+            # Their times: from the open of ``start`` (no point before its bar's open) to the close of ``row``.
+            times, bars = self.bars.ohlcv.open_time_ns, self.bars
+            last_price = bars.close.item(self._last_trading.item(row)) * bars.tick_size  # a path ends at the close
+            market.record_deferred(lambda: self._trades(start, row)[0], lots * self.step_size,
+                                   notional * self._tick_step, last_price, times.item(start) // NS_PER_MS,
+                                   (times.item(row) + bars.span_ns) // NS_PER_MS)  # fmt: skip
+        elif lots:
+            market.record_trades(self._trades(start, row)[0])
         self._show_close(row)
         self.fed, self._last = row, None
 
@@ -191,6 +201,44 @@ class LazyBarFeed:
         if prec != self._prec:
             self._prec, self._bound = prec, 10 ** (prec - 1) // self._coefficient
         return self._bound
+
+    def _sum_ticks(self) -> npt.NDArray[np.int64] | None:
+        """Each row's ticks summed over its path's points, for :meth:`_sums` (None: a sum could pass int64)."""
+        bars, (up, down) = self.bars, self._weights
+        columns = (bars.open, bars.high, bars.low, bars.close)
+        if not len(bars) or max(int(np.abs(c).max()) for c in columns) * max(sum(up), sum(down)) >= 2**62:
+            return None
+        if up == down:  # both paths visit each column as often (the model's own): one column, summed in place
+            total = np.zeros(len(bars), dtype=np.int64)
+            for w, column in zip(up, columns, strict=True):
+                total += column if w == 1 else w * column
+            return total
+        rising = sum(w * c for w, c in zip(up, columns, strict=True))
+        falling = sum(w * c for w, c in zip(down, columns, strict=True))
+        return np.where(bars.close >= bars.open, rising, falling).astype(np.int64)  # ReplayModel.columns
+
+    def _sums(self, start: int, stop: int) -> tuple[int, int]:
+        """The sums :meth:`_trades` gives with the trades of rows ``start..stop``, without making them:
+        each bar's lots times its points' ticks (its path's columns, each as often as the path visits it)."""
+        rows = slice(start, stop + 1)
+        lots = self._parts[rows].tolist()
+        if not any(lots):
+            return 0, 0
+        if TOO_MANY_LOTS in lots:
+            return -1, 0
+        if self._tick_sums is not None:  # Python ints: the products and their sum are exact
+            return sum(lots) * len(REPLAY.rising), sum(map(mul, lots, self._tick_sums[rows].tolist()))
+        bars, (up, down) = self.bars, self._weights
+        opens, highs, lows, closes = (bars.open[rows].tolist(), bars.high[rows].tolist(), bars.low[rows].tolist(),
+                                      bars.close[rows].tolist())  # fmt: skip
+        lots_sum = notional = 0
+        for i, n in enumerate(lots):
+            if n:
+                o, c = opens[i], closes[i]
+                w = up if c >= o else down  # ReplayModel.columns
+                notional += n * (w[0] * o + w[1] * highs[i] + w[2] * lows[i] + w[3] * c)
+                lots_sum += n
+        return lots_sum * len(REPLAY.rising), notional
 
     def _trades(self, start: int, stop: int) -> tuple[list[tuple[int, Decimal, Decimal]], int, int]:
         """The trades of rows ``start..stop`` as ``(time ms, price, qty)``: the model's points of each bar

@@ -12,7 +12,7 @@ number of orders resting.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import islice
@@ -34,6 +34,7 @@ __all__ = ["DepthBook", "Level", "MarketState", "PricingSpec"]
 _BUY, _LIMIT_MAKER, _SELL = Side.BUY, OrderType.LIMIT_MAKER, Side.SELL
 
 Level = tuple[Decimal, Decimal]  # (price, quantity)
+Trade = tuple[int, Decimal, Decimal]  # (time ms, price, quantity)
 NS_PER_MS = 1_000_000
 _CATCH_UP_EVERY = 4096
 _FACTOR_CACHE_SIZE = 4096
@@ -97,7 +98,7 @@ class MarketState:
     last_price: Decimal | None = None
     bar_volume: Decimal | None = None
     bar_range: float | None = None
-    window: deque[tuple[int, Decimal, Decimal]] = field(default_factory=deque)  # (time ms, price, qty)
+    window: deque[Trade] = field(default_factory=deque)  # (time ms, price, qty); see :meth:`trades`
     unsummed: int = 0
     window_qty: Decimal = Decimal(0)
     window_notional: Decimal = Decimal(0)
@@ -117,6 +118,11 @@ class MarketState:
     _avg: Decimal | None = field(default=None, init=False, repr=False)  # avg_price() answer, while valid
     _avg_dirty: bool = field(default=True, init=False, repr=False)
     _avg_until_ms: int = field(default=0, init=False, repr=False)
+    # Trades already in the sums but not yet in ``window`` (:meth:`record_deferred`): they are made only
+    # if something needs them one by one before they all age out; their times lie in [from, to] ms.
+    _deferred: Callable[[], list[Trade]] | None = field(default=None, init=False, repr=False)
+    _deferred_from_ms: int = field(default=0, init=False, repr=False)
+    _deferred_to_ms: int = field(default=0, init=False, repr=False)
     _factors: tuple[dict[float, Decimal], dict[float, Decimal]] = field(
         default_factory=lambda: ({}, {}), init=False, repr=False
     )  # slippage bps -> price factor, for BUY and for SELL
@@ -136,8 +142,22 @@ class MarketState:
     def ticks(self, price: Decimal) -> int:
         return int(price / self.tick_size)
 
+    def trades(self) -> deque[Trade]:
+        """The trades in the ``avgPrice`` window as of the last update, oldest first (read, never modify)."""
+        if self._deferred is not None:
+            self._realize()
+        return self.window
+
+    def _realize(self) -> None:
+        """Make the deferred trades (the window is empty while they are pending)."""
+        make, self._deferred = self._deferred, None
+        if make is not None:
+            self.window.extend(make())
+
     def record_trade(self, price: Decimal, qty: Decimal, time_ms: int) -> None:
         """Remember a market trade for ``avgPrice`` and as the last price (hot path: an append)."""
+        if self._deferred is not None:
+            self._realize()
         self.last_price = price
         self.window.append((time_ms, price, qty))
         self.unsummed += 1
@@ -150,6 +170,8 @@ class MarketState:
         """:meth:`record_trade` for each ``(time ms, price, qty)`` in time order, in one call."""
         if not trades:
             return
+        if self._deferred is not None:
+            self._realize()
         self.last_price = trades[-1][1]
         self.window.extend(trades)
         self.unsummed += len(trades)
@@ -168,13 +190,29 @@ class MarketState:
         if not trades:
             return
         self._expire(now_ms)
-        if self.window:
+        if self.window or self._deferred is not None:
             self.record_trades(trades)
             return
         self.window.extend(trades)
         self.window_qty += qty_sum
         self.window_notional += notional_sum
         self.last_price = trades[-1][1]
+        self._avg_dirty = True
+
+    def record_deferred(self, make: Callable[[], list[Trade]], qty_sum: Decimal, notional_sum: Decimal,
+                        last_price: Decimal, from_ms: int, now_ms: int) -> None:  # fmt: skip
+        """:meth:`record_summed` of the trades ``make()`` returns, made only when needed one by one: a
+        replay's trades mostly age out of the window before any order needs more than their sums. The
+        caller vouches that ``make()`` returns trades (at least one) timed within ``from_ms..now_ms``,
+        whose sums are these, the last at ``last_price``; it is called at most once."""
+        self._expire(now_ms)
+        if self.window or self._deferred is not None:
+            self.record_trades(make())
+            return
+        self._deferred, self._deferred_from_ms, self._deferred_to_ms = make, from_ms, now_ms
+        self.window_qty += qty_sum
+        self.window_notional += notional_sum
+        self.last_price = last_price
         self._avg_dirty = True
 
     def _catch_up(self) -> None:
@@ -191,6 +229,14 @@ class MarketState:
         """Drop the trades older than the window; only those already summed are subtracted (a trade that
         ages out before anyone asked for the average never costs a multiplication: most of a replay's)."""
         horizon, window = now_ms - self.avg_mins_ms, self.window
+        if self._deferred is not None:  # the window is empty, the sums are the deferred trades'
+            if self._deferred_to_ms < horizon:  # all of them leave, unmade
+                self._deferred = None
+                self.window_qty = self.window_notional = _ZERO
+                return
+            if self._deferred_from_ms >= horizon:  # none leaves
+                return
+            self._realize()
         summed = len(window) - self.unsummed
         if summed and window[summed - 1][0] < horizon:  # every summed trade leaves: the sums start afresh
             for _ in range(summed):
@@ -216,15 +262,16 @@ class MarketState:
             return self._avg
         self._expire(now_ms)
         self._catch_up()
-        window = self.window
-        if not window or self.window_qty == 0:
+        window, deferred = self.window, self._deferred is not None
+        if (not window and not deferred) or self.window_qty == 0:
             avg = self.last_price
         else:
             tick = self.instrument.tick_size
             avg = (self.window_notional / self.window_qty / tick).to_integral_value(ROUND_FLOOR) * tick
         # _expire drops a trade once now - avg_mins_ms > its time: nothing changes before that.
         self._avg, self._avg_dirty = avg, False
-        self._avg_until_ms = window[0][0] + self.avg_mins_ms + 1 if window else 1 << 62
+        first_ms = self._deferred_from_ms if deferred else window[0][0] if window else None
+        self._avg_until_ms = first_ms + self.avg_mins_ms + 1 if first_ms is not None else 1 << 62
         return avg
 
     def reference_price(self, side: Side) -> Decimal | None:

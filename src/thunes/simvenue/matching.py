@@ -66,7 +66,8 @@ def execute(
     """Take ``levels`` now, then rest, expire or finish the order by its type and time in force.
 
     Returns the snapshot of the last report when that report ended the order (nothing changes a
-    finished order, so the caller can answer with it instead of copying the order once more), else None.
+    finished order, so the caller can answer with it instead of copying the order once more), the
+    order itself when it ended on a fill with no report (an account without a user stream), else None.
     """
     inst = m.instrument
     last = None
@@ -104,12 +105,14 @@ def fill(
     now_ms: int,
     listeners: Listeners,
 ) -> SimOrder:
-    """Apply executions to the order, the account's balances and its trade list; the last report's snapshot."""
+    """Apply executions to the order, the account's balances and its trade list; the last report's snapshot,
+    or the order itself on an account without a user stream (no report: whoever hands it out copies it)."""
     inst = m.instrument
     base_asset, quote_asset = inst.base_asset, inst.quote_asset
     base, quote = acct.balances[base_asset], acct.balances[quote_asset]
     buy = order.side is _BUY
     rate, base_fee, quote_fee = m.fee_rate, m.base_fee_quantum, m.quote_fee_quantum
+    snapshot = order
     for price, qty in levels:
         notional = price * qty
         if buy:
@@ -142,8 +145,8 @@ def fill(
         acct.trades.append(trade)
         order.status = _FILLED if order.executed_qty >= order.orig_qty else _PARTIAL
         order.update_time_ms = now_ms
-        snapshot = order.snapshot()
         if acct.streams:
+            snapshot = order.snapshot()
             emit(acct, ExecutionReport(now_ms, snapshot, "TRADE", trade), listeners)
     if acct.streams:
         rows = ((base_asset, base.free, base.locked), (quote_asset, quote.free, quote.locked))

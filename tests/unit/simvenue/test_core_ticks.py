@@ -284,3 +284,28 @@ def test_fills_when_any_trade_then_commission_is_the_domain_commission() -> None
     (bought,), (sold,) = buy.fills, sell.fills
     assert bought.commission == commission(bought.quantity, D("0.001"), 8)
     assert sold.commission == commission(sold.price * sold.quantity, D("0.001"), 8)
+
+
+@pytest.mark.parametrize("streams", [True, False])
+def test_place_order_when_filled_or_resting_then_the_answer_is_a_copy_unless_live(streams: bool) -> None:
+    """Without a user stream a fill makes no report snapshot: the venue copies the order it answers with
+    (a later change must not show in an answer already given), except for a ``live`` caller."""
+    venue = SimVenue(INSTRUMENTS, Clock(), seed=3, user_stream=streams)
+    venue.deposit("a", "USDT", D(200_000))
+    venue.on_trade("BTCUSDT", D("30000.00"), D(1))
+    venue.on_quote("BTCUSDT", D("29999.99"), D(5), D("30000.00"), D(5))
+
+    filled = venue.place_order_ticks("a", "BTCUSDT", Side.BUY, OrderType.MARKET, 100, client_order_id="m")
+    resting = venue.place_order_ticks("a", "BTCUSDT", Side.BUY, OrderType.LIMIT, 100, 2_900_000, TimeInForce.GTC,
+                                      "r")  # fmt: skip
+    live = venue.place_order_ticks("a", "BTCUSDT", Side.BUY, OrderType.LIMIT, 100, 2_900_000, TimeInForce.GTC,
+                                   "l", live=True)  # fmt: skip
+    assert filled.status is OrderStatus.FILLED and len(filled.fills) == 1
+    venue.cancel_order("a", "BTCUSDT", client_id="r")
+    venue.cancel_order("a", "BTCUSDT", client_id="l")
+
+    assert resting.status is OrderStatus.NEW  # the copy kept what was answered
+    assert live.status is OrderStatus.CANCELED  # the venue's own order, as documented
+    assert venue.get_order("a", "BTCUSDT", client_id="m") == filled
+    filled.fills.clear()  # the caller's copy is its own
+    assert len(venue.get_order("a", "BTCUSDT", client_id="m").fills) == 1

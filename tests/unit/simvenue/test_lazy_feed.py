@@ -137,8 +137,8 @@ def _assert_lazy_stamps_as_eager(bars: OHLCV, every: int) -> None:
         feed_plan(eager_venue, next(plans), BTC.tick_size, eager_clock.advance)
         if row % every == every - 1:
             feed.feed_to(row)
-            lazy_window = list(lazy_venue.market("BTCUSDT").window)[-8:]
-            assert lazy_window == list(eager_venue.market("BTCUSDT").window)[-8:]
+            lazy_window = list(lazy_venue.market("BTCUSDT").trades())[-8:]
+            assert lazy_window == list(eager_venue.market("BTCUSDT").trades())[-8:]
             assert _market(lazy_venue, lazy_clock) == _market(eager_venue, eager_clock), f"row {row}"
 
 
@@ -262,7 +262,7 @@ def test_replay_together_when_two_symbols_have_orders_resting_then_events_interl
         merged = merged_venue.my_trades("a", symbol)
         assert len(merged) >= 1, symbol
         assert together_venue.my_trades("a", symbol) == merged, symbol
-        assert list(together_venue.market(symbol).window) == list(merged_venue.market(symbol).window), symbol
+        assert list(together_venue.market(symbol).trades()) == list(merged_venue.market(symbol).trades()), symbol
     assert together_clock.ns == merged_clock.ns
     one_by_one = [t.time_ms for s in ("BTCUSDT", "ETHUSDT") for t in one_by_one_venue.my_trades("a", s)]
     assert one_by_one != [t.time_ms for s in ("BTCUSDT", "ETHUSDT") for t in merged_venue.my_trades("a", s)]
@@ -283,3 +283,17 @@ def _apply(venue: SimVenue, clock: _Clock, events: Iterable[ReplayEvent]) -> Non
             venue.on_trade(event.symbol, event.price, event.quantity)
         elif isinstance(event, BarContext):
             venue.on_bar_context(event.symbol, event.volume, event.range_fraction)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 1_000), start=st.integers(0, 199), length=st.integers(0, 60), per_row=st.booleans())
+def test_sums_when_any_rows_then_those_of_the_trades_made(seed: int, start: int, length: int, per_row: bool) -> None:
+    """What the venue takes for deferred trades (their lot and ticks x lots sums) is what making them
+    gives, from the per-row sums or, without them (``per_row`` False), from the columns."""
+    bars = _quiet(generate_ohlcv("BTCUSDT", Timeframe.M1, 200, seed=seed), slice(50, 80))
+    venue, clock = _venue()
+    feed = LazyBarFeed(venue, TickBars(bars, BTC.tick_size), STEP, clock.advance)
+    if not per_row:
+        feed._tick_sums = None
+    stop = min(start + length, 199)
+    assert feed._sums(start, stop) == feed._trades(start, stop)[1:]

@@ -157,3 +157,73 @@ def test_record_summed_when_batches_come_minutes_or_seconds_apart_then_sums_equa
                                                                          str(plain.window_notional))  # fmt: skip
         assert summed.last_price == plain.last_price
         now = asked
+
+
+class _Maker:
+    """Makes a batch of trades on demand, counting how often it was asked."""
+
+    def __init__(self, batch: list[tuple[int, Decimal, Decimal]]) -> None:
+        self.batch, self.calls = batch, 0
+
+    def __call__(self) -> list[tuple[int, Decimal, Decimal]]:
+        self.calls += 1
+        return list(self.batch)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.randoms(use_true_random=False), st.integers(1, 40))
+def test_record_deferred_when_batches_minutes_or_seconds_apart_then_same_as_record_trades(
+    rng: random.Random, n: int
+) -> None:
+    """Deferred batches (their trades made only when needed) leave the averages, the last price, the
+    running sums and the window exactly as recording the trades one by one does; a batch all of whose
+    trades age out before anything needs them one by one is never made."""
+    deferred, plain, now = _market(), _market(), T0_MS
+    makers: list[_Maker] = []
+    for _ in range(n):
+        now += rng.choice([1_000, 15_000, WINDOW_MS, 2 * WINDOW_MS])
+        batch = [(now - rng.randint(0, 200_000), D(rng.randint(2_900_000, 3_100_000)) * BTC.tick_size,
+                  rng.randint(1, 40) * BTC.step_size) for _ in range(rng.randint(1, 8))]  # fmt: skip
+        batch.sort(key=lambda trade: trade[0])
+        qty = sum((q for _, _, q in batch), D(0))
+        notional = sum((p * q for _, p, q in batch), D(0))
+        makers.append(_Maker(batch))
+        deferred.record_deferred(makers[-1], qty, notional, batch[-1][1], now - 200_000, now)
+        plain.record_trades(batch)
+        for asked in sorted(now + rng.choice([0, 1, 30_000, WINDOW_MS]) for _ in range(2)):
+            assert deferred.avg_price(asked) == plain.avg_price(asked)
+        assert deferred.last_price == plain.last_price
+        now = asked
+        if rng.random() < 0.2:  # someone reads the window: the pending trades are made, once
+            assert list(deferred.trades()) == list(plain.trades())
+            assert (str(deferred.window_qty), str(deferred.window_notional)) == (str(plain.window_qty),
+                                                                                 str(plain.window_notional))  # fmt: skip
+    assert all(maker.calls <= 1 for maker in makers)
+
+
+def test_record_deferred_when_every_trade_ages_out_unread_then_never_made() -> None:
+    market, plain = _market(), _market()
+    for k in range(5):
+        now = T0_MS + k * 2 * WINDOW_MS  # each batch leaves the window before the next comes
+        batch = [(now - 1_000, D("30000.00"), D("0.01000")), (now, D("30000.10"), D("0.02000"))]
+
+        def refuse() -> list[tuple[int, Decimal, Decimal]]:
+            raise AssertionError("trades made although they all aged out unread")
+
+        notional = sum((p * q for _, p, q in batch), D(0))
+        market.record_deferred(refuse, D("0.03000"), notional, D("30000.10"), now - 1_000, now)
+        plain.record_trades(batch)
+        assert market.avg_price(now) == plain.avg_price(now)
+        assert market.last_price == plain.last_price
+
+
+def test_record_trade_when_deferred_pending_then_made_first_in_time_order() -> None:
+    market = _market()
+    batch = [(T0_MS, D("30000.00"), D("0.01000")), (T0_MS + 10, D("30001.00"), D("0.01000"))]
+    maker = _Maker(batch)
+    market.record_deferred(maker, D("0.02000"), sum((p * q for _, p, q in batch), D(0)), D("30001.00"), T0_MS,
+                           T0_MS + 10)  # fmt: skip
+    market.record_trade(D("30002.00"), D("0.01000"), T0_MS + 20)
+    assert maker.calls == 1
+    assert [t for t, _, _ in market.trades()] == [T0_MS, T0_MS + 10, T0_MS + 20]
+    assert market.avg_price(T0_MS + 20) == D("30001.00")

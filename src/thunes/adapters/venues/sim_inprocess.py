@@ -55,6 +55,15 @@ def report_of(order: SimOrder, cid: ClientOrderId | None = None, symbol: Symbol 
     )  # fmt: skip
 
 
+def _units(value: Decimal, unit: Decimal) -> int | None:
+    """``value`` as a whole number of ``unit`` (ticks, lots), or None when it is not one, exactly."""
+    try:
+        whole, rest = divmod(value, unit)  # exact, or InvalidOperation when the quotient passes the precision
+    except ArithmeticError:
+        return None
+    return int(whole) if not rest and whole.is_finite() else None
+
+
 class InProcessVenue:
     """One account of a ``SimVenue``; implements ``thunes.execution.ports.VenuePort``."""
 
@@ -65,6 +74,12 @@ class InProcessVenue:
         market lazily brings it up to date there, and only when an order really reaches the venue."""
         self._venue, self._account, self._info = venue, account, info
         self._sync = sync if sync is not None else _in_sync
+        # (tick size, step size) of each symbol the venue takes in integers (see ``place_order_ticks``)
+        self._grids: dict[str, tuple[Decimal, Decimal]] = {}
+        for symbol in venue.symbols:
+            m = venue.market(symbol)
+            if m.filters.tick_api:
+                self._grids[symbol] = (m.instrument.price_filter.tick_size, m.instrument.lot_size.step_size)
 
     async def exchange_info(self) -> ExchangeInfo:
         return self._info
@@ -74,12 +89,28 @@ class InProcessVenue:
         tif = request.time_in_force
         if tif is None and request.order_type is _LIMIT:
             tif = TimeInForce.GTC  # Binance requires it for LIMIT; GTC is what a resting order means
-        params = OrderParams(str(request.symbol), request.side, request.order_type, request.quantity,
-                             request.quote_quantity, request.price, tif, str(request.client_order_id))  # fmt: skip
+        symbol, qty, price = str(request.symbol), request.quantity, request.price
+        grid = self._grids.get(symbol)
+        lots = ticks = None
+        if grid is not None and qty is not None:
+            lots = _units(qty, grid[1])
+            ticks = None if price is None else _units(price, grid[0])
         try:
-            return report_of(self._venue.place_order(self._account, params), request.client_order_id, request.symbol)
+            if lots is not None and (price is None or ticks is not None):
+                # On the grid: the venue's integer entry, with the request's own digits (same checks, same
+                # errors, same order and fills as the Decimal entry; it hands over whatever it does not
+                # accept outright).
+                order = self._venue.place_order_ticks(
+                    self._account, symbol, request.side, request.order_type, lots, ticks, tif,
+                    str(request.client_order_id), quantity=qty, price=price, live=True,
+                )  # fmt: skip
+            else:
+                params = OrderParams(symbol, request.side, request.order_type, qty, request.quote_quantity, price,
+                                     tif, str(request.client_order_id))  # fmt: skip
+                order = self._venue.place_order(self._account, params)
         except VenueError as e:
             raise RejectedByVenueError(e.msg, e.code) from e
+        return report_of(order, request.client_order_id, request.symbol)
 
     async def lookup(self, symbol: Symbol, client_order_id: ClientOrderId) -> OrderReport | None:
         self._sync()

@@ -139,7 +139,8 @@ def _avg_price(ctx: Ctx) -> Json:
     m = ctx.state.venue.market(symbol)
     mins = m.avg_mins_ms // 60_000  # the window the venue averages over
     price = ctx.state.venue.avg_price(symbol)
-    close_time = m.window[-1][0] if m.window else ctx.replay_ms()
+    trades = m.trades()
+    close_time = trades[-1][0] if trades else ctx.replay_ms()
     return {"mins": mins, "price": dec(price), "closeTime": close_time}
 
 
@@ -227,7 +228,7 @@ def _ticker_row(ctx: Ctx, symbol: str, mini: bool) -> Json:
             "weightedAvgPrice": dec(quote / volume if volume else last),
             "prevClosePrice": dec(before[-1].close if before else _ZERO),
             "lastPrice": dec(last),
-            "lastQty": dec(m.window[-1][2] if m.window else _ZERO),
+            "lastQty": dec(trades[-1][2] if (trades := m.trades()) else _ZERO),
             "bidPrice": dec(bid), "bidQty": dec(bid_qty), "askPrice": dec(ask), "askQty": dec(ask_qty),
         }  # fmt: skip
     row |= {
