@@ -4,6 +4,8 @@ repr cost seconds on a million-bar backtest)."""
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Iterator
 
 import pytest
 
@@ -25,6 +27,17 @@ async def _produce() -> _Result:
     return _Result()
 
 
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler, as a fresh process has it: asyncio.run installs its handler (the one
+    whose lookup reprs the task) only over that one, and a test run in the same worker before may have
+    left another (a session's CLI in process)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("default_sigint")
 def test_asyncio_run_when_it_returns_the_result_then_python_reprs_it() -> None:
     """The cause, pinned: if a Python release stops doing this, run_returning can go."""
     _Result.reprs = 0
@@ -32,6 +45,7 @@ def test_asyncio_run_when_it_returns_the_result_then_python_reprs_it() -> None:
     assert _Result.reprs >= 1
 
 
+@pytest.mark.usefixtures("default_sigint")
 def test_run_returning_when_the_coroutine_returns_then_the_value_and_no_repr() -> None:
     _Result.reprs = 0
     result = run_returning(_produce())
