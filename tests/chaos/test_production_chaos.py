@@ -115,13 +115,12 @@ def test_soak_when_100k_market_events_then_rss_flat_and_under_200_mb() -> None:
     assert len(rss) >= 30
     assert max(rss) < 200
     # Flat: what grows with the events is the embedded venue's kline history (~1 KB a candle, served
-    # by /klines; 5-6 MB here). Its public trade tape once grew too (190 B a trade, trimmed only at
-    # 200,000 trades: 11-13.5 MB here); it is bounded now (tape.DEFAULT_CAPACITY). Measured from the
-    # first sample after the first UTC day (1,440 one-minute bars: every job, the daily summary
-    # included, has run once and loaded what it loads): the first sample alone, at bar 250, came out
-    # 10 MB lower on a loaded machine than on a quiet one, the last the same (189 MB).
-    after_first_day = rss[1440 // 250 + 1]
-    assert rss[-1] - after_first_day < 10
+    # by /klines; 5-6 MB over the run). Its public trade tape once grew too (190 B a trade, trimmed only
+    # at 200,000 trades: 11-13.5 MB here); it is bounded now (tape.DEFAULT_CAPACITY). Judged over the
+    # second half of the run (5,000 candles, 50,000 events): where the run starts depends on the machine
+    # (the first samples came out 10 MB lower under load 7 than on a quiet machine, the last the same,
+    # 189-192 MB), a leak grows with the events wherever it is measured.
+    assert rss[-1] - rss[len(rss) // 2] < 6
     assert result["venue_trades"] == result["ledger_fills"] == result["fills"] > 50
     assert result["rejected"] == {}
 
