@@ -157,7 +157,11 @@ class Trader:
         return "".join(p.read_text(errors="replace") for p in self.runs)
 
 
-def _ledger(tmp_path: Path) -> tuple[dict[str, str], dict[str, tuple[str, Decimal, Decimal]], int, Decimal]:
+# orders (venue id -> client id), fills (trade id -> client id, price, quantity), journal rows, BTC held
+Ledger = tuple[dict[str, str], dict[str, tuple[str, Decimal, Decimal]], int, Decimal]
+
+
+def _ledger(tmp_path: Path) -> Ledger:
     """What the trader was told and booked: venue order id -> client id, its fills by trade id (client
     order id, price, quantity), its journal's order count, and the BTC its fills add up to."""
     path = tmp_path / "paper" / "ledger.db"
@@ -180,8 +184,17 @@ def _ledger(tmp_path: Path) -> tuple[dict[str, str], dict[str, tuple[str, Decima
     return orders, fills, journal, held
 
 
-def _assert_told(recovered: View, before: View | None, tmp_path: Path) -> None:
-    """The restarted venue shows what clients were told: the probe's last view and the trader's ledger."""
+def _view_after_ledger(venue: Venue, tmp_path: Path) -> tuple[View, Ledger]:
+    """The trader's ledger, then the venue's view: the trader keeps trading, so a ledger read after
+    the view could hold an order placed (and booked) after the view was taken; read first, everything
+    in it was told before the view, so the venue must show it."""
+    told = _ledger(tmp_path)
+    return venue.view(), told
+
+
+def _assert_told(recovered: View, before: View | None, told: Ledger) -> None:
+    """The restarted venue shows what clients were told: the probe's last view and the trader's ledger
+    (read before ``recovered``)."""
     if before is not None:
         for order_id, (client_id, status, executed) in before.orders.items():
             assert recovered.orders[order_id][0] == client_id  # the same id names the same order
@@ -190,9 +203,9 @@ def _assert_told(recovered: View, before: View | None, tmp_path: Path) -> None:
         assert before.trades.items() <= recovered.trades.items()
         if recovered.orders.keys() == before.orders.keys() and recovered.trades == before.trades:
             assert recovered.balances == before.balances  # nothing happened since: balances exactly as told
-    orders, fills, _, _ = _ledger(tmp_path)
-    for venue_id, client_id in orders.items():
-        assert recovered.orders[venue_id][0] == client_id
+    orders, fills, _, _ = told
+    shown = {venue_id: client_id for venue_id, (client_id, _, _) in recovered.orders.items()}
+    assert {v: c for v, c in orders.items() if shown.get(v) != c} == {}  # every order booked, under its id
     assert fills.items() <= recovered.trades.items()  # every fill the trader booked, as it was told
     client_ids = [c for c, _, _ in recovered.orders.values()]
     assert len(set(client_ids)) == len(client_ids)  # no order twice
@@ -218,8 +231,8 @@ def test_venue_when_killed_ten_times_during_a_paper_session_then_it_recovers_wha
                 time.sleep(rng.uniform(0.0, 0.5))
                 before = venue.view()
             venue.kill_and_restart()
-            recovered = venue.view()
-            _assert_told(recovered, before, tmp_path)
+            recovered, told = _view_after_ledger(venue, tmp_path)
+            _assert_told(recovered, before, told)
             if before is not None:  # ids never repeat: what comes after the restart is numbered above
                 newest = max(map(int, before.orders), default=0)
                 assert all(int(i) > newest for i in recovered.orders.keys() - before.orders.keys())
@@ -228,8 +241,8 @@ def test_venue_when_killed_ten_times_during_a_paper_session_then_it_recovers_wha
         if trader.process.poll() is None:
             trader.process.kill()
 
-    final = venue.view()
-    _assert_told(final, None, tmp_path)
+    final, told = _view_after_ledger(venue, tmp_path)
+    _assert_told(final, None, told)
     _, fills, _, held = _ledger(tmp_path)
     print(f"venue-crash: kills={KILLS} in_flight={in_flight} orders={len(final.orders)} fills={len(final.trades)}"
           f" ledger={len(fills)} trader_runs={len(trader.runs)}")  # fmt: skip
