@@ -59,14 +59,6 @@ COMMANDS = {
 }
 
 
-@pytest.fixture
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("THUNES_CONFIG", "THUNES_STRATEGY__NAME", "THUNES_STRATEGY__PARAMS"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
 # warmup: only the commands that ask a strategy its warm-up (a backtest takes the configured one)
 RUNNING = [(c, "on_bar") for c in COMMANDS] + [("optimize", "warmup"), ("lookahead", "warmup")]
 

@@ -70,14 +70,6 @@ class Peeks(UpDown):
 )
 
 
-@pytest.fixture
-def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    for name in ("THUNES_CONFIG", "THUNES_STRATEGY__NAME", "THUNES_STRATEGY__PARAMS"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path
-
-
 def _json(result_path: Path) -> dict[str, object]:
     document: dict[str, object] = json.loads(result_path.read_text())
     return document
