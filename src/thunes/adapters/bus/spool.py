@@ -169,7 +169,7 @@ class Spool:
         removed = False
         for number in self._segments():
             if number < position.segment:
-                self._path(number).unlink()
+                self._path(number).unlink()  # a segment this spool wrote (_segments: its naming), wholly acknowledged
                 removed = True
         if removed:
             fsync_dir(self.directory)
