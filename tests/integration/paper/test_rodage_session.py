@@ -4,6 +4,7 @@ every criterion is printed with a value or NOT MEASURED, and the Markdown and JS
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,6 +32,14 @@ def settings(shared_data: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     return load_settings()
 
 
+def _forget_peak_rss() -> None:
+    """Start this process's peak RSS (VmHWM, what the session's marks record) afresh, as a session's own
+    process starts: this test runs the session inside a pytest worker, whose peak is whatever an earlier
+    test of that worker reached (1.2 GB once). Linux resets it on "5" to clear_refs; elsewhere nothing."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def _md_rows(text: str) -> list[list[str]]:
     rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| criterion")]
     return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
@@ -40,6 +49,7 @@ def test_rodage_when_run_on_a_paper_session_then_every_criterion_reported_and_fi
     settings: Settings, tmp_path: Path
 ) -> None:
     data_dir, out = tmp_path / "paper", tmp_path / "reports"
+    _forget_peak_rss()
     status = asyncio.run(run_paper(settings, PaperConfig(duration_s=6.0, speed=72_000.0, data_dir=data_dir),
                                    lambda s: None))  # fmt: skip
     runner = CliRunner()
